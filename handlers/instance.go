@@ -1,0 +1,97 @@
+package handlers
+
+import "slices"
+
+// Instance is one Redis server named in config. Only instances built from
+// config exist: nothing typed by a user ever becomes an address.
+type Instance struct {
+	Name     string
+	Addr     string // host:port
+	Username string
+	// Password is the resolved secret (from password, password_env or
+	// password_file). It is never rendered: see String.
+	Password string
+	DB       int
+	TLS      *TLS
+	Tags     []string
+	// MemoryLimit is the container, cgroup or host limit in bytes the
+	// process lives under; 0 when unknown.
+	MemoryLimit int64
+	Thresholds  Thresholds
+}
+
+// TLS holds the files and names for a TLS connection.
+type TLS struct {
+	CAFile             string
+	CertFile           string
+	KeyFile            string
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+// String never includes the password, so an Instance can be logged.
+func (i Instance) String() string { return i.Name + " (" + i.Addr + ")" }
+
+// HasTag reports whether the instance carries tag.
+func (i Instance) HasTag(tag string) bool { return slices.Contains(i.Tags, tag) }
+
+// Thresholds are the numbers the rules compare against. Every field has a
+// default (DefaultThresholds) and can be overridden globally and per instance.
+// Byte sizes are in bytes, ratios are plain fractions.
+type Thresholds struct {
+	FragWarning         float64 `mapstructure:"frag_warning"`           // mem_fragmentation_ratio
+	FragCritical        float64 `mapstructure:"frag_critical"`          //
+	FragRestart         float64 `mapstructure:"frag_restart"`           // above this the text recommends restart/failover
+	FragMinUsedMemory   int64   `mapstructure:"frag_min_used_memory"`   // below this, fragmentation is noise
+	AllocFragWarning    float64 `mapstructure:"alloc_frag_warning"`     // allocator_frag_ratio
+	AllocFragCritical   float64 `mapstructure:"alloc_frag_critical"`    //
+	AllocFragMinBytes   int64   `mapstructure:"alloc_frag_min_bytes"`   // allocator_frag_bytes
+	PostPeakFactor      float64 `mapstructure:"post_peak_factor"`       // used_memory_peak / used_memory
+	SwapMinUsedMemory   int64   `mapstructure:"swap_min_used_memory"`   // frag-swap needs at least this much data
+	DefragMinHitRatio   float64 `mapstructure:"defrag_min_hit_ratio"`   // hits/(hits+misses) while defrag runs
+	MaxmemoryWarning    float64 `mapstructure:"maxmemory_warning"`      // usage share of maxmemory
+	MaxmemoryCritical   float64 `mapstructure:"maxmemory_critical"`     //
+	VolatileMinTTLShare float64 `mapstructure:"volatile_min_ttl_share"` // expires/keys below this: volatile-* cannot evict
+	RSSLimitWarning     float64 `mapstructure:"rss_limit_warning"`      // used_memory_rss / memory_limit
+	RSSLimitCritical    float64 `mapstructure:"rss_limit_critical"`     //
+	MaxmemoryOfLimit    float64 `mapstructure:"maxmemory_of_limit"`     // maxmemory above this share of memory_limit
+	CowMargin           float64 `mapstructure:"cow_margin"`             // extra share of maxmemory a fork may dirty
+	ForkSlowUsec        int64   `mapstructure:"fork_slow_usec"`         // latest_fork_usec
+	CowUsedShare        float64 `mapstructure:"cow_used_share"`         // used_memory / memory_limit with persistence on
+	ClientBufferAvg     int64   `mapstructure:"client_buffer_avg"`      // bytes per normal client
+	ClientBufferTotal   int64   `mapstructure:"client_buffer_total"`    // all normal clients
+	ReplicaBuffers      int64   `mapstructure:"replica_buffers"`        // mem_clients_slaves
+	ManyScripts         int64   `mapstructure:"many_scripts"`           // number_of_cached_scripts
+	LazyfreeBacklog     int64   `mapstructure:"lazyfree_backlog"`       // lazyfree_pending_objects in one sample
+}
+
+// DefaultThresholds are the values from the fragmentation and OOM runbooks
+// and from MEMORY DOCTOR (src/object.c).
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		FragWarning:         1.5,
+		FragCritical:        2.0,
+		FragRestart:         2.5,
+		FragMinUsedMemory:   50 << 20,
+		AllocFragWarning:    1.1,
+		AllocFragCritical:   4.0,
+		AllocFragMinBytes:   100 << 20,
+		PostPeakFactor:      2.0,
+		SwapMinUsedMemory:   100 << 20,
+		DefragMinHitRatio:   0.5,
+		MaxmemoryWarning:    0.75,
+		MaxmemoryCritical:   0.85,
+		VolatileMinTTLShare: 0.10,
+		RSSLimitWarning:     0.75,
+		RSSLimitCritical:    0.85,
+		MaxmemoryOfLimit:    0.80,
+		CowMargin:           0.5,
+		ForkSlowUsec:        10000,
+		CowUsedShare:        0.5,
+		ClientBufferAvg:     200 << 10,
+		ClientBufferTotal:   512 << 20,
+		ReplicaBuffers:      10 << 20,
+		ManyScripts:         1000,
+		LazyfreeBacklog:     100000,
+	}
+}

@@ -1,0 +1,111 @@
+package handlers
+
+import (
+	"time"
+)
+
+// Report is what a verb returns for one instance: transport-neutral, so the
+// terminal, JSON and Slack renderers all draw from the same value.
+type Report struct {
+	Verb     string    `json:"verb"`
+	Instance string    `json:"instance"`
+	Addr     string    `json:"addr"`
+	Tags     []string  `json:"tags,omitempty"`
+	ProbedAt time.Time `json:"probed_at"`
+	// Severity is the worst finding's severity.
+	Severity Severity  `json:"severity"`
+	Metrics  Evidence  `json:"metrics"`
+	Findings []Finding `json:"findings"`
+	// Path is the fragmentation decision tree's path (frag verb).
+	Path []Step `json:"path,omitempty"`
+	// Doctor is MEMORY DOCTOR's own text (doctor verb).
+	Doctor string `json:"doctor,omitempty"`
+	// Missing lists parts of the probe the server refused.
+	Missing []string `json:"missing,omitempty"`
+	// Error is set when the probe failed; Findings then holds "unreachable".
+	Error *ReportError `json:"error,omitempty"`
+	// Snapshot is the probe's raw capture, for runbook templating; it is not
+	// part of the JSON contract.
+	Snapshot    *Snapshot `json:"-"`
+	MemoryLimit int64     `json:"-"`
+}
+
+// ReportError describes a failed probe without leaking credentials.
+type ReportError struct {
+	Class   ErrorClass `json:"class"`
+	Message string     `json:"message"`
+}
+
+// Failed reports whether the probe failed.
+func (r *Report) Failed() bool { return r.Error != nil }
+
+// keyMetrics picks the numbers every report shows, in reading order. Absent
+// fields are left out rather than shown as zero.
+func keyMetrics(s *Snapshot, memoryLimit int64) Evidence {
+	var m Evidence
+	text := func(name, v string, ok bool) {
+		if ok && v != "" {
+			m = append(m, factText(name, v))
+		}
+	}
+	num := func(name string, f func(string, int64) Fact) {
+		if v, ok := s.Int(name); ok {
+			m = append(m, f(name, v))
+		}
+	}
+	ratio := func(name string) {
+		if v, ok := s.Float(name); ok {
+			m = append(m, factRatio(name, v))
+		}
+	}
+	text("server", s.ServerName(), true)
+	text("version", s.Version(), s.Version() != "")
+	text("role", s.Role(), s.Role() != "")
+	num("used_memory", factBytes)
+	num("used_memory_rss", factBytes)
+	num("used_memory_peak", factBytes)
+	ratio("mem_fragmentation_ratio")
+	ratio("allocator_frag_ratio")
+	num("allocator_frag_bytes", factBytes)
+	if maxmem, ok := s.Maxmemory(); ok {
+		m = append(m, factBytes("maxmemory", maxmem))
+	}
+	if u, ok := MaxmemoryUsage(s); ok {
+		m = append(m, factShare("maxmemory_usage", u.Share))
+	}
+	policy, ok := s.Policy()
+	text("maxmemory_policy", policy, ok)
+	if memoryLimit > 0 {
+		m = append(m, factBytes("memory_limit", memoryLimit))
+	}
+	v, ok := s.Info.String("mem_allocator")
+	text("mem_allocator", v, ok)
+	v, ok = s.Config["activedefrag"]
+	text("activedefrag", v, ok)
+	keys, expires := s.Keys()
+	m = append(m, factInt("keys", keys), factInt("expires", expires))
+	num("evicted_keys", factInt)
+	if n, ok := s.Info.ErrorCount("OOM"); ok {
+		m = append(m, factInt("errorstat_OOM", n))
+	}
+	return m
+}
+
+// Metric returns a metric's value by name.
+func (r *Report) Metric(name string) (Fact, bool) { return r.Metrics.Get(name) }
+
+// Has reports whether the report contains a finding with the id.
+func (r *Report) Has(id string) bool {
+	_, ok := r.Finding(id)
+	return ok
+}
+
+// Finding returns the finding with the id.
+func (r *Report) Finding(id string) (Finding, bool) {
+	for _, f := range r.Findings {
+		if f.ID == id {
+			return f, true
+		}
+	}
+	return Finding{}, false
+}

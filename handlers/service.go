@@ -1,0 +1,311 @@
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prober reads a snapshot of one instance. The probe package implements it
+// against real servers.
+type Prober interface {
+	Probe(ctx context.Context, inst Instance) (*Snapshot, error)
+}
+
+// History returns the last snapshot seen of an instance, so rules can read
+// rates and trends. A nil History means every report stands alone.
+type History interface {
+	Last(instance string) (*Snapshot, bool)
+}
+
+// Service holds the verbs that users call. It only knows the instances it
+// was built with: nothing a user types can name another server.
+type Service struct {
+	instances   []Instance
+	prober      Prober
+	history     History
+	now         func() time.Time
+	concurrency int
+}
+
+// NewService returns a Service over the configured instances. concurrency
+// bounds parallel probes in fleet-wide verbs.
+func NewService(instances []Instance, prober Prober, history History, concurrency int, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{instances: instances, prober: prober, history: history, now: now, concurrency: max(concurrency, 1)}
+}
+
+// Instances returns the configured instances with the tag ("" for all), in
+// config order.
+func (s *Service) Instances(tag string) []Instance {
+	var out []Instance
+	for _, inst := range s.instances {
+		if tag == "" || inst.HasTag(tag) {
+			out = append(out, inst)
+		}
+	}
+	return out
+}
+
+// UnknownInstanceError is returned for a name that is not in config.
+type UnknownInstanceError struct {
+	Name    string
+	Closest []string
+}
+
+func (e *UnknownInstanceError) Error() string {
+	msg := fmt.Sprintf("unknown instance %q", e.Name)
+	if len(e.Closest) > 0 {
+		msg += " (did you mean " + strings.Join(e.Closest, ", ") + "?)"
+	}
+	return msg
+}
+
+// ErrUnknownInstance matches any UnknownInstanceError with errors.Is.
+var ErrUnknownInstance = errors.New("unknown instance")
+
+// Is lets errors.Is(err, ErrUnknownInstance) match.
+func (e *UnknownInstanceError) Is(target error) bool { return target == ErrUnknownInstance }
+
+var validName = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
+
+// Lookup finds a configured instance by exact name.
+func (s *Service) Lookup(name string) (Instance, error) {
+	for _, inst := range s.instances {
+		if inst.Name == name {
+			return inst, nil
+		}
+	}
+	names := make([]string, len(s.instances))
+	for i, inst := range s.instances {
+		names[i] = inst.Name
+	}
+	shown := name
+	if !validName.MatchString(name) {
+		shown = truncate(name, 64)
+	}
+	return Instance{}, &UnknownInstanceError{Name: shown, Closest: Closest(strings.ToLower(name), names, 3)}
+}
+
+// Diagnose runs every rule on one instance.
+func (s *Service) Diagnose(ctx context.Context, name string) (*Report, error) {
+	return s.report(ctx, "diagnose", name, func(in Input, r *Report) { r.Findings = Evaluate(in) })
+}
+
+// Frag walks the fragmentation decision tree and shows its path.
+func (s *Service) Frag(ctx context.Context, name string) (*Report, error) {
+	return s.report(ctx, "frag", name, func(in Input, r *Report) {
+		a := FragTree(in)
+		r.Path, r.Findings = a.Steps, a.Findings
+		SortFindings(r.Findings)
+	})
+}
+
+// OOM runs the rules about limits, eviction and the OOM killer.
+func (s *Service) OOM(ctx context.Context, name string) (*Report, error) {
+	return s.report(ctx, "oom", name, func(in Input, r *Report) {
+		for _, rule := range oomRules {
+			r.Findings = append(r.Findings, rule(in)...)
+		}
+		SortFindings(r.Findings)
+	})
+}
+
+// Doctor shows MEMORY DOCTOR's own report next to its parsed issues.
+func (s *Service) Doctor(ctx context.Context, name string) (*Report, error) {
+	return s.report(ctx, "doctor", name, func(in Input, r *Report) {
+		r.Doctor = in.Cur.Doctor
+		r.Findings = doctorFinding(in)
+	})
+}
+
+func (s *Service) report(ctx context.Context, verb, name string, analyse func(Input, *Report)) (*Report, error) {
+	inst, err := s.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return s.probeAndAnalyse(ctx, verb, inst, analyse), nil
+}
+
+// probeAndAnalyse never fails: a failed probe becomes an "unreachable"
+// finding, so one dead instance never breaks a fleet view.
+func (s *Service) probeAndAnalyse(ctx context.Context, verb string, inst Instance, analyse func(Input, *Report)) *Report {
+	r := &Report{Verb: verb, Instance: inst.Name, Addr: inst.Addr, Tags: inst.Tags, ProbedAt: s.now(), MemoryLimit: inst.MemoryLimit, Findings: []Finding{}}
+	snap, err := s.prober.Probe(ctx, inst)
+	if snap != nil {
+		r.Snapshot, r.ProbedAt, r.Missing = snap, snap.ProbedAt, snap.Missing
+		r.Metrics = keyMetrics(snap, inst.MemoryLimit)
+	}
+	if err != nil {
+		r.Error = &ReportError{Class: ClassOf(err), Message: Redact(err.Error(), inst.Password)}
+		if r.Error.Class == "" {
+			r.Error.Class = ClassError
+		}
+		r.Findings = []Finding{unreachableFinding(inst, r.Error)}
+		r.Severity = Worst(r.Findings)
+		return r
+	}
+	in := Input{Cur: snap, MemoryLimit: inst.MemoryLimit, T: inst.Thresholds}
+	if s.history != nil {
+		if prev, ok := s.history.Last(inst.Name); ok {
+			in.Prev = prev
+		}
+	}
+	analyse(in, r)
+	r.Severity = Worst(r.Findings)
+	return r
+}
+
+func unreachableFinding(inst Instance, e *ReportError) Finding {
+	sev := SeverityCritical
+	hint := "check that the server is up and reachable from the bot"
+	switch e.Class {
+	case ClassLoading:
+		sev, hint = SeverityWarning, "the server is loading its dataset; memory numbers settle when it finishes"
+	case ClassAuth:
+		sev, hint = SeverityWarning, "check the instance's username and password in the bot's config"
+	case ClassNoPerm:
+		sev, hint = SeverityWarning, "the bot's ACL user lacks a command it needs (see docs/redis-acl.md)"
+	case ClassBusy:
+		hint = "a script or function is blocking the server (SCRIPT KILL / FUNCTION KILL)"
+	case ClassTimeout:
+		hint = "no answer within the probe timeout: the server is blocked, overloaded or the network drops packets"
+	case ClassRefused:
+		hint = "nothing listens on that port: the process is down or restarting (an OOM kill?)"
+	case ClassProtocol:
+		hint = "the answer was not Redis: is the address right?"
+	}
+	f := newFinding("unreachable", sev, fmt.Sprintf("Probe failed (%s): %s.", e.Class, hint),
+		factText("error_class", string(e.Class)), factText("error", e.Message), factText("addr", inst.Addr))
+	return f
+}
+
+// Fleet probes every instance with the tag ("" for all) concurrently and
+// returns one report each, riskiest first.
+func (s *Service) Fleet(ctx context.Context, tag string) ([]*Report, error) {
+	instances := s.Instances(tag)
+	if len(instances) == 0 {
+		if tag != "" {
+			return nil, fmt.Errorf("no instance has tag %q", tag)
+		}
+		return nil, errors.New("no instances configured")
+	}
+	reports := make([]*Report, len(instances))
+	sem := make(chan struct{}, s.concurrency)
+	var wg sync.WaitGroup
+	for i, inst := range instances {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			reports[i] = s.probeAndAnalyse(ctx, "fleet", inst, func(in Input, r *Report) { r.Findings = Evaluate(in) })
+		}()
+	}
+	wg.Wait()
+	SortByRisk(reports)
+	return reports, nil
+}
+
+// SortByRisk orders reports worst severity first, then by maxmemory usage,
+// then RSS against the memory limit, then fragmentation.
+func SortByRisk(reports []*Report) {
+	score := func(r *Report, name string) float64 {
+		f, ok := r.Metric(name)
+		if !ok {
+			return 0
+		}
+		v, _ := f.Value.(float64)
+		return v
+	}
+	rssShare := func(r *Report) float64 {
+		rss, ok := r.Metric("used_memory_rss")
+		if !ok || r.MemoryLimit == 0 {
+			return 0
+		}
+		n, _ := rss.Value.(int64)
+		return float64(n) / float64(r.MemoryLimit)
+	}
+	slices.SortStableFunc(reports, func(a, b *Report) int {
+		return cmp.Or(
+			cmp.Compare(b.Severity, a.Severity),
+			cmp.Compare(score(b, "maxmemory_usage"), score(a, "maxmemory_usage")),
+			cmp.Compare(rssShare(b), rssShare(a)),
+			cmp.Compare(score(b, "mem_fragmentation_ratio"), score(a, "mem_fragmentation_ratio")),
+			strings.Compare(a.Instance, b.Instance),
+		)
+	})
+}
+
+// Closest returns up to n names nearest to name by edit distance, for
+// "did you mean" hints. Names sharing a prefix rank first.
+func Closest(name string, names []string, n int) []string {
+	type scored struct {
+		name string
+		d    int
+	}
+	var c []scored
+	for _, cand := range names {
+		d := editDistance(name, cand)
+		if strings.HasPrefix(cand, name) || strings.HasPrefix(name, cand) {
+			d = min(d, 1)
+		}
+		if d <= max(2, len(cand)/3) {
+			c = append(c, scored{cand, d})
+		}
+	}
+	slices.SortStableFunc(c, func(a, b scored) int { return cmp.Or(cmp.Compare(a.d, b.d), strings.Compare(a.name, b.name)) })
+	var out []string
+	for i := 0; i < len(c) && i < n; i++ {
+		out = append(out, c[i].name)
+	}
+	return out
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 128 {
+		a = a[:128]
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// Redact removes secrets from text that may reach a user or a log. Errors
+// from client libraries are not expected to carry passwords; this makes sure.
+func Redact(text string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "[redacted]")
+		}
+	}
+	return text
+}
