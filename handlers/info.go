@@ -99,11 +99,11 @@ func (in Info) Keyspace() []KeyspaceDB {
 	var dbs []KeyspaceDB
 	for key := range in {
 		n, ok := strings.CutPrefix(key, "db")
-		if !ok {
-			continue
+		if !ok || n == "" || strings.Trim(n, "0123456789") != "" || (len(n) > 1 && n[0] == '0') {
+			continue // only "db<digits>", as servers print it
 		}
 		id, err := strconv.Atoi(n)
-		if err != nil || id < 0 {
+		if err != nil {
 			continue
 		}
 		sub := in.Sub(key)

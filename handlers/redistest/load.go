@@ -99,3 +99,10 @@ func fill(ctx context.Context, c *redis.Client, n int, add func(redis.Pipeliner,
 	}
 	return nil
 }
+
+// Delete removes the n keys Fill wrote with prefix.
+func Delete(ctx context.Context, c *redis.Client, prefix string, n int) error {
+	return fill(ctx, c, n, func(p redis.Pipeliner, i int) {
+		p.Del(ctx, prefix+strconv.Itoa(i))
+	})
+}

@@ -1,0 +1,144 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// keyError is one problem with one key. Its text is "key: problem", or
+// "key: problem (from VAR)" when the value came from the environment.
+type keyError struct {
+	key string
+	env string // environment variable the value came from, if any
+	err error
+}
+
+func (e *keyError) Error() string {
+	s := e.err.Error()
+	if e.key != "" {
+		s = e.key + ": " + s
+	}
+	if e.env != "" {
+		s += " (from " + e.env + ")"
+	}
+	return s
+}
+
+func (e *keyError) Unwrap() error { return e.err }
+
+// problems collects every problem found while loading, so that all of them
+// are reported at once and in file order.
+type problems struct {
+	list []*keyError
+	// failed holds keys whose value could not be decoded: they keep their
+	// default and are not validated again, so one mistake gives one error.
+	failed map[string]bool
+	// fromEnv maps keys set by the environment to the variable's name.
+	fromEnv map[string]string
+	pos     map[string]int
+}
+
+func newProblems(pos map[string]int) *problems {
+	return &problems{failed: map[string]bool{}, fromEnv: map[string]string{}, pos: pos}
+}
+
+func (p *problems) add(key string, err error) {
+	p.list = append(p.list, &keyError{key: key, env: p.fromEnv[key], err: err})
+}
+
+func (p *problems) addf(key, format string, args ...any) {
+	p.add(key, fmt.Errorf(format, args...))
+}
+
+// decodeFailed records a value that could not be decoded.
+func (p *problems) decodeFailed(key string, err error) {
+	p.failed[key] = true
+	p.add(key, err)
+}
+
+// isFailed reports whether key, or a key above it, could not be decoded.
+func (p *problems) isFailed(key string) bool {
+	for k := key; k != ""; k = parentKey(k) {
+		if p.failed[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// err returns all problems sorted by where their key appears in the file,
+// joined one per line, or nil.
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	sort.SliceStable(p.list, func(i, j int) bool {
+		return p.position(p.list[i].key) < p.position(p.list[j].key)
+	})
+	errs := make([]error, len(p.list))
+	for i, e := range p.list {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// position is where key, or the nearest key above it, appears in the file.
+// Keys that are not in the file (defaults, environment) sort last.
+func (p *problems) position(key string) int {
+	for k := key; k != ""; k = parentKey(k) {
+		if pos, ok := p.pos[k]; ok {
+			return pos
+		}
+	}
+	return math.MaxInt
+}
+
+// parentKey strips the last ".name" or "[i]" from key.
+func parentKey(key string) string {
+	i := strings.LastIndexAny(key, ".[")
+	if i < 0 {
+		return ""
+	}
+	return key[:i]
+}
+
+// positions maps every key path in a parsed document ("instances[0].addr")
+// to its position (line and column) in the file. Keys are lower-cased, as
+// viper does; keys that differ only in case are returned as duplicates.
+func positions(doc *yaml.Node) (pos map[string]int, dups []string) {
+	pos = map[string]int{}
+	var walk func(n *yaml.Node, key string)
+	walk = func(n *yaml.Node, key string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := strings.ToLower(n.Content[i].Value)
+				if key != "" {
+					k = key + "." + k
+				}
+				if _, dup := pos[k]; dup {
+					dups = append(dups, k)
+				} else {
+					pos[k] = n.Content[i].Line<<20 | n.Content[i].Column
+				}
+				walk(n.Content[i+1], k)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				k := key + "[" + strconv.Itoa(i) + "]"
+				pos[k] = c.Line<<20 | c.Column
+				walk(c, k)
+			}
+		}
+	}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		walk(doc.Content[0], "")
+	}
+	return pos, dups
+}

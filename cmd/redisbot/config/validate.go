@@ -1,0 +1,385 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/viper"
+
+	"github.com/redisbot/redisbot/handlers"
+)
+
+// namePattern is what instance names and tags must match: they are typed in
+// chat commands and used in environment variable names.
+var namePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
+// maxPasswordFile bounds what is read from a password_file.
+const maxPasswordFile = 64 << 10
+
+// loader turns the decoded file into a Config, collecting problems.
+type loader struct {
+	dir    string // directory of the config file, for relative paths
+	getenv func(string) string
+	p      *problems
+}
+
+func (l *loader) load(v *viper.Viper) *Config {
+	l.applyEnv(v)
+	raw := rawConfig{Probe: rawProbe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency}}
+	l.decode(v, &raw)
+
+	cfg := &Config{
+		Probe:    Probe{Timeout: raw.Probe.Timeout, Concurrency: raw.Probe.Concurrency},
+		Runbooks: Runbooks{Dir: l.runbooksDir(raw.Runbooks.Dir)},
+	}
+	if !l.p.isFailed("probe.timeout") && cfg.Probe.Timeout <= 0 {
+		l.p.addf("probe.timeout", "must be positive")
+	}
+	if !l.p.isFailed("probe.concurrency") && cfg.Probe.Concurrency <= 0 {
+		l.p.addf("probe.concurrency", "must be positive")
+	}
+
+	// Every global value is checked, whether set or default.
+	cfg.Thresholds, _ = l.decodeThresholds("thresholds", handlers.DefaultThresholds(), raw.Thresholds)
+	l.checkThresholds("thresholds", cfg.Thresholds, nil)
+
+	if len(raw.Instances) == 0 && !l.p.isFailed("instances") {
+		l.p.addf("instances", "at least one instance is required")
+	}
+	seen := map[string]int{}
+	for i, ri := range raw.Instances {
+		cfg.Instances = append(cfg.Instances, l.instance(i, ri, cfg.Thresholds, seen))
+	}
+	return cfg
+}
+
+func (l *loader) runbooksDir(dir string) string {
+	const key = "runbooks.dir"
+	if dir == "" || l.p.isFailed(key) {
+		return dir
+	}
+	if _, env := l.p.fromEnv[key]; !env {
+		dir = l.resolve(dir)
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		l.p.add(key, err)
+	case !st.IsDir():
+		l.p.addf(key, "%s is not a directory", dir)
+	}
+	return dir
+}
+
+// resolve makes a relative path from the file relative to the file's
+// directory.
+func (l *loader) resolve(path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(l.dir, path)
+}
+
+func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, seen map[string]int) handlers.Instance {
+	key := fmt.Sprintf("instances[%d]", i)
+	in := handlers.Instance{
+		Name:        ri.Name,
+		Addr:        ri.Addr,
+		Username:    ri.Username,
+		DB:          ri.DB,
+		Tags:        ri.Tags,
+		MemoryLimit: int64(ri.MemoryLimit),
+	}
+	if l.p.isFailed(key) {
+		return in
+	}
+
+	if k := key + ".name"; !l.p.isFailed(k) {
+		switch {
+		case ri.Name == "":
+			l.p.addf(k, "is required")
+		case !namePattern.MatchString(ri.Name):
+			l.p.addf(k, "%q must match [a-z0-9._-]+", ri.Name)
+		default:
+			if j, dup := seen[ri.Name]; dup {
+				l.p.addf(k, "duplicate of instances[%d]", j)
+			} else {
+				seen[ri.Name] = i
+			}
+		}
+	}
+	if k := key + ".addr"; !l.p.isFailed(k) {
+		if msg := checkAddr(ri.Addr); msg != "" {
+			l.p.add(k, errors.New(msg))
+		}
+	}
+	in.Password = l.password(key, ri)
+	if k := key + ".db"; !l.p.isFailed(k) && ri.DB < 0 {
+		l.p.addf(k, "must not be negative")
+	}
+	if ri.TLS != nil && !l.p.isFailed(key+".tls") {
+		in.TLS = l.tls(key+".tls", *ri.TLS)
+	}
+	for j, tag := range ri.Tags {
+		if k := fmt.Sprintf("%s.tags[%d]", key, j); !l.p.isFailed(k) && !namePattern.MatchString(tag) {
+			l.p.addf(k, "%q must match [a-z0-9._-]+", tag)
+		}
+	}
+	if !l.p.isFailed(key + ".thresholds") {
+		var set map[string]bool
+		in.Thresholds, set = l.decodeThresholds(key+".thresholds", global, ri.Thresholds)
+		l.checkThresholds(key+".thresholds", in.Thresholds, set)
+	} else {
+		in.Thresholds = global
+	}
+	return in
+}
+
+// checkAddr returns what is wrong with a host:port address, or "".
+func checkAddr(addr string) string {
+	if addr == "" {
+		return "is required"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if !errors.As(err, &ae) {
+			return "invalid address"
+		}
+		msg := strings.TrimSuffix(ae.Err, " in address")
+		if msg == "too many colons" {
+			msg += " (write IPv6 addresses as [::1]:6379)"
+		}
+		return msg
+	}
+	if host == "" {
+		return "missing host"
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_:%", r)) {
+			return fmt.Sprintf("invalid host %q", host)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("invalid port %q: must be 1-65535", port)
+	}
+	return ""
+}
+
+// password resolves an instance's password from, in order of precedence,
+// REDISBOT_INSTANCES_<NAME>_PASSWORD, password, password_env or
+// password_file. Its value never goes into a problem.
+func (l *loader) password(key string, ri rawInstance) string {
+	var sources []string
+	for _, s := range []struct{ name, val string }{
+		{"password", ri.Password},
+		{"password_env", ri.PasswordEnv},
+		{"password_file", ri.PasswordFile},
+	} {
+		if s.val != "" && !l.p.isFailed(key+"."+s.name) {
+			sources = append(sources, s.name)
+		}
+	}
+	if len(sources) > 1 {
+		l.p.addf(key, "%s are exclusive", joinAnd(sources))
+		return ""
+	}
+	if ri.Name != "" {
+		if pw := l.getenv(passwordEnvName(ri.Name)); pw != "" {
+			return pw
+		}
+	}
+	if len(sources) == 0 {
+		return ""
+	}
+	switch sources[0] {
+	case "password":
+		return ri.Password
+	case "password_env":
+		pw := l.getenv(ri.PasswordEnv)
+		if pw == "" {
+			l.p.addf(key+".password_env", "%s is not set", ri.PasswordEnv)
+		}
+		return pw
+	default:
+		pw, err := readPasswordFile(l.resolve(ri.PasswordFile))
+		if err != nil {
+			l.p.add(key+".password_file", err)
+		}
+		return pw
+	}
+}
+
+// readPasswordFile reads a secret file as written by Docker or Kubernetes,
+// trimming the trailing newline. It refuses anything but a regular file of
+// reasonable size, so that a mistake (/dev/zero, a FIFO) cannot hang or
+// exhaust the process.
+func readPasswordFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxPasswordFile {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, maxPasswordFile)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return pw, nil
+}
+
+func (l *loader) tls(key string, rt rawTLS) *handlers.TLS {
+	t := &handlers.TLS{
+		CAFile:             l.resolve(rt.CAFile),
+		CertFile:           l.resolve(rt.CertFile),
+		KeyFile:            l.resolve(rt.KeyFile),
+		ServerName:         rt.ServerName,
+		InsecureSkipVerify: rt.InsecureSkipVerify,
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") && !l.p.isFailed(key+".cert_file") && !l.p.isFailed(key+".key_file") {
+		l.p.addf(key, "cert_file and key_file must be set together")
+	}
+	for _, f := range []struct{ name, path string }{
+		{"ca_file", t.CAFile},
+		{"cert_file", t.CertFile},
+		{"key_file", t.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		st, err := os.Stat(f.path)
+		switch {
+		case err != nil:
+			l.p.add(key+"."+f.name, err)
+		case st.IsDir():
+			l.p.add(key+"."+f.name, &fs.PathError{Op: "open", Path: f.path, Err: errors.New("is a directory")})
+		}
+	}
+	return t
+}
+
+// joinAnd joins "a", "b", "c" as "a, b and c".
+func joinAnd(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// Ordering constraints between thresholds: lo must stay below hi (or not
+// above it, with orEqual), or a warning would never come before its
+// critical.
+var thresholdPairs = []struct {
+	lo, hi  string
+	orEqual bool
+}{
+	{"frag_warning", "frag_critical", false},
+	{"frag_critical", "frag_restart", true},
+	{"alloc_frag_warning", "alloc_frag_critical", false},
+	{"maxmemory_warning", "maxmemory_critical", false},
+	{"rss_limit_warning", "rss_limit_critical", false},
+}
+
+// shareThresholds are fractions of a whole and cannot exceed 1.
+var shareThresholds = map[string]bool{
+	"maxmemory_critical":     true,
+	"rss_limit_critical":     true,
+	"defrag_min_hit_ratio":   true,
+	"volatile_min_ttl_share": true,
+	"maxmemory_of_limit":     true,
+	"cow_used_share":         true,
+}
+
+// checkThresholds validates t. Problems are reported only for keys in set
+// (or involving one, for ordering), so that a bad global value is reported
+// once, under thresholds, and not again for every instance; set == nil
+// means every key.
+func (l *loader) checkThresholds(prefix string, t handlers.Thresholds, set map[string]bool) {
+	isSet := func(k string) bool { return set == nil || set[k] }
+	ok := map[string]bool{}
+	v := reflect.ValueOf(t)
+	for i, k := range thresholdKeys() {
+		key := prefix + "." + k
+		if l.p.isFailed(key) {
+			continue
+		}
+		var msg string
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Float64:
+			switch x := f.Float(); {
+			case math.IsNaN(x) || math.IsInf(x, 0):
+				msg = "must be a finite number"
+			case x <= 0:
+				msg = "must be positive"
+			case x > 1 && shareThresholds[k]:
+				msg = "must be at most 1"
+			}
+		case reflect.Int64:
+			if f.Int() < 0 {
+				msg = "must not be negative"
+			}
+		}
+		if msg == "" {
+			ok[k] = true
+		} else if isSet(k) {
+			l.p.add(key, errors.New(msg))
+		}
+	}
+	for _, pr := range thresholdPairs {
+		if !ok[pr.lo] || !ok[pr.hi] || !isSet(pr.lo) && !isSet(pr.hi) {
+			continue
+		}
+		lo := v.FieldByIndex(thresholdIndex(pr.lo)).Float()
+		hi := v.FieldByIndex(thresholdIndex(pr.hi)).Float()
+		if hi > lo || pr.orEqual && hi == lo {
+			continue
+		}
+		// Blame the key this section set: an instance that only raises
+		// frag_warning is told that it must stay below frag_critical.
+		switch {
+		case isSet(pr.hi) && pr.orEqual:
+			l.p.addf(prefix+"."+pr.hi, "must be at least %s", pr.lo)
+		case isSet(pr.hi):
+			l.p.addf(prefix+"."+pr.hi, "must be greater than %s", pr.lo)
+		case pr.orEqual:
+			l.p.addf(prefix+"."+pr.lo, "must be at most %s", pr.hi)
+		default:
+			l.p.addf(prefix+"."+pr.lo, "must be less than %s", pr.hi)
+		}
+	}
+}
+
+// thresholdIndex is the field index of the threshold with mapstructure tag
+// key.
+func thresholdIndex(key string) []int {
+	t := reflect.TypeFor[handlers.Thresholds]()
+	for f := range t.Fields() {
+		if f.Tag.Get("mapstructure") == key {
+			return f.Index
+		}
+	}
+	panic("config: no threshold " + key)
+}
