@@ -378,3 +378,65 @@ func TestEveryCatalogueIDCanFire(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEvaluate is the rules alone on a captured snapshot, no I/O.
+func BenchmarkEvaluate(b *testing.B) {
+	raw, err := os.ReadFile("testdata/info/redis-7.0.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cur := &Snapshot{Info: ParseInfo(string(raw)), Config: map[string]string{"activedefrag": "no", "save": ""}}
+	in := Input{Cur: cur, Prev: cur, MemoryLimit: 1 << 30, T: DefaultThresholds()}
+	b.ReportAllocs()
+	for b.Loop() {
+		Evaluate(in)
+	}
+}
+
+// BenchmarkParseInfo is parsing one full INFO everything reply.
+func BenchmarkParseInfo(b *testing.B) {
+	raw, err := os.ReadFile("testdata/info/redis-7.0.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := string(raw)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ParseInfo(text)
+	}
+}
+
+// Every captured server format goes through every rule without a panic, and
+// the scenario captures produce their headline finding.
+func TestRulesOnEveryCapture(t *testing.T) {
+	headline := map[string]string{
+		"redis-7.2-oom.txt":     "oom-rejecting",
+		"redis-6.2-replica.txt": "replica-over-maxmemory",
+		"redis-7.0.txt":         "frag-high",
+	}
+	entries, err := os.ReadDir("testdata/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".txt") {
+			continue
+		}
+		t.Run(e.Name(), func(t *testing.T) {
+			cur := fixture(t, e.Name(), nil, map[string]string{"activedefrag": absent, "save": absent})
+			in := Input{Cur: cur, Prev: cur, MemoryLimit: 1 << 30, T: DefaultThresholds()}
+			fs := Evaluate(in)
+			FragTree(in)
+			if id, ok := headline[e.Name()]; ok {
+				found := false
+				for _, f := range fs {
+					found = found || f.ID == id
+				}
+				if !found {
+					t.Errorf("%s: %s did not fire; got %d findings", e.Name(), id, len(fs))
+				}
+			}
+		})
+	}
+}

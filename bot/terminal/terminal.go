@@ -1,0 +1,335 @@
+// Package terminal renders handler responses for a person at a terminal:
+// readable without colour, coloured on a TTY. Every string that came from
+// Redis is stripped of control characters first, so a hostile server cannot
+// send escape sequences to the operator's terminal.
+package terminal
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/runbooks"
+)
+
+// Renderer writes responses to one writer.
+type Renderer struct {
+	w        io.Writer
+	color    bool
+	runbooks *runbooks.Library
+}
+
+// New returns a renderer. lib provides the runbook text shown with each
+// finding; color turns on ANSI colours.
+func New(w io.Writer, color bool, lib *runbooks.Library) *Renderer {
+	return &Renderer{w: w, color: color, runbooks: lib}
+}
+
+// Response renders whatever a verb returned.
+func (r *Renderer) Response(resp *handlers.Response) {
+	switch {
+	case resp.Help != nil:
+		r.help(resp.Help)
+	case resp.Verb == "list":
+		r.list(resp.Instances)
+	case resp.Verb == "fleet":
+		r.Fleet(resp.Reports)
+	default:
+		for _, rep := range resp.Reports {
+			r.Report(rep)
+		}
+	}
+}
+
+const (
+	reset  = "\x1b[0m"
+	bold   = "\x1b[1m"
+	dim    = "\x1b[2m"
+	red    = "\x1b[31m"
+	yellow = "\x1b[33m"
+	cyan   = "\x1b[36m"
+	green  = "\x1b[32m"
+)
+
+func (r *Renderer) paint(code, s string) string {
+	if !r.color {
+		return s
+	}
+	return code + s + reset
+}
+
+func (r *Renderer) severity(s handlers.Severity) string {
+	label := strings.ToUpper(s.String())
+	if s == handlers.SeverityNone {
+		label = "OK"
+	}
+	code := map[handlers.Severity]string{
+		handlers.SeverityCritical: bold + red, handlers.SeverityWarning: bold + yellow,
+		handlers.SeverityInfo: cyan, handlers.SeverityNone: green,
+	}[s]
+	return r.paint(code, label)
+}
+
+func (r *Renderer) printf(format string, args ...any) { fmt.Fprintf(r.w, format, args...) }
+
+// Report renders one instance's report with a runbook for each finding.
+func (r *Renderer) Report(rep *handlers.Report) {
+	r.header(rep)
+	if len(rep.Path) > 0 {
+		r.printf("\n%s\n", r.paint(bold, "Fragmentation decision tree"))
+		for i, s := range rep.Path {
+			mark := ""
+			if s.Finding != "" {
+				mark = "  => " + r.paint(bold, s.Finding)
+			}
+			r.printf("  %d. %s\n     %s%s\n", i+1, Clean(s.Question), Clean(s.Answer), mark)
+		}
+	}
+	if rep.Doctor != "" {
+		r.printf("\n%s\n", r.paint(bold, "MEMORY DOCTOR says"))
+		r.printf("%s\n", indent(Clean(strings.TrimSpace(rep.Doctor)), "  "))
+	}
+	if len(rep.Missing) > 0 {
+		r.printf("\n%s %s\n", r.paint(dim, "Not available:"), Clean(strings.Join(rep.Missing, "; ")))
+	}
+	if len(rep.Findings) == 0 {
+		r.printf("\n%s nothing to report for %s.\n", r.severity(handlers.SeverityNone), rep.Verb)
+		return
+	}
+	for _, f := range rep.Findings {
+		r.finding(rep, f)
+	}
+}
+
+func (r *Renderer) header(rep *handlers.Report) {
+	r.printf("%s  %s  %s\n", r.paint(bold, Clean(rep.Instance)), Clean(rep.Addr), r.severity(rep.Severity))
+	// Three lines, each a question the reader asks first: what is it, where
+	// is its memory, and what limits it.
+	lines := [][]string{
+		{"server", "version", "role", "mem_allocator", "activedefrag"},
+		{"used_memory", "used_memory_rss", "used_memory_peak", "mem_fragmentation_ratio", "allocator_frag_ratio", "allocator_frag_bytes"},
+		{"maxmemory", "maxmemory_usage", "maxmemory_policy", "memory_limit", "keys", "expires", "evicted_keys", "errorstat_OOM"},
+	}
+	for _, names := range lines {
+		var parts []string
+		for _, name := range names {
+			m, ok := rep.Metric(name)
+			if !ok {
+				continue
+			}
+			if label := metricLabel(name); label != "" {
+				parts = append(parts, r.paint(dim, label)+" "+Clean(m.Text))
+			} else {
+				parts = append(parts, Clean(m.Text))
+			}
+		}
+		if len(parts) > 0 {
+			r.printf("  %s\n", strings.Join(parts, "  "))
+		}
+	}
+}
+
+// metricLabel shortens INFO names for the header; JSON keeps the originals.
+func metricLabel(name string) string {
+	labels := map[string]string{
+		"server": "", "version": "", "role": "", "mem_allocator": "", "activedefrag": "activedefrag",
+		"used_memory": "used", "used_memory_rss": "rss", "used_memory_peak": "peak",
+		"mem_fragmentation_ratio": "frag", "allocator_frag_ratio": "allocator frag", "allocator_frag_bytes": "/",
+		"maxmemory": "maxmemory", "maxmemory_usage": "in use", "maxmemory_policy": "policy",
+		"memory_limit": "limit", "keys": "keys", "expires": "with TTL", "evicted_keys": "evicted", "errorstat_OOM": "OOM errors",
+	}
+	if l, ok := labels[name]; ok {
+		return l
+	}
+	return name
+}
+
+func (r *Renderer) finding(rep *handlers.Report, f handlers.Finding) {
+	r.printf("\n%s  %s  %s\n", r.severity(f.Severity), r.paint(bold, f.ID), f.Title)
+	r.printf("%s\n", wrap(Clean(f.Summary), 96, "  "))
+	rb, rbErr := r.runbook(rep, f)
+	// The runbook's Evidence section puts the numbers in context; the bare
+	// facts are the fallback when no runbook could be rendered.
+	if body, ok := section(rb, "Evidence"); ok {
+		r.printf("  %s\n%s\n", r.paint(bold, "Evidence:"), indent(Clean(body), "    "))
+	} else {
+		var ev []string
+		for _, e := range f.Evidence {
+			ev = append(ev, e.Name+"="+Clean(e.Text))
+		}
+		r.printf("  %s\n%s\n", r.paint(bold, "Evidence:"), wrap(strings.Join(ev, "  "), 92, "    "))
+	}
+	if len(f.Actions) > 0 {
+		acts := make([]string, len(f.Actions))
+		for i, a := range f.Actions {
+			acts[i] = string(a)
+		}
+		r.printf("  %s %s (approval-gated)\n", r.paint(bold, "Actions:"), strings.Join(acts, ", "))
+	}
+	if rbErr != nil {
+		r.printf("  %s %v\n", r.paint(dim, "Runbook unavailable:"), rbErr)
+		return
+	}
+	for _, heading := range []string{"Why it happens", "How to confirm", "Fix", "Prevention", "Manual checks"} {
+		body, ok := section(rb, heading)
+		if !ok {
+			continue
+		}
+		r.printf("  %s\n%s\n", r.paint(bold, heading+":"), indent(Clean(strings.TrimSpace(body)), "    "))
+	}
+	r.printf("  %s runbooks/%s.md\n", r.paint(dim, "Runbook:"), f.Runbook)
+}
+
+func (r *Renderer) runbook(rep *handlers.Report, f handlers.Finding) (*runbooks.Runbook, error) {
+	if r.runbooks == nil {
+		return nil, fmt.Errorf("no runbook library loaded")
+	}
+	return r.runbooks.Render(f.Runbook, RunbookData(rep, f))
+}
+
+func section(rb *runbooks.Runbook, heading string) (string, bool) {
+	if rb == nil {
+		return "", false
+	}
+	body, ok := rb.Section(heading)
+	body = strings.TrimSpace(body)
+	return body, ok && body != ""
+}
+
+// RunbookData is what a runbook's Evidence template sees for a finding.
+func RunbookData(rep *handlers.Report, f handlers.Finding) runbooks.Data {
+	d := runbooks.Data{Instance: rep.Instance, Info: map[string]string{}, Config: map[string]string{}, Extra: map[string]string{}}
+	if rep.Snapshot != nil {
+		d.Info, d.Config = rep.Snapshot.Info, rep.Snapshot.Config
+	}
+	if rep.MemoryLimit > 0 {
+		d.Extra["memory_limit"] = handlers.HumanBytes(rep.MemoryLimit)
+	}
+	for _, e := range f.Evidence {
+		d.Extra[e.Name] = e.Text
+	}
+	return d
+}
+
+// Fleet renders one line per instance, riskiest first (the order given).
+func (r *Renderer) Fleet(reports []*handlers.Report) {
+	tw := tabwriter.NewWriter(r.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tINSTANCE\tUSED\tRSS\tFRAG\tMAXMEMORY\tFINDINGS")
+	for _, rep := range reports {
+		metric := func(name string) string {
+			if m, ok := rep.Metric(name); ok {
+				return Clean(m.Text)
+			}
+			return "-"
+		}
+		maxmem := metric("maxmemory_usage")
+		if maxmem != "-" {
+			maxmem += " of " + metric("maxmemory")
+		} else if metric("maxmemory") == "0 B" {
+			maxmem = "unset"
+		}
+		var ids []string
+		for _, f := range rep.Findings {
+			if f.Severity >= handlers.SeverityWarning || f.ID == "unreachable" {
+				ids = append(ids, f.ID)
+			}
+		}
+		if rep.Failed() {
+			ids = []string{"unreachable (" + string(rep.Error.Class) + ")"}
+		}
+		// Severity is padded before colouring so the columns stay aligned.
+		sev := fmt.Sprintf("%-8s", strings.ToUpper(orOK(rep.Severity)))
+		sev = strings.Replace(sev, strings.TrimSpace(sev), r.severity(rep.Severity), 1)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sev, Clean(rep.Instance), metric("used_memory"), metric("used_memory_rss"),
+			metric("mem_fragmentation_ratio"), maxmem, strings.Join(ids, ", "))
+	}
+	tw.Flush()
+}
+
+func orOK(s handlers.Severity) string {
+	if s == handlers.SeverityNone {
+		return "ok"
+	}
+	return s.String()
+}
+
+func (r *Renderer) list(instances []handlers.Instance) {
+	tw := tabwriter.NewWriter(r.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tADDR\tTAGS\tMEMORY LIMIT")
+	for _, inst := range instances {
+		limit := "-"
+		if inst.MemoryLimit > 0 {
+			limit = handlers.HumanBytes(inst.MemoryLimit)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", inst.Name, inst.Addr, strings.Join(inst.Tags, ","), limit)
+	}
+	tw.Flush()
+}
+
+func (r *Renderer) help(verbs []handlers.VerbHelp) {
+	r.printf("Usage: redisbot <verb> [args] [--config FILE] [--json]\n\n")
+	tw := tabwriter.NewWriter(r.w, 0, 4, 2, ' ', 0)
+	for _, v := range verbs {
+		fmt.Fprintf(tw, "  %s\t%s\n", v.Usage, v.Summary)
+	}
+	fmt.Fprintf(tw, "  check-config\tvalidate the config and probe every instance\n")
+	fmt.Fprintf(tw, "  version\tprint the version\n")
+	tw.Flush()
+	r.printf("\nExit codes: 0 nothing above info, 1 warning, 2 critical, 3 probe or config error.\n")
+}
+
+// Clean makes text from Redis or a user safe to print: control characters
+// other than newline and tab are shown as Go escapes instead of executed.
+func Clean(s string) string {
+	if !strings.ContainsFunc(s, isUnsafe) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isUnsafe(r) {
+			q := fmt.Sprintf("%q", string(r))
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isUnsafe(r rune) bool {
+	return (unicode.IsControl(r) && r != '\n' && r != '\t') || r == unicode.ReplacementChar ||
+		slices.Contains([]rune{'\u202e', '\u202d', '\u2066', '\u2067', '\u2068', '\u2069'}, r) // bidi overrides
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// wrap breaks text into lines of at most width runes, each starting with
+// prefix.
+func wrap(s string, width int, prefix string) string {
+	var lines []string
+	line := prefix
+	for _, word := range strings.Fields(s) {
+		if len(line) > len(prefix) && len(line)+1+len(word) > width+len(prefix) {
+			lines = append(lines, line)
+			line = prefix
+		}
+		if len(line) > len(prefix) {
+			line += " "
+		}
+		line += word
+	}
+	lines = append(lines, line)
+	return strings.Join(lines, "\n")
+}

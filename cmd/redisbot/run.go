@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/redisbot/redisbot/bot/terminal"
+	"github.com/redisbot/redisbot/cmd/redisbot/config"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/probe"
+	"github.com/redisbot/redisbot/runbooks"
+)
+
+// Exit codes, a contract for scripts and monitoring wrappers.
+const (
+	exitOK       = 0
+	exitWarning  = 1
+	exitCritical = 2
+	exitError    = 3 // probe or config error
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// options are the flags every verb accepts.
+type options struct {
+	config string
+	json   bool
+	color  string
+}
+
+// run executes one CLI invocation and returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	opts, rest, err := parseFlags(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisbot: %v\n", err)
+		return exitError
+	}
+	if len(rest) == 0 {
+		rest = []string{"help"}
+	}
+	cmd := handlers.Command{Verb: strings.ToLower(rest[0]), Args: rest[1:]}
+
+	switch cmd.Verb {
+	case "version":
+		fmt.Fprintf(stdout, "redisbot %s\n", version)
+		return exitOK
+	case "help", "-h", "--help":
+		cmd.Verb = "help"
+		resp, err := (&handlers.Service{}).Handle(ctx, cmd)
+		if err != nil {
+			fmt.Fprintf(stderr, "redisbot: %v\n", err)
+			return exitError
+		}
+		terminal.New(stdout, false, nil).Response(resp)
+		return exitOK
+	}
+
+	cfg, path, err := loadConfig(opts.config, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisbot: %v\n", err)
+		return exitError
+	}
+	lib, err := runbooks.Load(cfg.Runbooks.Dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisbot: runbooks: %v\n", err)
+		return exitError
+	}
+	prober := probe.New(cfg.Probe.Timeout, nil)
+	defer prober.Close()
+	svc := handlers.NewService(cfg.Instances, prober, nil, cfg.Probe.Concurrency, nil)
+
+	if cmd.Verb == "check-config" {
+		return checkConfig(ctx, svc, path, opts, stdout)
+	}
+
+	resp, err := svc.Handle(ctx, cmd)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(err.Error()))
+		if handlers.IsUsage(err) && !errors.Is(err, handlers.ErrUnknownInstance) {
+			fmt.Fprintf(stderr, "Run 'redisbot help' for usage.\n")
+		}
+		return exitError
+	}
+	if opts.json {
+		if err := writeJSON(stdout, resp); err != nil {
+			fmt.Fprintf(stderr, "redisbot: %v\n", err)
+			return exitError
+		}
+	} else {
+		terminal.New(stdout, useColor(opts.color, stdout, getenv), lib).Response(resp)
+	}
+	return exitCode(resp.Reports)
+}
+
+// parseFlags accepts flags anywhere on the line ("diagnose cache-1 --json"),
+// which the flag package alone does not.
+func parseFlags(args []string) (options, []string, error) {
+	var opts options
+	fs := flag.NewFlagSet("redisbot", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&opts.config, "config", "", "config file (default ./config.yaml, then ./config.example.yaml)")
+	fs.BoolVar(&opts.json, "json", false, "print JSON instead of text")
+	fs.StringVar(&opts.color, "color", "auto", "colour output: auto, always or never")
+	tag := fs.String("tag", "", "only instances with this tag (fleet, list)")
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return opts, nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		rest = append(rest, args[0])
+		args = args[1:]
+	}
+	if *tag != "" {
+		rest = append(rest, "--tag", *tag)
+	}
+	switch opts.color {
+	case "auto", "always", "never":
+	default:
+		return opts, nil, fmt.Errorf("--color must be auto, always or never, not %q", opts.color)
+	}
+	return opts, rest, nil
+}
+
+// loadConfig reads --config, or the first of ./config.yaml and
+// ./config.example.yaml that exists.
+func loadConfig(path string, getenv func(string) string) (*config.Config, string, error) {
+	if path == "" {
+		for _, candidate := range []string{"config.yaml", "config.example.yaml"} {
+			if _, err := os.Stat(candidate); err == nil {
+				path = candidate
+				break
+			}
+		}
+		if path == "" {
+			return nil, "", errors.New("no config file: pass --config FILE or create ./config.yaml (see config.example.yaml)")
+		}
+	}
+	cfg, err := config.Load(path, getenv)
+	return cfg, path, err
+}
+
+func useColor(mode string, w io.Writer, getenv func(string) string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// exitCode: 3 when any probe failed, else by the worst severity.
+func exitCode(reports []*handlers.Report) int {
+	worst := handlers.SeverityNone
+	for _, r := range reports {
+		if r.Failed() {
+			return exitError
+		}
+		worst = max(worst, r.Severity)
+	}
+	switch worst {
+	case handlers.SeverityCritical:
+		return exitCritical
+	case handlers.SeverityWarning:
+		return exitWarning
+	}
+	return exitOK
+}
+
+func writeJSON(w io.Writer, resp *handlers.Response) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	switch {
+	case resp.Verb == "fleet":
+		return enc.Encode(resp.Reports)
+	case resp.Verb == "list":
+		type item struct {
+			Name        string   `json:"name"`
+			Addr        string   `json:"addr"`
+			Tags        []string `json:"tags"`
+			MemoryLimit int64    `json:"memory_limit"`
+		}
+		items := []item{}
+		for _, inst := range resp.Instances {
+			items = append(items, item{inst.Name, inst.Addr, inst.Tags, inst.MemoryLimit})
+		}
+		return enc.Encode(items)
+	case len(resp.Reports) == 1:
+		return enc.Encode(resp.Reports[0])
+	}
+	return enc.Encode(resp)
+}
+
+// checkConfig probes every configured instance and prints whether the bot
+// can read everything it needs from it.
+func checkConfig(ctx context.Context, svc *handlers.Service, path string, opts options, stdout io.Writer) int {
+	reports, err := svc.Fleet(ctx, "")
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: %v\n", path, err)
+		return exitError
+	}
+	type row struct {
+		Name    string `json:"name"`
+		Addr    string `json:"addr"`
+		Version string `json:"version"`
+		Role    string `json:"role"`
+		Status  string `json:"status"`
+		ACL     string `json:"acl"`
+	}
+	var rows []row
+	code := exitOK
+	for _, rep := range reports {
+		r := row{Name: rep.Instance, Addr: rep.Addr, Version: "-", Role: "-", Status: "ok", ACL: "ok"}
+		if m, ok := rep.Metric("version"); ok {
+			r.Version = m.Text
+		}
+		if m, ok := rep.Metric("role"); ok {
+			r.Role = m.Text
+		}
+		if rep.Failed() {
+			r.Status, r.ACL = "error: "+string(rep.Error.Class), "-"
+			code = exitError
+		} else if len(rep.Missing) > 0 {
+			r.ACL = "missing: " + strings.Join(rep.Missing, "; ")
+		}
+		rows = append(rows, r)
+	}
+	if opts.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rows)
+		return code
+	}
+	fmt.Fprintf(stdout, "config %s: valid, %d instances\n\n", path, len(rows))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDR\tVERSION\tROLE\tSTATUS\tACL")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Addr, terminal.Clean(r.Version), terminal.Clean(r.Role), r.Status, terminal.Clean(r.ACL))
+	}
+	tw.Flush()
+	return code
+}
