@@ -13,6 +13,10 @@ import (
 type Command struct {
 	Verb string
 	Args []string
+	// Scope, when set, limits the command to instances carrying one of these
+	// tags: a team channel only sees its own instances, and names outside
+	// the scope answer as unknown.
+	Scope []string
 }
 
 // MaxCommandLength bounds what chat input we parse at all.
@@ -112,6 +116,9 @@ func verbHelp(verb string) (VerbHelp, bool) {
 // commands and *UnknownInstanceError for names not in config; a failed probe
 // is not an error but an "unreachable" finding in the report.
 func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
+	if len(cmd.Scope) > 0 {
+		s = s.scoped(cmd.Scope)
+	}
 	resp := &Response{Verb: cmd.Verb}
 	usage := func(msg string) error {
 		v, _ := verbHelp(cmd.Verb)

@@ -55,6 +55,22 @@ func (s *Service) Instances(tag string) []Instance {
 	return out
 }
 
+// scoped returns a view of the service that only knows the instances with
+// one of the tags.
+func (s *Service) scoped(tags []string) *Service {
+	view := *s
+	view.instances = nil
+	for _, inst := range s.instances {
+		for _, tag := range tags {
+			if inst.HasTag(tag) {
+				view.instances = append(view.instances, inst)
+				break
+			}
+		}
+	}
+	return &view
+}
+
 // UnknownInstanceError is returned for a name that is not in config.
 type UnknownInstanceError struct {
 	Name    string

@@ -277,6 +277,7 @@ func (r *Renderer) help(verbs []handlers.VerbHelp) {
 		fmt.Fprintf(tw, "  %s\t%s\n", v.Usage, v.Summary)
 	}
 	fmt.Fprintf(tw, "  check-config\tvalidate the config and probe every instance\n")
+	fmt.Fprintf(tw, "  serve\tconnect to Slack (Socket Mode) and answer /redis commands\n")
 	fmt.Fprintf(tw, "  version\tprint the version\n")
 	tw.Flush()
 	r.printf("\nExit codes: 0 nothing above info, 1 warning, 2 critical, 3 probe or config error.\n")

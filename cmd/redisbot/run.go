@@ -31,9 +31,10 @@ var version = "dev"
 
 // options are the flags every verb accepts.
 type options struct {
-	config string
-	json   bool
-	color  string
+	config    string
+	json      bool
+	color     string
+	logFormat string
 }
 
 // run executes one CLI invocation and returns the exit code.
@@ -77,8 +78,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer prober.Close()
 	svc := handlers.NewService(cfg.Instances, prober, nil, cfg.Probe.Concurrency, nil)
 
-	if cmd.Verb == "check-config" {
+	switch cmd.Verb {
+	case "check-config":
 		return checkConfig(ctx, svc, path, opts, stdout)
+	case "serve":
+		return serve(ctx, cfg, svc, lib, stderr, wantJSONLogs(opts.logFormat, stderr, getenv))
 	}
 
 	resp, err := svc.Handle(ctx, cmd)
@@ -109,6 +113,7 @@ func parseFlags(args []string) (options, []string, error) {
 	fs.StringVar(&opts.config, "config", "", "config file (default ./config.yaml, then ./config.example.yaml)")
 	fs.BoolVar(&opts.json, "json", false, "print JSON instead of text")
 	fs.StringVar(&opts.color, "color", "auto", "colour output: auto, always or never")
+	fs.StringVar(&opts.logFormat, "log-format", "auto", "serve logs: json, text, or auto (text on a terminal)")
 	tag := fs.String("tag", "", "only instances with this tag (fleet, list)")
 	var rest []string
 	for {

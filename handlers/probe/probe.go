@@ -47,8 +47,16 @@ type Prober struct {
 	timeout time.Duration
 	now     func() time.Time
 
-	mu      sync.Mutex
-	clients map[string]*redis.Client
+	mu       sync.Mutex
+	clients  map[string]*redis.Client
+	inflight map[string]*call
+}
+
+// call is one probe in flight that concurrent callers share.
+type call struct {
+	done chan struct{}
+	snap *handlers.Snapshot
+	err  error
 }
 
 // New returns a Prober whose probes each take at most timeout, connecting
@@ -58,7 +66,7 @@ func New(timeout time.Duration, now func() time.Time) *Prober {
 	if now == nil {
 		now = time.Now
 	}
-	return &Prober{timeout: timeout, now: now, clients: map[string]*redis.Client{}}
+	return &Prober{timeout: timeout, now: now, clients: map[string]*redis.Client{}, inflight: map[string]*call{}}
 }
 
 // Close closes every connection.
@@ -76,7 +84,38 @@ func (p *Prober) Close() error {
 // Probe captures one snapshot. On failure it returns a *handlers.ProbeError;
 // when the server is loading its dataset it returns the snapshot it could
 // read together with a ProbeError of class loading.
+//
+// Concurrent probes of the same instance share one round trip: fifty chat
+// commands about a dead instance cost it one connection attempt and cost
+// the bot one timeout, not fifty. The shared snapshot must not be modified.
 func (p *Prober) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+	p.mu.Lock()
+	c, ok := p.inflight[inst.Name]
+	if !ok {
+		c = &call{done: make(chan struct{})}
+		p.inflight[inst.Name] = c
+		p.mu.Unlock()
+		// The shared probe runs to its own deadline even if this caller
+		// goes away, so the others still get an answer.
+		go func() {
+			c.snap, c.err = p.probe(context.WithoutCancel(ctx), inst)
+			p.mu.Lock()
+			delete(p.inflight, inst.Name)
+			p.mu.Unlock()
+			close(c.done)
+		}()
+	} else {
+		p.mu.Unlock()
+	}
+	select {
+	case <-c.done:
+		return c.snap, c.err
+	case <-ctx.Done():
+		return nil, &handlers.ProbeError{Instance: inst.Name, Class: handlers.ClassTimeout, Err: ctx.Err()}
+	}
+}
+
+func (p *Prober) probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	fail := func(err error) error {

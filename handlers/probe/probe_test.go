@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,3 +284,35 @@ func readArray(r *bufio.Reader) ([]string, error) {
 	}
 	return out, nil
 }
+
+func TestConcurrentProbesShareOneRoundTrip(t *testing.T) {
+	var accepted atomicCounter
+	addr := serve(t, func(c net.Conn) { accepted.add(); time.Sleep(3 * time.Second) })
+	p := probe.New(300*time.Millisecond, nil)
+	defer p.Close()
+	inst := instance(addr)
+	start := time.Now()
+	errs := make(chan error, 50)
+	for range 50 {
+		go func() { _, err := p.Probe(context.Background(), inst); errs <- err }()
+	}
+	for range 50 {
+		if c := handlers.ClassOf(<-errs); c != handlers.ClassTimeout {
+			t.Errorf("class = %s, want timeout", c)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("50 probes of a blackhole took %v, want about one timeout", d)
+	}
+	if n := accepted.get(); n > 2 {
+		t.Errorf("%d connections to the blackhole, want 1", n)
+	}
+}
+
+type atomicCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCounter) add()     { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *atomicCounter) get() int { c.mu.Lock(); defer c.mu.Unlock(); return c.n }

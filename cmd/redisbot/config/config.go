@@ -4,9 +4,10 @@
 // Loading is strict, in the manner of Alertmanager: an unknown key anywhere is
 // an error, every value is checked, and all problems are reported at once, in
 // file order, each naming the full key path ("instances[2].addr: missing
-// port"). Secrets are resolved while loading (password_env, password_file),
-// so the rest of the program only sees handlers.Instance values, and no error
-// text ever carries a password.
+// port"). Secrets are resolved while loading (password_env, password_file,
+// the Slack tokens and their files), so the rest of the program only sees
+// handlers.Instance and Slack values, and no error text ever carries a
+// password or a token.
 package config
 
 import (
@@ -30,6 +31,15 @@ const (
 	DefaultProbeConcurrency = 16
 )
 
+// Defaults for the slack section.
+const (
+	DefaultSlackAPIURL          = "https://slack.com/api/"
+	DefaultSlackWorkers         = 16
+	DefaultSlackQueue           = 256
+	DefaultSlackShutdownTimeout = 10 * time.Second
+	DefaultSlackUsergroupTTL    = 5 * time.Minute
+)
+
 // Config is redisbot's validated configuration.
 type Config struct {
 	Probe    Probe
@@ -40,6 +50,71 @@ type Config struct {
 	// Thresholds are the global thresholds: handlers.DefaultThresholds with
 	// the file's thresholds section applied.
 	Thresholds handlers.Thresholds
+	// Slack configures the Slack bot. Load does not require its tokens, as
+	// only the serve command needs them: it calls RequireSlack.
+	Slack Slack
+	// Access says where the Slack bot answers and who may do what.
+	Access Access
+}
+
+// Slack configures the Slack bot run by the serve command.
+type Slack struct {
+	// AppToken is the app-level token (xapp-...) that opens the Socket Mode
+	// connection. From REDISBOT_SLACK_APP_TOKEN, SLACK_APP_TOKEN,
+	// REDISBOT_SLACK_APP_TOKEN_FILE, slack.app_token or
+	// slack.app_token_file, in that order of precedence.
+	AppToken string
+	// BotToken is the bot token (xoxb-...) for Web API calls, from the
+	// same kinds of sources as AppToken (SLACK_BOT_TOKEN and so on).
+	BotToken string
+	// APIURL is the base URL of the Web API, ending in "/"
+	// (slack.api_url, default https://slack.com/api/; GovSlack is
+	// https://slack-gov.com/api/).
+	APIURL string
+	// Workers is how many commands run at once (slack.workers, default 16).
+	Workers int
+	// Queue is how many commands may wait for a worker before new ones are
+	// turned away (slack.queue, default 256).
+	Queue int
+	// ThreadReplies, when true, posts the first message of a result in the
+	// channel and the rest of a long result in its thread; when false,
+	// everything goes to the channel (slack.thread_replies, default true).
+	ThreadReplies bool
+	// ShutdownTimeout is how long a SIGTERM waits for commands in flight
+	// (slack.shutdown_timeout, default 10s).
+	ShutdownTimeout time.Duration
+	// UsergroupTTL is how long the members of a user group are cached
+	// (slack.usergroup_ttl, default 5m).
+	UsergroupTTL time.Duration
+}
+
+// Access says where the Slack bot answers and who may do what. Users and
+// groups are Slack ids: users U... or W..., user groups S... (a group stands
+// for its members).
+type Access struct {
+	// Channels are where the bot answers; empty means every channel it is
+	// in.
+	Channels []Channel
+	// Viewers may diagnose, as may operators and approvers; empty means
+	// everyone in an allowed channel.
+	Viewers []string
+	// Operators may request remediations; empty means nobody.
+	Operators []string
+	// Approvers may approve remediations; empty means nobody.
+	Approvers []string
+	// AllowSelfApproval lets an approver approve a remediation they
+	// requested themselves.
+	AllowSelfApproval bool
+}
+
+// Channel is a channel the bot answers in.
+type Channel struct {
+	// ID is the Slack channel id: C... (public), G... (private) or D...
+	// (direct message).
+	ID string
+	// Tags, when not empty, limit the channel to instances with at least
+	// one of these tags.
+	Tags []string
 }
 
 // Probe bounds how redisbot talks to Redis.
@@ -70,6 +145,44 @@ func (c *Config) Instance(name string) (handlers.Instance, bool) {
 	return handlers.Instance{}, false
 }
 
+// RequireSlack reports what serve is missing: both tokens, each with the
+// right prefix. Every problem is reported (errors.Join); no token is ever
+// quoted.
+func (c *Config) RequireSlack() error {
+	var errs []error
+	for _, t := range []struct{ key, token, prefix, env string }{
+		{"slack.app_token", c.Slack.AppToken, appTokenPrefix, "SLACK_APP_TOKEN"},
+		{"slack.bot_token", c.Slack.BotToken, botTokenPrefix, "SLACK_BOT_TOKEN"},
+	} {
+		switch {
+		case t.token == "":
+			errs = append(errs, fmt.Errorf("%s: required for serve (set %s)", t.key, t.env))
+		case !strings.HasPrefix(t.token, t.prefix):
+			errs = append(errs, fmt.Errorf("%s: must start with %s", t.key, t.prefix))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Secrets returns every secret value loaded, instance passwords and Slack
+// tokens, each once and none empty, for the logger to redact.
+func (c *Config) Secrets() []string {
+	var secrets []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			secrets = append(secrets, s)
+		}
+	}
+	for _, in := range c.Instances {
+		add(in.Password)
+	}
+	add(c.Slack.AppToken)
+	add(c.Slack.BotToken)
+	return secrets
+}
+
 // Load reads the YAML file at path, applies REDISBOT_* environment overrides
 // looked up through getenv, resolves secrets and validates the result.
 //
@@ -79,10 +192,18 @@ func (c *Config) Instance(name string) (handlers.Instance, bool) {
 // where NAME is the instance name upper-cased with '-' and '.' turned into
 // '_' (cache-1 -> REDISBOT_INSTANCES_CACHE_1_PASSWORD). That password
 // replaces whatever password, password_env or password_file the file gives.
+//
+// Every slack key has its REDISBOT_SLACK_<KEY> (REDISBOT_SLACK_WORKERS,
+// REDISBOT_SLACK_API_URL). The tokens can also come from SLACK_APP_TOKEN and
+// SLACK_BOT_TOKEN, the names Slack's documentation uses. A token from the
+// environment, or from REDISBOT_SLACK_<APP|BOT>_TOKEN_FILE, replaces the
+// file's token and token file; REDISBOT_SLACK_APP_TOKEN beats
+// SLACK_APP_TOKEN, which beats REDISBOT_SLACK_APP_TOKEN_FILE.
+//
 // An empty variable counts as unset.
 //
-// Relative paths in the file (password_file, tls files, runbooks.dir) are
-// resolved against the directory of the config file.
+// Relative paths in the file (password_file, tls files, runbooks.dir,
+// slack.*_token_file) are resolved against the directory of the config file.
 //
 // A file that cannot be read or parsed gives a single error prefixed
 // "config: ". Otherwise every problem is reported, one per line

@@ -69,6 +69,27 @@ func TestLoadGood(t *testing.T) {
 				Thresholds: global,
 			},
 		},
+		Slack: Slack{
+			AppToken:        "xapp-1-A0GOOD-app", // from slack-app-token.txt, newline trimmed
+			BotToken:        "xoxb-1-inline-bot",
+			APIURL:          "http://127.0.0.1:8080/api/",
+			Workers:         4,
+			Queue:           8,
+			ThreadReplies:   false,
+			ShutdownTimeout: 30 * time.Second,
+			UsergroupTTL:    time.Minute,
+		},
+		Access: Access{
+			Channels: []Channel{
+				{ID: "C0123ABCD", Tags: []string{"team-a"}},
+				{ID: "G0456EFGH"},
+				{ID: "D0789IJKL", Tags: []string{"cache", "team-a"}},
+			},
+			Viewers:           []string{"U0AAAAAAA", "W0BBBBBBB", "S0CCCCCCC"},
+			Operators:         []string{"U0AAAAAAA"},
+			Approvers:         []string{"S0DDDDDDD"},
+			AllowSelfApproval: true,
+		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
@@ -158,11 +179,64 @@ func TestLoadErrors(t *testing.T) {
 			"instances[0].tags: expected a list, got a string\n" +
 			"instances[0].tls: expected a mapping, got a boolean\n" +
 			"instances[1]: expected a mapping, got a string"},
+		{"bad_slack_access_not_mapping.yml", "slack: expected a mapping, got a string\naccess: expected a mapping, got a list"},
 		{"bad_not_mapping.yml", `config: testdata/bad_not_mapping.yml: top level must be a mapping`},
 		{"bad_yaml.yml", `config: testdata/bad_yaml.yml: yaml: line 1: did not find expected '-' indicator`},
 
+		{"bad_slack_unknown_key.yml", `slack.socket_mode: unknown key`},
+		{"bad_slack_token_exclusive.yml", `slack: app_token and app_token_file are exclusive`},
+		{"bad_slack_token_prefix.yml", "slack.app_token: must start with xapp-\nslack.bot_token: must start with xoxb-"},
+		{"bad_slack_token_file.yml", "slack.app_token_file: open testdata/no-such-token: no such file or directory\n" +
+			"slack.bot_token_file: testdata/empty-secret.txt is empty"},
+		{"bad_slack_token_file_prefix.yml", `slack.bot_token_file: must start with xoxb-`},
+		{"bad_slack_api_url_slash.yml", `slack.api_url: must end with /`},
+		{"bad_slack_api_url_http.yml", `slack.api_url: must use https (http only for loopback)`},
+		{"bad_slack_api_url_relative.yml", `slack.api_url: must be an absolute http(s) URL`},
+		{"bad_slack_api_url_user.yml", `slack.api_url: must not contain a user or password`},
+		{"bad_slack_api_url_query.yml", `slack.api_url: must not have a query or fragment`},
+		{"bad_slack_api_url_empty.yml", `slack.api_url: is required`},
+		{"bad_slack_values.yml", "slack.workers: must be positive\n" +
+			"slack.queue: must be positive\n" +
+			"slack.shutdown_timeout: must be positive\n" +
+			"slack.usergroup_ttl: must be positive"},
+		{"bad_slack_types.yml", "slack.app_token: expected a string, got an integer (quote it)\n" +
+			"slack.api_url: expected a string, got a list\n" +
+			"slack.workers: invalid integer \"many\"\n" +
+			"slack.queue: invalid integer \"2.5\"\n" +
+			"slack.thread_replies: invalid boolean \"yes\"\n" +
+			"slack.shutdown_timeout: invalid duration 10: add a unit, as in 2s or 500ms\n" +
+			`slack.usergroup_ttl: invalid duration "5 mins"`},
+
+		{"bad_access_unknown_key.yml", "access.channels[0].name: unknown key\naccess.admins: unknown key"},
+		{"bad_access_channel_id.yml", "access.channels[0].id: \"general\" is not a channel id (C…, G… or D…)\n" +
+			"access.channels[1].id: \"#ops\" is not a channel id (C…, G… or D…)\n" +
+			"access.channels[2].id: \"c0123abcd\" is not a channel id (C…, G… or D…)\n" +
+			"access.channels[3].id: \"U0123ABCD\" is not a channel id (C…, G… or D…)\n" +
+			`access.channels[4].id: "C1" is not a channel id (C…, G… or D…)`},
+		{"bad_access_channel_id_required.yml", `access.channels[0].id: is required`},
+		{"bad_access_channel_duplicate.yml", `access.channels[2].id: duplicate of access.channels[0]`},
+		{"bad_access_channel_tags.yml", "access.channels[0].tags[1]: \"Team A\" must match [a-z0-9._-]+\n" +
+			`access.channels[0].tags[2]: "" must match [a-z0-9._-]+`},
+		{"bad_access_channel_tag_unknown.yml", "access.channels[0].tags[0]: no instance has tag \"team-z\"\n" +
+			`access.channels[1].tags[1]: no instance has tag "caches"`},
+		{"bad_access_users.yml", "access.viewers[1]: \"bob\" is not a user id (U…, W…) or user-group id (S…)\n" +
+			"access.operators[0]: \"@alice\" is not a user id (U…, W…) or user-group id (S…)\n" +
+			"access.operators[1]: \"u0aaaaaaa\" is not a user id (U…, W…) or user-group id (S…)\n" +
+			`access.approvers[0]: "C0123ABCD" is not a user id (U…, W…) or user-group id (S…)`},
+		{"bad_access_types.yml", "access.channels[0]: expected a mapping, got a string\n" +
+			"access.viewers: expected a list, got a string\n" +
+			"access.operators[0]: expected a string, got an integer (quote it)\n" +
+			"access.approvers: expected a list, got a mapping\n" +
+			`access.allow_self_approval: invalid boolean "sometimes"`},
+		{"bad_access_token_pasted.yml", "access.viewers[0]: (a Slack token, not shown) is not a user id (U…, W…) or user-group id (S…)\n" +
+			"access.channels[0].tags[0]: no instance has tag (a Slack token, not shown)\n" +
+			"slack: unknown key (a Slack token, not shown)"},
+
 		// All problems at once, in file order.
-		{"bad_many.yml", "instances[0].name: \"Cache 1\" must match [a-z0-9._-]+\n" +
+		{"bad_many.yml", "access.channels[0].id: \"general\" is not a channel id (C…, G… or D…)\n" +
+			"access.channels[0].tags[0]: no instance has tag \"team-z\"\n" +
+			"access.viewers[0]: \"bob\" is not a user id (U…, W…) or user-group id (S…)\n" +
+			"instances[0].name: \"Cache 1\" must match [a-z0-9._-]+\n" +
 			"instances[0]: password and password_env are exclusive\n" +
 			"instances[0].addr: missing port\n" +
 			"instances[0].adress: unknown key\n" +
@@ -174,7 +248,10 @@ func TestLoadErrors(t *testing.T) {
 			"instances[2].addr: invalid port \"0\": must be 1-65535\n" +
 			"instances[2].thresholds.frag_warning: must be positive\n" +
 			"thresholds.frag_critical: must be greater than frag_warning\n" +
-			"probe.timeout: must be positive"},
+			"probe.timeout: must be positive\n" +
+			"slack.app_token: must start with xapp-\n" +
+			"slack.api_url: must end with /\n" +
+			"slack.workers: must be positive"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			cfg, err := Load(filepath.Join("testdata", tc.file), env(nil))
@@ -186,6 +263,10 @@ func TestLoadErrors(t *testing.T) {
 			}
 			if err.Error() != tc.wantErr {
 				t.Errorf("Load error:\n%s\nwant:\n%s", err, tc.wantErr)
+			}
+			// Secrets in testdata are spelled SECRET-... (or secret-...).
+			if strings.Contains(strings.ToLower(err.Error()), "secret-") {
+				t.Errorf("Load error shows a secret from the file:\n%s", err)
 			}
 		})
 	}
@@ -279,15 +360,18 @@ func TestEnvOverrideErrors(t *testing.T) {
 // over a probe section that is not a mapping.
 func TestEnvDoesNotHideFileErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.yml")
-	doc := "probe: 5\nthresholds: [1]\ninstances: [{name: a, addr: 'x:1'}]\n"
+	doc := "probe: 5\nthresholds: [1]\ninstances: [{name: a, addr: 'x:1'}]\nslack: 5\n"
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load(path, env(map[string]string{
 		"REDISBOT_PROBE_TIMEOUT":           "5s",
 		"REDISBOT_THRESHOLDS_FRAG_WARNING": "1.6",
+		"REDISBOT_SLACK_WORKERS":           "4",
+		"SLACK_APP_TOKEN":                  "not-an-app-token",
 	}))
-	want := "probe: expected a mapping, got an integer\nthresholds: expected a mapping, got a list"
+	want := "probe: expected a mapping, got an integer\nthresholds: expected a mapping, got a list\n" +
+		"slack: expected a mapping, got an integer"
 	if err == nil || err.Error() != want {
 		t.Errorf("Load error:\n%v\nwant:\n%s", err, want)
 	}
@@ -318,17 +402,286 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		"instances:\n  - name: a\n    password: \"" + secret + "\n",
 		"instances: [{name: a, addr: 'x:1', password: " + secret + "}, {name: a, addr: 'x:1', password: " + secret + "}]",
 	} {
+		checkNoSecret(t, secret, doc, getenv)
+	}
+
+	// Slack tokens, in and out of place.
+	const token = "xoxb-SECRET-123"
+	tokenEnv := env(map[string]string{"SLACK_APP_TOKEN": token, "REDISBOT_SLACK_QUEUE": token})
+	for _, doc := range []string{
+		"slack: {app_token: " + token + "}",
+		"slack: {app_token: " + token + ", app_token_file: x}",
+		"slack: {bot_token: [" + token + "]}",
+		"slack: {bot_token: {" + token + ": 1}}",
+		"slack: {" + token + ": 1}",
+		"slack: " + token,
+		"slack: {workers: " + token + ", usergroup_ttl: " + token + ", thread_replies: " + token + "}",
+		"slack: {api_url: 'https://" + token + "@slack.com/api/'}",
+		"slack: {api_url: 'http://slack.com/" + token + "'}",
+		"slack: {api_url: 'https://slack.com/" + token + "?'}",
+		"access: {viewers: [" + token + "], operators: [" + strings.ToUpper(token) + "], approvers: [' " + token + "']}",
+		"access: {channels: [{id: " + token + ", tags: [" + token + ", " + strings.ToLower(token) + "]}]}",
+		"access: {" + token + ": 1, channels: [{" + token + ": 1}]}",
+		"instances: [{name: " + token + ", addr: 'x:1', tags: [" + token + "]}]\nprobe: {timeout: " + token + "}",
+	} {
+		if !strings.Contains(doc, "instances:") {
+			doc += "\ninstances: [{name: a, addr: 'x:1'}]"
+		}
+		checkNoSecret(t, token, doc, tokenEnv)
+	}
+}
+
+// checkNoSecret loads doc, which must fail, and checks that the error does
+// not show secret, in any case.
+func checkNoSecret(t *testing.T, secret, doc string, getenv func(string) string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, getenv)
+	if err == nil {
+		t.Errorf("%q loaded", doc)
+		return
+	}
+	if strings.Contains(strings.ToLower(err.Error()), strings.ToLower(secret)) {
+		t.Errorf("error for %q contains the secret:\n%s", doc, err)
+	}
+}
+
+// TestSlackDefaults: absent or empty sections give the defaults and no
+// access rules.
+func TestSlackDefaults(t *testing.T) {
+	for _, doc := range []string{"", "slack:\naccess:\n", "slack: {}\naccess: {}\n"} {
 		path := filepath.Join(t.TempDir(), "config.yml")
-		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(doc+"instances: [{name: a, addr: 'x:1'}]\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Load(path, getenv)
-		if err == nil {
-			t.Errorf("%q loaded", doc)
-			continue
+		cfg, err := Load(path, env(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
 		}
-		if strings.Contains(err.Error(), secret) {
-			t.Errorf("error for %q contains the password:\n%s", doc, err)
+		if cfg.Slack != defaultSlack() {
+			t.Errorf("%q: Slack = %+v, want %+v", doc, cfg.Slack, defaultSlack())
+		}
+		if !reflect.DeepEqual(cfg.Access, Access{}) {
+			t.Errorf("%q: Access = %+v, want none", doc, cfg.Access)
+		}
+	}
+}
+
+func TestSlackEnvOverrides(t *testing.T) {
+	cfg, err := Load("testdata/good.yml", env(map[string]string{
+		"SESSIONS_PASSWORD":                   "env-pw",
+		"SLACK_APP_TOKEN":                     "xapp-env",
+		"SLACK_BOT_TOKEN":                     "xoxb-env",
+		"REDISBOT_SLACK_API_URL":              "https://slack-gov.com/api/",
+		"REDISBOT_SLACK_WORKERS":              "32",
+		"REDISBOT_SLACK_QUEUE":                "1024",
+		"REDISBOT_SLACK_THREAD_REPLIES":       "true",
+		"REDISBOT_SLACK_SHUTDOWN_TIMEOUT":     "1m",
+		"REDISBOT_SLACK_USERGROUP_TTL":        "30s",
+		"REDISBOT_ACCESS_ALLOW_SELF_APPROVAL": "false", // access has no overrides
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Slack{
+		AppToken:        "xapp-env",
+		BotToken:        "xoxb-env",
+		APIURL:          "https://slack-gov.com/api/",
+		Workers:         32,
+		Queue:           1024,
+		ThreadReplies:   true,
+		ShutdownTimeout: time.Minute,
+		UsergroupTTL:    30 * time.Second,
+	}
+	if cfg.Slack != want {
+		t.Errorf("Slack:\n got %+v\nwant %+v", cfg.Slack, want)
+	}
+	if !cfg.Access.AllowSelfApproval {
+		t.Errorf("REDISBOT_ACCESS_ALLOW_SELF_APPROVAL changed access")
+	}
+}
+
+// TestSlackTokenPrecedence: REDISBOT_SLACK_<TOKEN> > SLACK_<TOKEN> >
+// REDISBOT_SLACK_<TOKEN>_FILE > the file's token or token file.
+func TestSlackTokenPrecedence(t *testing.T) {
+	botFile := filepath.Join("testdata", "slack-bot-token.txt") // xoxb-1-from-file
+	for _, tc := range []struct {
+		name          string
+		env           map[string]string
+		wantApp, want string // app and bot tokens
+	}{
+		{"file", nil, "xapp-1-A0GOOD-app", "xoxb-1-inline-bot"},
+		{"slack names", map[string]string{
+			"SLACK_APP_TOKEN": "xapp-slack",
+			"SLACK_BOT_TOKEN": "xoxb-slack",
+		}, "xapp-slack", "xoxb-slack"},
+		{"redisbot names win", map[string]string{
+			"REDISBOT_SLACK_APP_TOKEN": "xapp-redisbot",
+			"SLACK_APP_TOKEN":          "xapp-slack",
+			"REDISBOT_SLACK_BOT_TOKEN": "xoxb-redisbot",
+			"SLACK_BOT_TOKEN":          "xoxb-slack",
+		}, "xapp-redisbot", "xoxb-redisbot"},
+		{"token file from env beats the file", map[string]string{
+			"REDISBOT_SLACK_BOT_TOKEN_FILE": botFile,
+		}, "xapp-1-A0GOOD-app", "xoxb-1-from-file"},
+		{"token beats token file from env", map[string]string{
+			"SLACK_BOT_TOKEN":               "xoxb-slack",
+			"REDISBOT_SLACK_BOT_TOKEN_FILE": "/nonexistent/not-read",
+		}, "xapp-1-A0GOOD-app", "xoxb-slack"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[string]string{"SESSIONS_PASSWORD": "env-pw"}
+			for k, v := range tc.env {
+				m[k] = v
+			}
+			cfg, err := Load("testdata/good.yml", env(m))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.Slack.AppToken != tc.wantApp || cfg.Slack.BotToken != tc.want {
+				t.Errorf("tokens %q, %q; want %q, %q", cfg.Slack.AppToken, cfg.Slack.BotToken, tc.wantApp, tc.want)
+			}
+		})
+	}
+
+	// A token from the environment replaces a token file that is missing.
+	cfg, err := Load("testdata/bad_slack_token_file.yml", env(map[string]string{
+		"SLACK_APP_TOKEN": "xapp-env",
+		"SLACK_BOT_TOKEN": "xoxb-env",
+	}))
+	if err != nil {
+		t.Fatalf("Load with tokens from the environment: %v", err)
+	}
+	if cfg.Slack.AppToken != "xapp-env" || cfg.Slack.BotToken != "xoxb-env" {
+		t.Errorf("tokens %q, %q", cfg.Slack.AppToken, cfg.Slack.BotToken)
+	}
+}
+
+func TestSlackEnvErrors(t *testing.T) {
+	_, err := Load("testdata/good.yml", env(map[string]string{
+		"SESSIONS_PASSWORD":               "env-pw",
+		"SLACK_APP_TOKEN":                 "xoxb-SECRET-123", // the bot token in the wrong place
+		"REDISBOT_SLACK_BOT_TOKEN_FILE":   "/nonexistent/slack-bot-token",
+		"REDISBOT_SLACK_API_URL":          "http://slack.com/api",
+		"REDISBOT_SLACK_WORKERS":          "lots",
+		"REDISBOT_SLACK_QUEUE":            "0",
+		"REDISBOT_SLACK_THREAD_REPLIES":   "maybe",
+		"REDISBOT_SLACK_SHUTDOWN_TIMEOUT": "-1s",
+	}))
+	// Keys that good.yml does not have sort where the slack section starts.
+	want := "slack.app_token: must start with xapp- (from SLACK_APP_TOKEN)\n" +
+		"slack.bot_token_file: open /nonexistent/slack-bot-token: no such file or directory (from REDISBOT_SLACK_BOT_TOKEN_FILE)\n" +
+		"slack.api_url: must use https (http only for loopback) (from REDISBOT_SLACK_API_URL)\n" +
+		"slack.workers: invalid integer \"lots\" (from REDISBOT_SLACK_WORKERS)\n" +
+		"slack.queue: must be positive (from REDISBOT_SLACK_QUEUE)\n" +
+		"slack.thread_replies: invalid boolean \"maybe\" (from REDISBOT_SLACK_THREAD_REPLIES)\n" +
+		"slack.shutdown_timeout: must be positive (from REDISBOT_SLACK_SHUTDOWN_TIMEOUT)"
+	if err == nil || err.Error() != want {
+		t.Errorf("Load error:\n%v\nwant:\n%s", err, want)
+	}
+	if err != nil && strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("Load error shows the token:\n%s", err)
+	}
+}
+
+func TestRequireSlack(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		app, bot string
+		want     string
+	}{
+		{"none", "", "", "slack.app_token: required for serve (set SLACK_APP_TOKEN)\n" +
+			"slack.bot_token: required for serve (set SLACK_BOT_TOKEN)"},
+		{"no bot token", "xapp-1-A", "", "slack.bot_token: required for serve (set SLACK_BOT_TOKEN)"},
+		{"swapped", "xoxb-SECRET-123", "xapp-SECRET-456", "slack.app_token: must start with xapp-\n" +
+			"slack.bot_token: must start with xoxb-"},
+		{"user token", "xapp-1-A", "xoxp-SECRET-789", "slack.bot_token: must start with xoxb-"},
+		{"both", "xapp-1-A", "xoxb-1-B", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &Config{Slack: Slack{AppToken: tc.app, BotToken: tc.bot}}
+			err := cfg.RequireSlack()
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("RequireSlack: %v", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("RequireSlack error:\n%v\nwant:\n%s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("RequireSlack error shows a token: %s", err)
+			}
+		})
+	}
+
+	// Load itself does not require the tokens: the CLI verbs do without.
+	cfg, err := Load("testdata/bad_slack_api_url_empty.yml", env(map[string]string{"REDISBOT_SLACK_API_URL": DefaultSlackAPIURL}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := cfg.RequireSlack(); err == nil {
+		t.Errorf("RequireSlack accepted a config without tokens")
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	cfg, err := Load("testdata/good.yml", env(map[string]string{"SESSIONS_PASSWORD": "env-pw"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []string{"inline-pw", "env-pw", "file-secret", "xapp-1-A0GOOD-app", "xoxb-1-inline-bot"}
+	if got := cfg.Secrets(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Secrets() = %q, want %q", got, want)
+	}
+
+	cfg = &Config{
+		Instances: []handlers.Instance{{Name: "a"}, {Name: "b", Password: "pw"}, {Name: "c", Password: "pw"}},
+		Slack:     Slack{BotToken: "xoxb-1"},
+	}
+	if got, want := cfg.Secrets(), []string{"pw", "xoxb-1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Secrets() = %q, want %q (no empty values, each once)", got, want)
+	}
+	if got := (&Config{}).Secrets(); len(got) != 0 {
+		t.Errorf("Secrets() of an empty config = %q", got)
+	}
+}
+
+func TestCheckAPIURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://slack.com/api/":          "",
+		"https://slack-gov.com/api/":      "",
+		"HTTPS://slack.com/api/":          "",
+		"https://slack.example.com:8443/": "",
+		"http://127.0.0.1:8080/api/":      "",
+		"http://localhost:8080/":          "",
+		"http://[::1]:8080/api/":          "",
+		"http://127.0.0.2/":               "",
+
+		"":                              "is required",
+		"slack.com/api/":                "must be an absolute http(s) URL",
+		"/api/":                         "must be an absolute http(s) URL",
+		"ftp://slack.com/api/":          "must be an absolute http(s) URL",
+		"https:slack.com/api/":          "must be an absolute http(s) URL",
+		"https:///api/":                 "must be an absolute http(s) URL",
+		"https://:443/api/":             "must be an absolute http(s) URL",
+		"https://slack .com/api/":       "must be an absolute http(s) URL",
+		"https://xoxb-1@slack.com/api/": "must not contain a user or password",
+		"https://slack.com/api/?x=1":    "must not have a query or fragment",
+		"https://slack.com/api/?":       "must not have a query or fragment",
+		"https://slack.com/api/#":       "must not have a query or fragment",
+		"http://slack.com/api/":         "must use https (http only for loopback)",
+		"http://10.0.0.1/api/":          "must use https (http only for loopback)",
+		"http://localhost.example.com/": "must use https (http only for loopback)",
+		"https://slack.com/api":         "must end with /",
+		"https://slack.com":             "must end with /",
+	} {
+		if got := checkAPIURL(in); got != want {
+			t.Errorf("checkAPIURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -352,6 +705,32 @@ func TestExampleConfig(t *testing.T) {
 	if len(cfg.Instances) < 2 {
 		t.Errorf("the example defines %d instances, want at least 2", len(cfg.Instances))
 	}
+	if cfg.Slack != defaultSlack() {
+		t.Errorf("the example's slack section should document the defaults, without tokens:\n got %+v\nwant %+v",
+			cfg.Slack, defaultSlack())
+	}
+	a := cfg.Access
+	if len(a.Channels) != 1 || len(a.Channels[0].Tags) == 0 {
+		t.Errorf("the example should show one channel with tags: %+v", a.Channels)
+	}
+	if len(a.Viewers)+len(a.Operators)+len(a.Approvers) != 0 || a.AllowSelfApproval {
+		t.Errorf("the example should leave the roles empty and self-approval off: %+v", a)
+	}
+	if err := cfg.RequireSlack(); err == nil {
+		t.Errorf("the example's empty tokens satisfy RequireSlack")
+	}
+}
+
+// defaultSlack is the slack section with every default and no tokens.
+func defaultSlack() Slack {
+	return Slack{
+		APIURL:          DefaultSlackAPIURL,
+		Workers:         DefaultSlackWorkers,
+		Queue:           DefaultSlackQueue,
+		ThreadReplies:   true,
+		ShutdownTimeout: DefaultSlackShutdownTimeout,
+		UsergroupTTL:    DefaultSlackUsergroupTTL,
+	}
 }
 
 // TestExampleDocumentsEveryKey keeps config.example.yaml in step with the
@@ -366,6 +745,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	for _, typ := range []reflect.Type{
 		reflect.TypeFor[rawProbe](), reflect.TypeFor[rawRunbooks](),
 		reflect.TypeFor[rawInstance](), reflect.TypeFor[rawTLS](),
+		reflect.TypeFor[rawSlack](), reflect.TypeFor[rawAccess](), reflect.TypeFor[rawChannel](),
 	} {
 		for f := range typ.Fields() {
 			keys = append(keys, f.Tag.Get("mapstructure"))
@@ -463,6 +843,41 @@ func FuzzLoad(f *testing.F) {
 		}
 		if cfg.Probe.Timeout <= 0 || cfg.Probe.Concurrency <= 0 {
 			t.Errorf("Load accepted probe %+v", cfg.Probe)
+		}
+		s := cfg.Slack
+		if s.Workers <= 0 || s.Queue <= 0 || s.ShutdownTimeout <= 0 || s.UsergroupTTL <= 0 {
+			t.Errorf("Load accepted slack %+v", s)
+		}
+		if msg := checkAPIURL(s.APIURL); msg != "" {
+			t.Errorf("Load accepted api_url %q: %s", s.APIURL, msg)
+		}
+		if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") || s.BotToken != "" && !strings.HasPrefix(s.BotToken, "xoxb-") {
+			t.Errorf("Load accepted a token with the wrong prefix")
+		}
+		tags := map[string]bool{}
+		for _, in := range cfg.Instances {
+			for _, tag := range in.Tags {
+				tags[tag] = true
+			}
+		}
+		channels := map[string]bool{}
+		for _, ch := range cfg.Access.Channels {
+			if !channelIDPattern.MatchString(ch.ID) || channels[ch.ID] {
+				t.Errorf("Load accepted channel id %q", ch.ID)
+			}
+			channels[ch.ID] = true
+			for _, tag := range ch.Tags {
+				if !tags[tag] {
+					t.Errorf("Load accepted channel tag %q that no instance has", tag)
+				}
+			}
+		}
+		for _, ids := range [][]string{cfg.Access.Viewers, cfg.Access.Operators, cfg.Access.Approvers} {
+			for _, id := range ids {
+				if !userIDPattern.MatchString(id) && !groupIDPattern.MatchString(id) {
+					t.Errorf("Load accepted user id %q", id)
+				}
+			}
 		}
 	})
 }

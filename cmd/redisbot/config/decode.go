@@ -23,6 +23,8 @@ type rawConfig struct {
 	Runbooks   rawRunbooks    `mapstructure:"runbooks"`
 	Thresholds map[string]any `mapstructure:"thresholds"` // decoded onto the defaults later
 	Instances  []rawInstance  `mapstructure:"instances"`
+	Slack      rawSlack       `mapstructure:"slack"`
+	Access     rawAccess      `mapstructure:"access"`
 }
 
 type rawProbe struct {
@@ -56,6 +58,32 @@ type rawTLS struct {
 	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
 }
 
+type rawSlack struct {
+	AppToken        string        `mapstructure:"app_token"`
+	BotToken        string        `mapstructure:"bot_token"`
+	AppTokenFile    string        `mapstructure:"app_token_file"`
+	BotTokenFile    string        `mapstructure:"bot_token_file"`
+	APIURL          string        `mapstructure:"api_url"`
+	Workers         int           `mapstructure:"workers"`
+	Queue           int           `mapstructure:"queue"`
+	ThreadReplies   bool          `mapstructure:"thread_replies"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	UsergroupTTL    time.Duration `mapstructure:"usergroup_ttl"`
+}
+
+type rawAccess struct {
+	Channels          []rawChannel `mapstructure:"channels"`
+	Viewers           []string     `mapstructure:"viewers"`
+	Operators         []string     `mapstructure:"operators"`
+	Approvers         []string     `mapstructure:"approvers"`
+	AllowSelfApproval bool         `mapstructure:"allow_self_approval"`
+}
+
+type rawChannel struct {
+	ID   string   `mapstructure:"id"`
+	Tags []string `mapstructure:"tags"`
+}
+
 // byteSize is a number of bytes written as a size ("6GiB") or a plain number.
 type byteSize int64
 
@@ -86,11 +114,21 @@ func thresholdKeys() []string {
 	return keys
 }
 
-// envKeys are the scalar keys that REDISBOT_* variables can override.
+// envKeys are the scalar keys that REDISBOT_* variables can override
+// through viper. The Slack tokens and token files are not among them:
+// slackToken reads their variables, as a token from the environment replaces
+// both the file's token and its token file.
 func envKeys() []string {
 	keys := []string{"probe.timeout", "probe.concurrency", "runbooks.dir"}
 	for _, k := range thresholdKeys() {
 		keys = append(keys, "thresholds."+k)
+	}
+	for f := range reflect.TypeFor[rawSlack]().Fields() {
+		switch k := f.Tag.Get("mapstructure"); k {
+		case "app_token", "bot_token", "app_token_file", "bot_token_file":
+		default:
+			keys = append(keys, "slack."+k)
+		}
 	}
 	return keys
 }
@@ -220,6 +258,11 @@ func (l *loader) decodeErrors(prefix string, err error) {
 		l.p.decodeFailed(key, typeError(uerr.Expected.Type(), uerr.Value))
 	case strings.HasPrefix(msg, "has invalid keys: "):
 		for _, k := range strings.Split(strings.TrimPrefix(msg, "has invalid keys: "), ", ") {
+			if looksLikeToken(k) {
+				// A token pasted where a key belongs.
+				l.p.add(key, errors.New("unknown key (a Slack token, not shown)"))
+				continue
+			}
 			l.p.add(joinKey(key, k), errors.New("unknown key"))
 		}
 	case strings.HasPrefix(msg, "expected a map"):
@@ -277,7 +320,23 @@ type valueError struct{ msg string }
 func (e *valueError) Error() string { return e.msg }
 
 func invalid(what string, v any) error {
-	return &valueError{msg: fmt.Sprintf("invalid %s %q", what, fmt.Sprint(v))}
+	return &valueError{msg: fmt.Sprintf("invalid %s %s", what, quote(fmt.Sprint(v)))}
+}
+
+// quote quotes a value for an error message, unless it looks like a Slack
+// token pasted in the wrong place: then it says so without showing it.
+func quote(s string) string {
+	if looksLikeToken(s) {
+		return "(a Slack token, not shown)"
+	}
+	return strconv.Quote(s)
+}
+
+// looksLikeToken reports whether s has the prefix of a Slack token: xoxb-,
+// xoxp-, xoxe- and the like, or xapp-.
+func looksLikeToken(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(s, "xox") || strings.HasPrefix(s, "xapp-")
 }
 
 // decodeHook converts what YAML and the environment give into durations,

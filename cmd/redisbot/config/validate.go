@@ -23,8 +23,8 @@ import (
 // chat commands and used in environment variable names.
 var namePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
 
-// maxPasswordFile bounds what is read from a password_file.
-const maxPasswordFile = 64 << 10
+// maxSecretFile bounds what is read from a password_file or token file.
+const maxSecretFile = 64 << 10
 
 // loader turns the decoded file into a Config, collecting problems.
 type loader struct {
@@ -35,7 +35,10 @@ type loader struct {
 
 func (l *loader) load(v *viper.Viper) *Config {
 	l.applyEnv(v)
-	raw := rawConfig{Probe: rawProbe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency}}
+	raw := rawConfig{
+		Probe: rawProbe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency},
+		Slack: defaultRawSlack(),
+	}
 	l.decode(v, &raw)
 
 	cfg := &Config{
@@ -60,7 +63,29 @@ func (l *loader) load(v *viper.Viper) *Config {
 	for i, ri := range raw.Instances {
 		cfg.Instances = append(cfg.Instances, l.instance(i, ri, cfg.Thresholds, seen))
 	}
+	cfg.Slack = l.slack(raw.Slack)
+	cfg.Access = l.access(raw.Access, l.instanceTags(len(raw.Instances), cfg))
 	return cfg
+}
+
+// instanceTags is the set of tags of all instances, or nil when the tags of
+// some instance could not be decoded.
+func (l *loader) instanceTags(n int, cfg *Config) map[string]bool {
+	if l.p.isFailed("instances") {
+		return nil
+	}
+	tags := map[string]bool{}
+	for i := range n {
+		if l.p.isFailed(fmt.Sprintf("instances[%d].tags", i)) {
+			return nil
+		}
+	}
+	for _, in := range cfg.Instances {
+		for _, t := range in.Tags {
+			tags[t] = true
+		}
+	}
+	return tags
 }
 
 func (l *loader) runbooksDir(dir string) string {
@@ -109,7 +134,7 @@ func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, see
 		case ri.Name == "":
 			l.p.addf(k, "is required")
 		case !namePattern.MatchString(ri.Name):
-			l.p.addf(k, "%q must match [a-z0-9._-]+", ri.Name)
+			l.p.addf(k, "%s must match [a-z0-9._-]+", quote(ri.Name))
 		default:
 			if j, dup := seen[ri.Name]; dup {
 				l.p.addf(k, "duplicate of instances[%d]", j)
@@ -132,7 +157,7 @@ func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, see
 	}
 	for j, tag := range ri.Tags {
 		if k := fmt.Sprintf("%s.tags[%d]", key, j); !l.p.isFailed(k) && !namePattern.MatchString(tag) {
-			l.p.addf(k, "%q must match [a-z0-9._-]+", tag)
+			l.p.addf(k, "%s must match [a-z0-9._-]+", quote(tag))
 		}
 	}
 	if !l.p.isFailed(key + ".thresholds") {
@@ -212,7 +237,7 @@ func (l *loader) password(key string, ri rawInstance) string {
 		}
 		return pw
 	default:
-		pw, err := readPasswordFile(l.resolve(ri.PasswordFile))
+		pw, err := readSecretFile(l.resolve(ri.PasswordFile))
 		if err != nil {
 			l.p.add(key+".password_file", err)
 		}
@@ -220,11 +245,11 @@ func (l *loader) password(key string, ri rawInstance) string {
 	}
 }
 
-// readPasswordFile reads a secret file as written by Docker or Kubernetes,
+// readSecretFile reads a secret file as written by Docker or Kubernetes,
 // trimming the trailing newline. It refuses anything but a regular file of
 // reasonable size, so that a mistake (/dev/zero, a FIFO) cannot hang or
 // exhaust the process.
-func readPasswordFile(path string) (string, error) {
+func readSecretFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -237,12 +262,12 @@ func readPasswordFile(path string) (string, error) {
 	if !st.Mode().IsRegular() {
 		return "", fmt.Errorf("%s is not a regular file", path)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
 		return "", err
 	}
-	if len(b) > maxPasswordFile {
-		return "", fmt.Errorf("%s is larger than %d bytes", path, maxPasswordFile)
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("%s is larger than %d bytes", path, maxSecretFile)
 	}
 	pw := strings.TrimRight(string(b), "\r\n")
 	if pw == "" {

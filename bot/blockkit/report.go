@@ -1,0 +1,220 @@
+package blockkit
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/runbooks"
+)
+
+// rawLine bounds a piece of Redis text (a title, an answer, a name) before
+// escaping: even at six characters an escaped rune, it fits a section.
+const rawLine = 400
+
+// renderReport draws one instance's report: a header with the worst
+// severity, the key metrics, the verb's own part (decision tree, MEMORY
+// DOCTOR's text), then one group of blocks per finding.
+func renderReport(rep *handlers.Report, lib *runbooks.Library) []Message {
+	var m messages
+	head := []slack.Block{header(rep.Instance + " · " + severityLabel(rep.Severity))}
+	if ctx := contextBlock(reportContext(rep)...); len(ctx.ContextElements.Elements) > 0 {
+		head = append(head, ctx)
+	}
+	m.add(head...)
+	if len(rep.Path) > 0 {
+		for _, text := range lineSections("*Fragmentation decision tree*", pathLines(rep.Path), 1000) {
+			m.add(section(text))
+		}
+	}
+	if doctor := strings.TrimSpace(rep.Doctor); doctor != "" {
+		for _, text := range lineSections("*MEMORY DOCTOR says*", quoteLines(doctor), 1000) {
+			m.add(section(text))
+		}
+	}
+	if len(rep.Findings) == 0 {
+		m.add(section(severityEmoji(handlers.SeverityNone) + " No memory findings for " + inline(rep.Verb) + "."))
+	}
+	for i, f := range rep.Findings {
+		m.add(findingBlocks(rep, i, f, lib)...)
+	}
+	return m.finish(reportFallback(rep))
+}
+
+// reportContext is the line under the header: where the instance is, what
+// it runs, and the numbers every reader looks at first.
+func reportContext(rep *handlers.Report) []string {
+	metric := func(name string) (string, bool) {
+		f, ok := rep.Metric(name)
+		if !ok || f.Text == "" {
+			return "", false
+		}
+		return inline(f.Text), true
+	}
+	var where []string
+	if rep.Addr != "" {
+		where = append(where, code(rep.Addr))
+	}
+	var server []string
+	for _, name := range []string{"server", "version", "role"} {
+		if v, ok := metric(name); ok {
+			server = append(server, v)
+		}
+	}
+	if len(server) > 0 {
+		where = append(where, strings.Join(server, " "))
+	}
+	if !rep.ProbedAt.IsZero() {
+		where = append(where, "probed "+probedAt(rep.ProbedAt))
+	}
+	if rep.Error != nil {
+		where = append(where, "probe failed: "+inline(string(rep.Error.Class)))
+	}
+
+	var numbers []string
+	labelled := func(label, name string) {
+		if v, ok := metric(name); ok {
+			numbers = append(numbers, label+" "+v)
+		}
+	}
+	labelled("used", "used_memory")
+	labelled("rss", "used_memory_rss")
+	labelled("frag", "mem_fragmentation_ratio")
+	numbers = append(numbers, maxmemoryText(rep)...)
+	labelled("policy", "maxmemory_policy")
+	labelled("limit", "memory_limit")
+
+	var missing string
+	if len(rep.Missing) > 0 {
+		missing = "not available: " + inline(strings.Join(rep.Missing, "; "))
+	}
+	return []string{strings.Join(where, " · "), strings.Join(numbers, " · "), missing}
+}
+
+// maxmemoryText is "maxmemory 81% of 64.0 MiB", "maxmemory unset", or
+// nothing when the probe did not learn it.
+func maxmemoryText(rep *handlers.Report) []string {
+	usage, okUsage := rep.Metric("maxmemory_usage")
+	limit, okLimit := rep.Metric("maxmemory")
+	switch {
+	case okUsage && okLimit:
+		return []string{"maxmemory " + inline(usage.Text) + " of " + inline(limit.Text)}
+	case okUsage:
+		return []string{"maxmemory " + inline(usage.Text)}
+	case okLimit && isZero(limit.Value):
+		return []string{"maxmemory unset"}
+	}
+	return nil
+}
+
+func isZero(v any) bool {
+	switch n := v.(type) {
+	case int64:
+		return n == 0
+	case int:
+		return n == 0
+	case float64:
+		return n == 0
+	}
+	return false
+}
+
+func probedAt(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// pathLines numbers the decision tree's steps: question → answer ⇒ finding.
+func pathLines(path []handlers.Step) []string {
+	lines := make([]string, len(path))
+	for i, s := range path {
+		line := fmt.Sprintf("%d. %s → %s", i+1, inline(truncRaw(s.Question)), inline(truncRaw(s.Answer)))
+		if s.Finding != "" {
+			line += "  =&gt; " + code(truncRaw(s.Finding))
+		}
+		lines[i] = line
+	}
+	return lines
+}
+
+// quoteLines shows MEMORY DOCTOR's text as a block quote, line for line;
+// lines too long for a section are wrapped rather than cut, since every word
+// may matter.
+func quoteLines(text string) []string {
+	var lines []string
+	for line := range strings.SplitSeq(text, "\n") {
+		for _, piece := range breakLine(Escape(strings.TrimRight(line, "\r")), maxSection-100) {
+			lines = append(lines, "> "+piece)
+		}
+	}
+	return lines
+}
+
+// truncRaw bounds raw text before escaping.
+func truncRaw(s string) string {
+	if pieces := splitRunes(s, rawLine); len(pieces) > 1 {
+		return pieces[0] + ellipsis
+	}
+	return s
+}
+
+// findingBlocks is one finding: a divider, the title and summary with the
+// evidence as fields, the runbook and actions line, and the runbook button.
+func findingBlocks(rep *handlers.Report, i int, f handlers.Finding, lib *runbooks.Library) []slack.Block {
+	head := cut(fmt.Sprintf("%s *%s*  %s", severityEmoji(f.Severity), inline(truncRaw(f.Title)), code(truncRaw(f.ID))), maxSection/3)
+	text := head
+	if summary := strings.TrimSpace(f.Summary); summary != "" {
+		text += "\n" + cut(Escape(summary), maxSection-textLen(head)-1)
+	}
+	var fields []*slack.TextBlockObject
+	for _, fact := range f.Evidence {
+		if len(fields) == maxFields {
+			break
+		}
+		value := fact.Text
+		if value == "" {
+			value = "(empty)"
+		}
+		name := "*" + inline(truncRaw(fact.Name)) + "*"
+		fields = append(fields, mrkdwn(cut(name+"\n"+Escape(value), maxField)))
+	}
+	sec := slack.NewSectionBlock(mrkdwn(text), fields, nil, slack.SectionBlockOptionBlockID(fmt.Sprintf("finding-%d", i)))
+
+	about := []string{"runbook " + code(truncRaw(f.Runbook))}
+	if len(f.Actions) > 0 {
+		acts := make([]string, len(f.Actions))
+		for j, a := range f.Actions {
+			acts[j] = inline(string(a))
+		}
+		about = append(about, "actions: "+strings.Join(acts, ", ")+" (approval required)")
+	} else {
+		about = append(about, "no bot actions")
+	}
+	if extra := len(f.Evidence) - maxFields; extra > 0 {
+		about = append(about, fmt.Sprintf("%d more facts in the runbook", extra))
+	}
+	blocks := []slack.Block{slack.NewDividerBlock(), sec, contextBlock(strings.Join(about, " · "))}
+	if btn, ok := runbookButton(rep, i, f, lib); ok {
+		blocks = append(blocks, slack.NewActionBlock(fmt.Sprintf("actions-%d", i), btn))
+	}
+	return blocks
+}
+
+// reportFallback is the notification text: instance, severity and the ids
+// that made it.
+func reportFallback(rep *handlers.Report) string {
+	text := inline(rep.Instance) + " · " + severityLabel(rep.Severity)
+	switch {
+	case rep.Error != nil:
+		text += " · unreachable (" + inline(string(rep.Error.Class)) + ")"
+	case len(rep.Findings) == 0:
+		text += " · no memory findings"
+	default:
+		ids := make([]string, len(rep.Findings))
+		for i, f := range rep.Findings {
+			ids[i] = inline(f.ID)
+		}
+		text += " · " + strings.Join(ids, ", ")
+	}
+	return text
+}

@@ -1,0 +1,475 @@
+// Package slackbot is the Slack transport: it takes Socket Mode envelopes
+// (the /redis slash command, @redisbot mentions, button clicks), acks each
+// one at once, before any Redis I/O, and processes it in a bounded worker
+// pool: access check, router, Block Kit rendering, posting. A slow or dead
+// instance only holds the worker that asked about it.
+package slackbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/runbooks"
+)
+
+// Router answers commands; handlers.Service implements it.
+type Router interface {
+	Handle(ctx context.Context, cmd handlers.Command) (*handlers.Response, error)
+}
+
+// Options wires a Bot.
+type Options struct {
+	API      *slack.Client
+	Socket   *socketmode.Client
+	Router   Router
+	Access   *access.Policy
+	Runbooks *runbooks.Library
+	// APIURL is the Web API base the clients use; response_url posts are
+	// only sent to Slack's own hosts or to this one.
+	APIURL string
+	// Workers bounds concurrent commands; Queue bounds those waiting.
+	Workers, Queue int
+	// ThreadReplies puts the continuation of a long reply in a thread under
+	// its first message instead of the channel.
+	ThreadReplies bool
+	// ShutdownTimeout bounds how long Run waits for in-flight commands
+	// after its context is cancelled.
+	ShutdownTimeout time.Duration
+	// CommandTimeout bounds one command, posting included.
+	CommandTimeout time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Bot is a running Slack transport.
+type Bot struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu   sync.Mutex
+	seen map[string]time.Time // envelope ids handled recently
+}
+
+// New returns a Bot.
+func New(o Options) *Bot {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.Queue <= 0 {
+		o.Queue = 256
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 2 * time.Minute
+	}
+	return &Bot{opts: o, log: o.Logger, now: o.Now, seen: map[string]time.Time{}}
+}
+
+// kind of work an envelope carries.
+type kind int
+
+const (
+	kindCommand kind = iota // /redis slash command
+	kindMention             // @redisbot in a channel
+	kindClick               // a button in one of our messages
+)
+
+// job is an acked envelope converted to what the workers need.
+type job struct {
+	kind        kind
+	envelope    string
+	channel     string
+	user        string
+	text        string
+	responseURL string
+	// threadTS is where replies go: the mention's thread, or the thread of
+	// the clicked message.
+	threadTS string
+	action   slack.BlockAction
+	received time.Time
+}
+
+// Run connects to Slack and serves until ctx is cancelled; then it stops
+// taking envelopes, lets in-flight commands finish (bounded by
+// ShutdownTimeout) and returns nil. It returns an error only when Slack
+// refuses the connection for good (bad token, app without Socket Mode).
+func (b *Bot) Run(ctx context.Context) error {
+	jobs := make(chan job, b.opts.Queue)
+	// Work outlives ctx so SIGTERM lets commands finish; cancelWork cuts it
+	// when the shutdown timeout expires.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var wg sync.WaitGroup
+	for range b.opts.Workers {
+		wg.Go(func() {
+			for j := range jobs {
+				b.process(workCtx, j)
+			}
+		})
+	}
+
+	sockCtx, cancelSock := context.WithCancel(ctx)
+	defer cancelSock()
+	sockErr := make(chan error, 1)
+	go func() { sockErr <- b.opts.Socket.RunContext(sockCtx) }()
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-sockErr:
+			if ctx.Err() == nil {
+				runErr = fmt.Errorf("slack socket mode: %w", err)
+			}
+			break loop
+		case evt := <-b.opts.Socket.Events:
+			b.dispatch(evt, jobs)
+		}
+	}
+	cancelSock()
+	close(jobs)
+	b.log.Info("stopping: waiting for in-flight commands", "timeout", b.opts.ShutdownTimeout)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(b.opts.ShutdownTimeout):
+		b.log.Warn("shutdown timeout: cancelling unfinished commands")
+		cancelWork()
+		<-done
+	}
+	return runErr
+}
+
+// dispatch acks an envelope and hands it to the workers. It never blocks on
+// work: the ack must reach Slack within its 3-second window.
+func (b *Bot) dispatch(evt socketmode.Event, jobs chan<- job) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		b.log.Info("connecting to slack")
+		return
+	case socketmode.EventTypeConnected:
+		b.log.Info("connected to slack")
+		return
+	case socketmode.EventTypeConnectionError:
+		b.log.Warn("slack connection error", "error", fmt.Sprint(evt.Data))
+		return
+	case socketmode.EventTypeDisconnect:
+		b.log.Info("slack asked to reconnect")
+		return
+	case socketmode.EventTypeInvalidAuth:
+		b.log.Error("slack rejected the app token")
+		return
+	case socketmode.EventTypeHello, socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
+		if evt.Type != socketmode.EventTypeHello {
+			b.log.Warn("slack socket error", "type", evt.Type, "error", fmt.Sprint(evt.Data))
+		}
+		return
+	}
+	if evt.Request == nil {
+		return
+	}
+	if err := b.opts.Socket.Ack(*evt.Request); err != nil {
+		b.log.Warn("ack failed", "envelope", evt.Request.EnvelopeID, "error", err)
+	}
+	if b.duplicate(evt.Request.EnvelopeID) {
+		b.log.Debug("duplicate envelope", "envelope", evt.Request.EnvelopeID)
+		return
+	}
+	j, ok := toJob(evt)
+	if !ok {
+		return
+	}
+	j.envelope, j.received = evt.Request.EnvelopeID, b.now()
+	select {
+	case jobs <- j:
+	default:
+		// Every worker is busy and the queue is full: say so rather than
+		// block acks or drop the command silently.
+		go b.ephemeral(context.Background(), j, blockkit.RenderRefusal("redisbot is busy with other commands right now; try again in a minute."))
+	}
+}
+
+func toJob(evt socketmode.Event) (job, bool) {
+	switch data := evt.Data.(type) {
+	case slack.SlashCommand:
+		return job{kind: kindCommand, channel: data.ChannelID, user: data.UserID, text: data.Text, responseURL: data.ResponseURL}, true
+	case slackevents.EventsAPIEvent:
+		m, ok := data.InnerEvent.Data.(*slackevents.AppMentionEvent)
+		if !ok || m.BotID != "" {
+			return job{}, false
+		}
+		thread := m.ThreadTimeStamp
+		if thread == "" {
+			thread = m.TimeStamp
+		}
+		return job{kind: kindMention, channel: m.Channel, user: m.User, text: stripMentions(m.Text), threadTS: thread}, true
+	case slack.InteractionCallback:
+		if data.Type != slack.InteractionTypeBlockActions || len(data.ActionCallback.BlockActions) == 0 {
+			return job{}, false
+		}
+		thread := data.Message.ThreadTimestamp
+		if thread == "" {
+			thread = data.Message.Timestamp
+		}
+		return job{kind: kindClick, channel: data.Channel.ID, user: data.User.ID, responseURL: data.ResponseURL,
+			threadTS: thread, action: *data.ActionCallback.BlockActions[0]}, true
+	}
+	return job{}, false
+}
+
+// stripMentions removes the leading "<@U123>" that an app mention starts with.
+func stripMentions(text string) string {
+	text = strings.TrimSpace(text)
+	for strings.HasPrefix(text, "<@") {
+		end := strings.IndexByte(text, '>')
+		if end < 0 {
+			break
+		}
+		text = strings.TrimSpace(text[end+1:])
+	}
+	return text
+}
+
+// duplicate records an envelope id and reports whether it was seen in the
+// last 15 minutes: Slack re-delivers envelopes whose ack it did not get.
+func (b *Bot) duplicate(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if _, ok := b.seen[id]; ok {
+		return true
+	}
+	b.seen[id] = now
+	if len(b.seen) > 1000 {
+		for k, t := range b.seen {
+			if now.Sub(t) > 15*time.Minute {
+				delete(b.seen, k)
+			}
+		}
+	}
+	return false
+}
+
+func (b *Bot) process(ctx context.Context, j job) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.CommandTimeout)
+	defer cancel()
+	log := b.log.With("envelope", j.envelope, "channel", j.channel, "user", j.user)
+	start := b.now()
+	var err error
+	switch j.kind {
+	case kindCommand, kindMention:
+		err = b.command(ctx, j)
+	case kindClick:
+		err = b.click(ctx, j)
+	}
+	if err != nil {
+		log.Error("command failed", "error", err, "duration", b.now().Sub(start))
+		return
+	}
+	log.Info("command done", "text", j.text, "action", j.action.ActionID, "duration", b.now().Sub(start))
+}
+
+// allowed checks the channel and the viewer role and returns the channel's
+// instance scope, or posts the refusal and returns false.
+func (b *Bot) allowed(ctx context.Context, j job) ([]string, bool) {
+	ch, err := b.opts.Access.Channel(j.channel)
+	if err == nil {
+		err = b.opts.Access.Require(ctx, j.user, access.Viewer)
+	}
+	var refusal *access.Refusal
+	if errors.As(err, &refusal) {
+		b.ephemeral(ctx, j, blockkit.RenderRefusal(refusal.Reason))
+		return nil, false
+	}
+	if err != nil {
+		b.ephemeral(ctx, j, blockkit.RenderError(err))
+		return nil, false
+	}
+	return ch.Tags, true
+}
+
+func (b *Bot) command(ctx context.Context, j job) error {
+	// Malformed input is answered before access checks or any Redis I/O.
+	cmd, err := handlers.ParseCommand(j.text)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	scope, ok := b.allowed(ctx, j)
+	if !ok {
+		return nil
+	}
+	cmd.Scope = scope
+	resp, err := b.opts.Router.Handle(ctx, cmd)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	reply := blockkit.Render(resp, b.opts.Runbooks)
+	if resp.Verb == "help" {
+		for _, m := range reply.Messages {
+			if err := b.ephemeral(ctx, j, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return b.post(ctx, j, reply)
+}
+
+func (b *Bot) click(ctx context.Context, j job) error {
+	kind, ref, err := blockkit.ParseAction(j.action.ActionID, j.action.Value)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "this button is not one redisbot understands: " + err.Error()}))
+	}
+	scope, ok := b.allowed(ctx, j)
+	if !ok {
+		return nil
+	}
+	switch kind {
+	case blockkit.ActionRunbook:
+		// The runbook is rendered with fresh numbers: the thread shows the
+		// state now, not when the first message was posted.
+		resp, err := b.opts.Router.Handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{ref.Instance}, Scope: scope})
+		if err != nil {
+			return b.ephemeral(ctx, j, blockkit.RenderError(err))
+		}
+		reply, err := blockkit.RenderRunbook(resp.Reports[0], ref.Finding, b.opts.Runbooks)
+		if err != nil {
+			return b.ephemeral(ctx, j, blockkit.RenderError(err))
+		}
+		return b.post(ctx, j, reply)
+	}
+	return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + kind}))
+}
+
+// post sends a reply: the first message in the channel (or the job's
+// thread), the rest in its thread, files into the thread.
+func (b *Bot) post(ctx context.Context, j job, reply blockkit.Reply) error {
+	thread := j.threadTS
+	for i, m := range reply.Messages {
+		ts := thread
+		if i > 0 && !b.opts.ThreadReplies && j.threadTS == "" {
+			ts = ""
+		}
+		var posted string
+		err := retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+			var err error
+			_, posted, err = b.opts.API.PostMessageContext(ctx, j.channel,
+				slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(ts))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("post reply: %w", err)
+		}
+		if thread == "" && b.opts.ThreadReplies {
+			thread = posted
+		}
+	}
+	for _, f := range reply.Files {
+		err := retry(ctx, b.log, "files.upload", func(ctx context.Context) error {
+			_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{
+				Filename: f.Name, Title: f.Title, Content: string(f.Content), FileSize: len(f.Content),
+				Channel: j.channel, ThreadTimestamp: thread,
+			})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// ephemeral answers only the user: through the command's response_url when
+// there is one (it works in channels the bot is not in), else
+// chat.postEphemeral.
+func (b *Bot) ephemeral(ctx context.Context, j job, m blockkit.Message) error {
+	if j.responseURL != "" && b.trustedHookURL(j.responseURL) {
+		return retry(ctx, b.log, "response_url", func(ctx context.Context) error {
+			return slack.PostWebhookContext(ctx, j.responseURL, &slack.WebhookMessage{
+				Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}, ResponseType: slack.ResponseTypeEphemeral,
+			})
+		})
+	}
+	return retry(ctx, b.log, "chat.postEphemeral", func(ctx context.Context) error {
+		_, err := b.opts.API.PostEphemeralContext(ctx, j.channel, j.user,
+			slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(j.threadTS))
+		return err
+	})
+}
+
+// trustedHookURL accepts response_urls on Slack's hosts, or on the host of
+// the configured API (a local Slack in tests, GovSlack in production), so a
+// forged envelope cannot make the bot post anywhere else.
+func (b *Bot) trustedHookURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return false
+	}
+	host := u.Hostname()
+	if u.Scheme == "https" && (host == "hooks.slack.com" || host == "hooks.slack-gov.com") {
+		return true
+	}
+	api, err := url.Parse(b.opts.APIURL)
+	return err == nil && api.Host == u.Host && api.Scheme == u.Scheme
+}
+
+// retry calls f until it succeeds, waiting Retry-After on HTTP 429 (Slack's
+// rate limits; nothing is dropped) and backing off on transient server and
+// network errors, until ctx ends.
+func retry(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		var wait time.Duration
+		var rl *slack.RateLimitedError
+		var status slack.StatusCodeError
+		var netErr net.Error
+		switch {
+		case errors.As(err, &rl):
+			wait = max(rl.RetryAfter, time.Second)
+			log.Warn("slack rate limit", "method", what, "retry_after", wait)
+		case (errors.As(err, &status) && status.Code >= 500) || errors.As(err, &netErr):
+			if attempt >= 5 {
+				return err
+			}
+			wait, backoff = backoff, backoff*2
+			log.Warn("slack call failed, retrying", "method", what, "error", err, "in", wait)
+		default:
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("%s: gave up: %w (last error: %v)", what, ctx.Err(), err)
+		}
+	}
+}

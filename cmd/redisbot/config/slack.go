@@ -1,0 +1,224 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Token prefixes: an app-level token opens the Socket Mode connection, a bot
+// token calls the Web API. Swapping them is the usual mistake.
+const (
+	appTokenPrefix = "xapp-"
+	botTokenPrefix = "xoxb-"
+)
+
+// Slack ids as they appear in Slack's API and in "Copy member ID".
+var (
+	channelIDPattern = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
+	userIDPattern    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	groupIDPattern   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+)
+
+func defaultRawSlack() rawSlack {
+	return rawSlack{
+		APIURL:          DefaultSlackAPIURL,
+		Workers:         DefaultSlackWorkers,
+		Queue:           DefaultSlackQueue,
+		ThreadReplies:   true,
+		ShutdownTimeout: DefaultSlackShutdownTimeout,
+		UsergroupTTL:    DefaultSlackUsergroupTTL,
+	}
+}
+
+func (l *loader) slack(rs rawSlack) Slack {
+	s := Slack{
+		APIURL:          rs.APIURL,
+		Workers:         rs.Workers,
+		Queue:           rs.Queue,
+		ThreadReplies:   rs.ThreadReplies,
+		ShutdownTimeout: rs.ShutdownTimeout,
+		UsergroupTTL:    rs.UsergroupTTL,
+	}
+	if l.p.isFailed("slack") {
+		return s
+	}
+	s.AppToken = l.slackToken("app_token", appTokenPrefix, rs.AppToken, rs.AppTokenFile)
+	s.BotToken = l.slackToken("bot_token", botTokenPrefix, rs.BotToken, rs.BotTokenFile)
+	if k := "slack.api_url"; !l.p.isFailed(k) {
+		if msg := checkAPIURL(s.APIURL); msg != "" {
+			l.p.addf(k, "%s", msg)
+		}
+	}
+	for _, f := range []struct {
+		key      string
+		positive bool
+	}{
+		{"slack.workers", s.Workers > 0},
+		{"slack.queue", s.Queue > 0},
+		{"slack.shutdown_timeout", s.ShutdownTimeout > 0},
+		{"slack.usergroup_ttl", s.UsergroupTTL > 0},
+	} {
+		if !f.positive && !l.p.isFailed(f.key) {
+			l.p.addf(f.key, "must be positive")
+		}
+	}
+	return s
+}
+
+// slackToken resolves the token called name (app_token, bot_token) from, in
+// order of precedence, REDISBOT_SLACK_<NAME>, SLACK_<NAME> (as Slack's
+// documentation names them), REDISBOT_SLACK_<NAME>_FILE, and the file's
+// name or name_file, which are exclusive. A token that is set must start
+// with prefix. Its value never goes into a problem.
+func (l *loader) slackToken(name, prefix, inline, file string) string {
+	key := "slack." + name
+	fileKey := key + "_file"
+	if l.p.isFailed(key) {
+		inline = "" // already reported
+	}
+	if l.p.isFailed(fileKey) {
+		file = ""
+	}
+	if inline != "" && file != "" {
+		l.p.addf("slack", "%s and %s_file are exclusive", name, name)
+		return ""
+	}
+	check := func(key, token string) string {
+		if !strings.HasPrefix(token, prefix) {
+			l.p.addf(key, "must start with %s", prefix)
+		}
+		return token
+	}
+	for _, v := range []string{envName(key), "SLACK_" + strings.ToUpper(name)} {
+		if token := l.getenv(v); token != "" {
+			l.p.fromEnv[key] = v
+			return check(key, token)
+		}
+	}
+	if v := envName(fileKey); l.getenv(v) != "" {
+		// Like REDISBOT_RUNBOOKS_DIR, a path from the environment is
+		// relative to the working directory, not to the file.
+		l.p.fromEnv[fileKey] = v
+		file = l.getenv(v)
+	} else if inline != "" {
+		return check(key, inline)
+	} else if file != "" {
+		file = l.resolve(file)
+	}
+	if file == "" {
+		return ""
+	}
+	token, err := readSecretFile(file)
+	if err != nil {
+		l.p.add(fileKey, err)
+		return ""
+	}
+	return check(fileKey, token)
+}
+
+// checkAPIURL returns what is wrong with a Slack Web API base URL, or "".
+// The URL is never quoted: it might carry credentials.
+func checkAPIURL(raw string) string {
+	if raw == "" {
+		return "is required"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Opaque != "" || u.Hostname() == "" {
+		return "must be an absolute http(s) URL"
+	}
+	if u.User != nil {
+		return "must not contain a user or password"
+	}
+	// Method names are appended to the URL ("chat.postMessage").
+	if strings.ContainsAny(raw, "?#") {
+		return "must not have a query or fragment"
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return "must use https (http only for loopback)"
+	}
+	if !strings.HasSuffix(raw, "/") {
+		return "must end with /"
+	}
+	return ""
+}
+
+// isLoopback reports whether host is localhost or a loopback address, where
+// plain http (a test server) is allowed.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// access checks the access section. instanceTags are the tags of all
+// instances, or nil when some could not be decoded, in which case channel
+// tags are not checked against them.
+func (l *loader) access(ra rawAccess, instanceTags map[string]bool) Access {
+	a := Access{
+		Viewers:           ra.Viewers,
+		Operators:         ra.Operators,
+		Approvers:         ra.Approvers,
+		AllowSelfApproval: ra.AllowSelfApproval,
+	}
+	for _, rc := range ra.Channels {
+		a.Channels = append(a.Channels, Channel{ID: rc.ID, Tags: rc.Tags})
+	}
+	if l.p.isFailed("access") {
+		return a
+	}
+
+	seen := map[string]int{}
+	for i, rc := range ra.Channels {
+		key := fmt.Sprintf("access.channels[%d]", i)
+		if l.p.isFailed(key) {
+			continue
+		}
+		if k := key + ".id"; !l.p.isFailed(k) {
+			switch {
+			case rc.ID == "":
+				l.p.addf(k, "is required")
+			case !channelIDPattern.MatchString(rc.ID):
+				l.p.addf(k, "%s is not a channel id (C…, G… or D…)", quote(rc.ID))
+			default:
+				if j, dup := seen[rc.ID]; dup {
+					l.p.addf(k, "duplicate of access.channels[%d]", j)
+				} else {
+					seen[rc.ID] = i
+				}
+			}
+		}
+		for j, tag := range rc.Tags {
+			k := fmt.Sprintf("%s.tags[%d]", key, j)
+			switch {
+			case l.p.isFailed(k):
+			case !namePattern.MatchString(tag):
+				l.p.addf(k, "%s must match [a-z0-9._-]+", quote(tag))
+			case instanceTags != nil && !instanceTags[tag]:
+				// A typo would silently hide every instance.
+				l.p.addf(k, "no instance has tag %s", quote(tag))
+			}
+		}
+	}
+
+	for _, list := range []struct {
+		name string
+		ids  []string
+	}{
+		{"viewers", ra.Viewers},
+		{"operators", ra.Operators},
+		{"approvers", ra.Approvers},
+	} {
+		for i, id := range list.ids {
+			k := fmt.Sprintf("access.%s[%d]", list.name, i)
+			if !l.p.isFailed(k) && !userIDPattern.MatchString(id) && !groupIDPattern.MatchString(id) {
+				l.p.addf(k, "%s is not a user id (U…, W…) or user-group id (S…)", quote(id))
+			}
+		}
+	}
+	return a
+}
