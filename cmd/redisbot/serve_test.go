@@ -328,3 +328,16 @@ func TestSlackServeNeedsTokens(t *testing.T) {
 		t.Errorf("serve with a bot token as app token: exit %d, stderr %s", res.code, res.stderr)
 	}
 }
+
+func TestSlackViewerThroughUserGroup(t *testing.T) {
+	srv := redistest.StartT(t)
+	bot := startBot(t, instanceYAML("cache-1", srv.Addr), "access:\n  viewers: [S0ONCALL]\n", nil)
+	bot.fake.AddUserGroup("S0ONCALL", "U0MEMBER")
+	bot.fake.SlashCommand(slash(onCall, "U0MEMBER", "oom cache-1"))
+	bot.fake.WaitPosts(t, 1, 10*time.Second, inChannel(onCall))
+	bot.fake.SlashCommand(slash(onCall, "U0OUTSIDER", "oom cache-1"))
+	bot.fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("needs the viewer role"))
+	if n := len(bot.fake.WaitPosts(t, 1, time.Second, inChannel(onCall))); n != 1 {
+		t.Errorf("%d channel posts, want only the member's", n)
+	}
+}
