@@ -21,7 +21,7 @@ type Prober interface {
 // History returns the last snapshot seen of an instance, so rules can read
 // rates and trends. A nil History means every report stands alone.
 type History interface {
-	Last(instance string) (*Snapshot, bool)
+	Last(ctx context.Context, instance string) (*Snapshot, bool)
 }
 
 // Service holds the verbs that users call. It only knows the instances it
@@ -171,7 +171,7 @@ func (s *Service) probeAndAnalyse(ctx context.Context, verb string, inst Instanc
 	}
 	in := Input{Cur: snap, MemoryLimit: inst.MemoryLimit, T: inst.Thresholds}
 	if s.history != nil {
-		if prev, ok := s.history.Last(inst.Name); ok {
+		if prev, ok := s.history.Last(ctx, inst.Name); ok {
 			in.Prev = prev
 		}
 	}
