@@ -18,6 +18,24 @@ type Instance struct {
 	// process lives under; 0 when unknown.
 	MemoryLimit int64
 	Thresholds  Thresholds
+	// Remediation says how approved actions may touch this instance.
+	Remediation Remediation
+}
+
+// Remediation is an instance's settings for approval-gated actions.
+type Remediation struct {
+	// Username and Password, when set, are a separate credential with the
+	// write permissions remediation needs; diagnosis keeps the read-only one.
+	Username, Password string
+	// RestartMethod is "command" (run RestartCommand), "shutdown" (SHUTDOWN
+	// SAVE, a supervisor brings it back) or "" (restart not offered).
+	RestartMethod  string
+	RestartCommand []string
+	// FailoverMethod is "failover" (FAILOVER on the primary, Redis >= 6.2),
+	// or "" (failover not offered).
+	FailoverMethod string
+	// PersistConfig runs CONFIG REWRITE after CONFIG SET.
+	PersistConfig bool
 }
 
 // TLS holds the files and names for a TLS connection.

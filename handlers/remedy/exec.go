@@ -1,0 +1,308 @@
+package remedy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisbot/redisbot/handlers"
+)
+
+// Prober takes the before and after snapshots.
+type Prober interface {
+	Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error)
+}
+
+// Outcome is what an execution did and measured.
+type Outcome struct {
+	OK       bool              `json:"ok"`
+	Message  string            `json:"message"`
+	Before   handlers.Evidence `json:"before,omitempty"`
+	After    handlers.Evidence `json:"after,omitempty"`
+	Details  map[string]string `json:"details,omitempty"`
+	Duration time.Duration     `json:"duration_ns"`
+	// Learned are facts about the instance to remember (for example that
+	// its build cannot run active defrag).
+	Learned map[string]string `json:"learned,omitempty"`
+}
+
+// Executor runs approved plans.
+type Executor struct {
+	prober  Prober
+	timeout time.Duration // per Redis command
+	// WaitBack bounds how long a restart or failover may take.
+	WaitBack time.Duration
+	// Poll is how often progress is checked.
+	Poll time.Duration
+	now  func() time.Time
+}
+
+// NewExecutor returns an Executor.
+func NewExecutor(p Prober, timeout time.Duration, now func() time.Time) *Executor {
+	if now == nil {
+		now = time.Now
+	}
+	return &Executor{prober: p, timeout: timeout, WaitBack: 2 * time.Minute, Poll: 200 * time.Millisecond, now: now}
+}
+
+// client connects with the remediation credential when the instance has
+// one: diagnosis keeps its read-only user.
+func (e *Executor) client(inst handlers.Instance) *redis.Client {
+	user, pass := inst.Username, inst.Password
+	if inst.Remediation.Username != "" || inst.Remediation.Password != "" {
+		user, pass = inst.Remediation.Username, inst.Remediation.Password
+	}
+	return redis.NewClient(&redis.Options{
+		Addr: inst.Addr, Username: user, Password: pass, DB: inst.DB, Protocol: 2,
+		DialTimeout: e.timeout, ReadTimeout: e.timeout, WriteTimeout: e.timeout,
+		MaxRetries: -1, DialerRetries: 1, PoolSize: 1, DisableIdentity: true,
+	})
+}
+
+// keyNumbers are the before/after numbers every outcome reports.
+func keyNumbers(s *handlers.Snapshot) handlers.Evidence {
+	if s == nil {
+		return nil
+	}
+	var ev handlers.Evidence
+	for _, name := range []string{"used_memory", "used_memory_rss", "allocator_frag_bytes"} {
+		if n, ok := s.Int(name); ok {
+			ev = append(ev, handlers.Fact{Name: name, Value: n, Text: handlers.HumanBytes(n)})
+		}
+	}
+	for _, name := range []string{"mem_fragmentation_ratio", "allocator_frag_ratio"} {
+		if f, ok := s.Float(name); ok {
+			ev = append(ev, handlers.Fact{Name: name, Value: f, Text: handlers.Ratio(f)})
+		}
+	}
+	if v, ok := s.Maxmemory(); ok {
+		ev = append(ev, handlers.Fact{Name: "maxmemory", Value: v, Text: handlers.HumanBytes(v)})
+	}
+	if v, ok := s.Policy(); ok {
+		ev = append(ev, handlers.Fact{Name: "maxmemory_policy", Value: v, Text: v})
+	}
+	return ev
+}
+
+// Execute runs a plan that was approved and re-checked. It reports failure
+// in the Outcome rather than as an error: every path ends in an audit record.
+func (e *Executor) Execute(ctx context.Context, p Plan, inst handlers.Instance) Outcome {
+	start := e.now()
+	before, err := e.prober.Probe(ctx, inst)
+	if err != nil {
+		return Outcome{Message: "could not probe before acting: " + handlers.Redact(err.Error(), inst.Password, inst.Remediation.Password)}
+	}
+	o := Outcome{Before: keyNumbers(before), Details: map[string]string{}}
+	c := e.client(inst)
+	defer c.Close()
+
+	switch p.Action {
+	case handlers.ActionMemoryPurge:
+		err = c.Do(ctx, "MEMORY", "PURGE").Err()
+	case handlers.ActionDefragOn:
+		err = e.defragOn(ctx, c, p, &o)
+	case handlers.ActionDefragOff:
+		err = c.ConfigSet(ctx, "activedefrag", "no").Err()
+	case handlers.ActionConfigSet:
+		err = c.ConfigSet(ctx, p.Params["setting"], p.Params["value"]).Err()
+		if err == nil && inst.Remediation.PersistConfig {
+			err = c.ConfigRewrite(ctx).Err()
+		}
+		o.Details["old"], o.Details["new"] = p.Params["old"], p.Params["value"]
+	case handlers.ActionBGSave:
+		err = e.bgsave(ctx, c, &o)
+	case handlers.ActionRestart:
+		err = e.restart(ctx, c, inst, before, &o)
+	case handlers.ActionFailover:
+		err = e.failover(ctx, c, inst, before, &o)
+	default:
+		err = fmt.Errorf("unknown action %q", p.Action)
+	}
+	o.Duration = e.now().Sub(start)
+	if err != nil {
+		if o.Message == "" {
+			o.Message = handlers.Redact(err.Error(), inst.Password, inst.Remediation.Password)
+		}
+		return o
+	}
+	after, err := e.prober.Probe(ctx, inst)
+	if err == nil {
+		o.After = keyNumbers(after)
+	}
+	o.OK = true
+	if o.Message == "" {
+		o.Message = "done"
+	}
+	if p.Action == handlers.ActionMemoryPurge && after != nil {
+		b, _ := before.Int("used_memory_rss")
+		a, _ := after.Int("used_memory_rss")
+		o.Details["rss_returned"] = handlers.HumanBytes(max(b-a, 0))
+		o.Message = "MEMORY PURGE returned " + o.Details["rss_returned"] + " of RSS"
+	}
+	return o
+}
+
+// errNoDefrag is the answer of builds linked against a stock jemalloc.
+const errNoDefrag = "Active defragmentation cannot be enabled"
+
+func (e *Executor) defragOn(ctx context.Context, c *redis.Client, p Plan, o *Outcome) error {
+	// activedefrag first: on a build without defrag support nothing else
+	// should change.
+	if err := c.ConfigSet(ctx, "activedefrag", "yes").Err(); err != nil {
+		if strings.Contains(err.Error(), errNoDefrag) {
+			o.Learned = map[string]string{FactDefragSupported: "no"}
+			o.Message = "this server was built without active defrag support (it needs Redis' bundled jemalloc); use failover or restart to reclaim the memory"
+		}
+		return err
+	}
+	for _, cmd := range p.Commands {
+		f := strings.Fields(cmd)
+		if len(f) == 4 && f[2] != "activedefrag" {
+			if err := c.ConfigSet(ctx, f[2], f[3]).Err(); err != nil {
+				_ = c.ConfigSet(ctx, "activedefrag", "no").Err()
+				return fmt.Errorf("CONFIG SET %s: %w (defrag turned back off)", f[2], err)
+			}
+		}
+	}
+	o.Learned = map[string]string{FactDefragSupported: "yes"}
+	o.Message = "active defrag is on"
+	return nil
+}
+
+func (e *Executor) bgsave(ctx context.Context, c *redis.Client, o *Outcome) error {
+	if err := c.BgSave(ctx).Err(); err != nil {
+		return err
+	}
+	for {
+		info, err := c.Info(ctx, "persistence").Result()
+		if err != nil {
+			return err
+		}
+		in := handlers.ParseInfo(info)
+		if n, _ := in.Int("rdb_bgsave_in_progress"); n == 0 {
+			for _, k := range []string{"rdb_last_bgsave_status", "rdb_last_bgsave_time_sec", "rdb_last_cow_size"} {
+				o.Details[k], _ = in.String(k)
+			}
+			if cow, err := strconv.ParseInt(o.Details["rdb_last_cow_size"], 10, 64); err == nil {
+				o.Details["rdb_last_cow_size"] = handlers.HumanBytes(cow)
+			}
+			if o.Details["rdb_last_bgsave_status"] != "ok" {
+				return errors.New("BGSAVE finished with status " + o.Details["rdb_last_bgsave_status"])
+			}
+			o.Message = fmt.Sprintf("BGSAVE done in %ss, copy-on-write %s", o.Details["rdb_last_bgsave_time_sec"], o.Details["rdb_last_cow_size"])
+			return nil
+		}
+		if err := sleep(ctx, e.Poll); err != nil {
+			return err
+		}
+	}
+}
+
+func (e *Executor) restart(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) error {
+	start := e.now()
+	switch inst.Remediation.RestartMethod {
+	case "command":
+		argv := inst.Remediation.RestartCommand
+		if len(argv) == 0 {
+			return errors.New("restart_command is empty")
+		}
+		cctx, cancel := context.WithTimeout(ctx, e.WaitBack)
+		defer cancel()
+		// argv comes from config only; no shell, nothing from chat.
+		out, err := exec.CommandContext(cctx, argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("restart command: %w: %s", err, truncate(strings.TrimSpace(string(out)), 300))
+		}
+	case "shutdown":
+		// The connection closes as the server exits: that error is success.
+		if err := c.Do(ctx, "SHUTDOWN", "SAVE").Err(); err != nil && isServerError(err) {
+			return fmt.Errorf("SHUTDOWN SAVE: %w", err)
+		}
+	default:
+		return errors.New("no restart method configured")
+	}
+	if err := e.waitBack(ctx, inst, before); err != nil {
+		return err
+	}
+	o.Details["time_to_back"] = e.now().Sub(start).Round(time.Millisecond).String()
+	o.Message = "restarted; back after " + o.Details["time_to_back"]
+	return nil
+}
+
+// waitBack waits until the instance answers with a new run_id and has
+// finished loading.
+func (e *Executor) waitBack(ctx context.Context, inst handlers.Instance, before *handlers.Snapshot) error {
+	oldRun, _ := before.Info.String("run_id")
+	deadline := e.now().Add(e.WaitBack)
+	for {
+		s, err := e.prober.Probe(ctx, inst)
+		if err == nil && s != nil {
+			run, _ := s.Info.String("run_id")
+			if loading, _ := s.Int("loading"); run != oldRun && loading == 0 {
+				return nil
+			}
+		}
+		if e.now().After(deadline) {
+			return fmt.Errorf("instance not back after %s", e.WaitBack)
+		}
+		if err := sleep(ctx, e.Poll); err != nil {
+			return err
+		}
+	}
+}
+
+func (e *Executor) failover(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) error {
+	start := e.now()
+	if err := c.Do(ctx, "FAILOVER", "TIMEOUT", "10000").Err(); err != nil {
+		return fmt.Errorf("FAILOVER: %w", err)
+	}
+	deadline := e.now().Add(e.WaitBack)
+	for {
+		s, err := e.prober.Probe(ctx, inst)
+		if err == nil && s.IsReplica() {
+			o.Details["new_primary"] = fmt.Sprintf("%s:%s", orUnknown(s.Info["master_host"], true), orUnknown(s.Info["master_port"], true))
+			break
+		}
+		if e.now().After(deadline) {
+			return fmt.Errorf("failover did not complete within %s", e.WaitBack)
+		}
+		if err := sleep(ctx, e.Poll); err != nil {
+			return err
+		}
+	}
+	o.Details["failover_time"] = e.now().Sub(start).Round(time.Millisecond).String()
+	o.Message = "failed over to " + o.Details["new_primary"] + " in " + o.Details["failover_time"]
+	if inst.Remediation.RestartMethod == "" {
+		o.Message += "; the old primary was not restarted (no restart method), so it keeps its fragmented memory"
+		return nil
+	}
+	// A partial resync would keep the fragmented pages: restart the old
+	// primary so it loads a fresh copy.
+	if err := e.restart(ctx, c, inst, before, o); err != nil {
+		return fmt.Errorf("failover done, restart of the old primary failed: %w", err)
+	}
+	o.Message = "failed over to " + o.Details["new_primary"] + " in " + o.Details["failover_time"] + "; old primary restarted and resynced (" + o.Details["time_to_back"] + ")"
+	return nil
+}
+
+func isServerError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# A test supervisor: restarts the redis-server whose pid is in $1, on port $2
+# with its data in $3, the way systemctl or a container runtime would.
+set -eu
+pidfile=$1 port=$2 dir=$3
+if [ -f "$pidfile" ]; then
+	pid=$(cat "$pidfile")
+	kill "$pid" 2>/dev/null || true
+	i=0
+	while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -gt 100 ] && kill -9 "$pid" 2>/dev/null || true
+		sleep 0.05
+	done
+fi
+exec redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --pidfile "$pidfile" \
+	--daemonize yes --save "" --appendonly no --logfile "$dir/redis.log"
