@@ -100,8 +100,19 @@ var Verbs = []VerbHelp{
 	{"doctor", "doctor <instance>", "MEMORY DOCTOR's own report"},
 	{"fleet", "fleet [tag]", "probe every instance (with the tag), riskiest first"},
 	{"list", "list [tag]", "the configured instances"},
+	{"purge", "purge <instance>", "request MEMORY PURGE (approval required)"},
+	{"defrag", "defrag <instance> on|off", "request active defrag on or off (approval required)"},
+	{"set", "set <instance> maxmemory <size> | policy <policy>", "request a CONFIG SET (approval required)"},
+	{"bgsave", "bgsave <instance>", "request a BGSAVE (approval required)"},
+	{"restart", "restart <instance>", "request a restart (approval required)"},
+	{"failover", "failover <instance>", "request a failover to a replica (approval required)"},
+	{"approvals", "approvals", "pending approval requests"},
+	{"audit", "audit [instance]", "what was requested, decided and done"},
 	{"help", "help [verb]", "this help"},
 }
+
+// RemediationVerbs run through the approval flow in Slack, not the router.
+var RemediationVerbs = []string{"purge", "defrag", "set", "bgsave", "restart", "failover", "approvals", "audit"}
 
 func verbHelp(verb string) (VerbHelp, bool) {
 	for _, v := range Verbs {
@@ -172,6 +183,8 @@ func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
 		}
 		resp.Instances = s.Instances(tag)
 		return resp, nil
+	case "purge", "defrag", "set", "bgsave", "restart", "failover", "approvals", "audit":
+		return nil, &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("%s runs only in Slack, where it needs an approver: type /redis %s in an on-call channel", cmd.Verb, strings.TrimSpace(cmd.Verb+" "+strings.Join(cmd.Args, " ")))}
 	case "help", "":
 		resp.Verb = "help"
 		resp.Help = Verbs

@@ -103,7 +103,7 @@ func TestHandle(t *testing.T) {
 		{cmd: Command{Verb: "fleet", Args: []string{"a", "b"}}, wantErr: "fleet takes at most one tag (usage: fleet [tag])"},
 		{cmd: Command{Verb: "fleet", Args: []string{"nope"}}, wantErr: `no instance has tag "nope"`},
 		{cmd: Command{Verb: "help", Args: []string{"nope"}}, wantErr: `unknown verb "nope"`},
-		{cmd: Command{Verb: "rm", Args: []string{"-rf"}}, wantErr: `unknown verb "rm"; verbs: diagnose, frag, oom, doctor, fleet, list, help`},
+		{cmd: Command{Verb: "rm", Args: []string{"-rf"}}, wantErr: `unknown verb "rm"; verbs: diagnose, frag, oom, doctor, fleet, list, purge, defrag, set, bgsave, restart, failover, approvals, audit, help`},
 		{cmd: Command{Verb: "diagnose", Args: []string{"cache-3"}}, wantErr: `unknown instance "cache-3" (did you mean cache-1, cache-2?)`},
 		{cmd: Command{Verb: "diagnose", Args: []string{"10.0.0.1:6379"}}, wantErr: `unknown instance "10.0.0.1:6379"`},
 		// A team channel sees only its own instances, and does not learn
@@ -149,5 +149,22 @@ func TestClosest(t *testing.T) {
 		if got := strings.Join(Closest(in, names, 3), ","); got != want {
 			t.Errorf("Closest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestRemediationVerbsNeedSlack(t *testing.T) {
+	_, err := testService(t).Handle(context.Background(), Command{Verb: "purge", Args: []string{"cache-1"}})
+	if err == nil || !strings.Contains(err.Error(), "runs only in Slack, where it needs an approver") {
+		t.Errorf("purge from the CLI: %v", err)
+	}
+}
+
+func TestResolveScoped(t *testing.T) {
+	svc := testService(t)
+	if inst, err := svc.Resolve("queue-1", nil); err != nil || inst.Name != "queue-1" {
+		t.Errorf("Resolve without scope = %v, %v", inst.Name, err)
+	}
+	if _, err := svc.Resolve("queue-1", []string{"team-a"}); !errors.Is(err, ErrUnknownInstance) {
+		t.Errorf("Resolve out of scope = %v", err)
 	}
 }

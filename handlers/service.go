@@ -111,6 +111,15 @@ func (s *Service) Lookup(name string) (Instance, error) {
 	return Instance{}, &UnknownInstanceError{Name: shown, Closest: Closest(strings.ToLower(name), names, 3)}
 }
 
+// Resolve finds a configured instance by name within a scope of tags (nil:
+// every instance). Names outside the scope answer as unknown.
+func (s *Service) Resolve(name string, scope []string) (Instance, error) {
+	if len(scope) > 0 {
+		return s.scoped(scope).Lookup(name)
+	}
+	return s.Lookup(name)
+}
+
 // Diagnose runs every rule on one instance.
 func (s *Service) Diagnose(ctx context.Context, name string) (*Report, error) {
 	return s.report(ctx, "diagnose", name, func(in Input, r *Report) { r.Findings = Evaluate(in) })

@@ -238,14 +238,27 @@ func TestDiagnoseShowsFindings(t *testing.T) {
 			t.Errorf("message lacks %q", want)
 		}
 	}
-	buttons := 0
+	// One "Full runbook" button per finding, and "Request <action>"
+	// buttons for the remedies a button can ask for (not config-set).
+	runbookButtons, requestButtons := 0, 0
 	for _, b := range m.Blocks {
 		if a, ok := b.(*slack.ActionBlock); ok {
-			buttons += len(a.Elements.ElementSet)
+			for _, e := range a.Elements.ElementSet {
+				id := e.(*slack.ButtonBlockElement).ActionID
+				switch {
+				case strings.HasPrefix(id, ActionRunbook+"/"):
+					runbookButtons++
+				case strings.HasPrefix(id, ActionRequest+"/"):
+					requestButtons++
+				}
+			}
 		}
 	}
-	if rep := mustHandle(t, fixtureService(t), "diagnose", "cache-1").Reports[0]; buttons != len(rep.Findings) || buttons < 6 {
-		t.Errorf("%d buttons for %d findings", buttons, len(rep.Findings))
+	if rep := mustHandle(t, fixtureService(t), "diagnose", "cache-1").Reports[0]; runbookButtons != len(rep.Findings) || runbookButtons < 6 {
+		t.Errorf("%d runbook buttons for %d findings", runbookButtons, len(rep.Findings))
+	}
+	if requestButtons == 0 {
+		t.Error("no Request buttons under findings that have remedies")
 	}
 }
 
@@ -561,8 +574,12 @@ func TestNoButtonForUnservableFinding(t *testing.T) {
 	r = Render(&handlers.Response{Verb: "diagnose", Reports: []*handlers.Report{rep}}, nil)
 	checkReply(t, r, nil)
 	for _, b := range r.Messages[0].Blocks {
-		if _, ok := b.(*slack.ActionBlock); ok {
-			t.Fatal("button rendered without a runbook library")
+		if ab, ok := b.(*slack.ActionBlock); ok {
+			for _, e := range ab.Elements.ElementSet {
+				if btn, ok := e.(*slack.ButtonBlockElement); ok && strings.HasPrefix(btn.ActionID, ActionRunbook+"/") {
+					t.Fatal("runbook button rendered without a runbook library")
+				}
+			}
 		}
 	}
 }

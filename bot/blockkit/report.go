@@ -194,8 +194,13 @@ func findingBlocks(rep *handlers.Report, i int, f handlers.Finding, lib *runbook
 		about = append(about, fmt.Sprintf("%d more facts in the runbook", extra))
 	}
 	blocks := []slack.Block{slack.NewDividerBlock(), sec, contextBlock(strings.Join(about, " · "))}
+	var buttons []slack.BlockElement
 	if btn, ok := runbookButton(rep, i, f, lib); ok {
-		blocks = append(blocks, slack.NewActionBlock(fmt.Sprintf("actions-%d", i), btn))
+		buttons = append(buttons, btn)
+	}
+	buttons = append(buttons, requestButtons(rep, i, f)...)
+	if len(buttons) > 0 {
+		blocks = append(blocks, slack.NewActionBlock(fmt.Sprintf("actions-%d", i), buttons...))
 	}
 	return blocks
 }
