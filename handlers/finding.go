@@ -24,9 +24,9 @@ type Finding struct {
 // Fact is one number or setting that supports a finding, with its display
 // form ("1.91", "55.9 MiB").
 type Fact struct {
-	Name  string
-	Value any
-	Text  string
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+	Text  string `json:"text"`
 }
 
 // Evidence is an ordered list of facts; it marshals to a JSON object in

@@ -162,7 +162,7 @@ func RenderApproval(v ApprovalView, now time.Time) Message {
 		cmds[i] = Escape(c)
 	}
 	blocks = append(blocks, section("*Commands*\n"+fence+"\n"+strings.Join(cmds, "\n")+"\n"+fence))
-	if fields := evidenceFields(v.Plan.Evidence); len(fields) > 0 {
+	if fields := evidenceFields(handlers.Evidence(v.Plan.Evidence)); len(fields) > 0 {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Evidence*"), fields, nil))
 	}
 	if len(v.Plan.Risks) > 0 {
@@ -222,7 +222,7 @@ func outcomeText(o remedy.Outcome) string {
 	}
 	lines := []string{mark + ": " + Escape(o.Message) + fmt.Sprintf(" (%s)", o.Duration.Round(time.Millisecond))}
 	for _, b := range o.Before {
-		if a, ok := o.After.Get(b.Name); ok {
+		if a, ok := handlers.Evidence(o.After).Get(b.Name); ok {
 			lines = append(lines, fmt.Sprintf("• %s: %s → %s", inline(b.Name), Escape(b.Text), Escape(a.Text)))
 		}
 	}

@@ -51,7 +51,7 @@ func approvalView(state string) ApprovalView {
 		RequestedAt: now, ExpiresAt: now.Add(15 * time.Minute), Required: 1,
 		Plan: remedy.Plan{
 			Instance: "cache-1", Action: handlers.ActionMemoryPurge, Commands: []string{"MEMORY PURGE"},
-			Evidence: handlers.Evidence{{Name: "used_memory_rss", Value: int64(1 << 30), Text: "1.0 GiB"}},
+			Evidence: []handlers.Fact{{Name: "used_memory_rss", Value: int64(1 << 30), Text: "1.0 GiB"}},
 			Risks:    []string{"Blocks the main thread <briefly> & returns pages."},
 			Checks:   []remedy.Check{{Name: "allocator is jemalloc", OK: true, Blocking: true, Detail: "jemalloc-5.3.0"}},
 		},
@@ -77,7 +77,7 @@ func TestRenderApproval(t *testing.T) {
 	done := approvalView("done")
 	done.Approvers = []string{"U0LEAD"}
 	done.Outcome = &remedy.Outcome{OK: true, Message: "MEMORY PURGE returned 200.0 MiB of RSS",
-		Before: handlers.Evidence{{Name: "used_memory_rss", Text: "1.0 GiB"}}, After: handlers.Evidence{{Name: "used_memory_rss", Text: "824.0 MiB"}}}
+		Before: []handlers.Fact{{Name: "used_memory_rss", Text: "1.0 GiB"}}, After: []handlers.Fact{{Name: "used_memory_rss", Text: "824.0 MiB"}}}
 	m := RenderApproval(done, now)
 	if err := validate(m); err != nil {
 		t.Fatal(err)

@@ -21,8 +21,11 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/remedy"
 	"github.com/redisbot/redisbot/runbooks"
 )
 
@@ -53,6 +56,16 @@ type Options struct {
 	CommandTimeout time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+
+	// The remediation flow; nil disables remediation verbs and buttons.
+	Workflow *approvals.Workflow
+	Store    *store.Store
+	Resolver Resolver
+	// Dedupe, when set, records handled envelope ids in the shared store so
+	// a re-delivery to another replica is not handled twice.
+	Dedupe interface {
+		Once(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	}
 }
 
 // Bot is a running Slack transport.
@@ -136,10 +149,14 @@ func (b *Bot) Run(ctx context.Context) error {
 	sockErr := make(chan error, 1)
 	go func() { sockErr <- b.opts.Socket.RunContext(sockCtx) }()
 
+	expiry := time.NewTicker(30 * time.Second)
+	defer expiry.Stop()
 	var runErr error
 loop:
 	for {
 		select {
+		case <-expiry.C:
+			go b.expireStale(workCtx)
 		case <-ctx.Done():
 			break loop
 		case err := <-sockErr:
@@ -259,6 +276,15 @@ func stripMentions(text string) string {
 // duplicate records an envelope id and reports whether it was seen in the
 // last 15 minutes: Slack re-delivers envelopes whose ack it did not get.
 func (b *Bot) duplicate(id string) bool {
+	if b.opts.Dedupe != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		first, err := b.opts.Dedupe.Once(ctx, "envelope/"+id, 15*time.Minute)
+		if err == nil {
+			return !first
+		}
+		b.log.Warn("shared dedupe unavailable, using local", "error", err)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -325,6 +351,9 @@ func (b *Bot) command(ctx context.Context, j job) error {
 		return nil
 	}
 	cmd.Scope = scope
+	if isRemediationVerb(cmd.Verb) {
+		return b.remediationCommand(ctx, j, cmd, scope)
+	}
 	resp, err := b.opts.Router.Handle(ctx, cmd)
 	if err != nil {
 		return b.ephemeral(ctx, j, blockkit.RenderError(err))
@@ -342,7 +371,7 @@ func (b *Bot) command(ctx context.Context, j job) error {
 }
 
 func (b *Bot) click(ctx context.Context, j job) error {
-	kind, ref, err := blockkit.ParseAction(j.action.ActionID, j.action.Value)
+	click, err := blockkit.ParseClick(j.action.ActionID, j.action.Value)
 	if err != nil {
 		return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "this button is not one redisbot understands: " + err.Error()}))
 	}
@@ -350,21 +379,28 @@ func (b *Bot) click(ctx context.Context, j job) error {
 	if !ok {
 		return nil
 	}
-	switch kind {
+	switch click.Kind {
 	case blockkit.ActionRunbook:
 		// The runbook is rendered with fresh numbers: the thread shows the
 		// state now, not when the first message was posted.
-		resp, err := b.opts.Router.Handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{ref.Instance}, Scope: scope})
+		resp, err := b.opts.Router.Handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Runbook.Instance}, Scope: scope})
 		if err != nil {
 			return b.ephemeral(ctx, j, blockkit.RenderError(err))
 		}
-		reply, err := blockkit.RenderRunbook(resp.Reports[0], ref.Finding, b.opts.Runbooks)
+		reply, err := blockkit.RenderRunbook(resp.Reports[0], click.Runbook.Finding, b.opts.Runbooks)
 		if err != nil {
 			return b.ephemeral(ctx, j, blockkit.RenderError(err))
 		}
 		return b.post(ctx, j, reply)
+	case blockkit.ActionRequest:
+		if !b.remediationEnabled() {
+			return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot (no store configured)."))
+		}
+		return b.request(ctx, j, remedy.Request{Instance: click.Instance, Action: click.Action, Params: map[string]string{}}, scope)
+	case blockkit.ActionApprove, blockkit.ActionReject:
+		return b.decide(ctx, j, click)
 	}
-	return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + kind}))
+	return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + click.Kind}))
 }
 
 // post sends a reply: the first message in the channel (or the job's

@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "check-config":
 		return checkConfig(ctx, svc, path, opts, stdout)
 	case "serve":
-		return serve(ctx, cfg, svc, lib, stderr, wantJSONLogs(opts.logFormat, stderr, getenv))
+		return serve(ctx, cfg, svc, prober, lib, stderr, wantJSONLogs(opts.logFormat, stderr, getenv))
 	}
 
 	resp, err := svc.Handle(ctx, cmd)

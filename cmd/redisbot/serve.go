@@ -11,19 +11,42 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/slackbot"
+	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/probe"
+	"github.com/redisbot/redisbot/handlers/remedy"
 	"github.com/redisbot/redisbot/runbooks"
 )
 
 // serve runs the Slack bot until ctx is cancelled (SIGTERM, SIGINT).
-func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, lib *runbooks.Library, stderr io.Writer, jsonLogs bool) int {
+func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, prober *probe.Prober, lib *runbooks.Library, stderr io.Writer, jsonLogs bool) int {
 	log := newLogger(stderr, cfg.Secrets(), jsonLogs)
 	if err := cfg.RequireSlack(); err != nil {
 		log.Error("cannot serve", "error", err)
 		return exitError
 	}
+	st, err := store.Open(ctx, store.Options{
+		Path: cfg.Store.Path, RedisURL: cfg.Store.RedisURL,
+		Retention: cfg.Store.Retention, AuditRetention: cfg.Store.AuditRetention,
+	})
+	if err != nil {
+		log.Error("cannot open the state store", "store", cfg.Store.String(), "error", err)
+		return exitError
+	}
+	defer st.Close()
+	workflow := approvals.New(st, prober, remedy.NewExecutor(prober, cfg.Probe.Timeout, nil),
+		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
+		approvals.Config{
+			Expiry:            cfg.Approvals.Expiry,
+			AllowSelfApproval: cfg.Access.AllowSelfApproval,
+			Required:          cfg.Approvals.Required,
+			Budget:            cfg.Approvals.Budget,
+			Policy:            remedy.Policy{DefragMaxOps: cfg.Approvals.DefragMaxOps, DefragParams: cfg.Approvals.DefragParams},
+		}, nil)
+
 	api := slack.New(cfg.Slack.BotToken,
 		slack.OptionAppLevelToken(cfg.Slack.AppToken),
 		slack.OptionAPIURL(cfg.Slack.APIURL))
@@ -47,8 +70,12 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, lib *
 		ThreadReplies:   cfg.Slack.ThreadReplies,
 		ShutdownTimeout: cfg.Slack.ShutdownTimeout,
 		Logger:          log,
+		Workflow:        workflow,
+		Store:           st,
+		Resolver:        svc,
+		Dedupe:          st,
 	})
-	log.Info("redisbot serving", "version", version, "instances", len(cfg.Instances), "api_url", cfg.Slack.APIURL)
+	log.Info("redisbot serving", "version", version, "instances", len(cfg.Instances), "api_url", cfg.Slack.APIURL, "store", cfg.Store.String())
 	if err := bot.Run(ctx); err != nil {
 		log.Error("slack bot stopped", "error", err)
 		return exitError

@@ -40,6 +40,7 @@ type runningBot struct {
 	fake *slacktest.Server
 	logs *syncBuffer
 	stop func() int
+	cfg  string
 }
 
 const (
@@ -53,6 +54,13 @@ func startBot(t *testing.T, instances, accessYAML string, env map[string]string)
 	t.Helper()
 	fake := slacktest.New(t)
 	cfg := writeConfig(t, fmt.Sprintf("probe:\n  timeout: 1s\nslack:\n  api_url: %s\n  shutdown_timeout: 5s\n%s\ninstances:\n%s", fake.APIURL(), accessYAML, instances))
+	return launchBot(t, fake, cfg, env)
+}
+
+// launchBot runs `redisbot serve` with a config file against a local Slack.
+func launchBot(t *testing.T, fake *slacktest.Server, cfg string, env map[string]string) *runningBot {
+	t.Helper()
+	connected := fake.Connections()
 	if env == nil {
 		env = map[string]string{}
 	}
@@ -64,7 +72,7 @@ func startBot(t *testing.T, instances, accessYAML string, env map[string]string)
 		code <- run(ctx, []string{"serve", "--config", cfg, "--log-format", "json"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for fake.Connections() == 0 {
+	for fake.Connections() == connected {
 		if time.Now().After(deadline) {
 			t.Fatalf("bot did not connect; logs:\n%s", logs.String())
 		}
@@ -84,7 +92,7 @@ func startBot(t *testing.T, instances, accessYAML string, env map[string]string)
 		return exit
 	}
 	t.Cleanup(func() { stop() })
-	return &runningBot{fake: fake, logs: logs, stop: stop}
+	return &runningBot{fake: fake, logs: logs, stop: stop, cfg: cfg}
 }
 
 func slash(channel, user, text string) slack.SlashCommand {

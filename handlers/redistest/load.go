@@ -106,3 +106,26 @@ func Delete(ctx context.Context, c *redis.Client, prefix string, n int) error {
 		p.Del(ctx, prefix+strconv.Itoa(i))
 	})
 }
+
+// WaitQuiet waits until the server's instantaneous_ops_per_sec, a rolling
+// sample over about 1.6 s, falls below maxOps after a bulk load.
+func WaitQuiet(ctx context.Context, c *redis.Client, maxOps int64) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := c.Info(ctx, "stats").Result()
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "instantaneous_ops_per_sec:"); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil && n < maxOps {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("server did not quiet down within 10s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

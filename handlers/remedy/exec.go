@@ -23,8 +23,8 @@ type Prober interface {
 type Outcome struct {
 	OK       bool              `json:"ok"`
 	Message  string            `json:"message"`
-	Before   handlers.Evidence `json:"before,omitempty"`
-	After    handlers.Evidence `json:"after,omitempty"`
+	Before   []handlers.Fact   `json:"before,omitempty"`
+	After    []handlers.Fact   `json:"after,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
 	Duration time.Duration     `json:"duration_ns"`
 	// Learned are facts about the instance to remember (for example that
@@ -66,11 +66,11 @@ func (e *Executor) client(inst handlers.Instance) *redis.Client {
 }
 
 // keyNumbers are the before/after numbers every outcome reports.
-func keyNumbers(s *handlers.Snapshot) handlers.Evidence {
+func keyNumbers(s *handlers.Snapshot) []handlers.Fact {
 	if s == nil {
 		return nil
 	}
-	var ev handlers.Evidence
+	var ev []handlers.Fact
 	for _, name := range []string{"used_memory", "used_memory_rss", "allocator_frag_bytes"} {
 		if n, ok := s.Int(name); ok {
 			ev = append(ev, handlers.Fact{Name: name, Value: n, Text: handlers.HumanBytes(n)})

@@ -41,9 +41,11 @@ type Plan struct {
 	Action   handlers.Action   `json:"action"`
 	Params   map[string]string `json:"params,omitempty"`
 	Commands []string          `json:"commands"`
-	Evidence handlers.Evidence `json:"evidence"`
-	Risks    []string          `json:"risks"`
-	Checks   []Check           `json:"checks"`
+	// Evidence is a list (not handlers.Evidence's object form) so a plan
+	// stored with its approval reads back with its display text.
+	Evidence []handlers.Fact `json:"evidence"`
+	Risks    []string        `json:"risks"`
+	Checks   []Check         `json:"checks"`
 	// Alternatives are offered when the action cannot help (for example a
 	// build without active defrag: failover or restart instead).
 	Alternatives []handlers.Action `json:"alternatives,omitempty"`
@@ -194,7 +196,7 @@ func MakePlan(r Request, inst handlers.Instance, s *handlers.Snapshot, facts Fac
 	allocName, _ := s.Info.String("mem_allocator")
 	loading, _ := s.Int("loading")
 	check("not loading", loading == 0, true, "the server must not be loading its dataset")
-	p.Evidence = handlers.Evidence{
+	p.Evidence = []handlers.Fact{
 		{Name: "used_memory", Value: used, Text: handlers.HumanBytes(used)},
 		{Name: "used_memory_rss", Value: rss, Text: handlers.HumanBytes(rss)},
 		{Name: "mem_fragmentation_ratio", Value: ratio, Text: handlers.Ratio(ratio)},

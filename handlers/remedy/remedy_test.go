@@ -265,8 +265,8 @@ func TestRestartThroughSupervisor(t *testing.T) {
 	if !o.OK || o.Details["time_to_back"] == "" {
 		t.Fatalf("outcome = %+v", o)
 	}
-	before, _ := o.Before.Get("used_memory_rss")
-	after, _ := o.After.Get("used_memory_rss")
+	before, _ := handlers.Evidence(o.Before).Get("used_memory_rss")
+	after, _ := handlers.Evidence(o.After).Get("used_memory_rss")
 	// Persistence is off in the test supervisor: the instance comes back
 	// empty, with its RSS far below the fragmented one.
 	if after.Value.(int64) >= before.Value.(int64)/2 {

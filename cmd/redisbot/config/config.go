@@ -5,15 +5,17 @@
 // an error, every value is checked, and all problems are reported at once, in
 // file order, each naming the full key path ("instances[2].addr: missing
 // port"). Secrets are resolved while loading (password_env, password_file,
-// the Slack tokens and their files), so the rest of the program only sees
-// handlers.Instance and Slack values, and no error text ever carries a
-// password or a token.
+// the remediation passwords, the Slack tokens and their files, the store's
+// Redis URL), so the rest of the program only sees handlers.Instance, Slack
+// and Store values, and no error text ever carries a password, a token or
+// that URL.
 package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +42,19 @@ const (
 	DefaultSlackUsergroupTTL    = 5 * time.Minute
 )
 
+// Defaults for the store section.
+const (
+	DefaultStorePath      = "redisbot.db"
+	DefaultRetention      = 14 * 24 * time.Hour
+	DefaultAuditRetention = 90 * 24 * time.Hour
+)
+
+// Defaults for the approvals section; the rest are in DefaultApprovals.
+const (
+	DefaultApprovalExpiry = 15 * time.Minute
+	DefaultDefragMaxOps   = 50000
+)
+
 // Config is redisbot's validated configuration.
 type Config struct {
 	Probe    Probe
@@ -55,6 +70,67 @@ type Config struct {
 	Slack Slack
 	// Access says where the Slack bot answers and who may do what.
 	Access Access
+	// Store says where the bot keeps approvals, audit and history.
+	Store Store
+	// Approvals are the rules of approval-gated remediations.
+	Approvals Approvals
+}
+
+// Store says where the bot keeps its state: pending and past approvals, the
+// audit log and history.
+type Store struct {
+	// Path is the embedded bbolt file, used when RedisURL is empty
+	// (store.path, default redisbot.db). A relative path in the file is
+	// resolved against the directory of the config file.
+	Path string
+	// RedisURL, when set, keeps the state in that Redis instead, so that
+	// several replicas of the bot share it: redis://[user:pass@]host:port/db
+	// or rediss://... for TLS. From REDISBOT_STORE_REDIS_URL,
+	// store.redis_url or the variable store.redis_url_env names. It may
+	// carry a password: log it with String, never as is.
+	RedisURL string
+	// Retention is how long history is kept (store.retention, default 14
+	// days, at least 1h).
+	Retention time.Duration
+	// AuditRetention is how long the audit log is kept
+	// (store.audit_retention, default 90 days, at least 1h).
+	AuditRetention time.Duration
+}
+
+// String says where the state lives, with the URL's password hidden, for
+// logs.
+func (s Store) String() string {
+	if s.RedisURL == "" {
+		return s.Path
+	}
+	u, err := url.Parse(s.RedisURL)
+	if err != nil {
+		return "redis (invalid URL)"
+	}
+	return u.Redacted()
+}
+
+// Approvals are the rules of approval-gated remediations. The maps have an
+// entry for every action.
+type Approvals struct {
+	// Expiry is how long a request waits for approval (approvals.expiry,
+	// default 15m, between 1m and 24h).
+	Expiry time.Duration
+	// Required is how many approvals each action needs
+	// (approvals.required, default 1, at most 5).
+	Required map[handlers.Action]int
+	// Budget is how many times each action may run on one instance in 24
+	// hours, 0 for no limit (approvals.budget; by default 3 restarts and 3
+	// failovers, the rest unlimited).
+	Budget map[handlers.Action]int
+	// DefragMaxOps: defrag-on is refused above this
+	// instantaneous_ops_per_sec (approvals.defrag_max_ops, default 50000).
+	DefragMaxOps int64
+	// DefragParams are the CONFIG SET name and value pairs defrag-on sets
+	// before activedefrag yes, always the five active-defrag-* parameters
+	// in the same order (approvals.defrag; the defaults are the runbook's
+	// conservative profile).
+	DefragParams [][2]string
 }
 
 // Slack configures the Slack bot run by the serve command.
@@ -164,8 +240,9 @@ func (c *Config) RequireSlack() error {
 	return errors.Join(errs...)
 }
 
-// Secrets returns every secret value loaded, instance passwords and Slack
-// tokens, each once and none empty, for the logger to redact.
+// Secrets returns every secret value loaded, instance and remediation
+// passwords, Slack tokens and the password of the store's Redis URL, each
+// once and none empty, for the logger to redact.
 func (c *Config) Secrets() []string {
 	var secrets []string
 	seen := map[string]bool{}
@@ -177,9 +254,13 @@ func (c *Config) Secrets() []string {
 	}
 	for _, in := range c.Instances {
 		add(in.Password)
+		add(in.Remediation.Password)
 	}
 	add(c.Slack.AppToken)
 	add(c.Slack.BotToken)
+	for _, pw := range urlPasswords(c.Store.RedisURL) {
+		add(pw)
+	}
 	return secrets
 }
 
@@ -191,7 +272,14 @@ func (c *Config) Secrets() []string {
 // (REDISBOT_THRESHOLDS_FRAG_WARNING), and REDISBOT_INSTANCES_<NAME>_PASSWORD,
 // where NAME is the instance name upper-cased with '-' and '.' turned into
 // '_' (cache-1 -> REDISBOT_INSTANCES_CACHE_1_PASSWORD). That password
-// replaces whatever password, password_env or password_file the file gives.
+// replaces whatever password, password_env or password_file the file gives;
+// REDISBOT_INSTANCES_<NAME>_REMEDIATION_PASSWORD does the same for the
+// instance's remediation section.
+//
+// The store and approvals sections have REDISBOT_STORE_PATH,
+// REDISBOT_STORE_RETENTION, REDISBOT_STORE_AUDIT_RETENTION,
+// REDISBOT_APPROVALS_EXPIRY and REDISBOT_APPROVALS_DEFRAG_MAX_OPS.
+// REDISBOT_STORE_REDIS_URL replaces the file's redis_url and redis_url_env.
 //
 // Every slack key has its REDISBOT_SLACK_<KEY> (REDISBOT_SLACK_WORKERS,
 // REDISBOT_SLACK_API_URL). The tokens can also come from SLACK_APP_TOKEN and
@@ -203,7 +291,8 @@ func (c *Config) Secrets() []string {
 // An empty variable counts as unset.
 //
 // Relative paths in the file (password_file, tls files, runbooks.dir,
-// slack.*_token_file) are resolved against the directory of the config file.
+// slack.*_token_file, store.path) are resolved against the directory of the
+// config file.
 //
 // A file that cannot be read or parsed gives a single error prefixed
 // "config: ". Otherwise every problem is reported, one per line

@@ -47,6 +47,14 @@ func TestLoadGood(t *testing.T) {
 				Tags:        []string{"cache", "team-a"},
 				MemoryLimit: 6 << 30,
 				Thresholds:  cache1,
+				Remediation: handlers.Remediation{
+					Username:       "redisbot-admin",
+					Password:       "inline-admin-pw",
+					RestartMethod:  "command",
+					RestartCommand: []string{"systemctl", "restart", "redis@cache-1", "--no-block"},
+					FailoverMethod: "failover",
+					PersistConfig:  true,
+				},
 			},
 			{
 				Name:     "sessions.eu-1",
@@ -60,6 +68,10 @@ func TestLoadGood(t *testing.T) {
 				},
 				MemoryLimit: 2 << 30,
 				Thresholds:  global,
+				Remediation: handlers.Remediation{
+					Password:      "remediation-file-secret",
+					RestartMethod: "shutdown",
+				},
 			},
 			{
 				Name:       "queue-1",
@@ -67,6 +79,8 @@ func TestLoadGood(t *testing.T) {
 				Password:   "file-secret", // trailing newline trimmed
 				TLS:        &handlers.TLS{},
 				Thresholds: global,
+				// restart_command: [] is no command.
+				Remediation: handlers.Remediation{RestartCommand: []string{}},
 			},
 		},
 		Slack: Slack{
@@ -90,6 +104,31 @@ func TestLoadGood(t *testing.T) {
 			Approvers:         []string{"S0DDDDDDD"},
 			AllowSelfApproval: true,
 		},
+		Store: Store{
+			Path:           filepath.Join("testdata", "state", "redisbot.db"), // need not exist
+			RedisURL:       "rediss://redisbot:url%2Fpw@state.internal:6380/2?dial_timeout=3s",
+			Retention:      7 * 24 * time.Hour,
+			AuditRetention: 90 * 24 * time.Hour,
+		},
+		Approvals: Approvals{
+			Expiry: 30 * time.Minute,
+			Required: map[handlers.Action]int{
+				"memory-purge": 1, "defrag-on": 1, "defrag-off": 1, "config-set": 1, "bgsave": 1,
+				"restart": 2, "failover": 2,
+			},
+			Budget: map[handlers.Action]int{
+				"memory-purge": 0, "defrag-on": 0, "defrag-off": 0, "config-set": 10, "bgsave": 0,
+				"restart": 5, "failover": 0,
+			},
+			DefragMaxOps: 20000,
+			DefragParams: [][2]string{
+				{"active-defrag-ignore-bytes", "200mb"},
+				{"active-defrag-threshold-lower", "15"},
+				{"active-defrag-threshold-upper", "100"},
+				{"active-defrag-cycle-min", "1"},
+				{"active-defrag-cycle-max", "50"},
+			},
+		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
@@ -101,6 +140,9 @@ func TestLoadGood(t *testing.T) {
 	}
 	if _, ok := cfg.Instance("nope"); ok {
 		t.Errorf(`Instance("nope") found an instance`)
+	}
+	if got, want := cfg.Store.String(), "rediss://redisbot:xxxxx@state.internal:6380/2?dial_timeout=3s"; got != want {
+		t.Errorf("Store.String() = %q, want %q", got, want)
 	}
 }
 
@@ -232,6 +274,76 @@ func TestLoadErrors(t *testing.T) {
 			"access.channels[0].tags[0]: no instance has tag (a Slack token, not shown)\n" +
 			"slack: unknown key (a Slack token, not shown)"},
 
+		{"bad_store_unknown_key.yml", `store.url: unknown key`},
+		{"bad_store_types.yml", "store.path: expected a string, got an integer (quote it)\n" +
+			"store.redis_url: expected a string, got a list\n" +
+			"store.retention: expected a duration, got a boolean\n" +
+			`store.audit_retention: invalid duration "90 days" (examples: 14d, 336h)`},
+		{"bad_store_not_mapping.yml", "store: expected a mapping, got a string\napprovals: expected a mapping, got a list"},
+		{"bad_store_path.yml", `store.path: is required when redis_url is not set`},
+		{"bad_store_path_dir.yml", `store.path: testdata/runbooks is a directory`},
+		{"bad_store_redis_url.yml", `store.redis_url: must be a redis:// or rediss:// URL`},
+		{"bad_store_redis_url_host.yml", `store.redis_url: missing host`},
+		{"bad_store_redis_url_port.yml", `store.redis_url: invalid port: must be 1-65535`},
+		{"bad_store_redis_url_fragment.yml", `store.redis_url: must not have a fragment (percent-encode # in a password as %23)`},
+		{"bad_store_redis_url_db.yml", `store.redis_url: path must be a database number, as in redis://host:6379/0`},
+		{"bad_store_redis_url_query.yml", `store.redis_url: unknown or invalid query option`},
+		{"bad_store_redis_url_exclusive.yml", `store: redis_url and redis_url_env are exclusive`},
+		{"bad_store_redis_url_env.yml", `store.redis_url_env: REDIS_STATE_URL is not set`},
+		{"bad_store_redis_url_env_name.yml", `store.redis_url_env: must be the name of an environment variable, not its value`},
+		{"bad_store_retention.yml", `store.retention: invalid duration "two weeks" (examples: 14d, 336h)`},
+		{"bad_store_retention_unit.yml", `store.retention: invalid duration 14: add a unit, as in 14d or 336h`},
+		{"bad_store_retention_min.yml", "store.retention: must be at least 1h\nstore.audit_retention: must be at least 1h"},
+		{"bad_store_url_pasted.yml", "store: unknown key (a URL with credentials, not shown)\n" +
+			"approvals.required: unknown action (a URL with credentials, not shown)\n" +
+			"approvals.expiry: invalid duration (a URL with credentials, not shown)"},
+
+		{"bad_approvals_unknown_key.yml", `approvals.timeout: unknown key`},
+		{"bad_approvals_action.yml", "approvals.required.reboot: unknown action (valid: memory-purge, defrag-on, defrag-off, config-set, bgsave, restart, failover)\n" +
+			"approvals.budget.purge: unknown action (valid: memory-purge, defrag-on, defrag-off, config-set, bgsave, restart, failover)"},
+		{"bad_approvals_required.yml", "approvals.required.restart: must be between 1 and 5\n" +
+			"approvals.required.failover: must be between 1 and 5"},
+		{"bad_approvals_budget.yml", `approvals.budget.restart: must not be negative`},
+		{"bad_approvals_values.yml", "approvals.expiry: must be between 1m and 24h\napprovals.defrag_max_ops: must be positive"},
+		{"bad_approvals_types.yml", "approvals.expiry: invalid duration \"soon\"\n" +
+			"approvals.required: expected a mapping, got a list\n" +
+			"approvals.budget.restart: invalid integer \"three\"\n" +
+			"approvals.budget.failover: invalid integer \"1.5\"\n" +
+			"approvals.defrag_max_ops: invalid integer \"many\"\n" +
+			"approvals.defrag.active-defrag-ignore-bytes: invalid size \"lots\"\n" +
+			"approvals.defrag.active-defrag-cycle-min: expected an integer, got a boolean"},
+		{"bad_approvals_defrag_unknown.yml", `approvals.defrag.active-defrag-speed: unknown key`},
+		{"bad_approvals_defrag_range.yml", "approvals.defrag.active-defrag-ignore-bytes: must be positive\n" +
+			"approvals.defrag.active-defrag-threshold-lower: must be between 0 and 1000\n" +
+			"approvals.defrag.active-defrag-cycle-max: must be between 1 and 99"},
+		{"bad_approvals_defrag_order.yml", "approvals.defrag.active-defrag-threshold-upper: must be greater than active-defrag-threshold-lower\n" +
+			"approvals.defrag.active-defrag-cycle-min: must be at most active-defrag-cycle-max"},
+
+		{"bad_remediation_unknown_key.yml", `instances[0].remediation.restart: unknown key`},
+		{"bad_remediation_types.yml", "instances[0].remediation: expected a mapping, got a boolean\n" +
+			"instances[1].remediation.restart_command: expected a list, got a string\n" +
+			"instances[2].remediation.restart_command[1]: expected a string, got an integer (quote it)\n" +
+			`instances[2].remediation.persist_config: invalid boolean "often"`},
+		{"bad_remediation_restart_method.yml", `instances[0].remediation.restart_method: "reboot" is not command, shutdown or empty`},
+		{"bad_remediation_command_required.yml", `instances[0].remediation.restart_command: required when restart_method is command`},
+		{"bad_remediation_command_only.yml", "instances[0].remediation.restart_command: only with restart_method command\n" +
+			"instances[1].remediation.restart_command: only with restart_method command"},
+		{"bad_remediation_command_argv0.yml", "instances[0].remediation.restart_command[0]: must be an absolute path or a command name without spaces\n" +
+			"instances[1].remediation.restart_command[0]: must be an absolute path or a command name without spaces\n" +
+			"instances[2].remediation.restart_command[0]: must be an absolute path or a command name without spaces\n" +
+			"instances[3].remediation.restart_command[0]: must be an absolute path or a command name without spaces"},
+		{"bad_remediation_command_empty.yml", "instances[0].remediation.restart_command[0]: must not be empty\n" +
+			"instances[0].remediation.restart_command[2]: must not be empty"},
+		{"bad_remediation_command_nul.yml", "instances[0].remediation.restart_command[0]: must not contain a NUL byte\n" +
+			"instances[0].remediation.restart_command[1]: must not contain a NUL byte"},
+		{"bad_remediation_failover.yml", "instances[0].remediation.failover_method: \"sentinel\" is not supported yet (failover or empty)\n" +
+			`instances[1].remediation.failover_method: "manual" is not failover or empty`},
+		{"bad_remediation_password_exclusive.yml", `instances[0].remediation: password and password_env are exclusive`},
+		{"bad_remediation_password_env.yml", `instances[0].remediation.password_env: CACHE1_ADMIN_PASSWORD is not set`},
+		{"bad_remediation_password_env_name.yml", "instances[0].password_env: must be the name of an environment variable, not its value\n" +
+			"instances[0].remediation.password_env: must be the name of an environment variable, not its value"},
+		{"bad_remediation_password_file.yml", `instances[0].remediation.password_file: open /nonexistent/redisbot/cache1-admin: no such file or directory`},
+
 		// All problems at once, in file order.
 		{"bad_many.yml", "access.channels[0].id: \"general\" is not a channel id (C…, G… or D…)\n" +
 			"access.channels[0].tags[0]: no instance has tag \"team-z\"\n" +
@@ -243,6 +355,8 @@ func TestLoadErrors(t *testing.T) {
 			"instances[1].password: expected a string, got a list\n" +
 			"instances[1].memory_limit: invalid size \"6 gigs\"\n" +
 			"instances[1].tls: cert_file and key_file must be set together\n" +
+			"instances[1].remediation: password and password_file are exclusive\n" +
+			"instances[1].remediation.restart_method: \"reboot\" is not command, shutdown or empty\n" +
 			"instances[2].name: duplicate of instances[1]\n" +
 			"instances[2]: password and password_file are exclusive\n" +
 			"instances[2].addr: invalid port \"0\": must be 1-65535\n" +
@@ -251,7 +365,11 @@ func TestLoadErrors(t *testing.T) {
 			"probe.timeout: must be positive\n" +
 			"slack.app_token: must start with xapp-\n" +
 			"slack.api_url: must end with /\n" +
-			"slack.workers: must be positive"},
+			"slack.workers: must be positive\n" +
+			"store.redis_url: must be a redis:// or rediss:// URL\n" +
+			"store.retention: invalid duration \"two weeks\" (examples: 14d, 336h)\n" +
+			"approvals.required.reboot: unknown action (valid: memory-purge, defrag-on, defrag-off, config-set, bgsave, restart, failover)\n" +
+			"approvals.defrag.active-defrag-cycle-max: must be between 1 and 99"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			cfg, err := Load(filepath.Join("testdata", tc.file), env(nil))
@@ -634,16 +752,25 @@ func TestSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := []string{"inline-pw", "env-pw", "file-secret", "xapp-1-A0GOOD-app", "xoxb-1-inline-bot"}
+	want := []string{
+		"inline-pw", "inline-admin-pw", "env-pw", "remediation-file-secret", "file-secret",
+		"xapp-1-A0GOOD-app", "xoxb-1-inline-bot",
+		"url/pw", "url%2Fpw", // the URL's password, decoded and as written
+	}
 	if got := cfg.Secrets(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Secrets() = %q, want %q", got, want)
 	}
 
 	cfg = &Config{
-		Instances: []handlers.Instance{{Name: "a"}, {Name: "b", Password: "pw"}, {Name: "c", Password: "pw"}},
-		Slack:     Slack{BotToken: "xoxb-1"},
+		Instances: []handlers.Instance{
+			{Name: "a"},
+			{Name: "b", Password: "pw"},
+			{Name: "c", Password: "pw", Remediation: handlers.Remediation{Password: "admin-pw"}},
+		},
+		Slack: Slack{BotToken: "xoxb-1"},
+		Store: Store{RedisURL: "redis://state:6379/0"}, // no password: nothing to hide
 	}
-	if got, want := cfg.Secrets(), []string{"pw", "xoxb-1"}; !reflect.DeepEqual(got, want) {
+	if got, want := cfg.Secrets(), []string{"pw", "admin-pw", "xoxb-1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Secrets() = %q, want %q (no empty values, each once)", got, want)
 	}
 	if got := (&Config{}).Secrets(); len(got) != 0 {
@@ -719,6 +846,21 @@ func TestExampleConfig(t *testing.T) {
 	if err := cfg.RequireSlack(); err == nil {
 		t.Errorf("the example's empty tokens satisfy RequireSlack")
 	}
+	wantStore := Store{
+		Path:           filepath.Join("..", "..", "..", DefaultStorePath),
+		Retention:      DefaultRetention,
+		AuditRetention: DefaultAuditRetention,
+	}
+	if cfg.Store != wantStore {
+		t.Errorf("the example's store section should document the defaults:\n got %+v\nwant %+v", cfg.Store, wantStore)
+	}
+	if !reflect.DeepEqual(cfg.Approvals, DefaultApprovals()) {
+		t.Errorf("the example's approvals section should document the defaults:\n got %+v\nwant %+v",
+			cfg.Approvals, DefaultApprovals())
+	}
+	if r := in.Remediation; r.RestartMethod != "shutdown" || r.Password != "" || r.FailoverMethod != "" {
+		t.Errorf("cache-1 should show a remediation section that restarts by shutdown, without a password: %+v", r)
+	}
 }
 
 // defaultSlack is the slack section with every default and no tokens.
@@ -746,14 +888,25 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		reflect.TypeFor[rawProbe](), reflect.TypeFor[rawRunbooks](),
 		reflect.TypeFor[rawInstance](), reflect.TypeFor[rawTLS](),
 		reflect.TypeFor[rawSlack](), reflect.TypeFor[rawAccess](), reflect.TypeFor[rawChannel](),
+		reflect.TypeFor[rawRemediation](), reflect.TypeFor[rawStore](), reflect.TypeFor[rawApprovals](),
+		reflect.TypeFor[rawConfig](),
 	} {
 		for f := range typ.Fields() {
 			keys = append(keys, f.Tag.Get("mapstructure"))
 		}
 	}
+	for _, p := range defragParams {
+		keys = append(keys, p.name)
+	}
 	for _, k := range keys {
 		if !strings.Contains(text, k+":") {
 			t.Errorf("config.example.yaml does not document %s", k)
+		}
+	}
+	// The keys of approvals.required and approvals.budget.
+	for _, a := range actions {
+		if !strings.Contains(text, " "+string(a)) {
+			t.Errorf("config.example.yaml does not name action %s", a)
 		}
 	}
 }
@@ -803,6 +956,9 @@ func TestPasswordEnvName(t *testing.T) {
 		if got := passwordEnvName(name); got != want {
 			t.Errorf("passwordEnvName(%q) = %q, want %q", name, got, want)
 		}
+	}
+	if got, want := remediationPasswordEnvName("sessions.eu-1"), "REDISBOT_INSTANCES_SESSIONS_EU_1_REMEDIATION_PASSWORD"; got != want {
+		t.Errorf("remediationPasswordEnvName = %q, want %q", got, want)
 	}
 }
 
@@ -879,5 +1035,90 @@ func FuzzLoad(f *testing.F) {
 				}
 			}
 		}
+		checkStoreInvariants(t, cfg.Store)
+		checkApprovalsInvariants(t, cfg.Approvals)
+		for _, in := range cfg.Instances {
+			checkRemediationInvariants(t, in)
+		}
 	})
+}
+
+func checkStoreInvariants(t *testing.T, st Store) {
+	t.Helper()
+	if st.RedisURL == "" && st.Path == "" {
+		t.Errorf("Load accepted a store without path or redis_url")
+	}
+	if st.RedisURL != "" && checkRedisURL(st.RedisURL) != "" {
+		t.Errorf("Load accepted redis_url: %s", checkRedisURL(st.RedisURL))
+	}
+	if st.Retention < time.Hour || st.AuditRetention < time.Hour {
+		t.Errorf("Load accepted retention %v, audit %v", st.Retention, st.AuditRetention)
+	}
+	for _, pw := range urlPasswords(st.RedisURL) {
+		if strings.Contains(st.String(), pw) {
+			t.Errorf("Store.String() shows the URL's password")
+		}
+	}
+}
+
+func checkApprovalsInvariants(t *testing.T, a Approvals) {
+	t.Helper()
+	if a.Expiry < time.Minute || a.Expiry > 24*time.Hour || a.DefragMaxOps <= 0 {
+		t.Errorf("Load accepted expiry %v, defrag_max_ops %d", a.Expiry, a.DefragMaxOps)
+	}
+	if len(a.Required) != len(actions) || len(a.Budget) != len(actions) {
+		t.Errorf("Load gave required %v, budget %v; want every action once", a.Required, a.Budget)
+	}
+	for _, act := range actions {
+		if n, ok := a.Required[act]; !ok || n < 1 || n > 5 {
+			t.Errorf("Load accepted required %s: %d", act, n)
+		}
+		if n, ok := a.Budget[act]; !ok || n < 0 {
+			t.Errorf("Load accepted budget %s: %d", act, n)
+		}
+	}
+	if len(a.DefragParams) != len(defragParams) {
+		t.Fatalf("Load gave %d defrag params", len(a.DefragParams))
+	}
+	values := map[string]int64{}
+	for i, p := range defragParams {
+		kv := a.DefragParams[i]
+		if kv[0] != p.name {
+			t.Errorf("defrag param %d is %q, want %q", i, kv[0], p.name)
+		}
+		n, err := parseDefragValue(p, kv[1])
+		if err != nil || n < p.min || n > p.max {
+			t.Errorf("Load accepted %s %q", kv[0], kv[1])
+		}
+		values[p.name] = n
+	}
+	if values["active-defrag-threshold-lower"] >= values["active-defrag-threshold-upper"] ||
+		values["active-defrag-cycle-min"] > values["active-defrag-cycle-max"] {
+		t.Errorf("Load accepted defrag params out of order: %v", a.DefragParams)
+	}
+}
+
+func checkRemediationInvariants(t *testing.T, in handlers.Instance) {
+	t.Helper()
+	r := in.Remediation
+	switch r.RestartMethod {
+	case "command":
+		if len(r.RestartCommand) == 0 {
+			t.Errorf("%s: Load accepted restart_method command without a command", in.Name)
+		}
+	case "shutdown", "":
+		if len(r.RestartCommand) != 0 {
+			t.Errorf("%s: Load accepted a restart_command with restart_method %q", in.Name, r.RestartMethod)
+		}
+	default:
+		t.Errorf("%s: Load accepted restart_method %q", in.Name, r.RestartMethod)
+	}
+	for i, arg := range r.RestartCommand {
+		if arg == "" || strings.ContainsRune(arg, 0) || i == 0 && checkArg(0, arg) != "" {
+			t.Errorf("%s: Load accepted restart_command[%d] %q", in.Name, i, arg)
+		}
+	}
+	if r.FailoverMethod != "" && r.FailoverMethod != "failover" {
+		t.Errorf("%s: Load accepted failover_method %q", in.Name, r.FailoverMethod)
+	}
 }

@@ -25,6 +25,8 @@ type rawConfig struct {
 	Instances  []rawInstance  `mapstructure:"instances"`
 	Slack      rawSlack       `mapstructure:"slack"`
 	Access     rawAccess      `mapstructure:"access"`
+	Store      rawStore       `mapstructure:"store"`
+	Approvals  rawApprovals   `mapstructure:"approvals"`
 }
 
 type rawProbe struct {
@@ -48,6 +50,18 @@ type rawInstance struct {
 	Tags         []string       `mapstructure:"tags"`
 	MemoryLimit  byteSize       `mapstructure:"memory_limit"`
 	Thresholds   map[string]any `mapstructure:"thresholds"`
+	Remediation  rawRemediation `mapstructure:"remediation"`
+}
+
+type rawRemediation struct {
+	Username       string   `mapstructure:"username"`
+	Password       string   `mapstructure:"password"`
+	PasswordEnv    string   `mapstructure:"password_env"`
+	PasswordFile   string   `mapstructure:"password_file"`
+	RestartMethod  string   `mapstructure:"restart_method"`
+	RestartCommand []string `mapstructure:"restart_command"`
+	FailoverMethod string   `mapstructure:"failover_method"`
+	PersistConfig  bool     `mapstructure:"persist_config"`
 }
 
 type rawTLS struct {
@@ -84,12 +98,36 @@ type rawChannel struct {
 	Tags []string `mapstructure:"tags"`
 }
 
+type rawStore struct {
+	Path           string       `mapstructure:"path"`
+	RedisURL       string       `mapstructure:"redis_url"`
+	RedisURLEnv    string       `mapstructure:"redis_url_env"`
+	Retention      longDuration `mapstructure:"retention"`
+	AuditRetention longDuration `mapstructure:"audit_retention"`
+}
+
+// rawApprovals keeps the per-action maps and the defrag parameters loose:
+// their keys are checked against the action names and parameter names, so
+// that a typo is reported as such ("unknown action (valid: ...)").
+type rawApprovals struct {
+	Expiry       time.Duration  `mapstructure:"expiry"`
+	Required     map[string]any `mapstructure:"required"`
+	Budget       map[string]any `mapstructure:"budget"`
+	DefragMaxOps int64          `mapstructure:"defrag_max_ops"`
+	Defrag       map[string]any `mapstructure:"defrag"`
+}
+
 // byteSize is a number of bytes written as a size ("6GiB") or a plain number.
 type byteSize int64
 
+// longDuration is a duration that may also be written in days ("14d"), for
+// retention periods, which Go durations cannot express.
+type longDuration time.Duration
+
 var (
-	durationType = reflect.TypeFor[time.Duration]()
-	byteSizeType = reflect.TypeFor[byteSize]()
+	durationType     = reflect.TypeFor[time.Duration]()
+	byteSizeType     = reflect.TypeFor[byteSize]()
+	longDurationType = reflect.TypeFor[longDuration]()
 )
 
 // byteThresholds are the threshold keys that hold bytes and so accept sizes.
@@ -117,9 +155,14 @@ func thresholdKeys() []string {
 // envKeys are the scalar keys that REDISBOT_* variables can override
 // through viper. The Slack tokens and token files are not among them:
 // slackToken reads their variables, as a token from the environment replaces
-// both the file's token and its token file.
+// both the file's token and its token file; nor is store.redis_url, which
+// replaces redis_url_env as well (redisURL).
 func envKeys() []string {
-	keys := []string{"probe.timeout", "probe.concurrency", "runbooks.dir"}
+	keys := []string{
+		"probe.timeout", "probe.concurrency", "runbooks.dir",
+		"store.path", "store.retention", "store.audit_retention",
+		"approvals.expiry", "approvals.defrag_max_ops",
+	}
 	for _, k := range thresholdKeys() {
 		keys = append(keys, "thresholds."+k)
 	}
@@ -142,8 +185,19 @@ func envName(key string) string {
 // passwordEnvName is the variable that overrides the password of the
 // instance called name: cache-1 -> REDISBOT_INSTANCES_CACHE_1_PASSWORD.
 func passwordEnvName(name string) string {
+	return instanceEnvName(name, "PASSWORD")
+}
+
+// remediationPasswordEnvName is the variable that overrides the remediation
+// password of the instance called name: cache-1 ->
+// REDISBOT_INSTANCES_CACHE_1_REMEDIATION_PASSWORD.
+func remediationPasswordEnvName(name string) string {
+	return instanceEnvName(name, "REMEDIATION_PASSWORD")
+}
+
+func instanceEnvName(name, suffix string) string {
 	r := strings.NewReplacer("-", "_", ".", "_")
-	return "REDISBOT_INSTANCES_" + strings.ToUpper(r.Replace(name)) + "_PASSWORD"
+	return "REDISBOT_INSTANCES_" + strings.ToUpper(r.Replace(name)) + "_" + suffix
 }
 
 // applyEnv sets every overridable key whose variable is set, and remembers
@@ -258,9 +312,9 @@ func (l *loader) decodeErrors(prefix string, err error) {
 		l.p.decodeFailed(key, typeError(uerr.Expected.Type(), uerr.Value))
 	case strings.HasPrefix(msg, "has invalid keys: "):
 		for _, k := range strings.Split(strings.TrimPrefix(msg, "has invalid keys: "), ", ") {
-			if looksLikeToken(k) {
-				// A token pasted where a key belongs.
-				l.p.add(key, errors.New("unknown key (a Slack token, not shown)"))
+			if hidden := hideSecret(k); hidden != "" {
+				// A token or URL pasted where a key belongs.
+				l.p.add(key, errors.New("unknown key "+hidden))
 				continue
 			}
 			l.p.add(joinKey(key, k), errors.New("unknown key"))
@@ -324,12 +378,31 @@ func invalid(what string, v any) error {
 }
 
 // quote quotes a value for an error message, unless it looks like a Slack
-// token pasted in the wrong place: then it says so without showing it.
+// token or a URL with credentials pasted in the wrong place: then it says so
+// without showing it.
 func quote(s string) string {
-	if looksLikeToken(s) {
-		return "(a Slack token, not shown)"
+	if hidden := hideSecret(s); hidden != "" {
+		return hidden
 	}
 	return strconv.Quote(s)
+}
+
+// hideSecret says what s is, "(a Slack token, not shown)", when it looks
+// like a secret, or returns "".
+func hideSecret(s string) string {
+	switch {
+	case looksLikeToken(s):
+		return "(a Slack token, not shown)"
+	case looksLikeCredentialURL(s):
+		return "(a URL with credentials, not shown)"
+	}
+	return ""
+}
+
+// looksLikeCredentialURL reports whether s may be a URL with a user or
+// password in it, such as a store.redis_url pasted in the wrong place.
+func looksLikeCredentialURL(s string) bool {
+	return strings.Contains(s, "://") && strings.Contains(s, "@")
 }
 
 // looksLikeToken reports whether s has the prefix of a Slack token: xoxb-,
@@ -356,6 +429,15 @@ func decodeHook(from, to reflect.Value) (any, error) {
 			return dur, nil
 		case int, int64, uint64, float64:
 			return nil, &valueError{msg: fmt.Sprintf("invalid duration %v: add a unit, as in 2s or 500ms", d)}
+		}
+		return data, nil
+	case longDurationType:
+		switch d := data.(type) {
+		case string:
+			dur, err := parseLongDuration(d)
+			return longDuration(dur), err
+		case int, int64, uint64, float64:
+			return nil, &valueError{msg: fmt.Sprintf("invalid duration %v: add a unit, as in 14d or 336h", d)}
 		}
 		return data, nil
 	case byteSizeType:
@@ -432,7 +514,7 @@ func wholeNumber(v any) (int64, bool) {
 
 func describeType(t reflect.Type) string {
 	switch t {
-	case durationType:
+	case durationType, longDurationType:
 		return "a duration"
 	case byteSizeType:
 		return "a size"

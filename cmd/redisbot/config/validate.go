@@ -36,8 +36,10 @@ type loader struct {
 func (l *loader) load(v *viper.Viper) *Config {
 	l.applyEnv(v)
 	raw := rawConfig{
-		Probe: rawProbe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency},
-		Slack: defaultRawSlack(),
+		Probe:     rawProbe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency},
+		Slack:     defaultRawSlack(),
+		Store:     defaultRawStore(),
+		Approvals: defaultRawApprovals(),
 	}
 	l.decode(v, &raw)
 
@@ -65,6 +67,8 @@ func (l *loader) load(v *viper.Viper) *Config {
 	}
 	cfg.Slack = l.slack(raw.Slack)
 	cfg.Access = l.access(raw.Access, l.instanceTags(len(raw.Instances), cfg))
+	cfg.Store = l.store(raw.Store)
+	cfg.Approvals = l.approvals(raw.Approvals)
 	return cfg
 }
 
@@ -148,7 +152,11 @@ func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, see
 			l.p.add(k, errors.New(msg))
 		}
 	}
-	in.Password = l.password(key, ri)
+	override := ""
+	if ri.Name != "" {
+		override = passwordEnvName(ri.Name)
+	}
+	in.Password = l.password(key, override, passwordSources{ri.Password, ri.PasswordEnv, ri.PasswordFile})
 	if k := key + ".db"; !l.p.isFailed(k) && ri.DB < 0 {
 		l.p.addf(k, "must not be negative")
 	}
@@ -167,6 +175,7 @@ func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, see
 	} else {
 		in.Thresholds = global
 	}
+	in.Remediation = l.remediation(key, ri.Name, ri.Remediation)
 	return in
 }
 
@@ -201,15 +210,21 @@ func checkAddr(addr string) string {
 	return ""
 }
 
-// password resolves an instance's password from, in order of precedence,
-// REDISBOT_INSTANCES_<NAME>_PASSWORD, password, password_env or
-// password_file. Its value never goes into a problem.
-func (l *loader) password(key string, ri rawInstance) string {
+// passwordSources are the three exclusive ways a file gives a password.
+type passwordSources struct {
+	password, env, file string
+}
+
+// password resolves a password from, in order of precedence, the variable
+// override (REDISBOT_INSTANCES_<NAME>_PASSWORD, or "" for none), and the
+// password, password_env or password_file under key. Its value never goes
+// into a problem.
+func (l *loader) password(key, override string, ps passwordSources) string {
 	var sources []string
 	for _, s := range []struct{ name, val string }{
-		{"password", ri.Password},
-		{"password_env", ri.PasswordEnv},
-		{"password_file", ri.PasswordFile},
+		{"password", ps.password},
+		{"password_env", ps.env},
+		{"password_file", ps.file},
 	} {
 		if s.val != "" && !l.p.isFailed(key+"."+s.name) {
 			sources = append(sources, s.name)
@@ -219,8 +234,8 @@ func (l *loader) password(key string, ri rawInstance) string {
 		l.p.addf(key, "%s are exclusive", joinAnd(sources))
 		return ""
 	}
-	if ri.Name != "" {
-		if pw := l.getenv(passwordEnvName(ri.Name)); pw != "" {
+	if override != "" {
+		if pw := l.getenv(override); pw != "" {
 			return pw
 		}
 	}
@@ -229,15 +244,19 @@ func (l *loader) password(key string, ri rawInstance) string {
 	}
 	switch sources[0] {
 	case "password":
-		return ri.Password
+		return ps.password
 	case "password_env":
-		pw := l.getenv(ri.PasswordEnv)
+		if !envNamePattern.MatchString(ps.env) {
+			l.p.addf(key+".password_env", notEnvName)
+			return ""
+		}
+		pw := l.getenv(ps.env)
 		if pw == "" {
-			l.p.addf(key+".password_env", "%s is not set", ri.PasswordEnv)
+			l.p.addf(key+".password_env", "%s is not set", ps.env)
 		}
 		return pw
 	default:
-		pw, err := readSecretFile(l.resolve(ri.PasswordFile))
+		pw, err := readSecretFile(l.resolve(ps.file))
 		if err != nil {
 			l.p.add(key+".password_file", err)
 		}

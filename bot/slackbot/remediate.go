@@ -1,0 +1,257 @@
+package slackbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/approvals"
+	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/remedy"
+)
+
+// remediationVerbs are answered by the approval flow, not the router.
+var remediationVerbs = handlers.RemediationVerbs
+
+// Resolver finds a configured instance within a channel's scope.
+type Resolver interface {
+	Resolve(name string, scope []string) (handlers.Instance, error)
+}
+
+// remediationEnabled reports whether the flow is wired (a store and a
+// workflow); without them remediation verbs answer that they are off.
+func (b *Bot) remediationEnabled() bool { return b.opts.Workflow != nil && b.opts.Store != nil }
+
+// remediationCommand handles purge/defrag/set/bgsave/restart/failover and
+// approvals/audit typed in chat.
+func (b *Bot) remediationCommand(ctx context.Context, j job, cmd handlers.Command, scope []string) error {
+	if !b.remediationEnabled() {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot (no store configured)."))
+	}
+	switch cmd.Verb {
+	case "approvals":
+		list, err := b.opts.Store.Approvals(ctx, approvals.StatePending)
+		if err != nil {
+			return err
+		}
+		var views []blockkit.ApprovalView
+		for _, a := range list {
+			if _, err := b.opts.Resolver.Resolve(a.Instance, scope); err == nil {
+				views = append(views, view(a))
+			}
+		}
+		return b.post(ctx, j, blockkit.Reply{Messages: blockkit.RenderApprovals(views, b.now())})
+	case "audit":
+		if len(cmd.Args) > 1 {
+			return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Verb: "audit", Msg: "audit takes at most one instance name (usage: audit [instance])"}))
+		}
+		name, title := "", "all instances"
+		if len(cmd.Args) == 1 {
+			inst, err := b.opts.Resolver.Resolve(cmd.Args[0], scope)
+			if err != nil {
+				return b.ephemeral(ctx, j, blockkit.RenderError(err))
+			}
+			name, title = inst.Name, inst.Name
+		}
+		records, err := b.opts.Store.AuditLog(ctx, name, 30)
+		if err != nil {
+			return err
+		}
+		var views []blockkit.AuditView
+		for _, r := range records {
+			if _, err := b.opts.Resolver.Resolve(r.Instance, scope); err != nil {
+				continue // another team's instance
+			}
+			views = append(views, blockkit.AuditView{At: r.At, Instance: r.Instance, Actor: r.Actor, Kind: r.Kind, ApprovalID: r.ApprovalID, Summary: auditSummary(r)})
+		}
+		return b.post(ctx, j, blockkit.Reply{Messages: blockkit.RenderAudit(title, views)})
+	}
+	req, err := remedy.ParseRequest(cmd.Verb, cmd.Args)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	return b.request(ctx, j, req, scope)
+}
+
+// request starts the flow: operator role, instance in scope, plan from a
+// fresh probe, and the approval message with its buttons.
+func (b *Bot) request(ctx context.Context, j job, req remedy.Request, scope []string) error {
+	if err := b.opts.Access.Require(ctx, j.user, access.Operator); err != nil {
+		return b.refuse(ctx, j, err)
+	}
+	inst, err := b.opts.Resolver.Resolve(req.Instance, scope)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	a, plan, err := b.opts.Workflow.Request(ctx, j.user, req, inst)
+	var blocked *approvals.BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		msg := blockkit.RenderApproval(blockkit.ApprovalView{Instance: inst.Name, State: "refused", RequestedBy: j.user, Plan: plan}, b.now())
+		if len(plan.Alternatives) > 0 {
+			alts := make([]string, len(plan.Alternatives))
+			for i, a := range plan.Alternatives {
+				alts[i] = string(a)
+			}
+			msg = blockkit.RenderRefusal(blocked.Error() + ". Consider instead: " + strings.Join(alts, ", ") + ".")
+		}
+		return b.ephemeral(ctx, j, msg)
+	case err != nil:
+		return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: err.Error()}))
+	}
+	// The request goes to the channel itself, never into a thread: that is
+	// where approvers see it. Its audit trail goes into its own thread.
+	var ts string
+	m := blockkit.RenderApproval(view(a), b.now())
+	if err := retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+		var err error
+		_, ts, err = b.opts.API.PostMessageContext(ctx, j.channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+		return err
+	}); err != nil {
+		return fmt.Errorf("post approval: %w", err)
+	}
+	if err := b.opts.Workflow.SetMessage(ctx, a.ID, j.channel, ts); err != nil {
+		return err
+	}
+	return b.trail(ctx, j.channel, ts, "requested", j.user, strings.Join(plan.Commands, "; "))
+}
+
+// decide handles Approve and Reject clicks.
+func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
+	if !b.remediationEnabled() {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot."))
+	}
+	current, err := b.opts.Store.Approval(ctx, click.ApprovalID)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("This approval request no longer exists."))
+	}
+	// The requester may withdraw their own request; deciding takes the
+	// approver role.
+	if !(click.Kind == blockkit.ActionReject && current.RequestedBy == j.user) {
+		if err := b.opts.Access.Require(ctx, j.user, access.Approver); err != nil {
+			return b.refuse(ctx, j, err)
+		}
+	}
+	var a store.Approval
+	if click.Kind == blockkit.ActionApprove {
+		if err := b.trail(ctx, current.Channel, current.MessageTS, "approval", j.user, "received"); err != nil {
+			b.log.Warn("audit trail", "error", err)
+		}
+		a, err = b.opts.Workflow.Approve(ctx, click.ApprovalID, j.user)
+	} else {
+		a, err = b.opts.Workflow.Reject(ctx, click.ApprovalID, j.user, "")
+	}
+	switch {
+	case errors.Is(err, approvals.ErrSelfApproval), errors.Is(err, approvals.ErrAlreadyVoted),
+		errors.Is(err, approvals.ErrAlreadyDecided), errors.Is(err, approvals.ErrBudget):
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal(err.Error()))
+	case errors.Is(err, approvals.ErrExpired):
+		_ = b.ephemeral(ctx, j, blockkit.RenderRefusal(err.Error()))
+	case err != nil && a.ID == "":
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	// Whatever happened (done, failed, refused on drift, rejected,
+	// expired), the original message shows it and loses its buttons.
+	if err := b.updateApproval(ctx, a); err != nil {
+		return err
+	}
+	detail := a.State
+	if o, ok := approvals.OutcomeOf(a); ok {
+		detail = o.Message
+	}
+	return b.trail(ctx, a.Channel, a.MessageTS, a.State, actorOf(a, j.user), detail)
+}
+
+// updateApproval redraws an approval's message in place.
+func (b *Bot) updateApproval(ctx context.Context, a store.Approval) error {
+	if a.Channel == "" || a.MessageTS == "" {
+		return nil
+	}
+	m := blockkit.RenderApproval(view(a), b.now())
+	return retry(ctx, b.log, "chat.update", func(ctx context.Context) error {
+		_, _, _, err := b.opts.API.UpdateMessageContext(ctx, a.Channel, a.MessageTS, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+		return err
+	})
+}
+
+// trail posts one audit step in the approval message's thread.
+func (b *Bot) trail(ctx context.Context, channel, ts, kind, actor, detail string) error {
+	if channel == "" || ts == "" {
+		return nil
+	}
+	m := blockkit.RenderAuditLine(b.now(), kind, actor, detail)
+	return retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+		_, _, err := b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(ts))
+		return err
+	})
+}
+
+// expireLoop moves stale requests to expired and redraws their messages.
+// Every replica may run it: the transition is a compare-and-set.
+func (b *Bot) expireStale(ctx context.Context) {
+	if !b.remediationEnabled() {
+		return
+	}
+	expired, err := b.opts.Workflow.ExpireStale(ctx)
+	if err != nil {
+		b.log.Warn("expire approvals", "error", err)
+		return
+	}
+	for _, a := range expired {
+		if err := b.updateApproval(ctx, a); err != nil {
+			b.log.Warn("update expired approval", "id", a.ID, "error", err)
+		}
+		_ = b.trail(ctx, a.Channel, a.MessageTS, "expired", "redisbot", "no decision within the expiry")
+	}
+}
+
+func (b *Bot) refuse(ctx context.Context, j job, err error) error {
+	var refusal *access.Refusal
+	if errors.As(err, &refusal) {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal(refusal.Reason))
+	}
+	return b.ephemeral(ctx, j, blockkit.RenderError(err))
+}
+
+func actorOf(a store.Approval, clicker string) string {
+	if a.State == approvals.StateDone || a.State == approvals.StateFailed {
+		return "redisbot"
+	}
+	return clicker
+}
+
+func view(a store.Approval) blockkit.ApprovalView {
+	v := blockkit.ApprovalView{ID: a.ID, Instance: a.Instance, State: a.State, RequestedBy: a.RequestedBy,
+		RequestedAt: a.RequestedAt, ExpiresAt: a.ExpiresAt, Required: a.Required}
+	for _, d := range a.Approvals {
+		v.Approvers = append(v.Approvers, d.User)
+	}
+	if a.Rejection != nil {
+		v.Rejecter, v.RejectNote = a.Rejection.User, a.Rejection.Note
+	}
+	v.Plan, _ = approvals.PlanOf(a)
+	if o, ok := approvals.OutcomeOf(a); ok {
+		v.Outcome = &o
+	}
+	return v
+}
+
+func auditSummary(r store.AuditRecord) string {
+	for _, k := range []string{"message", "reason", "commands", "action", "approvals"} {
+		if v, ok := r.Detail[k]; ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func isRemediationVerb(verb string) bool {
+	return slices.Contains(remediationVerbs, verb)
+}

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// putJSON, getJSON, listJSON and deleteOne are the plumbing the typed
+// methods share.
+func (s *Store) putJSON(ctx context.Context, kind, key string, v any) error {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: %s %q: encode: %w", kind, printable(key), err)
+	}
+	if err := s.b.put(ctx, kind, key, val, 0); err != nil {
+		return fmt.Errorf("store: put %s %q: %w", kind, printable(key), err)
+	}
+	return nil
+}
+
+func (s *Store) getJSON(ctx context.Context, kind, key string, v any) error {
+	b, err := s.b.get(ctx, kind, key)
+	if err != nil {
+		return fmt.Errorf("store: %s %q: %w", kind, printable(key), err)
+	}
+	return decodeRecord(kind, key, b, v)
+}
+
+func listJSON[T any](ctx context.Context, s *Store, kind string, r span) ([]T, error) {
+	var (
+		out    []T
+		decErr error
+	)
+	err := s.b.list(ctx, kind, r, func(key string, val []byte) bool {
+		var v T
+		if decErr = decodeRecord(kind, key, val, &v); decErr != nil {
+			return false
+		}
+		out = append(out, v)
+		return true
+	})
+	if err == nil {
+		err = decErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", kind, err)
+	}
+	return out, nil
+}
+
+func (s *Store) deleteOne(ctx context.Context, kind, key string) error {
+	n, err := s.b.delete(ctx, kind, key)
+	if err != nil {
+		return fmt.Errorf("store: delete %s %q: %w", kind, printable(key), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s %q: %w", kind, printable(key), ErrNotFound)
+	}
+	return nil
+}
+
+// isNotFound keeps callers inside the package terse.
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

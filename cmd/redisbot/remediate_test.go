@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/handlers/redistest"
+)
+
+const remediationAccess = "access:\n  operators: [U0OP]\n  approvers: [U0LEAD, U0OP, S0LEADS]\n"
+
+// fragmentedBot starts a fragmented, quiet server and a bot with
+// operators and approvers.
+func fragmentedBot(t *testing.T) (*runningBot, *redistest.Server) {
+	t.Helper()
+	srv := redistest.StartT(t)
+	c := srv.Client()
+	defer c.Close()
+	ctx := context.Background()
+	if err := redistest.Fragment(ctx, c, 500_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := redistest.WaitQuiet(ctx, c, 1000); err != nil {
+		t.Fatal(err)
+	}
+	bot := startBot(t, instanceYAML("frag-1", srv.Addr), remediationAccess, nil)
+	bot.fake.AddUserGroup("S0LEADS", "U0LEAD")
+	// Approval messages mention the requester and approvers on purpose.
+	bot.fake.AllowMentions("<@U0*>")
+	return bot, srv
+}
+
+func approvalMessage(t *testing.T, fake *slacktest.Server, n int, action string) slacktest.Post {
+	t.Helper()
+	posts := fake.WaitPosts(t, n, 10*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && p.ThreadTS == "" && strings.Contains(p.BlocksText(), action+" on frag-1 · PENDING")
+	})
+	return posts[n-1]
+}
+
+func updatedTo(ts, state string) func(slacktest.Post) bool {
+	return func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == ts && strings.Contains(p.BlocksText(), "· "+state)
+	}
+}
+
+func TestSlackPurgeApprovedByAnotherUser(t *testing.T) {
+	bot, _ := fragmentedBot(t)
+	fake := bot.fake
+
+	// Only operators may request.
+	fake.SlashCommand(slash(onCall, "U0VIEWER", "purge frag-1"))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("needs the operator role"))
+
+	fake.SlashCommand(slash(onCall, "U0OP", "purge frag-1"))
+	msg := approvalMessage(t, fake, 1, "memory-purge")
+	for _, want := range []string{"MEMORY PURGE", "Risks", "allocator is jemalloc", "Approve", "Reject"} {
+		if !strings.Contains(msg.BlocksText(), want) {
+			t.Errorf("approval message lacks %q", want)
+		}
+	}
+	approve := button(t, msg, "approve/")
+
+	// The requester cannot approve; a viewer cannot either.
+	fake.Click("U0OP", onCall, msg.TS, approve)
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("cannot approve your own request"))
+	fake.Click("U0VIEWER", onCall, msg.TS, approve)
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("needs the approver role"))
+
+	fake.Click("U0LEAD", onCall, msg.TS, approve)
+	done := fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))[0]
+	text := done.BlocksText()
+	for _, want := range []string{"MEMORY PURGE returned", "used_memory_rss:", "→", "approved by"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("updated message lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(string(done.Blocks), `"approve/`) {
+		t.Error("buttons left on a decided request")
+	}
+	// The audit trail is in the thread.
+	fake.WaitPosts(t, 3, 10*time.Second, func(p slacktest.Post) bool { return p.ThreadTS == msg.TS })
+
+	fake.SlashCommand(slash(onCall, "U0VIEWER", "audit frag-1"))
+	audit := fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "Audit · frag-1")
+	})[0]
+	for _, kind := range []string{"requested", "approved", "executing", "done"} {
+		if !strings.Contains(audit.BlocksText(), "*"+kind+"*") {
+			t.Errorf("audit lacks %s:\n%s", kind, audit.BlocksText())
+		}
+	}
+	if v := fake.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+func TestSlackFiftyApproveClicksRunOnce(t *testing.T) {
+	bot, _ := fragmentedBot(t)
+	fake := bot.fake
+	var leads []string
+	for i := range 50 {
+		leads = append(leads, fmt.Sprintf("U0LEAD%02d", i))
+	}
+	fake.AddUserGroup("S0LEADS", leads...)
+	fake.SlashCommand(slash(onCall, "U0OP", "bgsave frag-1"))
+	msg := approvalMessage(t, fake, 1, "bgsave")
+	approve := button(t, msg, "approve/")
+	for _, u := range leads {
+		fake.Click(u, onCall, msg.TS, approve)
+	}
+	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))
+	doneLine := func(p slacktest.Post) bool { return p.ThreadTS == msg.TS && strings.Contains(p.BlocksText(), "*done* by") }
+	fake.WaitPosts(t, 1, 10*time.Second, doneLine)
+	// The other 49 clicks are answered, none of them by running it again.
+	fake.WaitPosts(t, 49, 30*time.Second, ephemeralTo("already decided"))
+	executions := 0
+	for _, p := range fake.Posts() {
+		if doneLine(p) {
+			executions++
+		}
+	}
+	if executions != 1 {
+		t.Errorf("%d executions for 50 clicks, want 1", executions)
+	}
+}
+
+func TestSlackDefragOnABuildWithoutDefrag(t *testing.T) {
+	bot, _ := fragmentedBot(t)
+	fake := bot.fake
+	fake.SlashCommand(slash(onCall, "U0OP", "defrag frag-1 on"))
+	msg := approvalMessage(t, fake, 1, "defrag-on")
+	fake.Click("U0LEAD", onCall, msg.TS, button(t, msg, "approve/"))
+	failed := fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "FAILED"))[0]
+	if !strings.Contains(failed.BlocksText(), "without active defrag support") {
+		t.Errorf("failed message:\n%s", failed.BlocksText())
+	}
+	// The bot remembers: the next request is refused with alternatives.
+	fake.SlashCommand(slash(onCall, "U0OP", "defrag frag-1 on"))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("Consider instead: failover, restart"))
+}
+
+func TestSlackRequestButtonAndRestartBetweenRequestAndApproval(t *testing.T) {
+	bot, _ := fragmentedBot(t)
+	fake := bot.fake
+	fake.SlashCommand(slash(onCall, "U0OP", "diagnose frag-1"))
+	diag := fake.WaitPosts(t, 1, 10*time.Second, inChannel(onCall))[0]
+	fake.Click("U0OP", onCall, diag.TS, button(t, diag, "request/memory-purge/"))
+	msg := approvalMessage(t, fake, 1, "memory-purge")
+
+	// The bot restarts before anyone approves.
+	if code := bot.stop(); code != exitOK {
+		t.Fatalf("exit = %d", code)
+	}
+	launchBot(t, fake, bot.cfg, nil)
+	fake.Click("U0LEAD", onCall, msg.TS, button(t, msg, "approve/"))
+	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))
+
+	fake.SlashCommand(slash(onCall, "U0VIEWER", "approvals"))
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "No pending approval requests")
+	})
+}
