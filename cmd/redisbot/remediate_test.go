@@ -114,7 +114,9 @@ func TestSlackFiftyApproveClicksRunOnce(t *testing.T) {
 		fake.Click(u, onCall, msg.TS, approve)
 	}
 	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))
-	doneLine := func(p slacktest.Post) bool { return p.ThreadTS == msg.TS && strings.Contains(p.BlocksText(), "*done* by") }
+	doneLine := func(p slacktest.Post) bool {
+		return p.ThreadTS == msg.TS && strings.Contains(p.BlocksText(), "*done* by")
+	}
 	fake.WaitPosts(t, 1, 10*time.Second, doneLine)
 	// The other 49 clicks are answered, none of them by running it again.
 	fake.WaitPosts(t, 49, 30*time.Second, ephemeralTo("already decided"))
