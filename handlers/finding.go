@@ -115,6 +115,7 @@ var Catalogue = []Spec{
 	{"defrag-disabled", "Active defrag is off while allocator fragmentation is high", AreaFrag, []Action{ActionDefragOn}},
 	{"defrag-ineffective", "Active defrag is running but not effective", AreaFrag, []Action{ActionDefragOff, ActionFailover}},
 	{"defrag-version-risk", "Server version has a known active-defrag defect", AreaFrag, []Action{ActionDefragOff}},
+	{"frag-rising", "Fragmentation ratio is rising", AreaFrag, []Action{ActionDefragOn, ActionFailover, ActionRestart}},
 	{"oom-rejecting", "Writes rejected with OOM errors", AreaOOM, []Action{ActionConfigSet}},
 	{"maxmemory-unset", "maxmemory is not set on a primary", AreaOOM, []Action{ActionConfigSet}},
 	{"maxmemory-near", "Memory usage near maxmemory", AreaOOM, []Action{ActionConfigSet}},
@@ -130,8 +131,10 @@ var Catalogue = []Spec{
 	{"many-scripts", "Many cached Lua scripts", AreaOOM, nil},
 	{"lazyfree-backlog", "Lazy-free backlog is not draining", AreaOOM, nil},
 	{"replica-over-maxmemory", "Replica above maxmemory", AreaOOM, nil},
+	{"oom-forecast", "Memory growth reaches a limit soon", AreaOOM, []Action{ActionConfigSet}},
 	{"memory-doctor", "MEMORY DOCTOR reported issues", AreaDoctor, nil},
 	{"unreachable", "Instance could not be probed", AreaProbe, nil},
+	{"restarted", "Instance restarted since the last sample", AreaProbe, nil},
 }
 
 // SpecFor returns the catalogue entry for an id.

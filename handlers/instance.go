@@ -1,6 +1,9 @@
 package handlers
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // Instance is one Redis server named in config. Only instances built from
 // config exist: nothing typed by a user ever becomes an address.
@@ -81,6 +84,10 @@ type Thresholds struct {
 	ReplicaBuffers      int64   `mapstructure:"replica_buffers"`        // mem_clients_slaves
 	ManyScripts         int64   `mapstructure:"many_scripts"`           // number_of_cached_scripts
 	LazyfreeBacklog     int64   `mapstructure:"lazyfree_backlog"`       // lazyfree_pending_objects in one sample
+	// The history rules judge a window of past samples, not one snapshot.
+	FragRisingPerHour  float64       `mapstructure:"frag_rising_per_hour"` // least-squares rise of mem_fragmentation_ratio per hour
+	FragRisingMinSpan  time.Duration `mapstructure:"frag_rising_min_span"` // frag-rising needs a window at least this long
+	OOMForecastHorizon time.Duration `mapstructure:"oom_forecast_horizon"` // oom-forecast fires when a limit is nearer than this
 }
 
 // DefaultThresholds are the values from the fragmentation and OOM runbooks
@@ -111,5 +118,8 @@ func DefaultThresholds() Thresholds {
 		ReplicaBuffers:      10 << 20,
 		ManyScripts:         1000,
 		LazyfreeBacklog:     100000,
+		FragRisingPerHour:   0.05,
+		FragRisingMinSpan:   30 * time.Minute,
+		OOMForecastHorizon:  24 * time.Hour,
 	}
 }

@@ -108,6 +108,9 @@ var Verbs = []VerbHelp{
 	{"failover", "failover <instance>", "request a failover to a replica (approval required)"},
 	{"approvals", "approvals", "pending approval requests"},
 	{"audit", "audit [instance]", "what was requested, decided and done"},
+	{"trend", "trend <instance> [6h|24h|7d]", "a chart of memory and fragmentation from the sweeps' history"},
+	{"silence", "silence <instance> [finding] <duration>", "stop alerts for an instance or one finding (operator)"},
+	{"silences", "silences", "active silences"},
 	{"help", "help [verb]", "this help"},
 }
 
@@ -183,6 +186,8 @@ func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
 		}
 		resp.Instances = s.Instances(tag)
 		return resp, nil
+	case "trend", "silence", "silences":
+		return nil, &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("%s reads the bot's state store: type /redis %s in Slack", cmd.Verb, cmd.Verb)}
 	case "purge", "defrag", "set", "bgsave", "restart", "failover", "approvals", "audit":
 		return nil, &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("%s runs only in Slack, where it needs an approver: type /redis %s in an on-call channel", cmd.Verb, strings.TrimSpace(cmd.Verb+" "+strings.Join(cmd.Args, " ")))}
 	case "help", "":

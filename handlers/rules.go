@@ -13,6 +13,10 @@ type Input struct {
 	Prev        *Snapshot
 	MemoryLimit int64
 	T           Thresholds
+	// Window holds recent samples of the instance, oldest first, for the
+	// rules that judge trends (history.go). It may or may not end with the
+	// current sample: the rules take Cur as the latest point either way.
+	Window []Point
 }
 
 // Rule draws zero or more findings from an input.
@@ -23,6 +27,9 @@ type Rule func(Input) []Finding
 func Evaluate(in Input) []Finding {
 	findings := FragTree(in).Findings
 	for _, r := range oomRules {
+		findings = append(findings, r(in)...)
+	}
+	for _, r := range historyRules {
 		findings = append(findings, r(in)...)
 	}
 	findings = append(findings, doctorFinding(in)...)

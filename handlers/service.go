@@ -24,6 +24,16 @@ type History interface {
 	Last(ctx context.Context, instance string) (*Snapshot, bool)
 }
 
+// WindowHistory is a History that also keeps past samples; with it, rules
+// read trends (frag-rising, oom-forecast) over the last HistoryWindow.
+type WindowHistory interface {
+	History
+	Window(ctx context.Context, instance string, from, to time.Time) ([]Point, error)
+}
+
+// HistoryWindow is how far back trend rules look.
+const HistoryWindow = 6 * time.Hour
+
 // Service holds the verbs that users call. It only knows the instances it
 // was built with: nothing a user types can name another server.
 type Service struct {
@@ -182,6 +192,11 @@ func (s *Service) probeAndAnalyse(ctx context.Context, verb string, inst Instanc
 	if s.history != nil {
 		if prev, ok := s.history.Last(ctx, inst.Name); ok {
 			in.Prev = prev
+		}
+		if wh, ok := s.history.(WindowHistory); ok {
+			if w, err := wh.Window(ctx, inst.Name, snap.ProbedAt.Add(-HistoryWindow), snap.ProbedAt); err == nil {
+				in.Window = w
+			}
 		}
 	}
 	analyse(in, r)

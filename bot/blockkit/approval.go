@@ -30,9 +30,11 @@ const (
 type Click struct {
 	Kind       string
 	Runbook    RunbookRef      // runbook
-	Instance   string          // request
+	Instance   string          // request, silence
 	Action     handlers.Action // request
 	ApprovalID string          // approve, reject
+	Finding    string          // silence
+	Duration   time.Duration   // silence
 }
 
 // RequestRef is the value of a "Request <action>" button.
@@ -64,6 +66,8 @@ func ParseClick(actionID, value string) (Click, error) {
 			return Click{}, fmt.Errorf("bad approval id %q", rest)
 		}
 		return Click{Kind: kind, ApprovalID: rest}, nil
+	case ActionSilence:
+		return parseSilence(rest, value)
 	case ActionRequest:
 		action, _, _ := strings.Cut(rest, "/")
 		var ref RequestRef

@@ -68,25 +68,17 @@ const maxDataValue = 256
 // bot/terminal. Values are kept to one line so that a value cannot start a
 // heading, list item or code fence of its own.
 func runbookData(rep *handlers.Report, f handlers.Finding) runbooks.Data {
-	d := runbooks.Data{Info: map[string]string{}, Config: map[string]string{}, Extra: map[string]string{}}
-	if rep == nil {
-		return d
-	}
-	d.Instance = oneLine(rep.Instance)
-	if rep.Snapshot != nil {
-		for k, v := range rep.Snapshot.Info {
-			d.Info[k] = oneLine(v)
+	d := runbooks.DataFor(rep, f)
+	// Values come from Redis: one line each, so a template line cannot be
+	// broken into new mrkdwn blocks.
+	clean := func(m map[string]string) map[string]string {
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			out[k] = oneLine(v)
 		}
-		for k, v := range rep.Snapshot.Config {
-			d.Config[k] = oneLine(v)
-		}
+		return out
 	}
-	if rep.MemoryLimit > 0 {
-		d.Extra["memory_limit"] = handlers.HumanBytes(rep.MemoryLimit)
-	}
-	for _, e := range f.Evidence {
-		d.Extra[e.Name] = oneLine(e.Text)
-	}
+	d.Instance, d.Info, d.Config, d.Extra = oneLine(d.Instance), clean(d.Info), clean(d.Config), clean(d.Extra)
 	return d
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -166,7 +167,44 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 	if o, ok := approvals.OutcomeOf(a); ok {
 		detail = o.Message
 	}
+	if a.State == approvals.StateDone && a.Action == string(handlers.ActionDefragOn) && b.opts.Defrag != nil {
+		b.watches.Add(1)
+		go func() { defer b.watches.Done(); b.watchDefrag(a) }()
+	}
 	return b.trail(ctx, a.Channel, a.MessageTS, a.State, actorOf(a, j.user), detail)
+}
+
+// watchDefrag follows an approved defrag-on: progress in the approval's
+// thread, and defrag turned off at the target, after the maximum duration,
+// when latency rises, or when the bot stops.
+func (b *Bot) watchDefrag(a store.Approval) {
+	ctx := b.background
+	inst, err := b.opts.Resolver.Resolve(a.Instance, nil)
+	if err != nil {
+		return
+	}
+	target, closeTarget := b.opts.Defrag.Target(inst)
+	defer closeTarget()
+	cfg := b.opts.DefragWatch
+	note := func(text string) {
+		_ = b.Reply(context.WithoutCancel(ctx), a.Channel, a.MessageTS, blockkit.RenderNote(text))
+	}
+	note(fmt.Sprintf("Watching active defrag every %s: off at allocator_frag_ratio <= %.2f, after %s, or when latency passes %s.",
+		cfg.Interval, cfg.TargetRatio, cfg.MaxDuration, cfg.MaxLatency))
+	res := remedy.Watch(ctx, target, cfg, b.now, nil, func(p remedy.Progress) {
+		note(fmt.Sprintf("defrag %s: allocator_frag_ratio %.2f (%s fragmented), hits %d, misses %d, running %d%%, PING %s",
+			p.Elapsed.Round(time.Second), p.AllocFragRatio, handlers.HumanBytes(p.AllocFragBytes), p.Hits, p.Misses, p.Running, p.PingRTT.Round(time.Millisecond)))
+	})
+	final := fmt.Sprintf("Defrag stopped (%s): allocator_frag_ratio %.2f -> %.2f, %s -> %s fragmented; turned off: %v",
+		res.Reason, res.First.AllocFragRatio, res.Last.AllocFragRatio, handlers.HumanBytes(res.First.AllocFragBytes), handlers.HumanBytes(res.Last.AllocFragBytes), res.TurnedOff)
+	if res.Err != nil {
+		final += "; " + handlers.Redact(res.Err.Error(), inst.Password, inst.Remediation.Password)
+	}
+	note(final)
+	if b.opts.Store != nil {
+		_ = b.opts.Store.Audit(context.WithoutCancel(ctx), store.AuditRecord{Schema: store.SchemaVersion, At: b.now(), Instance: a.Instance,
+			Actor: "redisbot", Kind: "defrag-watch", ApprovalID: a.ID, Detail: map[string]string{"message": final}})
+	}
 }
 
 // updateApproval redraws an approval's message in place.

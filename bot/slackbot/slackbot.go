@@ -61,6 +61,12 @@ type Options struct {
 	Workflow *approvals.Workflow
 	Store    *store.Store
 	Resolver Resolver
+	// Defrag provides the instance handle the defrag watcher uses after an
+	// approved defrag-on (remedy.Executor implements it).
+	Defrag interface {
+		Target(inst handlers.Instance) (remedy.DefragTarget, func() error)
+	}
+	DefragWatch remedy.WatchConfig
 	// Dedupe, when set, records handled envelope ids in the shared store so
 	// a re-delivery to another replica is not handled twice.
 	Dedupe interface {
@@ -76,6 +82,11 @@ type Bot struct {
 
 	mu   sync.Mutex
 	seen map[string]time.Time // envelope ids handled recently
+
+	// background is cancelled when the bot stops: long watches (defrag)
+	// end with it, turning defrag off.
+	background context.Context
+	watches    sync.WaitGroup
 }
 
 // New returns a Bot.
@@ -98,7 +109,10 @@ func New(o Options) *Bot {
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 2 * time.Minute
 	}
-	return &Bot{opts: o, log: o.Logger, now: o.Now, seen: map[string]time.Time{}}
+	if o.DefragWatch.Interval <= 0 {
+		o.DefragWatch = remedy.DefaultWatchConfig()
+	}
+	return &Bot{opts: o, log: o.Logger, now: o.Now, seen: map[string]time.Time{}, background: context.Background()}
 }
 
 // kind of work an envelope carries.
@@ -130,11 +144,13 @@ type job struct {
 // ShutdownTimeout) and returns nil. It returns an error only when Slack
 // refuses the connection for good (bad token, app without Socket Mode).
 func (b *Bot) Run(ctx context.Context) error {
+	b.background = ctx // before any worker can start a watch
 	jobs := make(chan job, b.opts.Queue)
 	// Work outlives ctx so SIGTERM lets commands finish; cancelWork cuts it
 	// when the shutdown timeout expires.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	defer b.watches.Wait()
 	var wg sync.WaitGroup
 	for range b.opts.Workers {
 		wg.Go(func() {
@@ -354,6 +370,10 @@ func (b *Bot) command(ctx context.Context, j job) error {
 	if isRemediationVerb(cmd.Verb) {
 		return b.remediationCommand(ctx, j, cmd, scope)
 	}
+	switch cmd.Verb {
+	case "silence", "silences", "trend":
+		return b.alertCommand(ctx, j, cmd, scope)
+	}
 	resp, err := b.opts.Router.Handle(ctx, cmd)
 	if err != nil {
 		return b.ephemeral(ctx, j, blockkit.RenderError(err))
@@ -399,6 +419,8 @@ func (b *Bot) click(ctx context.Context, j job) error {
 		return b.request(ctx, j, remedy.Request{Instance: click.Instance, Action: click.Action, Params: map[string]string{}}, scope)
 	case blockkit.ActionApprove, blockkit.ActionReject:
 		return b.decide(ctx, j, click)
+	case blockkit.ActionSilence:
+		return b.snooze(ctx, j, click, scope)
 	}
 	return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + click.Kind}))
 }

@@ -188,7 +188,7 @@ func (r *Renderer) runbook(rep *handlers.Report, f handlers.Finding) (*runbooks.
 	if r.runbooks == nil {
 		return nil, fmt.Errorf("no runbook library loaded")
 	}
-	return r.runbooks.Render(f.Runbook, RunbookData(rep, f))
+	return r.runbooks.Render(f.Runbook, runbooks.DataFor(rep, f))
 }
 
 func section(rb *runbooks.Runbook, heading string) (string, bool) {
@@ -198,21 +198,6 @@ func section(rb *runbooks.Runbook, heading string) (string, bool) {
 	body, ok := rb.Section(heading)
 	body = strings.TrimSpace(body)
 	return body, ok && body != ""
-}
-
-// RunbookData is what a runbook's Evidence template sees for a finding.
-func RunbookData(rep *handlers.Report, f handlers.Finding) runbooks.Data {
-	d := runbooks.Data{Instance: rep.Instance, Info: map[string]string{}, Config: map[string]string{}, Extra: map[string]string{}}
-	if rep.Snapshot != nil {
-		d.Info, d.Config = rep.Snapshot.Info, rep.Snapshot.Config
-	}
-	if rep.MemoryLimit > 0 {
-		d.Extra["memory_limit"] = handlers.HumanBytes(rep.MemoryLimit)
-	}
-	for _, e := range f.Evidence {
-		d.Extra[e.Name] = e.Text
-	}
-	return d
 }
 
 // Fleet renders one line per instance, riskiest first (the order given).

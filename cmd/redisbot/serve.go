@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -14,6 +18,7 @@ import (
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/bot/sweep"
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
@@ -37,7 +42,11 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 		return exitError
 	}
 	defer st.Close()
-	workflow := approvals.New(st, prober, remedy.NewExecutor(prober, cfg.Probe.Timeout, nil),
+	// The bot's own service reads the previous snapshot and the history
+	// window from the store, so rules can compare with the last sweep.
+	svc = handlers.NewService(cfg.Instances, prober, st, cfg.Probe.Concurrency, nil)
+	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
+	workflow := approvals.New(st, prober, executor,
 		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
 		approvals.Config{
 			Expiry:            cfg.Approvals.Expiry,
@@ -74,7 +83,16 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 		Store:           st,
 		Resolver:        svc,
 		Dedupe:          st,
+		Defrag:          executor,
 	})
+	if cfg.Schedule.Sweep != "" {
+		stopCron, err := schedule(ctx, cfg, svc, st, bot, lib, log)
+		if err != nil {
+			log.Error("cannot schedule sweeps", "error", err)
+			return exitError
+		}
+		defer stopCron()
+	}
 	log.Info("redisbot serving", "version", version, "instances", len(cfg.Instances), "api_url", cfg.Slack.APIURL, "store", cfg.Store.String())
 	if err := bot.Run(ctx); err != nil {
 		log.Error("slack bot stopped", "error", err)
@@ -128,4 +146,48 @@ func wantJSONLogs(format string, w io.Writer, getenv func(string) string) bool {
 		}
 		return getenv(k)
 	})
+}
+
+// schedule starts the cron jobs. Every replica runs the scheduler, but only
+// the one holding the leader lease does the work.
+func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st *store.Store, bot *slackbot.Bot, lib *runbooks.Library, log *slog.Logger) (stop func(), err error) {
+	leader := sweep.NewLeader(st, "scheduler", replicaID(), cfg.Schedule.Lease, log)
+	leaderCtx, cancelLeader := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); leader.Run(leaderCtx) }()
+	sw := sweep.New(sweep.Options{
+		Fleet: svc, Store: st, Poster: bot, Leader: leader, Runbooks: lib,
+		ChannelFor: cfg.Alerts.ChannelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
+		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
+	})
+	c := cron.New(cron.WithLocation(cfg.Schedule.Location))
+	if _, err := c.AddFunc(cfg.Schedule.Sweep, func() { sw.Tick(ctx) }); err != nil {
+		cancelLeader()
+		return nil, fmt.Errorf("schedule.sweep: %w", err)
+	}
+	if _, err := c.AddFunc("@hourly", func() {
+		if _, ok := leader.Token(); ok {
+			if err := st.Prune(ctx); err != nil {
+				log.Warn("prune", "error", err)
+			}
+		}
+	}); err != nil {
+		cancelLeader()
+		return nil, err
+	}
+	c.Start()
+	log.Info("sweeps scheduled", "spec", cfg.Schedule.Sweep, "timezone", cfg.Schedule.Location.String(), "lease", cfg.Schedule.Lease)
+	return func() {
+		<-c.Stop().Done()
+		cancelLeader()
+		<-done
+	}, nil
+}
+
+// replicaID names this process in the leader lease.
+func replicaID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }

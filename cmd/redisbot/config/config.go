@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,14 @@ const (
 	DefaultDefragMaxOps   = 50000
 )
 
+// Defaults for the schedule and alerts sections.
+const (
+	DefaultSweep          = "@every 1m"
+	DefaultLease          = 30 * time.Second
+	DefaultRepeatInterval = 4 * time.Hour
+	DefaultStormThreshold = 0.5
+)
+
 // Config is redisbot's validated configuration.
 type Config struct {
 	Probe    Probe
@@ -74,6 +83,80 @@ type Config struct {
 	Store Store
 	// Approvals are the rules of approval-gated remediations.
 	Approvals Approvals
+	// Schedule says when the cron work of serve runs: sweeps and digests.
+	Schedule Schedule
+	// Alerts says where sweeps post alerts and digests.
+	Alerts Alerts
+}
+
+// Schedule says when the cron work of serve runs. Specs are robfig/cron
+// standard specs: five fields ("0 9 * * 1-5") or a descriptor ("@hourly",
+// "@every 1m"), evaluated in Location. Load rejects what the scheduler would
+// silently change or never run: a spec with its own zone (CRON_TZ=...), an
+// @every under 1s or with a fraction of a second, a day that no month has.
+// Replicas share the work through a leader lease, so that each sweep and
+// digest runs once.
+type Schedule struct {
+	// Sweep is when the fleet is probed and alerts are updated
+	// (schedule.sweep, default "@every 1m"); "" disables sweeps. An empty
+	// REDISBOT_SCHEDULE_SWEEP counts as unset, so only the file disables
+	// them.
+	Sweep string
+	// Digest is when the digest is posted to Alerts.Channel
+	// (schedule.digest, default ""); "" means no digest.
+	Digest string
+	// Location is the time zone both specs are evaluated in
+	// (schedule.timezone, an IANA name, default UTC).
+	Location *time.Location
+	// Lease is the TTL of the leader lease, renewed every Lease/3
+	// (schedule.lease, default 30s, between 3s and 10m).
+	Lease time.Duration
+}
+
+// Alerts says where sweeps post alerts and digests, and how often.
+type Alerts struct {
+	// Channel is the Slack channel id (C..., G... or D...) for alerts that
+	// no route takes, fleet-wide storm summaries and digests
+	// (alerts.channel). "" with no routes: sweeps record history but post
+	// nothing.
+	Channel string
+	// Routes send an instance's alerts elsewhere by its tags; the first
+	// route with one of the instance's tags wins (alerts.routes).
+	Routes []Route
+	// OnCallGroup is the user-group id (S...) mentioned on critical alerts
+	// (alerts.oncall_group); "" mentions nobody.
+	OnCallGroup string
+	// RepeatInterval is how often a still-firing alert is posted again
+	// (alerts.repeat_interval, default 4h, between 5m and 7 days).
+	RepeatInterval time.Duration
+	// StormThreshold is the share of the fleet unreachable in one sweep
+	// above which one summary replaces the per-instance alerts
+	// (alerts.storm_threshold, default 0.5, greater than 0 and at most 1;
+	// 1 never storms).
+	StormThreshold float64
+}
+
+// Route sends the alerts of instances with one of Tags to Channel.
+type Route struct {
+	// Tags are instance tags, at least one, each on some instance. No tag
+	// is in two routes: the second could never match.
+	Tags []string
+	// Channel is the Slack channel id (C..., G... or D...).
+	Channel string
+}
+
+// ChannelFor returns the channel for an instance's tags: the channel of the
+// first route with one of tags, else Channel. "" means the alert is not
+// posted.
+func (a Alerts) ChannelFor(tags []string) string {
+	for _, r := range a.Routes {
+		for _, t := range r.Tags {
+			if slices.Contains(tags, t) {
+				return r.Channel
+			}
+		}
+	}
+	return a.Channel
 }
 
 // Store says where the bot keeps its state: pending and past approvals, the
@@ -280,6 +363,12 @@ func (c *Config) Secrets() []string {
 // REDISBOT_STORE_RETENTION, REDISBOT_STORE_AUDIT_RETENTION,
 // REDISBOT_APPROVALS_EXPIRY and REDISBOT_APPROVALS_DEFRAG_MAX_OPS.
 // REDISBOT_STORE_REDIS_URL replaces the file's redis_url and redis_url_env.
+//
+// The schedule and alerts sections have REDISBOT_SCHEDULE_SWEEP,
+// REDISBOT_SCHEDULE_DIGEST, REDISBOT_SCHEDULE_TIMEZONE,
+// REDISBOT_SCHEDULE_LEASE, REDISBOT_ALERTS_CHANNEL,
+// REDISBOT_ALERTS_ONCALL_GROUP, REDISBOT_ALERTS_REPEAT_INTERVAL and
+// REDISBOT_ALERTS_STORM_THRESHOLD; routes come from the file only.
 //
 // Every slack key has its REDISBOT_SLACK_<KEY> (REDISBOT_SLACK_WORKERS,
 // REDISBOT_SLACK_API_URL). The tokens can also come from SLACK_APP_TOKEN and

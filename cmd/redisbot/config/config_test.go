@@ -32,6 +32,10 @@ func TestLoadGood(t *testing.T) {
 	cache1 := global
 	cache1.FragWarning = 1.8
 	cache1.MaxmemoryCritical = 0.9
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	want := &Config{
 		Probe:      Probe{Timeout: 3 * time.Second, Concurrency: 4},
@@ -128,6 +132,22 @@ func TestLoadGood(t *testing.T) {
 				{"active-defrag-cycle-min", "1"},
 				{"active-defrag-cycle-max", "50"},
 			},
+		},
+		Schedule: Schedule{
+			Sweep:    "*/2 * * * *",
+			Digest:   "0 9 * * mon-fri",
+			Location: paris,
+			Lease:    45 * time.Second,
+		},
+		Alerts: Alerts{
+			Channel: "C0ALERTS",
+			Routes: []Route{
+				{Tags: []string{"team-a"}, Channel: "C0TEAMA"},
+				{Tags: []string{"cache"}, Channel: "G0CACHE"},
+			},
+			OnCallGroup:    "S0ONCALL",
+			RepeatInterval: 2*time.Hour + 30*time.Minute,
+			StormThreshold: 0.75,
 		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -344,6 +364,46 @@ func TestLoadErrors(t *testing.T) {
 			"instances[0].remediation.password_env: must be the name of an environment variable, not its value"},
 		{"bad_remediation_password_file.yml", `instances[0].remediation.password_file: open /nonexistent/redisbot/cache1-admin: no such file or directory`},
 
+		{"bad_schedule_unknown_key.yml", "schedule.interval: unknown key\nalerts.route: unknown key"},
+		{"bad_schedule_not_mapping.yml", "schedule: expected a mapping, got a string\nalerts: expected a mapping, got a list"},
+		{"bad_schedule_types.yml", "schedule.sweep: expected a string, got an integer (quote it)\n" +
+			"schedule.digest: expected a string, got a list\n" +
+			"schedule.timezone: expected a string, got a boolean (quote it)\n" +
+			"schedule.lease: invalid duration 30: add a unit, as in 2s or 500ms"},
+		{"bad_schedule_sweep.yml", `schedule.sweep: invalid cron spec "every minute": expected exactly 5 fields, found 2: [every minute]`},
+		{"bad_schedule_digest.yml", `schedule.digest: invalid cron spec "0 24 * * 1-5": end of range (24) above maximum (23): 24`},
+		{"bad_schedule_cron_tz.yml", `schedule.digest: invalid cron spec "CRON_TZ=Europe/Paris 0 9 * * 1-5": set the time zone with schedule.timezone`},
+		{"bad_schedule_cron_tz_nospace.yml", `schedule.sweep: invalid cron spec "TZ=UTC": set the time zone with schedule.timezone`},
+		{"bad_schedule_every.yml", `schedule.sweep: invalid cron spec "@every 0s": the interval must be a whole number of seconds, at least 1s`},
+		{"bad_schedule_every_fraction.yml", `schedule.sweep: invalid cron spec "@every 1500ms": the interval must be a whole number of seconds, at least 1s`},
+		{"bad_schedule_never.yml", `schedule.digest: invalid cron spec "0 9 30 2 *": it never fires`},
+		{"bad_schedule_timezone.yml", `schedule.timezone: unknown time zone "Mars/Olympus"`},
+		{"bad_schedule_timezone_local.yml", `schedule.timezone: "Local" depends on the host: use an IANA name such as Europe/Paris`},
+		{"bad_schedule_timezone_required.yml", `schedule.timezone: is required`},
+		{"bad_schedule_lease.yml", `schedule.lease: must be between 3s and 10m`},
+		{"bad_schedule_digest_channel.yml", `schedule.digest: needs alerts.channel, where digests are posted`},
+
+		{"bad_alerts_channel.yml", `alerts.channel: "oncall" is not a channel id (C…, G… or D…)`},
+		{"bad_alerts_route_channel_required.yml", `alerts.routes[0].channel: is required`},
+		{"bad_alerts_route_channel.yml", `alerts.routes[0].channel: "#payments" is not a channel id (C…, G… or D…)`},
+		{"bad_alerts_route_tags_required.yml", "alerts.routes[0].tags: at least one tag is required\n" +
+			"alerts.routes[1].tags: at least one tag is required"},
+		{"bad_alerts_route_tag_unknown.yml", `alerts.routes[1].tags[0]: no instance has tag "team-z"`},
+		{"bad_alerts_route_tag_pattern.yml", `alerts.routes[0].tags[0]: "Payments" must match [a-z0-9._-]+`},
+		{"bad_alerts_route_tag_routed.yml", "alerts.routes[1].tags[1]: duplicate of alerts.routes[1].tags[0]\n" +
+			`alerts.routes[1].tags[2]: "payments" is already routed by alerts.routes[0] (the first match wins)`},
+		{"bad_alerts_route_unknown_key.yml", "alerts.routes[0].tag: unknown key\nalerts.routes[0].tags: at least one tag is required"},
+		{"bad_alerts_routes_channel.yml", `alerts.channel: is required when routes are set (storm summaries go there)`},
+		{"bad_alerts_oncall_group.yml", `alerts.oncall_group: "oncall" is not a user-group id (S…)`},
+		{"bad_alerts_repeat_interval.yml", `alerts.repeat_interval: must be between 5m and 168h`},
+		{"bad_alerts_storm_threshold.yml", `alerts.storm_threshold: must be greater than 0 and at most 1`},
+		{"bad_alerts_types.yml", "alerts.channel: expected a string, got an integer (quote it)\n" +
+			"alerts.routes[0].tags: expected a list, got a string\n" +
+			"alerts.routes[1]: expected a mapping, got a string\n" +
+			"alerts.oncall_group: expected a string, got a list\n" +
+			"alerts.repeat_interval: invalid duration 4: add a unit, as in 2s or 500ms\n" +
+			`alerts.storm_threshold: invalid number "half"`},
+
 		// All problems at once, in file order.
 		{"bad_many.yml", "access.channels[0].id: \"general\" is not a channel id (C…, G… or D…)\n" +
 			"access.channels[0].tags[0]: no instance has tag \"team-z\"\n" +
@@ -369,7 +429,12 @@ func TestLoadErrors(t *testing.T) {
 			"store.redis_url: must be a redis:// or rediss:// URL\n" +
 			"store.retention: invalid duration \"two weeks\" (examples: 14d, 336h)\n" +
 			"approvals.required.reboot: unknown action (valid: memory-purge, defrag-on, defrag-off, config-set, bgsave, restart, failover)\n" +
-			"approvals.defrag.active-defrag-cycle-max: must be between 1 and 99"},
+			"approvals.defrag.active-defrag-cycle-max: must be between 1 and 99\n" +
+			"schedule.sweep: invalid cron spec \"every minute\": expected exactly 5 fields, found 2: [every minute]\n" +
+			"schedule.timezone: unknown time zone \"Mars/Olympus\"\n" +
+			"alerts.channel: is required when routes are set (storm summaries go there)\n" +
+			"alerts.routes[0].tags[0]: no instance has tag \"team-z\"\n" +
+			"alerts.storm_threshold: must be greater than 0 and at most 1"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			cfg, err := Load(filepath.Join("testdata", tc.file), env(nil))
@@ -541,6 +606,11 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		"access: {channels: [{id: " + token + ", tags: [" + token + ", " + strings.ToLower(token) + "]}]}",
 		"access: {" + token + ": 1, channels: [{" + token + ": 1}]}",
 		"instances: [{name: " + token + ", addr: 'x:1', tags: [" + token + "]}]\nprobe: {timeout: " + token + "}",
+		"schedule: {sweep: " + token + ", digest: '0 9 * * " + token + "', timezone: " + token + ", lease: " + token + "}",
+		"schedule: {sweep: '@every " + token + "', digest: 'TZ=" + token + " 0 9 * * *'}",
+		"schedule: {" + token + ": 1}\nalerts: {" + token + ": 1}",
+		"alerts: {channel: " + token + ", oncall_group: " + token + ", repeat_interval: " + token + ", storm_threshold: " + token + "}",
+		"alerts: {channel: C0A, routes: [{tags: [" + token + "], channel: " + token + "}, {" + token + ": 1}]}",
 	} {
 		if !strings.Contains(doc, "instances:") {
 			doc += "\ninstances: [{name: a, addr: 'x:1'}]"
@@ -861,6 +931,14 @@ func TestExampleConfig(t *testing.T) {
 	if r := in.Remediation; r.RestartMethod != "shutdown" || r.Password != "" || r.FailoverMethod != "" {
 		t.Errorf("cache-1 should show a remediation section that restarts by shutdown, without a password: %+v", r)
 	}
+	if !reflect.DeepEqual(cfg.Schedule, defaultSchedule()) {
+		t.Errorf("the example's schedule section should document the defaults:\n got %+v\nwant %+v",
+			cfg.Schedule, defaultSchedule())
+	}
+	if !reflect.DeepEqual(cfg.Alerts, defaultAlerts()) {
+		t.Errorf("the example's alerts section should document the defaults, posting nothing:\n got %+v\nwant %+v",
+			cfg.Alerts, defaultAlerts())
+	}
 }
 
 // defaultSlack is the slack section with every default and no tokens.
@@ -889,6 +967,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		reflect.TypeFor[rawInstance](), reflect.TypeFor[rawTLS](),
 		reflect.TypeFor[rawSlack](), reflect.TypeFor[rawAccess](), reflect.TypeFor[rawChannel](),
 		reflect.TypeFor[rawRemediation](), reflect.TypeFor[rawStore](), reflect.TypeFor[rawApprovals](),
+		reflect.TypeFor[rawSchedule](), reflect.TypeFor[rawAlerts](), reflect.TypeFor[rawRoute](),
 		reflect.TypeFor[rawConfig](),
 	} {
 		for f := range typ.Fields() {
@@ -1036,11 +1115,69 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		checkStoreInvariants(t, cfg.Store)
+		checkScheduleInvariants(t, cfg.Schedule, cfg.Alerts)
+		checkAlertsInvariants(t, cfg.Alerts, tags)
 		checkApprovalsInvariants(t, cfg.Approvals)
 		for _, in := range cfg.Instances {
 			checkRemediationInvariants(t, in)
 		}
 	})
+}
+
+func checkScheduleInvariants(t *testing.T, s Schedule, a Alerts) {
+	t.Helper()
+	for _, spec := range []string{s.Sweep, s.Digest} {
+		if spec != "" && checkCron(spec) != "" {
+			t.Errorf("Load accepted cron spec %q: %s", spec, checkCron(spec))
+		}
+	}
+	if s.Location == nil || s.Location == time.Local {
+		t.Errorf("Load accepted time zone %v", s.Location)
+	}
+	if s.Lease < 3*time.Second || s.Lease > 10*time.Minute {
+		t.Errorf("Load accepted lease %v", s.Lease)
+	}
+	if s.Digest != "" && a.Channel == "" {
+		t.Errorf("Load accepted digest %q without alerts.channel", s.Digest)
+	}
+}
+
+func checkAlertsInvariants(t *testing.T, a Alerts, instanceTags map[string]bool) {
+	t.Helper()
+	if a.Channel != "" && !channelIDPattern.MatchString(a.Channel) {
+		t.Errorf("Load accepted alerts.channel %q", a.Channel)
+	}
+	if len(a.Routes) > 0 && a.Channel == "" {
+		t.Errorf("Load accepted routes without alerts.channel")
+	}
+	routed := map[string]bool{}
+	for _, r := range a.Routes {
+		if !channelIDPattern.MatchString(r.Channel) || len(r.Tags) == 0 {
+			t.Errorf("Load accepted route %+v", r)
+		}
+		for _, tag := range r.Tags {
+			if !instanceTags[tag] || routed[tag] {
+				t.Errorf("Load accepted route tag %q (on no instance, or in an earlier route)", tag)
+			}
+			routed[tag] = true
+			// Each tag reaches its own route: none is shadowed.
+			if got := a.ChannelFor([]string{tag}); got != r.Channel {
+				t.Errorf("ChannelFor([%q]) = %q, want its route's %q", tag, got, r.Channel)
+			}
+		}
+	}
+	if got := a.ChannelFor(nil); got != a.Channel {
+		t.Errorf("ChannelFor(nil) = %q, want alerts.channel %q", got, a.Channel)
+	}
+	if a.OnCallGroup != "" && !groupIDPattern.MatchString(a.OnCallGroup) {
+		t.Errorf("Load accepted oncall_group %q", a.OnCallGroup)
+	}
+	if a.RepeatInterval < 5*time.Minute || a.RepeatInterval > 7*24*time.Hour {
+		t.Errorf("Load accepted repeat_interval %v", a.RepeatInterval)
+	}
+	if !(a.StormThreshold > 0 && a.StormThreshold <= 1) {
+		t.Errorf("Load accepted storm_threshold %v", a.StormThreshold)
+	}
 }
 
 func checkStoreInvariants(t *testing.T, st Store) {

@@ -27,6 +27,8 @@ type rawConfig struct {
 	Access     rawAccess      `mapstructure:"access"`
 	Store      rawStore       `mapstructure:"store"`
 	Approvals  rawApprovals   `mapstructure:"approvals"`
+	Schedule   rawSchedule    `mapstructure:"schedule"`
+	Alerts     rawAlerts      `mapstructure:"alerts"`
 }
 
 type rawProbe struct {
@@ -117,6 +119,26 @@ type rawApprovals struct {
 	Defrag       map[string]any `mapstructure:"defrag"`
 }
 
+type rawSchedule struct {
+	Sweep    string        `mapstructure:"sweep"`
+	Digest   string        `mapstructure:"digest"`
+	Timezone string        `mapstructure:"timezone"`
+	Lease    time.Duration `mapstructure:"lease"`
+}
+
+type rawAlerts struct {
+	Channel        string        `mapstructure:"channel"`
+	Routes         []rawRoute    `mapstructure:"routes"`
+	OnCallGroup    string        `mapstructure:"oncall_group"`
+	RepeatInterval time.Duration `mapstructure:"repeat_interval"`
+	StormThreshold float64       `mapstructure:"storm_threshold"`
+}
+
+type rawRoute struct {
+	Tags    []string `mapstructure:"tags"`
+	Channel string   `mapstructure:"channel"`
+}
+
 // byteSize is a number of bytes written as a size ("6GiB") or a plain number.
 type byteSize int64
 
@@ -162,6 +184,8 @@ func envKeys() []string {
 		"probe.timeout", "probe.concurrency", "runbooks.dir",
 		"store.path", "store.retention", "store.audit_retention",
 		"approvals.expiry", "approvals.defrag_max_ops",
+		"schedule.sweep", "schedule.digest", "schedule.timezone", "schedule.lease",
+		"alerts.channel", "alerts.oncall_group", "alerts.repeat_interval", "alerts.storm_threshold",
 	}
 	for _, k := range thresholdKeys() {
 		keys = append(keys, "thresholds."+k)

@@ -40,6 +40,8 @@ func (l *loader) load(v *viper.Viper) *Config {
 		Slack:     defaultRawSlack(),
 		Store:     defaultRawStore(),
 		Approvals: defaultRawApprovals(),
+		Schedule:  defaultRawSchedule(),
+		Alerts:    defaultRawAlerts(),
 	}
 	l.decode(v, &raw)
 
@@ -66,9 +68,13 @@ func (l *loader) load(v *viper.Viper) *Config {
 		cfg.Instances = append(cfg.Instances, l.instance(i, ri, cfg.Thresholds, seen))
 	}
 	cfg.Slack = l.slack(raw.Slack)
-	cfg.Access = l.access(raw.Access, l.instanceTags(len(raw.Instances), cfg))
+	tags := l.instanceTags(len(raw.Instances), cfg)
+	cfg.Access = l.access(raw.Access, tags)
 	cfg.Store = l.store(raw.Store)
 	cfg.Approvals = l.approvals(raw.Approvals)
+	cfg.Schedule = l.schedule(raw.Schedule)
+	cfg.Alerts = l.alerts(raw.Alerts, tags)
+	l.digestChannel(cfg)
 	return cfg
 }
 
@@ -371,8 +377,13 @@ func (l *loader) checkThresholds(prefix string, t handlers.Thresholds, set map[s
 			continue
 		}
 		var msg string
-		switch f := v.Field(i); f.Kind() {
-		case reflect.Float64:
+		switch f := v.Field(i); {
+		case f.Type() == durationType:
+			// A window or horizon of zero would disable its rule silently.
+			if f.Int() <= 0 {
+				msg = "must be positive"
+			}
+		case f.Kind() == reflect.Float64:
 			switch x := f.Float(); {
 			case math.IsNaN(x) || math.IsInf(x, 0):
 				msg = "must be a finite number"
@@ -381,7 +392,7 @@ func (l *loader) checkThresholds(prefix string, t handlers.Thresholds, set map[s
 			case x > 1 && shareThresholds[k]:
 				msg = "must be at most 1"
 			}
-		case reflect.Int64:
+		case f.Kind() == reflect.Int64:
 			if f.Int() < 0 {
 				msg = "must not be negative"
 			}

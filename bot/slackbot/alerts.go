@@ -1,0 +1,195 @@
+package slackbot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/charts"
+	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers"
+)
+
+// Post, Update and Reply let scheduled work (sweeps, digests) post through
+// the same rate-limit-aware path as commands: a 429 is waited out, not
+// dropped.
+func (b *Bot) Post(ctx context.Context, channel string, m blockkit.Message) (string, error) {
+	var ts string
+	err := retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+		var err error
+		_, ts, err = b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+		return err
+	})
+	return ts, err
+}
+
+// Update edits a message in place.
+func (b *Bot) Update(ctx context.Context, channel, ts string, m blockkit.Message) error {
+	return retry(ctx, b.log, "chat.update", func(ctx context.Context) error {
+		_, _, _, err := b.opts.API.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+		return err
+	})
+}
+
+// Reply posts in a message's thread.
+func (b *Bot) Reply(ctx context.Context, channel, threadTS string, m blockkit.Message) error {
+	return retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+		_, _, err := b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(threadTS))
+		return err
+	})
+}
+
+// alertCommand handles silence, silences and trend.
+func (b *Bot) alertCommand(ctx context.Context, j job, cmd handlers.Command, scope []string) error {
+	if b.opts.Store == nil {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("This needs the state store, which this bot does not have."))
+	}
+	usage := func(msg string) error {
+		return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Verb: cmd.Verb, Msg: msg}))
+	}
+	switch cmd.Verb {
+	case "silences":
+		list, err := b.opts.Store.Silences(ctx)
+		if err != nil {
+			return err
+		}
+		var views []blockkit.SilenceView
+		for _, x := range list {
+			if _, err := b.opts.Resolver.Resolve(x.Instance, scope); err == nil && b.now().Before(x.Until) {
+				views = append(views, blockkit.SilenceView{ID: x.ID, Instance: x.Instance, Finding: x.Finding, CreatedBy: x.CreatedBy, Until: x.Until})
+			}
+		}
+		return b.post(ctx, j, blockkit.Reply{Messages: blockkit.RenderSilences(views, b.now())})
+	case "silence":
+		// silence <instance> [finding] <duration>
+		if len(cmd.Args) < 2 || len(cmd.Args) > 3 {
+			return usage("silence takes an instance, an optional finding and a duration (usage: silence <instance> [finding] <duration>)")
+		}
+		dur, err := time.ParseDuration(cmd.Args[len(cmd.Args)-1])
+		if err != nil || dur < time.Minute || dur > 30*24*time.Hour {
+			return usage("the duration must be between 1m and 720h, as in 30m, 4h or 72h")
+		}
+		finding := ""
+		if len(cmd.Args) == 3 {
+			finding = cmd.Args[1]
+			if _, ok := handlers.SpecFor(finding); !ok {
+				return usage(fmt.Sprintf("unknown finding %q", truncate(finding, 40)))
+			}
+		}
+		return b.silence(ctx, j, cmd.Args[0], finding, dur, scope)
+	case "trend":
+		if len(cmd.Args) < 1 || len(cmd.Args) > 2 {
+			return usage("trend takes an instance and a window (usage: trend <instance> [6h|24h|7d])")
+		}
+		window := 24 * time.Hour
+		if len(cmd.Args) == 2 {
+			w, ok := map[string]time.Duration{"6h": 6 * time.Hour, "24h": 24 * time.Hour, "1d": 24 * time.Hour, "7d": 7 * 24 * time.Hour}[cmd.Args[1]]
+			if !ok {
+				return usage("the window is 6h, 24h or 7d")
+			}
+			window = w
+		}
+		return b.trend(ctx, j, cmd.Args[0], window, scope)
+	}
+	return usage("unknown verb " + cmd.Verb)
+}
+
+// silence records a silence; operators set them, as they decide what pages.
+func (b *Bot) silence(ctx context.Context, j job, instance, finding string, d time.Duration, scope []string) error {
+	if err := b.opts.Access.Require(ctx, j.user, access.Operator); err != nil {
+		return b.refuse(ctx, j, err)
+	}
+	inst, err := b.opts.Resolver.Resolve(instance, scope)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	now := b.now()
+	x := store.Silence{Schema: store.SchemaVersion, ID: randomID(), Instance: inst.Name, Finding: finding, CreatedBy: j.user, CreatedAt: now, Until: now.Add(d)}
+	if err := b.opts.Store.PutSilence(ctx, x); err != nil {
+		return err
+	}
+	_ = b.opts.Store.Audit(ctx, store.AuditRecord{Schema: store.SchemaVersion, At: now, Instance: inst.Name, Actor: j.user, Kind: "silenced",
+		Detail: map[string]string{"finding": orAll(finding), "until": x.Until.UTC().Format(time.RFC3339)}})
+	what := orAll(finding)
+	note := blockkit.RenderNote(fmt.Sprintf("Silenced %s on %s for %s by %s (until %s).", what, inst.Name, d, j.user, x.Until.UTC().Format("2006-01-02 15:04 UTC")))
+	if j.threadTS != "" {
+		return b.Reply(ctx, j.channel, j.threadTS, note)
+	}
+	return b.ephemeral(ctx, j, note)
+}
+
+func orAll(finding string) string {
+	if finding == "" {
+		return "every finding"
+	}
+	return finding
+}
+
+// trend posts a memory chart of an instance's history in a thread, or a
+// text sparkline when the upload fails.
+func (b *Bot) trend(ctx context.Context, j job, instance string, window time.Duration, scope []string) error {
+	inst, err := b.opts.Resolver.Resolve(instance, scope)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	now := b.now()
+	samples, err := b.opts.Store.Samples(ctx, inst.Name, now.Add(-window), now)
+	if err != nil {
+		return err
+	}
+	series := charts.Series{Instance: inst.Name}
+	var rss []float64
+	for _, x := range samples {
+		series.Points = append(series.Points, charts.Point{At: x.At, UsedMemory: x.UsedMemory, RSS: x.RSS, Maxmemory: x.Maxmemory, MemoryLimit: inst.MemoryLimit, FragRatio: x.FragRatio})
+		rss = append(rss, float64(x.RSS))
+	}
+	title := fmt.Sprintf("%s: memory, last %s", inst.Name, strings.TrimSuffix(window.String(), "0m0s"))
+	if len(samples) == 0 {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("No history for "+inst.Name+" yet: sweeps record it (schedule.sweep)."))
+	}
+	head, err := b.Post(ctx, j.channel, blockkit.RenderNote(fmt.Sprintf("%s (%d samples)", title, len(samples))))
+	if err != nil {
+		return err
+	}
+	png, err := charts.Memory(series, title)
+	if err == nil {
+		err = retry(ctx, b.log, "files.upload", func(ctx context.Context) error {
+			_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{Filename: inst.Name + "-memory.png", Title: title,
+				Content: string(png), FileSize: len(png), Channel: j.channel, ThreadTimestamp: head})
+			return err
+		})
+	}
+	if err != nil {
+		b.log.Warn("chart upload failed, posting a sparkline", "error", err)
+		return b.Reply(ctx, j.channel, head, blockkit.RenderNote("RSS "+charts.Sparkline(rss, 40)))
+	}
+	return nil
+}
+
+// snooze handles the Snooze and Silence buttons of an alert.
+func (b *Bot) snooze(ctx context.Context, j job, click blockkit.Click, scope []string) error {
+	if b.opts.Store == nil {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Silences need the state store."))
+	}
+	return b.silence(ctx, j, click.Instance, click.Finding, click.Duration, scope)
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

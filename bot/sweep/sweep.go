@@ -1,0 +1,356 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redisbot/redisbot/bot/alerts"
+	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/runbooks"
+)
+
+// Poster delivers alert messages; the Slack transport implements it.
+type Poster interface {
+	Post(ctx context.Context, channel string, m blockkit.Message) (ts string, err error)
+	Update(ctx context.Context, channel, ts string, m blockkit.Message) error
+	Reply(ctx context.Context, channel, threadTS string, m blockkit.Message) error
+}
+
+// Fleet probes every instance; handlers.Service implements it.
+type Fleet interface {
+	Fleet(ctx context.Context, tag string) ([]*handlers.Report, error)
+	Instances(tag string) []handlers.Instance
+}
+
+// Options configure a Sweeper.
+type Options struct {
+	Fleet    Fleet
+	Store    *store.Store
+	Poster   Poster
+	Leader   *Leader
+	Runbooks *runbooks.Library
+	// ChannelFor routes an instance's alerts by its tags; "" posts nothing.
+	ChannelFor     func(tags []string) string
+	OnCallGroup    string
+	RepeatInterval time.Duration
+	StormThreshold float64
+	Log            *slog.Logger
+	Now            func() time.Time
+}
+
+// Sweeper runs one sweep per tick.
+type Sweeper struct {
+	o       Options
+	running atomic.Bool
+}
+
+// New returns a Sweeper.
+func New(o Options) *Sweeper {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.StormThreshold <= 0 {
+		o.StormThreshold = alerts.DefaultStormThreshold
+	}
+	return &Sweeper{o: o}
+}
+
+// errFenced stops a sweep whose leader lost the lease mid-way.
+var errFenced = errors.New("lost the leader lease: not posting")
+
+// Tick runs one sweep if this replica leads and no sweep is running: a
+// sweep still running when the next tick comes is not started twice.
+func (s *Sweeper) Tick(ctx context.Context) {
+	token, ok := s.o.Leader.Token()
+	if !ok {
+		return
+	}
+	if !s.running.CompareAndSwap(false, true) {
+		s.o.Log.Warn("previous sweep still running: skipping this tick")
+		return
+	}
+	defer s.running.Store(false)
+	start := s.o.Now()
+	if err := s.sweep(ctx, token); err != nil {
+		s.o.Log.Warn("sweep stopped", "error", err)
+		return
+	}
+	s.o.Log.Info("sweep done", "duration", s.o.Now().Sub(start))
+}
+
+func (s *Sweeper) sweep(ctx context.Context, token int64) error {
+	reports, err := s.o.Fleet.Fleet(ctx, "")
+	if err != nil {
+		return err
+	}
+	now := s.o.Now()
+	tags := map[string][]string{}
+	for _, inst := range s.o.Fleet.Instances("") {
+		tags[inst.Name] = inst.Tags
+	}
+	unreachable := map[string]bool{}
+	for _, r := range reports {
+		unreachable[r.Instance] = r.Failed()
+		if r.Snapshot != nil && !r.Failed() {
+			if err := s.o.Store.PutSnapshot(ctx, r.Snapshot); err != nil {
+				s.o.Log.Warn("store snapshot", "instance", r.Instance, "error", err)
+			}
+			if err := s.o.Store.AppendSample(ctx, r.Instance, sampleOf(r.Snapshot)); err != nil {
+				s.o.Log.Warn("store sample", "instance", r.Instance, "error", err)
+			}
+		}
+	}
+	storm := alerts.Storm(unreachable, s.o.StormThreshold)
+	if err := s.stormSummary(ctx, token, storm, unreachable, now); err != nil {
+		return err
+	}
+
+	stored, err := s.o.Store.Alerts(ctx)
+	if err != nil {
+		return fmt.Errorf("read alerts: %w", err)
+	}
+	byKey := map[string]store.Alert{}
+	for _, a := range stored {
+		byKey[a.Instance+"\x00"+a.Finding] = a
+	}
+	silences, err := s.o.Store.Silences(ctx)
+	if err != nil {
+		return fmt.Errorf("read silences: %w", err)
+	}
+	for _, r := range reports {
+		seen := map[string]bool{}
+		for _, f := range r.Findings {
+			if storm && f.ID == "unreachable" {
+				continue // one fleet summary instead of an alert per instance
+			}
+			// Info findings are context for a diagnosis, not pages.
+			if f.Severity < handlers.SeverityWarning {
+				continue
+			}
+			seen[f.ID] = true
+			obs := alerts.Observation{Present: true, Severity: f.Severity, Summary: f.Summary}
+			if err := s.step(ctx, token, r, f, byKey[r.Instance+"\x00"+f.ID], obs, silenced(silences, r.Instance, f.ID, now), tags[r.Instance], now); err != nil {
+				return err
+			}
+		}
+		for key, a := range byKey {
+			inst, id, _ := strings.Cut(key, "\x00")
+			if inst != r.Instance || seen[id] || (storm && id == "unreachable") {
+				continue
+			}
+			// An unreachable instance tells nothing about its other
+			// findings: they keep their state until it answers again.
+			if r.Failed() && id != "unreachable" {
+				continue
+			}
+			spec, _ := handlers.SpecFor(id)
+			f := handlers.Finding{ID: id, Title: spec.Title, Severity: severityOf(a.Severity), Summary: a.Fields["summary"]}
+			if err := s.step(ctx, token, r, f, a, alerts.Observation{}, silenced(silences, inst, id, now), tags[inst], now); err != nil {
+				return err
+			}
+		}
+	}
+	return s.expireSilences(ctx, token, silences, byKey, now)
+}
+
+// step moves one alert through its lifecycle and posts what it says.
+func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f handlers.Finding, stored store.Alert, obs alerts.Observation, silenced bool, tags []string, now time.Time) error {
+	prev := fromStore(stored)
+	prev.Instance, prev.Finding = r.Instance, f.ID
+	timing := alerts.DefaultTiming(f.ID)
+	if s.o.RepeatInterval > 0 {
+		timing.RepeatInterval = s.o.RepeatInterval
+	}
+	next, n := alerts.Step(prev, obs, timing, silenced, now)
+	a := toStore(next, stored)
+	if n.Kind != alerts.NotifyNone {
+		if !s.o.Leader.Still(ctx, token) {
+			return errFenced
+		}
+		if err := s.deliver(ctx, n, r, f, &a, tags, now); err != nil {
+			// Keep the previous state so the next sweep tries again.
+			s.o.Log.Warn("alert not delivered", "instance", r.Instance, "finding", f.ID, "error", err)
+			return nil
+		}
+	}
+	if next.State == alerts.StateInactive && a.MessageTS == "" {
+		if stored.Instance != "" {
+			_ = s.o.Store.DeleteAlert(ctx, r.Instance, f.ID)
+		}
+		return nil
+	}
+	return s.o.Store.PutAlert(ctx, a)
+}
+
+func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handlers.Report, f handlers.Finding, a *store.Alert, tags []string, now time.Time) error {
+	channel := a.Channel
+	if channel == "" && s.o.ChannelFor != nil {
+		channel = s.o.ChannelFor(tags)
+	}
+	if channel == "" {
+		return nil // history only: nowhere to post
+	}
+	f.Severity = n.Alert.Severity
+	view := blockkit.AlertView{Instance: r.Instance, Finding: f, State: "firing", Since: n.Alert.FiringSince, OnCallGroup: s.o.OnCallGroup, Report: r}
+	switch n.Kind {
+	case alerts.NotifyFire:
+		ts, err := s.o.Poster.Post(ctx, channel, blockkit.RenderAlert(view, s.o.Runbooks, now))
+		if err != nil {
+			return err
+		}
+		a.Channel, a.MessageTS = channel, ts
+	case alerts.NotifyEscalate:
+		if err := s.o.Poster.Update(ctx, channel, a.MessageTS, blockkit.RenderAlert(view, s.o.Runbooks, now)); err != nil {
+			return err
+		}
+		return s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote(fmt.Sprintf("Now %s: %s", n.Alert.Severity, f.Summary)))
+	case alerts.NotifyRemind:
+		return s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote(fmt.Sprintf("Still %s since %s: %s", n.Alert.Severity, n.Alert.FiringSince.UTC().Format("15:04 UTC"), f.Summary)))
+	case alerts.NotifyResolve:
+		view.State = "resolved"
+		if err := s.o.Poster.Update(ctx, channel, a.MessageTS, blockkit.RenderAlert(view, s.o.Runbooks, now)); err != nil {
+			return err
+		}
+		if err := s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote("Resolved: the finding has been clear for the clear period.")); err != nil {
+			return err
+		}
+		// A later recurrence is a new alert with a new message.
+		a.Channel, a.MessageTS = "", ""
+	}
+	return nil
+}
+
+// stormSummary posts one message when most of the fleet is unreachable in
+// one sweep (the bot lost its network, not a thousand instances down), and
+// at most once per repeat interval while it lasts.
+func (s *Sweeper) stormSummary(ctx context.Context, token int64, storm bool, unreachable map[string]bool, now time.Time) error {
+	stored, err := s.o.Store.Alert(ctx, "*fleet*", "unreachable")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	down := 0
+	for _, u := range unreachable {
+		if u {
+			down++
+		}
+	}
+	prev := fromStore(stored)
+	prev.Instance, prev.Finding = "*fleet*", "unreachable"
+	timing := alerts.Timing{For: map[handlers.Severity]time.Duration{handlers.SeverityCritical: 0}, ClearFor: 2 * time.Minute, RepeatInterval: s.o.RepeatInterval}
+	if timing.RepeatInterval <= 0 {
+		timing.RepeatInterval = 4 * time.Hour
+	}
+	summary := fmt.Sprintf("%d of %d instances unreachable in one sweep: probably the bot's own network or DNS, not the instances.", down, len(unreachable))
+	next, n := alerts.Step(prev, alerts.Observation{Present: storm, Severity: handlers.SeverityCritical, Summary: summary}, timing, false, now)
+	a := toStore(next, stored)
+	if n.Kind != alerts.NotifyNone && s.o.ChannelFor != nil {
+		if !s.o.Leader.Still(ctx, token) {
+			return errFenced
+		}
+		channel := a.Channel
+		if channel == "" {
+			channel = s.o.ChannelFor(nil)
+		}
+		if channel != "" {
+			note := blockkit.RenderNote(":rotating_light: " + summary)
+			if n.Kind == alerts.NotifyResolve {
+				note = blockkit.RenderNote(":large_green_circle: The fleet is reachable again.")
+			}
+			if _, err := s.o.Poster.Post(ctx, channel, note); err != nil {
+				return err
+			}
+			a.Channel = channel
+		}
+	}
+	if next.State == alerts.StateInactive {
+		if stored.Instance != "" {
+			return s.o.Store.DeleteAlert(ctx, "*fleet*", "unreachable")
+		}
+		return nil
+	}
+	return s.o.Store.PutAlert(ctx, a)
+}
+
+// expireSilences says in the alert's thread when a silence ends, then
+// forgets it.
+func (s *Sweeper) expireSilences(ctx context.Context, token int64, silences []store.Silence, alertsByKey map[string]store.Alert, now time.Time) error {
+	for _, x := range silences {
+		if now.Before(x.Until) {
+			continue
+		}
+		for key, a := range alertsByKey {
+			inst, id, _ := strings.Cut(key, "\x00")
+			if inst != x.Instance || (x.Finding != "" && x.Finding != id) || a.MessageTS == "" {
+				continue
+			}
+			if !s.o.Leader.Still(ctx, token) {
+				return errFenced
+			}
+			_ = s.o.Poster.Reply(ctx, a.Channel, a.MessageTS, blockkit.RenderNote("The silence set by "+x.CreatedBy+" has expired; alerts for this finding post again."))
+		}
+		if err := s.o.Store.DeleteSilence(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+func silenced(list []store.Silence, instance, finding string, now time.Time) bool {
+	for _, x := range list {
+		if x.Instance == instance && (x.Finding == "" || x.Finding == finding) && now.Before(x.Until) {
+			return true
+		}
+	}
+	return false
+}
+
+// sampleOf is what history keeps of a snapshot.
+func sampleOf(s *handlers.Snapshot) store.Sample {
+	i := func(k string) int64 { n, _ := s.Int(k); return n }
+	f := func(k string) float64 { v, _ := s.Float(k); return v }
+	maxmem, _ := s.Maxmemory()
+	oom, _ := s.Info.ErrorCount("OOM")
+	keys, _ := s.Keys()
+	return store.Sample{At: s.ProbedAt, UsedMemory: i("used_memory"), RSS: i("used_memory_rss"), Peak: i("used_memory_peak"),
+		Maxmemory: maxmem, EvictedKeys: i("evicted_keys"), OOMErrors: oom, Keys: keys,
+		FragRatio: f("mem_fragmentation_ratio"), AllocFragRatio: f("allocator_frag_ratio")}
+}
+
+// The store keeps alerts in its own record; the lifecycle's extra times
+// travel in Fields so the store does not need to know the lifecycle.
+func toStore(a alerts.Alert, prev store.Alert) store.Alert {
+	out := store.Alert{Schema: store.SchemaVersion, Instance: a.Instance, Finding: a.Finding, State: string(a.State),
+		Severity: a.Severity.String(), Since: a.PendingSince, LastChange: a.FiringSince, LastNotified: a.LastNotified,
+		Channel: prev.Channel, MessageTS: prev.MessageTS, Fields: map[string]string{"summary": a.Summary}}
+	for name, t := range map[string]time.Time{"clear_since": a.ClearSince, "lower_since": a.LowerSince, "resolved_at": a.ResolvedAt} {
+		if !t.IsZero() {
+			out.Fields[name] = t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	out.Fields["notified"] = strconv.Itoa(int(a.Notified))
+	return out
+}
+
+func fromStore(s store.Alert) alerts.Alert {
+	t := func(name string) time.Time { v, _ := time.Parse(time.RFC3339Nano, s.Fields[name]); return v }
+	n, _ := strconv.Atoi(s.Fields["notified"])
+	return alerts.Alert{Instance: s.Instance, Finding: s.Finding, State: alerts.State(s.State), Severity: severityOf(s.Severity),
+		PendingSince: s.Since, FiringSince: s.LastChange, LastNotified: s.LastNotified, ClearSince: t("clear_since"),
+		LowerSince: t("lower_since"), ResolvedAt: t("resolved_at"), Notified: handlers.Severity(n), Summary: s.Fields["summary"]}
+}
+
+func severityOf(name string) handlers.Severity {
+	s, _ := handlers.ParseSeverity(name)
+	return s
+}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Bounds of alerts.repeat_interval: more often than 5m a reminder is noise,
+// less often than weekly a firing alert is forgotten.
+const (
+	minRepeatInterval = 5 * time.Minute
+	maxRepeatInterval = 7 * 24 * time.Hour
+)
+
+func defaultRawAlerts() rawAlerts {
+	return rawAlerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold}
+}
+
+// alerts checks the alerts section. instanceTags are the tags of all
+// instances, or nil when some could not be decoded, in which case route
+// tags are not checked against them.
+func (l *loader) alerts(ra rawAlerts, instanceTags map[string]bool) Alerts {
+	a := Alerts{
+		Channel:        ra.Channel,
+		OnCallGroup:    ra.OnCallGroup,
+		RepeatInterval: ra.RepeatInterval,
+		StormThreshold: ra.StormThreshold,
+	}
+	for _, rr := range ra.Routes {
+		a.Routes = append(a.Routes, Route{Tags: rr.Tags, Channel: rr.Channel})
+	}
+	if l.p.isFailed("alerts") {
+		return a
+	}
+
+	if k := "alerts.channel"; !l.p.isFailed(k) && a.Channel != "" && !channelIDPattern.MatchString(a.Channel) {
+		l.p.addf(k, "%s is not a channel id (C…, G… or D…)", quote(a.Channel))
+	}
+	l.routes(ra.Routes, instanceTags)
+	if k := "alerts.channel"; len(ra.Routes) > 0 && a.Channel == "" && !l.p.isFailed(k) && !l.p.isFailed("alerts.routes") {
+		// A storm summary replaces the unreachable alerts of every
+		// instance, routed or not, and goes to alerts.channel: without
+		// one, routed teams would hear nothing in a storm.
+		l.p.addf(k, "is required when routes are set (storm summaries go there)")
+	}
+	if k := "alerts.oncall_group"; !l.p.isFailed(k) && a.OnCallGroup != "" && !groupIDPattern.MatchString(a.OnCallGroup) {
+		l.p.addf(k, "%s is not a user-group id (S…)", quote(a.OnCallGroup))
+	}
+	if k := "alerts.repeat_interval"; !l.p.isFailed(k) && (a.RepeatInterval < minRepeatInterval || a.RepeatInterval > maxRepeatInterval) {
+		l.p.addf(k, "must be between 5m and 168h")
+	}
+	// Written so that NaN fails too.
+	if k := "alerts.storm_threshold"; !l.p.isFailed(k) && !(a.StormThreshold > 0 && a.StormThreshold <= 1) {
+		l.p.addf(k, "must be greater than 0 and at most 1")
+	}
+	return a
+}
+
+// routes checks alerts.routes. A tag already in an earlier route is an
+// error: the first match wins, so the later one could never match.
+func (l *loader) routes(routes []rawRoute, instanceTags map[string]bool) {
+	if l.p.isFailed("alerts.routes") {
+		return
+	}
+	routed := map[string]string{} // tag -> key of the route or tag that takes it
+	for i, rr := range routes {
+		key := fmt.Sprintf("alerts.routes[%d]", i)
+		if l.p.isFailed(key) {
+			continue
+		}
+		if k := key + ".tags"; !l.p.isFailed(k) && len(rr.Tags) == 0 {
+			l.p.addf(k, "at least one tag is required")
+		}
+		for j, tag := range rr.Tags {
+			k := fmt.Sprintf("%s.tags[%d]", key, j)
+			first, dup := routed[tag]
+			switch {
+			case l.p.isFailed(k):
+			case !namePattern.MatchString(tag):
+				l.p.addf(k, "%s must match [a-z0-9._-]+", quote(tag))
+			case instanceTags != nil && !instanceTags[tag]:
+				// A typo would silently send the team's alerts elsewhere.
+				l.p.addf(k, "no instance has tag %s", quote(tag))
+			case dup && parentKey(first) == key+".tags":
+				l.p.addf(k, "duplicate of %s", first)
+			case dup:
+				l.p.addf(k, "%s is already routed by %s (the first match wins)", quote(tag), parentKey(parentKey(first)))
+			default:
+				routed[tag] = k
+			}
+		}
+		if k := key + ".channel"; !l.p.isFailed(k) {
+			switch {
+			case rr.Channel == "":
+				l.p.addf(k, "is required")
+			case !channelIDPattern.MatchString(rr.Channel):
+				l.p.addf(k, "%s is not a channel id (C…, G… or D…)", quote(rr.Channel))
+			}
+		}
+	}
+}
+
+// digestChannel checks that a digest has somewhere to go: digests are
+// posted to alerts.channel only.
+func (l *loader) digestChannel(cfg *Config) {
+	const key = "schedule.digest"
+	if cfg.Schedule.Digest == "" || cfg.Alerts.Channel != "" || l.p.isFailed(key) || l.p.isFailed("alerts.channel") {
+		return
+	}
+	l.p.addf(key, "needs alerts.channel, where digests are posted")
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers/redistest"
+)
+
+const alertsChannel = "C0ALERTS"
+
+// fullServer is a noeviction server filled until it rejects writes: the
+// oom-rejecting finding fires on the first sweep.
+func fullServer(t *testing.T) *redistest.Server {
+	t.Helper()
+	srv := redistest.StartT(t, "--maxmemory", "20mb", "--maxmemory-policy", "noeviction")
+	c := srv.Client()
+	defer c.Close()
+	if err := redistest.FillUntilOOM(context.Background(), c, 1000, 0, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func alertPosts(fake *slacktest.Server, instance, finding string) int {
+	n := 0
+	for _, p := range fake.Posts() {
+		if p.Method == "chat.postMessage" && p.Channel == alertsChannel && p.ThreadTS == "" &&
+			strings.Contains(p.BlocksText(), instance) && strings.Contains(p.BlocksText(), "`"+finding+"`") {
+			n++
+		}
+	}
+	return n
+}
+
+func sweepYAML(extra string) string {
+	return "schedule:\n  sweep: \"@every 1s\"\n  lease: 3s\nalerts:\n  channel: " + alertsChannel + "\n  oncall_group: S0ONCALL\n" + extra
+}
+
+func TestSweepAlertsOnceSnoozeAndTrend(t *testing.T) {
+	srv := fullServer(t)
+	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
+	fake := bot.fake
+	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
+
+	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
+	})[0]
+	if !strings.Contains(alert.BlocksText(), "CRITICAL") || !strings.Contains(alert.BlocksText(), "<!subteam^S0ONCALL>") {
+		t.Errorf("critical alert without the on-call group:\n%s", alert.BlocksText())
+	}
+	time.Sleep(4 * time.Second) // four more sweeps
+	if n := alertPosts(fake, "full-1", "oom-rejecting"); n != 1 {
+		t.Errorf("%d alert messages for one condition, want 1", n)
+	}
+
+	// Snooze from the alert: an operator silences it for an hour.
+	fake.Click("U0OP", alertsChannel, alert.TS, button(t, alert, "silence/oom-rejecting/1h"))
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "Silenced oom-rejecting on full-1")
+	})
+	fake.SlashCommand(slash(onCall, "U0OP", "silences"))
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "1 active silence")
+	})
+
+	// The sweeps recorded history: the trend chart goes up as a PNG.
+	fake.SlashCommand(slash(onCall, "U0OP", "trend full-1 6h"))
+	file := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool { return p.Method == "files.upload" })[0]
+	if !strings.HasPrefix(string(file.File.Content), "\x89PNG") || file.ThreadTS == "" {
+		t.Errorf("trend upload: %s, thread %q", file.File.Name, file.ThreadTS)
+	}
+	if v := fake.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+// TestTwoReplicas runs two redisbot processes on one local Slack and one
+// shared Redis store.
+func TestTwoReplicas(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "redisbot")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	stateRedis := redistest.StartT(t)
+	full := fullServer(t)
+	later := redistest.StartT(t, "--maxmemory", "20mb", "--maxmemory-policy", "noeviction")
+	frag := redistest.StartT(t)
+	{
+		c := frag.Client()
+		if err := redistest.Fragment(context.Background(), c, 500_000); err != nil {
+			t.Fatal(err)
+		}
+		if err := redistest.WaitQuiet(context.Background(), c, 1000); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	fake := slacktest.New(t)
+	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
+	cfg := writeConfig(t, fmt.Sprintf("probe:\n  timeout: 1s\nslack:\n  api_url: %s\nstore:\n  redis_url: redis://%s/0\n%s%s\ninstances:\n%s%s%s",
+		fake.APIURL(), stateRedis.Addr, sweepYAML(""), "access:\n  operators: [U0OP]\n  approvers: [U0LEAD1, U0LEAD2]\n",
+		instanceYAML("full-1", full.Addr), instanceYAML("later-1", later.Addr), instanceYAML("frag-1", frag.Addr)))
+
+	var procs []*exec.Cmd
+	for i := range 2 {
+		cmd := exec.Command(bin, "serve", "--config", cfg, "--log-format", "json")
+		cmd.Env = append(os.Environ(), "SLACK_APP_TOKEN="+slacktest.AppToken, "SLACK_BOT_TOKEN="+slacktest.BotToken)
+		logf, _ := os.Create(filepath.Join(t.TempDir(), fmt.Sprintf("replica-%d.log", i)))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	waitConnections(t, fake, 2)
+
+	// A sweep posts exactly once, whichever replica leads.
+	fake.WaitPosts(t, 1, 20*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && strings.Contains(p.BlocksText(), "`oom-rejecting`")
+	})
+	time.Sleep(4 * time.Second)
+	if n := alertPosts(fake, "full-1", "oom-rejecting"); n != 1 {
+		t.Fatalf("%d alert messages from two replicas, want 1", n)
+	}
+
+	// A request and two approvals delivered to either replica run once.
+	fake.SlashCommand(slash(onCall, "U0OP", "bgsave frag-1"))
+	msg := approvalMessageFor(t, fake, "bgsave", "frag-1")
+	approve := button(t, msg, "approve/")
+	fake.Click("U0LEAD1", onCall, msg.TS, approve)
+	fake.Click("U0LEAD2", onCall, msg.TS, approve)
+	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))
+	doneLine := func(p slacktest.Post) bool {
+		return p.ThreadTS == msg.TS && strings.Contains(p.BlocksText(), "*done* by")
+	}
+	fake.WaitPosts(t, 1, 10*time.Second, doneLine)
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("already decided"))
+	doneLines := 0
+	for _, p := range fake.Posts() {
+		if doneLine(p) {
+			doneLines++
+		}
+	}
+	if doneLines != 1 {
+		t.Errorf("%d executions across two replicas, want 1", doneLines)
+	}
+
+	// Kill the leader without warning: the other takes over within the
+	// lease and alerts on a condition that appears after the kill.
+	st, err := store.Open(context.Background(), store.Options{RedisURL: "redis://" + stateRedis.Addr + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lease, ok, err := st.AcquireLease(context.Background(), "scheduler", "test-observer", time.Second)
+	if err != nil || ok {
+		t.Fatalf("lease: %+v ok=%v err=%v", lease, ok, err)
+	}
+	parts := strings.Split(lease.Holder, "/")
+	pid, _ := strconv.Atoi(parts[len(parts)-2])
+	killed := false
+	for _, p := range procs {
+		if p.Process.Pid == pid {
+			p.Process.Signal(syscall.SIGKILL)
+			killed = true
+		}
+	}
+	if !killed {
+		t.Fatalf("leader %q is not one of the replicas", lease.Holder)
+	}
+	killedAt := time.Now()
+	c := later.Client()
+	defer c.Close()
+	if err := redistest.FillUntilOOM(context.Background(), c, 1000, 0, 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	posted := fake.WaitPosts(t, 1, 20*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && strings.Contains(p.BlocksText(), "later-1") && strings.Contains(p.BlocksText(), "`oom-rejecting`")
+	})[0]
+	if d := posted.At.Sub(killedAt); d > 3*time.Second+5*time.Second {
+		t.Errorf("survivor alerted %v after the leader died (lease 3s)", d)
+	}
+	time.Sleep(3 * time.Second)
+	if n := alertPosts(fake, "later-1", "oom-rejecting"); n != 1 {
+		t.Errorf("%d alert messages after takeover, want 1", n)
+	}
+	if n := alertPosts(fake, "full-1", "oom-rejecting"); n != 1 {
+		t.Errorf("the new leader re-posted an existing alert (%d messages)", n)
+	}
+}
+
+func approvalMessageFor(t *testing.T, fake *slacktest.Server, action, instance string) slacktest.Post {
+	t.Helper()
+	return fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && p.ThreadTS == "" && strings.Contains(p.BlocksText(), action+" on "+instance+" · PENDING")
+	})[0]
+}
