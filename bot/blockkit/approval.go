@@ -24,6 +24,9 @@ const (
 	// approve/<approval id>, value the same id.
 	ActionApprove = "approve"
 	ActionReject  = "reject"
+	// ActionRevert is on a done config-set: revert/<approval id>; it
+	// requests (with approval) setting the old value back.
+	ActionRevert = "revert"
 )
 
 // Click is a parsed button click.
@@ -61,7 +64,7 @@ func ParseClick(actionID, value string) (Click, error) {
 	case ActionRunbook:
 		_, ref, err := ParseAction(actionID, value)
 		return Click{Kind: kind, Runbook: ref}, err
-	case ActionApprove, ActionReject:
+	case ActionApprove, ActionReject, ActionRevert:
 		if !approvalID.MatchString(rest) || value != rest {
 			return Click{}, fmt.Errorf("bad approval id %q", rest)
 		}
@@ -191,6 +194,10 @@ func RenderApproval(v ApprovalView, now time.Time) Message {
 	}
 	if o := v.Outcome; o != nil {
 		blocks = append(blocks, slack.NewDividerBlock(), section(outcomeText(*o)))
+	}
+	if old := v.Plan.Params["old"]; v.State == "done" && v.Plan.Action == handlers.ActionConfigSet && old != "" && old != "unknown" && approvalID.MatchString(v.ID) {
+		revert := slack.NewButtonBlockElement(ActionRevert+"/"+v.ID, v.ID, plainText("Request revert to "+old, maxButtonText))
+		blocks = append(blocks, slack.NewActionBlock("revert-"+v.ID, revert))
 	}
 	if v.State == "pending" && approvalID.MatchString(v.ID) {
 		approve := slack.NewButtonBlockElement(ActionApprove+"/"+v.ID, v.ID, plainText("Approve", maxButtonText))

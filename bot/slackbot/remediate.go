@@ -293,3 +293,22 @@ func auditSummary(r store.AuditRecord) string {
 func isRemediationVerb(verb string) bool {
 	return slices.Contains(remediationVerbs, verb)
 }
+
+// revert requests, through the same approval flow, setting back the value a
+// done config-set replaced.
+func (b *Bot) revert(ctx context.Context, j job, click blockkit.Click, scope []string) error {
+	if !b.remediationEnabled() {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot."))
+	}
+	a, err := b.opts.Store.Approval(ctx, click.ApprovalID)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("This approval request no longer exists."))
+	}
+	plan, err := approvals.PlanOf(a)
+	old := plan.Params["old"]
+	if err != nil || a.State != approvals.StateDone || plan.Action != handlers.ActionConfigSet || old == "" || old == "unknown" {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("There is nothing to revert for this request."))
+	}
+	req := remedy.Request{Instance: a.Instance, Action: handlers.ActionConfigSet, Params: map[string]string{"setting": plan.Params["setting"], "value": old}}
+	return b.request(ctx, j, req, scope)
+}

@@ -419,6 +419,8 @@ func (b *Bot) click(ctx context.Context, j job) error {
 		return b.request(ctx, j, remedy.Request{Instance: click.Instance, Action: click.Action, Params: map[string]string{}}, scope)
 	case blockkit.ActionApprove, blockkit.ActionReject:
 		return b.decide(ctx, j, click)
+	case blockkit.ActionRevert:
+		return b.revert(ctx, j, click, scope)
 	case blockkit.ActionSilence:
 		return b.snooze(ctx, j, click, scope)
 	}

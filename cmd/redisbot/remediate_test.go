@@ -167,3 +167,34 @@ func TestSlackRequestButtonAndRestartBetweenRequestAndApproval(t *testing.T) {
 		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "No pending approval requests")
 	})
 }
+
+func TestSlackConfigSetAndRevert(t *testing.T) {
+	bot, srv := fragmentedBot(t)
+	fake := bot.fake
+	c := srv.Client()
+	defer c.Close()
+	ctx := context.Background()
+
+	fake.SlashCommand(slash(onCall, "U0OP", "set frag-1 policy allkeys-lru"))
+	msg := approvalMessage(t, fake, 1, "config-set")
+	if !strings.Contains(msg.BlocksText(), "CONFIG SET maxmemory-policy allkeys-lru") || !strings.Contains(msg.BlocksText(), "noeviction → allkeys-lru") {
+		t.Errorf("plan:\n%s", msg.BlocksText())
+	}
+	fake.Click("U0LEAD", onCall, msg.TS, button(t, msg, "approve/"))
+	done := fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))[0]
+	if got := c.ConfigGet(ctx, "maxmemory-policy").Val()["maxmemory-policy"]; got != "allkeys-lru" {
+		t.Fatalf("policy = %s", got)
+	}
+
+	// Revert is itself a request that needs an approval.
+	fake.Click("U0OP", onCall, done.TS, button(t, done, "revert/"))
+	rev := approvalMessage(t, fake, 2, "config-set")
+	if !strings.Contains(rev.BlocksText(), "CONFIG SET maxmemory-policy noeviction") {
+		t.Errorf("revert plan:\n%s", rev.BlocksText())
+	}
+	fake.Click("U0LEAD", onCall, rev.TS, button(t, rev, "approve/"))
+	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(rev.TS, "DONE"))
+	if got := c.ConfigGet(ctx, "maxmemory-policy").Val()["maxmemory-policy"]; got != "noeviction" {
+		t.Errorf("policy after revert = %s", got)
+	}
+}

@@ -263,7 +263,8 @@ func MakePlan(r Request, inst handlers.Instance, s *handlers.Snapshot, facts Fac
 		if inst.Remediation.PersistConfig {
 			p.Commands = append(p.Commands, "CONFIG REWRITE")
 		}
-		p.Evidence = append(p.Evidence, handlers.Fact{Name: setting, Value: orUnknown(old, known) + " -> " + value, Text: orUnknown(old, known) + " -> " + value})
+		change := orUnknown(old, known) + " → " + value
+		p.Evidence = append(p.Evidence, handlers.Fact{Name: setting, Value: change, Text: change})
 		switch setting {
 		case "maxmemory":
 			n, _ := strconv.ParseInt(value, 10, 64)
@@ -286,7 +287,11 @@ func MakePlan(r Request, inst handlers.Instance, s *handlers.Snapshot, facts Fac
 					fmt.Sprintf("%d of %d keys have a TTL: a volatile policy cannot evict the others", expires, keys))
 			}
 		}
-		check("old value known (for revert)", known, false, "CONFIG GET did not answer; a revert will need the value by hand")
+		revert := "was " + old + "; a Revert button will offer it back"
+		if !known {
+			revert = "CONFIG GET did not answer; a revert will need the value by hand"
+		}
+		check("old value known (for revert)", known, false, revert)
 
 	case handlers.ActionBGSave:
 		p.Commands = []string{"BGSAVE"}
