@@ -160,11 +160,7 @@ func (b *Bot) trend(ctx context.Context, j job, instance string, window time.Dur
 	}
 	png, err := charts.Memory(series, title)
 	if err == nil {
-		err = retry(ctx, b.log, "files.upload", func(ctx context.Context) error {
-			_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{Filename: inst.Name + "-memory.png", Title: title,
-				Content: string(png), FileSize: len(png), Channel: j.channel, ThreadTimestamp: head})
-			return err
-		})
+		err = b.Upload(ctx, j.channel, head, inst.Name+"-memory.png", title, png)
 	}
 	if err != nil {
 		b.log.Warn("chart upload failed, posting a sparkline", "error", err)
@@ -192,4 +188,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// Upload attaches a file to a thread (the digest's chart).
+func (b *Bot) Upload(ctx context.Context, channel, threadTS, name, title string, content []byte) error {
+	return retry(ctx, b.log, "files.upload", func(ctx context.Context) error {
+		_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{Filename: name, Title: title,
+			Content: string(content), FileSize: len(content), Channel: channel, ThreadTimestamp: threadTS})
+		return err
+	})
 }

@@ -165,6 +165,12 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		cancelLeader()
 		return nil, fmt.Errorf("schedule.sweep: %w", err)
 	}
+	if cfg.Schedule.Digest != "" {
+		if _, err := c.AddFunc(cfg.Schedule.Digest, func() { sw.Digest(ctx, bot) }); err != nil {
+			cancelLeader()
+			return nil, fmt.Errorf("schedule.digest: %w", err)
+		}
+	}
 	if _, err := c.AddFunc("@hourly", func() {
 		if _, ok := leader.Token(); ok {
 			if err := st.Prune(ctx); err != nil {

@@ -207,3 +207,30 @@ func approvalMessageFor(t *testing.T, fake *slacktest.Server, action, instance s
 		return p.Method == "chat.postMessage" && p.ThreadTS == "" && strings.Contains(p.BlocksText(), action+" on "+instance+" · PENDING")
 	})[0]
 }
+
+func TestDigest(t *testing.T) {
+	full := fullServer(t)
+	healthy := redistest.StartT(t, "--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru")
+	cfg := "schedule:\n  sweep: \"@every 1s\"\n  digest: \"@every 3s\"\n  lease: 3s\nalerts:\n  channel: " + alertsChannel + "\n"
+	bot := startBot(t, instanceYAML("full-1", full.Addr)+instanceYAML("ok-1", healthy.Addr), cfg, nil)
+	fake := bot.fake
+	digest := fake.WaitPosts(t, 1, 20*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && strings.Contains(p.BlocksText(), "Redis memory digest")
+	})[0]
+	text := digest.BlocksText()
+	for _, want := range []string{"1 critical", "0 warning", "2 instances", "full-1", "of maxmemory", "oom-rejecting"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("digest lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Index(text, "full-1") < 0 || strings.Contains(text, "`ok-1`") {
+		t.Errorf("digest lists a healthy instance among the riskiest:\n%s", text)
+	}
+	// The chart of the riskiest goes into the digest's thread.
+	chart := fake.WaitPosts(t, 1, 20*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "files.upload" && p.File != nil && p.File.Name == "redis-digest.png"
+	})[0]
+	if !strings.HasPrefix(string(chart.File.Content), "\x89PNG") {
+		t.Error("digest chart is not a PNG")
+	}
+}
