@@ -23,6 +23,29 @@ type Instance struct {
 	Thresholds  Thresholds
 	// Remediation says how approved actions may touch this instance.
 	Remediation Remediation
+	// Cluster marks the seed of a Redis Cluster in config, and every node
+	// topology.Expand found through it: a seed stands for the whole
+	// cluster and is replaced by one instance per node.
+	Cluster bool
+	// Sentinel, when set, names a master monitored by Sentinel. A config
+	// entry with a Sentinel section has no Addr of its own: topology.Expand
+	// replaces it with the current master and its replicas, which keep the
+	// section so that a sentinel failover knows whom to ask.
+	Sentinel *Sentinel
+	// Origin is the name of the config entry (cluster seed or Sentinel
+	// entry) that topology.Expand expanded into this instance; "" for an
+	// instance straight from config. Expand leaves instances with an
+	// Origin alone.
+	Origin string
+}
+
+// Sentinel names a master and the sentinels that monitor it.
+type Sentinel struct {
+	// Master is the name the sentinels know the master by (mymaster).
+	Master string
+	// Addrs are the sentinels' host:port addresses, asked in order until
+	// one answers.
+	Addrs []string
 }
 
 // Remediation is an instance's settings for approval-gated actions.
@@ -35,7 +58,8 @@ type Remediation struct {
 	RestartMethod  string
 	RestartCommand []string
 	// FailoverMethod is "failover" (FAILOVER on the primary, Redis >= 6.2),
-	// or "" (failover not offered).
+	// "cluster-failover" (CLUSTER FAILOVER on a replica of a cluster node),
+	// "sentinel" (SENTINEL FAILOVER) or "" (failover not offered).
 	FailoverMethod string
 	// PersistConfig runs CONFIG REWRITE after CONFIG SET.
 	PersistConfig bool

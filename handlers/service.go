@@ -37,6 +37,7 @@ const HistoryWindow = 6 * time.Hour
 // Service holds the verbs that users call. It only knows the instances it
 // was built with: nothing a user types can name another server.
 type Service struct {
+	mu          sync.RWMutex
 	instances   []Instance
 	prober      Prober
 	history     History
@@ -57,7 +58,7 @@ func NewService(instances []Instance, prober Prober, history History, concurrenc
 // config order.
 func (s *Service) Instances(tag string) []Instance {
 	var out []Instance
-	for _, inst := range s.instances {
+	for _, inst := range s.all() {
 		if tag == "" || inst.HasTag(tag) {
 			out = append(out, inst)
 		}
@@ -65,12 +66,25 @@ func (s *Service) Instances(tag string) []Instance {
 	return out
 }
 
+// SetInstances replaces the instance list: cluster and Sentinel entries are
+// expanded again before each sweep, so a failover's new primary is known.
+func (s *Service) SetInstances(instances []Instance) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.instances = instances
+}
+
+func (s *Service) all() []Instance {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.instances
+}
+
 // scoped returns a view of the service that only knows the instances with
 // one of the tags.
 func (s *Service) scoped(tags []string) *Service {
-	view := *s
-	view.instances = nil
-	for _, inst := range s.instances {
+	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency}
+	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {
 				view.instances = append(view.instances, inst)
@@ -78,7 +92,7 @@ func (s *Service) scoped(tags []string) *Service {
 			}
 		}
 	}
-	return &view
+	return view
 }
 
 // UnknownInstanceError is returned for a name that is not in config.
@@ -105,13 +119,14 @@ var validName = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
 
 // Lookup finds a configured instance by exact name.
 func (s *Service) Lookup(name string) (Instance, error) {
-	for _, inst := range s.instances {
+	instances := s.all()
+	for _, inst := range instances {
 		if inst.Name == name {
 			return inst, nil
 		}
 	}
-	names := make([]string, len(s.instances))
-	for i, inst := range s.instances {
+	names := make([]string, len(instances))
+	for i, inst := range instances {
 		names[i] = inst.Name
 	}
 	shown := name

@@ -144,11 +144,11 @@ func (w *Workflow) Request(ctx context.Context, user string, r remedy.Request, i
 	if err != nil {
 		return store.Approval{}, remedy.Plan{}, fmt.Errorf("probe %s: %w", inst.Name, err)
 	}
-	facts, err := w.store.Facts(ctx, inst.Name)
+	facts, err := w.facts(ctx, inst, r.Action)
 	if err != nil {
 		return store.Approval{}, remedy.Plan{}, err
 	}
-	plan := remedy.MakePlan(r, inst, snap, remedy.Facts(facts), w.cfg.Policy)
+	plan := remedy.MakePlan(r, inst, snap, facts, w.cfg.Policy)
 	if len(plan.Blocked()) > 0 {
 		w.audit(ctx, inst.Name, user, "request-refused", "", map[string]string{"action": string(r.Action), "reason": (&BlockedError{plan}).Error()})
 		return store.Approval{}, plan, &BlockedError{Plan: plan}
@@ -311,8 +311,8 @@ func (w *Workflow) execute(ctx context.Context, a store.Approval) (store.Approva
 	if err != nil {
 		return w.finish(ctx, a, remedy.Outcome{Message: "re-check probe failed: " + err.Error()}, err)
 	}
-	facts, _ := w.store.Facts(ctx, inst.Name)
-	fresh := remedy.MakePlan(remedy.Request{Instance: a.Instance, Action: plan.Action, Params: a.Params}, inst, snap, remedy.Facts(facts), w.cfg.Policy)
+	facts, _ := w.facts(ctx, inst, plan.Action)
+	fresh := remedy.MakePlan(remedy.Request{Instance: a.Instance, Action: plan.Action, Params: a.Params}, inst, snap, facts, w.cfg.Policy)
 	if len(fresh.Blocked()) > 0 {
 		berr := &BlockedError{Plan: fresh}
 		return w.finish(ctx, a, remedy.Outcome{Message: "refused at approval time, the state drifted: " + berr.Error()}, berr)
@@ -351,6 +351,25 @@ func (w *Workflow) finish(ctx context.Context, a store.Approval, o remedy.Outcom
 	}
 	w.audit(ctx, a.Instance, "redisbot", state, a.ID, detail)
 	return final, cause
+}
+
+// facts are what the store learned about the instance, plus, for a cluster
+// failover, whether any slot is migrating right now (asked of the cluster,
+// never stored: it changes by the minute).
+func (w *Workflow) facts(ctx context.Context, inst handlers.Instance, action handlers.Action) (remedy.Facts, error) {
+	stored, err := w.store.Facts(ctx, inst.Name)
+	if err != nil {
+		return nil, err
+	}
+	facts := remedy.Facts(stored)
+	if action == handlers.ActionFailover && inst.Remediation.FailoverMethod == remedy.FailoverCluster {
+		if live, err := remedy.ClusterFacts(ctx, inst, 2*time.Second); err == nil {
+			for k, v := range live {
+				facts[k] = v
+			}
+		}
+	}
+	return facts, nil
 }
 
 // checkBudget counts executions of the action on the instance in the last

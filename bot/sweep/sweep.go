@@ -1,7 +1,9 @@
 package sweep
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,8 +44,11 @@ type Options struct {
 	OnCallGroup    string
 	RepeatInterval time.Duration
 	StormThreshold float64
-	Log            *slog.Logger
-	Now            func() time.Time
+	// Refresh, when set, runs before each sweep (re-expanding cluster and
+	// Sentinel entries).
+	Refresh func(ctx context.Context)
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Sweeper runs one sweep per tick.
@@ -90,6 +95,9 @@ func (s *Sweeper) Tick(ctx context.Context) {
 }
 
 func (s *Sweeper) sweep(ctx context.Context, token int64) error {
+	if s.o.Refresh != nil {
+		s.o.Refresh(ctx)
+	}
 	reports, err := s.o.Fleet.Fleet(ctx, "")
 	if err != nil {
 		return err
@@ -190,7 +198,18 @@ func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f h
 		}
 		return nil
 	}
+	if sameAlert(a, stored) {
+		return nil // most alerts do not change between sweeps: skip the write
+	}
 	return s.o.Store.PutAlert(ctx, a)
+}
+
+// sameAlert compares as stored: times read back from the store have lost
+// their monotonic clock reading, so reflect.DeepEqual would always differ.
+func sameAlert(a, b store.Alert) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handlers.Report, f handlers.Finding, a *store.Alert, tags []string, now time.Time) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
+	"github.com/redisbot/redisbot/handlers/topology"
 	"github.com/redisbot/redisbot/runbooks"
 )
 
@@ -76,7 +77,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	prober := probe.New(cfg.Probe.Timeout, nil)
 	defer prober.Close()
-	svc := handlers.NewService(cfg.Instances, prober, nil, cfg.Probe.Concurrency, nil)
+	// Cluster seeds become their nodes and Sentinel entries their current
+	// primary and replicas; an entry that cannot be expanded stays, and is
+	// reported unreachable.
+	instances, errs := topology.Expand(ctx, cfg.Instances, cfg.Probe.Timeout)
+	for _, err := range errs {
+		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(handlers.Redact(err.Error(), cfg.Secrets()...)))
+	}
+	svc := handlers.NewService(instances, prober, nil, cfg.Probe.Concurrency, nil)
 
 	switch cmd.Verb {
 	case "check-config":

@@ -23,6 +23,7 @@ import (
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
 	"github.com/redisbot/redisbot/handlers/remedy"
+	"github.com/redisbot/redisbot/handlers/topology"
 	"github.com/redisbot/redisbot/runbooks"
 )
 
@@ -44,7 +45,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 	defer st.Close()
 	// The bot's own service reads the previous snapshot and the history
 	// window from the store, so rules can compare with the last sweep.
-	svc = handlers.NewService(cfg.Instances, prober, st, cfg.Probe.Concurrency, nil)
+	svc = handlers.NewService(svc.Instances(""), prober, st, cfg.Probe.Concurrency, nil)
 	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
 	workflow := approvals.New(st, prober, executor,
 		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
@@ -159,6 +160,15 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		Fleet: svc, Store: st, Poster: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: cfg.Alerts.ChannelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
+		// Expand cluster and Sentinel entries again before each sweep: after
+		// a failover, <name>.master must point at the new primary.
+		Refresh: func(ctx context.Context) {
+			instances, errs := topology.Expand(ctx, cfg.Instances, cfg.Probe.Timeout)
+			for _, err := range errs {
+				log.Warn("expand instances", "error", err)
+			}
+			svc.SetInstances(instances)
+		},
 	})
 	c := cron.New(cron.WithLocation(cfg.Schedule.Location))
 	if _, err := c.AddFunc(cfg.Schedule.Sweep, func() { sw.Tick(ctx) }); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/probe"
 )
 
 // Prober takes the before and after snapshots.
@@ -52,17 +53,26 @@ func NewExecutor(p Prober, timeout time.Duration, now func() time.Time) *Executo
 }
 
 // client connects with the remediation credential when the instance has
-// one: diagnosis keeps its read-only user.
+// one (diagnosis keeps its read-only user), and with the instance's TLS
+// settings.
 func (e *Executor) client(inst handlers.Instance) *redis.Client {
 	user, pass := inst.Username, inst.Password
 	if inst.Remediation.Username != "" || inst.Remediation.Password != "" {
 		user, pass = inst.Remediation.Username, inst.Remediation.Password
 	}
-	return redis.NewClient(&redis.Options{
+	opts := &redis.Options{
 		Addr: inst.Addr, Username: user, Password: pass, DB: inst.DB, Protocol: 2,
 		DialTimeout: e.timeout, ReadTimeout: e.timeout, WriteTimeout: e.timeout,
 		MaxRetries: -1, DialerRetries: 1, PoolSize: 1, DisableIdentity: true,
-	})
+	}
+	if inst.TLS != nil {
+		// A bad TLS file was reported when config loaded and by every probe;
+		// here the connection then fails and the outcome says so.
+		if cfg, err := probe.TLSConfig(inst.TLS); err == nil {
+			opts.TLSConfig = cfg
+		}
+	}
+	return redis.NewClient(opts)
 }
 
 // keyNumbers are the before/after numbers every outcome reports.
@@ -94,6 +104,10 @@ func keyNumbers(s *handlers.Snapshot) []handlers.Fact {
 // in the Outcome rather than as an error: every path ends in an audit record.
 func (e *Executor) Execute(ctx context.Context, p Plan, inst handlers.Instance) Outcome {
 	start := e.now()
+	if inst.Addr == "" {
+		// Never let go-redis fall back to localhost:6379.
+		return Outcome{Message: "the instance has no address (a cluster or Sentinel entry that could not be expanded)"}
+	}
 	before, err := e.prober.Probe(ctx, inst)
 	if err != nil {
 		return Outcome{Message: "could not probe before acting: " + handlers.Redact(err.Error(), inst.Password, inst.Remediation.Password)}
@@ -258,6 +272,12 @@ func (e *Executor) waitBack(ctx context.Context, inst handlers.Instance, before 
 }
 
 func (e *Executor) failover(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) error {
+	switch inst.Remediation.FailoverMethod {
+	case FailoverCluster:
+		return e.clusterFailover(ctx, c, inst, before, o)
+	case FailoverSentinel:
+		return e.sentinelFailover(ctx, c, inst, before, o)
+	}
 	start := e.now()
 	if err := c.Do(ctx, "FAILOVER", "TIMEOUT", "10000").Err(); err != nil {
 		return fmt.Errorf("FAILOVER: %w", err)

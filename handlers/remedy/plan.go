@@ -323,6 +323,10 @@ func MakePlan(r Request, inst handlers.Instance, s *handlers.Snapshot, facts Fac
 		check("no fork in progress", !forking(), true, "wait for the running BGSAVE or AOF rewrite")
 
 	case handlers.ActionFailover:
+		if m := inst.Remediation.FailoverMethod; m == FailoverCluster || m == FailoverSentinel {
+			planGroupFailover(&p, inst, s, facts, check)
+			break
+		}
 		p.Commands = []string{"FAILOVER TIMEOUT 10000"}
 		if inst.Remediation.RestartMethod != "" {
 			p.Commands = append(p.Commands, "then restart the old primary ("+inst.Remediation.RestartMethod+") so it resyncs into fresh memory")

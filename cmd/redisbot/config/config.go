@@ -30,8 +30,12 @@ import (
 
 // Defaults for the probe section.
 const (
-	DefaultProbeTimeout     = 2 * time.Second
-	DefaultProbeConcurrency = 16
+	DefaultProbeTimeout = 2 * time.Second
+	// DefaultProbeConcurrency lets a sweep of 1,000 instances with 10% of
+	// them blackholed or slow wait out all of them in one probe timeout
+	// instead of queueing behind them; 16 took four to five timeouts
+	// (docs/benchmarks.md, "Fleet sweep of 1,000 instances").
+	DefaultProbeConcurrency = 128
 )
 
 // Defaults for the slack section.
@@ -70,6 +74,9 @@ type Config struct {
 	Runbooks Runbooks
 	// Instances are in file order, with secrets read and thresholds merged
 	// (defaults < global thresholds < the instance's own thresholds).
+	// Cluster seeds (cluster: true) and Sentinel entries (a sentinel
+	// section, no addr) are listed as written: topology.Expand turns them
+	// into the servers they stand for.
 	Instances []handlers.Instance
 	// Thresholds are the global thresholds: handlers.DefaultThresholds with
 	// the file's thresholds section applied.
@@ -282,7 +289,7 @@ type Probe struct {
 	// (probe.timeout, default 2s).
 	Timeout time.Duration
 	// Concurrency is how many instances are probed at once
-	// (probe.concurrency, default 16).
+	// (probe.concurrency, default 128).
 	Concurrency int
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/topology"
 )
 
 // env is a getenv backed by a map, so tests never see the real environment.
@@ -356,8 +357,27 @@ func TestLoadErrors(t *testing.T) {
 			"instances[0].remediation.restart_command[2]: must not be empty"},
 		{"bad_remediation_command_nul.yml", "instances[0].remediation.restart_command[0]: must not contain a NUL byte\n" +
 			"instances[0].remediation.restart_command[1]: must not contain a NUL byte"},
-		{"bad_remediation_failover.yml", "instances[0].remediation.failover_method: \"sentinel\" is not supported yet (failover or empty)\n" +
-			`instances[1].remediation.failover_method: "manual" is not failover or empty`},
+		{"bad_remediation_failover.yml", "instances[0].remediation.failover_method: \"sentinel\" needs a sentinel section\n" +
+			`instances[1].remediation.failover_method: "manual" is not failover, cluster-failover, sentinel or empty`},
+		{"bad_remediation_failover_group.yml", "instances[0].remediation.failover_method: \"failover\" does not work in cluster mode: use cluster-failover\n" +
+			"instances[0].remediation.restart_method: \"command\" runs one fixed command, not one per node: use shutdown (a supervisor brings each node back)\n" +
+			"instances[1].remediation.failover_method: \"cluster-failover\" needs cluster: true\n" +
+			"instances[2].remediation.failover_method: \"failover\" would act behind Sentinel's back: use sentinel\n" +
+			`instances[3].remediation.failover_method: "cluster" is not failover, cluster-failover, sentinel or empty`},
+		{"bad_group.yml", "instances[0]: cluster and sentinel are exclusive\n" +
+			"instances[1].addr: not with sentinel: the sentinels give the master's address\n" +
+			"instances[1].sentinel.master: \"my master\" must not contain spaces or control characters\n" +
+			"instances[1].sentinel.addrs[1]: missing port\n" +
+			"instances[1].sentinel.addrs[2]: duplicate of instances[1].sentinel.addrs[0]\n" +
+			"instances[2].sentinel.master: is required\n" +
+			"instances[2].sentinel.addrs: at least one sentinel address is required\n" +
+			"instances[3].addr: is required\n" +
+			"instances[3].db: must be 0 with cluster: Redis Cluster has only database 0"},
+		{"bad_group_types.yml", "instances[0].cluster: invalid boolean \"maybe\"\n" +
+			"instances[1].sentinel: expected a mapping, got a boolean\n" +
+			"instances[2].sentinel.master: expected a string, got an integer (quote it)\n" +
+			"instances[2].sentinel.addrs: expected a list, got a string\n" +
+			"instances[3].sentinel.addr: unknown key"},
 		{"bad_remediation_password_exclusive.yml", `instances[0].remediation: password and password_env are exclusive`},
 		{"bad_remediation_password_env.yml", `instances[0].remediation.password_env: CACHE1_ADMIN_PASSWORD is not set`},
 		{"bad_remediation_password_env_name.yml", "instances[0].password_env: must be the name of an environment variable, not its value\n" +
@@ -966,7 +986,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		reflect.TypeFor[rawProbe](), reflect.TypeFor[rawRunbooks](),
 		reflect.TypeFor[rawInstance](), reflect.TypeFor[rawTLS](),
 		reflect.TypeFor[rawSlack](), reflect.TypeFor[rawAccess](), reflect.TypeFor[rawChannel](),
-		reflect.TypeFor[rawRemediation](), reflect.TypeFor[rawStore](), reflect.TypeFor[rawApprovals](),
+		reflect.TypeFor[rawRemediation](), reflect.TypeFor[rawSentinel](), reflect.TypeFor[rawStore](), reflect.TypeFor[rawApprovals](),
 		reflect.TypeFor[rawSchedule](), reflect.TypeFor[rawAlerts](), reflect.TypeFor[rawRoute](),
 		reflect.TypeFor[rawConfig](),
 	} {
@@ -1072,9 +1092,7 @@ func FuzzLoad(f *testing.F) {
 				t.Errorf("Load accepted instance name %q", in.Name)
 			}
 			seen[in.Name] = true
-			if msg := checkAddr(in.Addr); msg != "" {
-				t.Errorf("Load accepted addr %q: %s", in.Addr, msg)
-			}
+			checkGroupInvariants(t, in)
 		}
 		if cfg.Probe.Timeout <= 0 || cfg.Probe.Concurrency <= 0 {
 			t.Errorf("Load accepted probe %+v", cfg.Probe)
@@ -1092,6 +1110,9 @@ func FuzzLoad(f *testing.F) {
 		tags := map[string]bool{}
 		for _, in := range cfg.Instances {
 			for _, tag := range in.Tags {
+				tags[tag] = true
+			}
+			for _, tag := range topology.GeneratedTags(in) {
 				tags[tag] = true
 			}
 		}
@@ -1255,7 +1276,24 @@ func checkRemediationInvariants(t *testing.T, in handlers.Instance) {
 			t.Errorf("%s: Load accepted restart_command[%d] %q", in.Name, i, arg)
 		}
 	}
-	if r.FailoverMethod != "" && r.FailoverMethod != "failover" {
+	switch r.FailoverMethod {
+	case "":
+	case "failover":
+		if in.Cluster || in.Sentinel != nil {
+			t.Errorf("%s: Load accepted failover_method failover on a cluster or sentinel entry", in.Name)
+		}
+	case "cluster-failover":
+		if !in.Cluster {
+			t.Errorf("%s: Load accepted failover_method cluster-failover without cluster", in.Name)
+		}
+	case "sentinel":
+		if in.Sentinel == nil {
+			t.Errorf("%s: Load accepted failover_method sentinel without a sentinel section", in.Name)
+		}
+	default:
 		t.Errorf("%s: Load accepted failover_method %q", in.Name, r.FailoverMethod)
+	}
+	if r.RestartMethod == "command" && (in.Cluster || in.Sentinel != nil) {
+		t.Errorf("%s: Load accepted restart_method command on a cluster or sentinel entry", in.Name)
 	}
 }

@@ -53,6 +53,13 @@ type rawInstance struct {
 	MemoryLimit  byteSize       `mapstructure:"memory_limit"`
 	Thresholds   map[string]any `mapstructure:"thresholds"`
 	Remediation  rawRemediation `mapstructure:"remediation"`
+	Cluster      bool           `mapstructure:"cluster"`
+	Sentinel     *rawSentinel   `mapstructure:"sentinel"`
+}
+
+type rawSentinel struct {
+	Master string   `mapstructure:"master"`
+	Addrs  []string `mapstructure:"addrs"`
 }
 
 type rawRemediation struct {

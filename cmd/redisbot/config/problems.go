@@ -72,6 +72,17 @@ func (p *problems) isFailed(key string) bool {
 	return false
 }
 
+// hasUnder reports whether a problem was recorded for key or a key below
+// it.
+func (p *problems) hasUnder(key string) bool {
+	for _, e := range p.list {
+		if e.key == key || strings.HasPrefix(e.key, key+".") || strings.HasPrefix(e.key, key+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 // err returns all problems sorted by where their key appears in the file,
 // joined one per line, or nil.
 func (p *problems) err() error {

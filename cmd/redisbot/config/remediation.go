@@ -11,18 +11,17 @@ import (
 
 // Restart and failover methods (handlers.Remediation).
 const (
-	restartCommand  = "command"
-	restartShutdown = "shutdown"
-	failoverCommand = "failover"
+	restartCommand   = "command"
+	restartShutdown  = "shutdown"
+	failoverCommand  = "failover"
+	failoverCluster  = "cluster-failover"
+	failoverSentinel = "sentinel"
 )
 
-// futureFailoverMethods are methods an operator may expect but redisbot
-// does not offer yet.
-var futureFailoverMethods = map[string]bool{"sentinel": true, "cluster": true}
-
 // remediation checks an instance's remediation section. key is the
-// instance's key ("instances[0]"), name its name, for the password override.
-func (l *loader) remediation(key, name string, rr rawRemediation) handlers.Remediation {
+// instance's key ("instances[0]"), name its name, for the password override,
+// and group what the entry stands for (groupCluster, groupSentinel or "").
+func (l *loader) remediation(key, name, group string, rr rawRemediation) handlers.Remediation {
 	key += ".remediation"
 	r := handlers.Remediation{
 		Username:       rr.Username,
@@ -44,7 +43,12 @@ func (l *loader) remediation(key, name string, rr rawRemediation) handlers.Remed
 	methodOK := !l.p.isFailed(methodKey)
 	if methodOK {
 		switch r.RestartMethod {
-		case restartCommand, restartShutdown, "":
+		case restartCommand:
+			if group != "" {
+				// It would restart one server whichever node is relieved.
+				l.p.addf(methodKey, "%s runs one fixed command, not one per node: use shutdown (a supervisor brings each node back)", quote(r.RestartMethod))
+			}
+		case restartShutdown, "":
 		default:
 			l.p.addf(methodKey, "%s is not command, shutdown or empty", quote(r.RestartMethod))
 			methodOK = false
@@ -70,11 +74,19 @@ func (l *loader) remediation(key, name string, rr rawRemediation) handlers.Remed
 
 	if k := key + ".failover_method"; !l.p.isFailed(k) {
 		switch m := r.FailoverMethod; {
-		case m == failoverCommand || m == "":
-		case futureFailoverMethods[m]:
-			l.p.addf(k, "%s is not supported yet (failover or empty)", quote(m))
+		case m == "":
+		case m == failoverCommand && group == groupCluster:
+			l.p.addf(k, "%s does not work in cluster mode: use cluster-failover", quote(m))
+		case m == failoverCommand && group == groupSentinel:
+			l.p.addf(k, "%s would act behind Sentinel's back: use sentinel", quote(m))
+		case m == failoverCommand:
+		case m == failoverCluster && group != groupCluster:
+			l.p.addf(k, "%s needs cluster: true", quote(m))
+		case m == failoverSentinel && group != groupSentinel:
+			l.p.addf(k, "%s needs a sentinel section", quote(m))
+		case m == failoverCluster, m == failoverSentinel:
 		default:
-			l.p.addf(k, "%s is not failover or empty", quote(m))
+			l.p.addf(k, "%s is not failover, cluster-failover, sentinel or empty", quote(m))
 		}
 	}
 	return r

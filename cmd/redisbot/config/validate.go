@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/topology"
 )
 
 // namePattern is what instance names and tags must match: they are typed in
@@ -94,6 +95,11 @@ func (l *loader) instanceTags(n int, cfg *Config) map[string]bool {
 		for _, t := range in.Tags {
 			tags[t] = true
 		}
+		// The tags topology.Expand gives the members of a cluster or
+		// Sentinel entry can route alerts and limit channels too.
+		for _, t := range topology.GeneratedTags(in) {
+			tags[t] = true
+		}
 	}
 	return tags
 }
@@ -153,9 +159,20 @@ func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, see
 			}
 		}
 	}
+	// A sentinel section that could not be decoded still means the entry
+	// has no address of its own.
+	sentinel := ri.Sentinel != nil || l.p.isFailed(key+".sentinel") || l.p.hasUnder(key+".sentinel")
 	if k := key + ".addr"; !l.p.isFailed(k) {
-		if msg := checkAddr(ri.Addr); msg != "" {
-			l.p.add(k, errors.New(msg))
+		switch {
+		case !ri.Cluster && sentinel:
+			// The sentinels say where the master is.
+			if ri.Addr != "" {
+				l.p.addf(k, "not with sentinel: the sentinels give the master's address")
+			}
+		default:
+			if msg := checkAddr(ri.Addr); msg != "" {
+				l.p.add(k, errors.New(msg))
+			}
 		}
 	}
 	override := ""
@@ -181,7 +198,8 @@ func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, see
 	} else {
 		in.Thresholds = global
 	}
-	in.Remediation = l.remediation(key, ri.Name, ri.Remediation)
+	group := l.group(key, ri, sentinel, &in)
+	in.Remediation = l.remediation(key, ri.Name, group, ri.Remediation)
 	return in
 }
 

@@ -1,0 +1,70 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/redisbot/redisbot/handlers"
+)
+
+// What a config entry stands for, besides one server.
+const (
+	groupCluster  = "cluster"  // a seed: topology.Expand asks it for the cluster's nodes
+	groupSentinel = "sentinel" // a Sentinel master: the sentinels give it and its replicas
+)
+
+// group checks the cluster and sentinel keys of the instance at key, sets
+// them on in, and returns what the entry stands for: groupCluster,
+// groupSentinel or "" for one server. sentinel says whether the entry has a
+// sentinel section, decoded or not.
+func (l *loader) group(key string, ri rawInstance, sentinel bool, in *handlers.Instance) string {
+	sk := key + ".sentinel"
+	in.Cluster = ri.Cluster
+	if ri.Cluster && sentinel {
+		l.p.addf(key, "cluster and sentinel are exclusive")
+	}
+	if k := key + ".db"; ri.Cluster && ri.DB != 0 && !l.p.isFailed(k) {
+		l.p.addf(k, "must be 0 with cluster: Redis Cluster has only database 0")
+	}
+	switch {
+	case ri.Cluster:
+		return groupCluster
+	case !sentinel:
+		return ""
+	case ri.Sentinel == nil || l.p.isFailed(sk):
+		return groupSentinel // reported while decoding
+	}
+
+	s := &handlers.Sentinel{Master: ri.Sentinel.Master, Addrs: ri.Sentinel.Addrs}
+	in.Sentinel = s
+	if k := sk + ".master"; !l.p.isFailed(k) {
+		switch {
+		case s.Master == "":
+			l.p.addf(k, "is required")
+		case strings.ContainsFunc(s.Master, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			l.p.addf(k, "%s must not contain spaces or control characters", quote(s.Master))
+		}
+	}
+	if k := sk + ".addrs"; !l.p.isFailed(k) && len(s.Addrs) == 0 {
+		l.p.addf(k, "at least one sentinel address is required")
+	}
+	seen := map[string]int{}
+	for i, addr := range s.Addrs {
+		k := fmt.Sprintf("%s.addrs[%d]", sk, i)
+		if l.p.isFailed(k) {
+			continue
+		}
+		if msg := checkAddr(addr); msg != "" {
+			l.p.add(k, errors.New(msg))
+			continue
+		}
+		if j, dup := seen[addr]; dup {
+			l.p.addf(k, "duplicate of %s.addrs[%d]", sk, j)
+		} else {
+			seen[addr] = i
+		}
+	}
+	return groupSentinel
+}

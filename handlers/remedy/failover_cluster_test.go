@@ -1,0 +1,345 @@
+package remedy_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/redistest"
+	"github.com/redisbot/redisbot/handlers/remedy"
+	"github.com/redisbot/redisbot/handlers/topology"
+	"github.com/redisbot/redisbot/handlers/topology/topotest"
+)
+
+// planWithFacts plans on a fresh probe with the cluster facts merged in, as
+// the approval workflow must.
+func planWithFacts(t *testing.T, e probeFunc, inst handlers.Instance, facts remedy.Facts) remedy.Plan {
+	t.Helper()
+	snap, err := e(context.Background(), inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remedy.MakePlan(remedy.Request{Action: handlers.ActionFailover}, inst, snap, facts, remedy.DefaultPolicy())
+}
+
+type probeFunc func(context.Context, handlers.Instance) (*handlers.Snapshot, error)
+
+func check(p remedy.Plan, name string) (remedy.Check, bool) {
+	for _, c := range p.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return remedy.Check{}, false
+}
+
+func waitRole(t *testing.T, addr, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), topotest.Timeout)
+	defer cancel()
+	err := topotest.Wait(ctx, func() error {
+		role, err := topotest.Role(ctx, addr)
+		if err == nil && role != want {
+			err = errors.New("role " + role)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: want role %s: %v", addr, want, err)
+	}
+}
+
+func TestClusterFailover(t *testing.T) {
+	t.Parallel()
+	cl := topotest.StartClusterT(t, 1, 1)
+	primary, replica := cl.Primaries[0].Addr, cl.Replicas[0].Addr
+	ctx := context.Background()
+	inst := handlers.Instance{Name: "orders.primary", Addr: primary, Cluster: true, Thresholds: handlers.DefaultThresholds(),
+		Remediation: handlers.Remediation{FailoverMethod: remedy.FailoverCluster}}
+	e, p := executor(t)
+
+	facts, err := remedy.ClusterFacts(ctx, inst, 2*time.Second)
+	if err != nil || facts[remedy.FactSlotsMigrating] != "no" {
+		t.Fatalf("ClusterFacts = %v, %v", facts, err)
+	}
+	plan := planWithFacts(t, p.Probe, inst, facts)
+	if b := blocked(plan); b != "" {
+		t.Fatalf("cluster failover blocked: %s", b)
+	}
+	if c, ok := check(plan, "no slot migration in progress"); !ok || !c.OK || !c.Blocking {
+		t.Errorf("migration check = %+v, %v", c, ok)
+	}
+	if !strings.HasPrefix(plan.Commands[0], "CLUSTER FAILOVER") {
+		t.Errorf("commands = %q", plan.Commands)
+	}
+	// Without the facts, the approver is warned that migrations were not
+	// checked when planning.
+	if c, ok := check(planWithFacts(t, p.Probe, inst, nil), "slot migrations checked"); !ok || c.OK || c.Blocking {
+		t.Errorf("unchecked migration warning = %+v, %v", c, ok)
+	}
+
+	o := e.Execute(ctx, plan, inst)
+	if !o.OK || o.Details["new_primary"] != replica || o.Details["failover_time"] == "" || !strings.Contains(o.Message, "failed over to "+replica) {
+		t.Fatalf("outcome = %+v", o)
+	}
+	waitRole(t, replica, "master")
+	waitRole(t, primary, "slave")
+}
+
+func TestClusterSlotsMigrating(t *testing.T) {
+	t.Parallel()
+	cl := topotest.StartClusterT(t, 2, 1)
+	a, b := cl.Primaries[0], cl.Primaries[1]
+	ca, cb := a.Client(), b.Client()
+	defer ca.Close()
+	defer cb.Close()
+	ctx := context.Background()
+	inst := handlers.Instance{Name: "orders.a", Addr: a.Addr, Cluster: true, Thresholds: handlers.DefaultThresholds(),
+		Remediation: handlers.Remediation{FailoverMethod: remedy.FailoverCluster}}
+	instB := inst
+	instB.Addr = b.Addr
+	e, p := executor(t)
+
+	migrating := func(c *redis.Client) bool {
+		t.Helper()
+		m, err := remedy.SlotsMigrating(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	facts := func(in handlers.Instance) string {
+		t.Helper()
+		f, err := remedy.ClusterFacts(ctx, in, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f[remedy.FactSlotsMigrating]
+	}
+	if migrating(ca) || migrating(cb) || facts(inst) != "no" {
+		t.Fatal("slots migrating in a fresh cluster")
+	}
+
+	// Slot 100 belongs to a: a migrates it to b, b imports it from a.
+	if err := ca.Do(ctx, "CLUSTER", "SETSLOT", 100, "MIGRATING", cl.IDs[b.Addr]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !migrating(ca) || migrating(cb) {
+		t.Error("after SETSLOT MIGRATING, only a should show a migration")
+	}
+	// b's own CLUSTER NODES shows nothing, but the cluster check asks a.
+	if facts(instB) != "yes" {
+		t.Error("ClusterFacts through b misses a's migration")
+	}
+	if err := cb.Do(ctx, "CLUSTER", "SETSLOT", 100, "IMPORTING", cl.IDs[a.Addr]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !migrating(cb) {
+		t.Error("after SETSLOT IMPORTING, b should show a migration")
+	}
+
+	f, err := remedy.ClusterFacts(ctx, inst, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planWithFacts(t, p.Probe, inst, f)
+	if b := blocked(plan); b != "no slot migration in progress" {
+		t.Errorf("blocked = %q, want the migration check", b)
+	}
+	// The executor checks again: a plan from before the migration is
+	// refused too.
+	if o := e.Execute(ctx, plan, inst); o.OK || !strings.Contains(o.Message, "refused: slots are migrating") {
+		t.Errorf("outcome during a migration = %+v", o)
+	}
+	if role, _ := topotest.Role(ctx, a.Addr); role != "master" {
+		t.Errorf("a is %s after a refused failover", role)
+	}
+
+	for _, c := range []*redis.Client{ca, cb} {
+		if err := c.Do(ctx, "CLUSTER", "SETSLOT", 100, "STABLE").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if migrating(ca) || migrating(cb) || facts(inst) != "no" {
+		t.Error("after SETSLOT STABLE, no migration should show")
+	}
+}
+
+// clusterSupervisor restarts a cluster node the way restart_command would:
+// the node keeps its nodes.conf in its directory and rejoins the cluster.
+const clusterSupervisor = `#!/bin/sh
+set -eu
+pidfile=$1 port=$2 dir=$3
+if [ -f "$pidfile" ]; then
+	pid=$(cat "$pidfile")
+	kill "$pid" 2>/dev/null || true
+	i=0
+	while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -gt 100 ] && kill -9 "$pid" 2>/dev/null || true
+		sleep 0.05
+	done
+fi
+exec redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --pidfile "$pidfile" \
+	--daemonize yes --save "" --appendonly no --logfile "$dir/redis.log" ` + "\\\n\t" +
+	`--cluster-enabled yes --cluster-node-timeout 5000 --repl-diskless-sync-delay 0
+`
+
+func TestClusterFailoverRestartsOldPrimary(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "restart-cluster-node.sh")
+	if err := os.WriteFile(script, []byte(clusterSupervisor), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	pidfile := filepath.Join(dir, "redis.pid")
+	argv := []string{script, pidfile, port, dir}
+	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("start: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidfile); err == nil {
+			exec.Command("kill", "-9", strings.TrimSpace(string(b))).Run()
+		}
+	})
+	primary := "127.0.0.1:" + port
+	ctx, cancel := context.WithTimeout(context.Background(), topotest.Timeout)
+	defer cancel()
+	if err := topotest.Wait(ctx, func() error { _, err := topotest.Role(ctx, primary); return err }); err != nil {
+		t.Fatalf("supervised node did not start: %v", err)
+	}
+	replica := redistest.StartT(t, topotest.NodeArgs...)
+	topotest.FormClusterT(t, []string{primary}, []string{replica.Addr})
+
+	inst := handlers.Instance{Name: "orders.primary", Addr: primary, Cluster: true, Thresholds: handlers.DefaultThresholds(),
+		Remediation: handlers.Remediation{FailoverMethod: remedy.FailoverCluster, RestartMethod: "command", RestartCommand: argv}}
+	e, p := executor(t)
+	facts, err := remedy.ClusterFacts(ctx, inst, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planWithFacts(t, p.Probe, inst, facts)
+	if b := blocked(plan); b != "" {
+		t.Fatalf("blocked: %s", b)
+	}
+	o := e.Execute(context.Background(), plan, inst)
+	if !o.OK || o.Details["new_primary"] != replica.Addr || o.Details["time_to_back"] == "" || !strings.Contains(o.Message, "old primary restarted") {
+		t.Fatalf("outcome = %+v", o)
+	}
+	// Restarted from its nodes.conf, the old primary follows the new one.
+	waitRole(t, primary, "slave")
+	waitRole(t, replica.Addr, "master")
+}
+
+func TestSentinelFailover(t *testing.T) {
+	t.Parallel()
+	primary := topotest.StartPrimaryT(t)
+	replica := topotest.StartReplicaT(t, primary)
+	sentinel := topotest.StartSentinelT(t, "mymaster", primary.Addr)
+	sentinel.WaitReplicas(t, "mymaster", 1)
+	ctx := context.Background()
+
+	entry := handlers.Instance{Name: "sessions", Thresholds: handlers.DefaultThresholds(),
+		Sentinel:    &handlers.Sentinel{Master: "mymaster", Addrs: []string{sentinel.Addr}},
+		Remediation: handlers.Remediation{FailoverMethod: remedy.FailoverSentinel}}
+	insts, errs := topology.Expand(ctx, []handlers.Instance{entry}, 2*time.Second)
+	if len(errs) != 0 || len(insts) != 2 || insts[0].Addr != primary.Addr {
+		t.Fatalf("Expand = %v, %v", insts, errs)
+	}
+	master := insts[0]
+	e, p := executor(t)
+	plan := planWithFacts(t, p.Probe, master, nil)
+	if b := blocked(plan); b != "" {
+		t.Fatalf("sentinel failover blocked: %s", b)
+	}
+	if plan.Commands[0] != "SENTINEL FAILOVER mymaster on the first sentinel that answers, then wait until it reports a new master address" {
+		t.Errorf("commands = %q", plan.Commands)
+	}
+	// The replica cannot be failed over: it is not the master.
+	if b := blocked(planWithFacts(t, p.Probe, insts[1], nil)); b != "the instance is a primary; a replica is online and in sync" {
+		t.Errorf("replica plan blocked = %q", b)
+	}
+
+	o := e.Execute(ctx, plan, master)
+	if !o.OK || o.Details["new_primary"] != replica.Addr || o.Details["sentinel"] != sentinel.Addr {
+		t.Fatalf("outcome = %+v", o)
+	}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr, Protocol: 2})
+	defer sc.Close()
+	if got, err := topology.MasterAddr(ctx, sc, "mymaster"); err != nil || got != replica.Addr {
+		t.Errorf("GET-MASTER-ADDR-BY-NAME = %q, %v; want %s", got, err, replica.Addr)
+	}
+	waitRole(t, replica.Addr, "master")
+
+	// The stale master instance is refused: Sentinel's master moved.
+	if o := e.Execute(ctx, plan, master); o.OK || !strings.Contains(o.Message, "refused: Sentinel's master mymaster is "+replica.Addr) {
+		t.Errorf("outcome on the old master = %+v", o)
+	}
+}
+
+func TestPlanGroupFailoverChecks(t *testing.T) {
+	base := handlers.Instance{Name: "cache-1", Thresholds: handlers.DefaultThresholds()}
+	inSync := map[string]string{"connected_slaves": "1", "slave0": "ip=10.0.0.2,port=6379,state=online,offset=100,lag=0"}
+	withFields := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range inSync {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	clusterInst := base
+	clusterInst.Remediation.FailoverMethod = remedy.FailoverCluster
+	sentinelInst := base
+	sentinelInst.Remediation.FailoverMethod = remedy.FailoverSentinel
+	sentinelInst.Sentinel = &handlers.Sentinel{Master: "mymaster", Addrs: []string{"10.0.0.9:26379"}}
+	noSection := sentinelInst
+	noSection.Sentinel = nil
+	for _, tc := range []struct {
+		name    string
+		inst    handlers.Instance
+		fields  map[string]string
+		facts   remedy.Facts
+		blocked string
+	}{
+		{name: "cluster", inst: clusterInst, fields: withFields(map[string]string{"cluster_enabled": "1"}), facts: remedy.Facts{remedy.FactSlotsMigrating: "no"}},
+		{name: "cluster, migrations not checked", inst: clusterInst, fields: withFields(map[string]string{"cluster_enabled": "1"})},
+		{name: "cluster while slots migrate", inst: clusterInst, fields: withFields(map[string]string{"cluster_enabled": "1"}),
+			facts: remedy.Facts{remedy.FactSlotsMigrating: "yes"}, blocked: "no slot migration in progress"},
+		{name: "cluster-failover on a standalone server", inst: clusterInst, fields: inSync, facts: remedy.Facts{remedy.FactSlotsMigrating: "no"}, blocked: "cluster mode"},
+		{name: "cluster-failover on a replica", inst: clusterInst, fields: map[string]string{"cluster_enabled": "1", "role": "slave"},
+			blocked: "the instance is a primary; a replica is online and in sync"},
+		{name: "sentinel", inst: sentinelInst, fields: inSync},
+		{name: "sentinel without a sentinel section", inst: noSection, fields: inSync, blocked: "monitored by Sentinel"},
+		{name: "sentinel on a cluster node", inst: sentinelInst, fields: withFields(map[string]string{"cluster_enabled": "1"}), blocked: "not cluster mode"},
+		{name: "sentinel without a replica", inst: sentinelInst, blocked: "a replica is online and in sync"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := remedy.MakePlan(remedy.Request{Action: handlers.ActionFailover}, tc.inst, snapshot(t, tc.fields, nil), tc.facts, remedy.DefaultPolicy())
+			if got := blocked(p); got != tc.blocked {
+				t.Errorf("blocked = %q, want %q", got, tc.blocked)
+			}
+			if len(p.Commands) == 0 || len(p.Risks) < 2 || strings.HasPrefix(p.Commands[0], "FAILOVER") {
+				t.Errorf("plan = %+v", p)
+			}
+		})
+	}
+}
