@@ -147,3 +147,27 @@ func DefaultThresholds() Thresholds {
 		OOMForecastHorizon:  24 * time.Hour,
 	}
 }
+
+// Clearing returns the thresholds an alert must fall below to clear: every
+// firing threshold moved by margin (0.05 = 5%) towards "healthy". A value
+// hovering around a threshold then keeps its alert instead of flapping.
+// Ratios above 1 move on their excess (frag 1.5 clears below 1.475 with 5%).
+func (t Thresholds) Clearing(margin float64) Thresholds {
+	c := t
+	down := func(v float64) float64 { return v * (1 - margin) }
+	excess := func(v float64) float64 {
+		if v > 1 {
+			return 1 + (v-1)*(1-margin)
+		}
+		return down(v)
+	}
+	c.FragWarning, c.FragCritical, c.FragRestart = excess(t.FragWarning), excess(t.FragCritical), excess(t.FragRestart)
+	c.AllocFragWarning, c.AllocFragCritical = excess(t.AllocFragWarning), excess(t.AllocFragCritical)
+	c.AllocFragMinBytes = int64(down(float64(t.AllocFragMinBytes)))
+	c.MaxmemoryWarning, c.MaxmemoryCritical = down(t.MaxmemoryWarning), down(t.MaxmemoryCritical)
+	c.RSSLimitWarning, c.RSSLimitCritical = down(t.RSSLimitWarning), down(t.RSSLimitCritical)
+	c.MaxmemoryOfLimit, c.CowUsedShare = down(t.MaxmemoryOfLimit), down(t.CowUsedShare)
+	c.ClientBufferAvg, c.ClientBufferTotal = int64(down(float64(t.ClientBufferAvg))), int64(down(float64(t.ClientBufferTotal)))
+	c.ReplicaBuffers = int64(down(float64(t.ReplicaBuffers)))
+	return c
+}

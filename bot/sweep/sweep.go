@@ -136,8 +136,13 @@ func (s *Sweeper) sweep(ctx context.Context, token int64) error {
 	if err != nil {
 		return fmt.Errorf("read silences: %w", err)
 	}
+	instances := map[string]handlers.Instance{}
+	for _, inst := range s.o.Fleet.Instances("") {
+		instances[inst.Name] = inst
+	}
 	for _, r := range reports {
 		seen := map[string]bool{}
+		holding := s.holding(r, instances[r.Instance], byKey)
 		for _, f := range r.Findings {
 			if storm && f.ID == "unreachable" {
 				continue // one fleet summary instead of an alert per instance
@@ -164,12 +169,47 @@ func (s *Sweeper) sweep(ctx context.Context, token int64) error {
 			}
 			spec, _ := handlers.SpecFor(id)
 			f := handlers.Finding{ID: id, Title: spec.Title, Severity: severityOf(a.Severity), Summary: a.Fields["summary"]}
-			if err := s.step(ctx, token, r, f, a, alerts.Observation{}, silenced(silences, inst, id, now), tags[inst], now); err != nil {
+			obs := alerts.Observation{}
+			if held, ok := holding[id]; ok {
+				// Below the firing threshold but not below the clearing
+				// one: still present, at the severity it held.
+				obs = alerts.Observation{Present: true, Severity: max(held.Severity, severityOf(a.Severity)), Summary: held.Summary}
+			}
+			if err := s.step(ctx, token, r, f, a, obs, silenced(silences, inst, id, now), tags[inst], now); err != nil {
 				return err
 			}
 		}
 	}
 	return s.expireSilences(ctx, token, silences, byKey, now)
+}
+
+// ClearMargin is how far below its firing threshold a finding must fall
+// before its alert starts to clear (hysteresis): 5%.
+const ClearMargin = 0.05
+
+// holding returns the findings of firing alerts that are gone at the
+// firing thresholds but still present at the clearing ones.
+func (s *Sweeper) holding(r *handlers.Report, inst handlers.Instance, alertsByKey map[string]store.Alert) map[string]handlers.Finding {
+	if r.Snapshot == nil || r.Failed() {
+		return nil
+	}
+	firing := false
+	for key, a := range alertsByKey {
+		if strings.HasPrefix(key, r.Instance+"\x00") && a.State == string(alerts.StateFiring) {
+			firing = true
+			break
+		}
+	}
+	if !firing {
+		return nil
+	}
+	out := map[string]handlers.Finding{}
+	for _, f := range handlers.Evaluate(handlers.Input{Cur: r.Snapshot, MemoryLimit: inst.MemoryLimit, T: inst.Thresholds.Clearing(ClearMargin)}) {
+		if f.Severity >= handlers.SeverityWarning {
+			out[f.ID] = f
+		}
+	}
+	return out
 }
 
 // step moves one alert through its lifecycle and posts what it says.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -639,5 +640,43 @@ func TestBlackholeCostsOneTimeout(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("sweep %d: unreachable %v, want %v", sweepNo, got, want)
 		}
+	}
+}
+
+// A value that falls just below its firing threshold keeps the alert: it
+// clears only below the clearing threshold (5% lower), then after ClearFor.
+func TestClearThresholdHysteresis(t *testing.T) {
+	h := newHarness(t, "cache-1")
+	used := func(share float64) map[string]string {
+		return map[string]string{"used_memory": strconv.FormatInt(int64(share*268435456), 10)}
+	}
+	h.prober.set("cache-1", used(0.80)) // maxmemory-near warning
+	h.sweepsQuiet(int(alerts.DefaultTiming("maxmemory-near").For[handlers.SeverityWarning]/time.Minute), "pending")
+	got := h.sweepAfter(time.Minute)
+	wantCalls(t, "after the for period", got, "post")
+	fired := got[0]
+
+	// 74%: under the 75% firing threshold, over the 71.25% clearing one.
+	h.prober.set("cache-1", used(0.74))
+	h.sweepsQuiet(30, "just under the firing threshold")
+	if a := h.alert("cache-1", "maxmemory-near"); a.State != "firing" {
+		t.Fatalf("alert %s after 30 min at 74%%, want firing", a.State)
+	}
+
+	// 70%: under the clearing threshold; resolves after ClearFor.
+	h.prober.set("cache-1", used(0.70))
+	h.sweepsQuiet(int(alerts.DefaultClearFor/time.Minute), "clearing")
+	got = h.sweepAfter(time.Minute)
+	wantCalls(t, "cleared for ClearFor", got, "update", "reply")
+	if got[0].TS != fired.TS {
+		t.Errorf("resolve did not edit the alert: %+v", got[0])
+	}
+}
+
+func TestClearingThresholds(t *testing.T) {
+	c := handlers.DefaultThresholds().Clearing(0.05)
+	near := func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+	if !near(c.FragWarning, 1.475) || !near(c.MaxmemoryWarning, 0.7125) || !near(c.RSSLimitCritical, 0.8075) {
+		t.Errorf("clearing thresholds: frag %v, maxmemory %v, rss %v", c.FragWarning, c.MaxmemoryWarning, c.RSSLimitCritical)
 	}
 }
