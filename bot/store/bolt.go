@@ -147,11 +147,7 @@ func (b *boltBackend) put(ctx context.Context, kind, key string, val []byte, ttl
 		return err
 	}
 	return b.db.Update(func(tx *bolt.Tx) error {
-		bk, err := bucket(tx, kind)
-		if err != nil {
-			return err
-		}
-		return bk.Put([]byte(key), b.wrap(val, ttl))
+		return b.apply(tx, updateOp{kind: kind, key: key, ttl: ttl, val: val})
 	})
 }
 
@@ -186,26 +182,59 @@ func (b *boltBackend) update(ctx context.Context, kind, key string, ttl time.Dur
 	// so concurrent updates in this process are serialised and each fn
 	// sees the previous one's result.
 	return b.db.Update(func(tx *bolt.Tx) error {
-		bk, err := bucket(tx, kind)
-		if err != nil {
-			return err
+		return b.apply(tx, updateOp{kind: kind, key: key, ttl: ttl, fn: fn})
+	})
+}
+
+// updateMany runs every op in one read-write transaction, so a batch
+// costs one fsync however many ops it holds. A failing op is skipped
+// without aborting the transaction: its fn ran before any write, and
+// bbolt's Put refuses before it changes anything.
+func (b *boltBackend) updateMany(ctx context.Context, ops []updateOp) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	failed := make([]error, len(ops))
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		for i, op := range ops {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			failed[i] = b.apply(tx, op)
 		}
+		return nil
+	})
+	if err != nil {
+		// Rolled back or not committed: nothing was written.
+		return nil, err
+	}
+	return failed, nil
+}
+
+// apply writes one op in tx. A later op on the same key in the same tx
+// reads what an earlier one put.
+func (b *boltBackend) apply(tx *bolt.Tx, op updateOp) error {
+	bk, err := bucket(tx, op.kind)
+	if err != nil {
+		return err
+	}
+	val := op.val
+	if op.fn != nil {
 		var old []byte
-		if v := bk.Get([]byte(key)); v != nil {
+		if v := bk.Get([]byte(op.key)); v != nil {
 			payload, live, err := b.unwrap(v, b.now())
 			if err != nil {
-				return fmt.Errorf("store: %s %q: %w", kind, printable(key), err)
+				return fmt.Errorf("store: %s %q: %w", op.kind, printable(op.key), err)
 			}
 			if live {
 				old = bytes.Clone(payload)
 			}
 		}
-		val, err := fn(old)
-		if err != nil {
+		if val, err = op.fn(old); err != nil {
 			return err
 		}
-		return bk.Put([]byte(key), b.wrap(val, ttl))
-	})
+	}
+	return bk.Put([]byte(op.key), b.wrap(val, op.ttl))
 }
 
 func (b *boltBackend) delete(ctx context.Context, kind string, keys ...string) (int, error) {

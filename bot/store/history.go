@@ -282,10 +282,19 @@ func blockHour(key string) (time.Time, bool) {
 // AppendSample adds a sample (At = Now() when zero) to its instance's
 // history. A sample older than Retention is not kept, as if Prune had run.
 func (s *Store) AppendSample(ctx context.Context, instance string, x Sample) error {
-	if _, err := joinKey("history", instance); err != nil {
+	w, keep, err := s.sampleWrite(instance, x, s.now())
+	if err != nil || !keep {
 		return err
 	}
-	now := s.now()
+	return s.write(ctx, w)
+}
+
+// sampleWrite is AppendSample's read-modify-write of the hour block;
+// RecordSweep batches it. keep is false for a sample older than Retention.
+func (s *Store) sampleWrite(instance string, x Sample, now time.Time) (w pendingWrite, keep bool, err error) {
+	if _, err := joinKey("history", instance); err != nil {
+		return pendingWrite{}, false, err
+	}
 	if x.At.IsZero() {
 		x.At = now
 	}
@@ -293,11 +302,10 @@ func (s *Store) AppendSample(ctx context.Context, instance string, x Sample) err
 	// The block lives until its last second is Retention old.
 	ttl := hour.Add(time.Hour + s.retention).Sub(now)
 	if ttl <= 0 {
-		return nil
+		return pendingWrite{}, false, nil
 	}
-	key := historyKey(instance, hour)
 	row := sampleRow(x)
-	err := s.b.update(ctx, kindHistory, key, ttl, func(old []byte) ([]byte, error) {
+	op := updateOp{kind: kindHistory, key: historyKey(instance, hour), ttl: ttl, fn: func(old []byte) ([]byte, error) {
 		blk := block{cols: numCols}
 		if old != nil {
 			var err error
@@ -307,11 +315,8 @@ func (s *Store) AppendSample(ctx context.Context, instance string, x Sample) err
 		}
 		blk.insert(row)
 		return blk.encode(), nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: append sample %s %s: %w", instance, hour.Format(hourLayout), err)
-	}
-	return nil
+	}}
+	return pendingWrite{op: op, what: fmt.Sprintf("append sample %s %s", instance, hour.Format(hourLayout))}, true, nil
 }
 
 // Samples returns an instance's samples with from <= At <= to (compared to

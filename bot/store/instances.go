@@ -19,14 +19,23 @@ type snapshotRecord struct {
 // PutSnapshot keeps snap as the last snapshot of its instance, replacing
 // the previous one: rules compare a probe only with the one before it.
 func (s *Store) PutSnapshot(ctx context.Context, snap *handlers.Snapshot) error {
-	if snap == nil {
-		return fmt.Errorf("store: put snapshot: nil snapshot")
-	}
-	key, err := joinKey("snapshot", snap.Instance)
+	w, err := snapshotWrite(snap)
 	if err != nil {
 		return err
 	}
-	return s.putJSON(ctx, kindSnapshots, key, snapshotRecord{Schema: SchemaVersion, Snapshot: snap})
+	return s.write(ctx, w)
+}
+
+// snapshotWrite is PutSnapshot's write; RecordSweep batches it.
+func snapshotWrite(snap *handlers.Snapshot) (pendingWrite, error) {
+	if snap == nil {
+		return pendingWrite{}, fmt.Errorf("store: put snapshot: nil snapshot")
+	}
+	key, err := joinKey("snapshot", snap.Instance)
+	if err != nil {
+		return pendingWrite{}, err
+	}
+	return putJSONWrite(kindSnapshots, key, snapshotRecord{Schema: SchemaVersion, Snapshot: snap})
 }
 
 // Last returns the last snapshot of an instance; it implements

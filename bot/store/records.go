@@ -10,14 +10,40 @@ import (
 // putJSON, getJSON, listJSON and deleteOne are the plumbing the typed
 // methods share.
 func (s *Store) putJSON(ctx context.Context, kind, key string, v any) error {
-	val, err := json.Marshal(v)
+	w, err := putJSONWrite(kind, key, v)
 	if err != nil {
-		return fmt.Errorf("store: %s %q: encode: %w", kind, printable(key), err)
+		return err
 	}
-	if err := s.b.put(ctx, kind, key, val, 0); err != nil {
-		return fmt.Errorf("store: put %s %q: %w", kind, printable(key), err)
+	return s.write(ctx, w)
+}
+
+// pendingWrite is a typed method's write, ready for the backend alone or
+// in a batch, with what its errors say it was.
+type pendingWrite struct {
+	op   updateOp
+	what string // for errors: put snapshots "cache-1"
+}
+
+func (w pendingWrite) fail(err error) error { return fmt.Errorf("store: %s: %w", w.what, err) }
+
+// write runs one pendingWrite.
+func (s *Store) write(ctx context.Context, w pendingWrite) error {
+	if err := runOp(ctx, s.b, w.op); err != nil {
+		return w.fail(err)
 	}
 	return nil
+}
+
+// putJSONWrite encodes v as the record under key.
+func putJSONWrite(kind, key string, v any) (pendingWrite, error) {
+	val, err := json.Marshal(v)
+	if err != nil {
+		return pendingWrite{}, fmt.Errorf("store: %s %q: encode: %w", kind, printable(key), err)
+	}
+	return pendingWrite{
+		op:   updateOp{kind: kind, key: key, val: val},
+		what: fmt.Sprintf("put %s %q", kind, printable(key)),
+	}, nil
 }
 
 func (s *Store) getJSON(ctx context.Context, kind, key string, v any) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -167,6 +168,138 @@ func (r *redisBackend) update(ctx context.Context, kind, key string, ttl time.Du
 		case <-time.After(time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt, 10))))):
 		}
 	}
+}
+
+// batchGroup is how many ops of a batch share one WATCH, MGET and
+// MULTI/EXEC: enough to amortise the round trips, few enough that a MULTI
+// of snapshots stays around a megabyte and a conflict redoes little.
+const batchGroup = 256
+
+// updateMany writes ops a group at a time, with update's optimistic
+// concurrency over the whole group: WATCH every key the group reads, MGET
+// them, run the fns, then SET the results and their index entries in one
+// MULTI/EXEC, which fails if anyone wrote a watched key meanwhile. A
+// group that lost such a race is redone one op at a time through update,
+// which retries each key on its own: under contention a large group
+// would keep losing.
+func (r *redisBackend) updateMany(ctx context.Context, ops []updateOp) ([]error, error) {
+	failed := make([]error, len(ops))
+	for start := 0; start < len(ops); start += batchGroup {
+		group := ops[start:min(start+batchGroup, len(ops))]
+		groupFailed := failed[start : start+len(group)]
+		err := r.updateGroup(ctx, group, groupFailed)
+		if errors.Is(err, redis.TxFailedErr) {
+			var again []error
+			again, err = updateEach(ctx, r, group)
+			clear(groupFailed)
+			copy(groupFailed, again)
+		}
+		if err != nil {
+			return failed, fmt.Errorf("store: redis batch: %w", err)
+		}
+	}
+	return failed, nil
+}
+
+// batchKey is one key of a group: its value as the group's ops leave it.
+type batchKey struct {
+	kind, key string
+	val       []byte
+	ttl       time.Duration
+	// written is set once an op succeeded: only then is val SET.
+	written bool
+}
+
+// updateGroup writes one group and records its ops' failures. It returns
+// redis.TxFailedErr, having written nothing, when a watched key changed.
+func (r *redisBackend) updateGroup(ctx context.Context, ops []updateOp, failed []error) error {
+	keys := make(map[string]*batchKey, len(ops))
+	var (
+		order []*batchKey
+		watch []string
+	)
+	for _, op := range ops {
+		k := r.key(op.kind, op.key)
+		if keys[k] != nil {
+			continue
+		}
+		keys[k] = &batchKey{kind: op.kind, key: op.key}
+		order = append(order, keys[k])
+		// A key whose first op is a put needs no reading: later ops of
+		// the group see the put, whatever the server holds.
+		if op.fn != nil {
+			watch = append(watch, k)
+		}
+	}
+	// apply runs the ops over the values read; a key's ops follow one
+	// another as separate updates would.
+	apply := func(read map[string][]byte) {
+		for _, bk := range order {
+			bk.val = read[r.key(bk.kind, bk.key)]
+		}
+		for i, op := range ops {
+			bk := keys[r.key(op.kind, op.key)]
+			val := op.val
+			if op.fn != nil {
+				var err error
+				if val, err = op.fn(bk.val); err != nil {
+					failed[i] = err
+					continue
+				}
+			}
+			bk.val, bk.ttl, bk.written = val, op.ttl, true
+		}
+	}
+	// writeAll SETs what the ops left and adds the keys to their indexes,
+	// one ZADD per kind.
+	writeAll := func(p redis.Pipeliner) error {
+		index := map[string][]redis.Z{}
+		var indexKinds []string
+		for _, bk := range order {
+			if !bk.written {
+				continue
+			}
+			p.Set(ctx, r.key(bk.kind, bk.key), bk.val, max(bk.ttl, 0))
+			if indexed(bk.kind) {
+				if index[bk.kind] == nil {
+					indexKinds = append(indexKinds, bk.kind)
+				}
+				index[bk.kind] = append(index[bk.kind], redis.Z{Member: bk.key})
+			}
+		}
+		for _, kind := range indexKinds {
+			p.ZAdd(ctx, r.index(kind), index[kind]...)
+		}
+		return nil
+	}
+	nothing := func() bool { return !slices.ContainsFunc(order, func(bk *batchKey) bool { return bk.written }) }
+	if len(watch) == 0 {
+		apply(nil)
+		if nothing() {
+			return nil
+		}
+		_, err := r.c.TxPipelined(ctx, writeAll)
+		return err
+	}
+	return r.c.Watch(ctx, func(tx *redis.Tx) error {
+		vals, err := tx.MGet(ctx, watch...).Result()
+		if err != nil {
+			return err
+		}
+		read := make(map[string][]byte, len(watch))
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				read[watch[i]] = []byte(s)
+			}
+		}
+		apply(read)
+		if nothing() {
+			return nil
+		}
+		// EXEC fails with TxFailedErr if anyone wrote a watched key.
+		_, err = tx.TxPipelined(ctx, writeAll)
+		return err
+	}, watch...)
 }
 
 func (r *redisBackend) delete(ctx context.Context, kind string, keys ...string) (int, error) {

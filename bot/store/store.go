@@ -210,6 +210,59 @@ type backend interface {
 	close() error
 }
 
+// updateOp is one write of a batch: a put of val when fn is nil, else the
+// read-modify-write backend.update runs.
+type updateOp struct {
+	kind, key string
+	ttl       time.Duration
+	val       []byte
+	fn        func(old []byte) ([]byte, error)
+}
+
+// batchUpdater is a backend that writes many ops for less than one
+// transaction (bbolt: an fsync) or several round trips (Redis) each.
+type batchUpdater interface {
+	// updateMany runs ops in order, each as put or update would, so an op
+	// sees what earlier ops of the batch wrote to its key. An op that
+	// fails (its fn's error, returned unchanged, or a stored value that
+	// cannot be read) is skipped with its error in failed[i], and the
+	// others are still written. err is a failure of the batch itself (I/O,
+	// the context): then any op may or may not have been written, as when
+	// a single update fails.
+	updateMany(ctx context.Context, ops []updateOp) (failed []error, err error)
+}
+
+// runOp writes one op.
+func runOp(ctx context.Context, b backend, op updateOp) error {
+	if op.fn == nil {
+		return b.put(ctx, op.kind, op.key, op.val, op.ttl)
+	}
+	return b.update(ctx, op.kind, op.key, op.ttl, op.fn)
+}
+
+// updateEach is updateMany one op at a time, for a backend that has no
+// batch or a batch that must be redone. It cannot tell an op's failure
+// from the backend's, so it reports every error as the op's and goes on,
+// unless the context is done.
+func updateEach(ctx context.Context, b backend, ops []updateOp) ([]error, error) {
+	failed := make([]error, len(ops))
+	for i, op := range ops {
+		if err := ctx.Err(); err != nil {
+			return failed, err
+		}
+		failed[i] = runOp(ctx, b, op)
+	}
+	return failed, nil
+}
+
+// updateMany runs ops on the backend's batch when it has one.
+func (s *Store) updateMany(ctx context.Context, ops []updateOp) ([]error, error) {
+	if bu, ok := s.b.(batchUpdater); ok {
+		return bu.updateMany(ctx, ops)
+	}
+	return updateEach(ctx, s.b, ops)
+}
+
 // span is a key range [from, to) within a kind; "" leaves that end open.
 type span struct {
 	from, to string

@@ -108,15 +108,20 @@ func (s *Sweeper) sweep(ctx context.Context, token int64) error {
 		tags[inst.Name] = inst.Tags
 	}
 	unreachable := map[string]bool{}
+	var records []store.SweepRecord
 	for _, r := range reports {
 		unreachable[r.Instance] = r.Failed()
 		if r.Snapshot != nil && !r.Failed() {
-			if err := s.o.Store.PutSnapshot(ctx, r.Snapshot); err != nil {
-				s.o.Log.Warn("store snapshot", "instance", r.Instance, "error", err)
-			}
-			if err := s.o.Store.AppendSample(ctx, r.Instance, sampleOf(r.Snapshot)); err != nil {
-				s.o.Log.Warn("store sample", "instance", r.Instance, "error", err)
-			}
+			records = append(records, store.SweepRecord{Instance: r.Instance, Snapshot: r.Snapshot, Sample: sampleOf(r.Snapshot)})
+		}
+	}
+	// A few transactions (one fsync each) for the sweep's snapshots and
+	// history samples, not two per instance; in chunks, so a big fleet's
+	// encoded snapshots are not all in memory at once.
+	const chunk = 128
+	for start := 0; start < len(records); start += chunk {
+		if err := s.o.Store.RecordSweep(ctx, records[start:min(start+chunk, len(records))]); err != nil {
+			s.o.Log.Warn("store sweep records", "error", err)
 		}
 	}
 	storm := alerts.Storm(unreachable, s.o.StormThreshold)
