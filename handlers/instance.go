@@ -63,6 +63,9 @@ type Remediation struct {
 	FailoverMethod string
 	// PersistConfig runs CONFIG REWRITE after CONFIG SET.
 	PersistConfig bool
+	// Failback hands the primary role back to this node after a failover
+	// and its restart (FAILOVER TO), once it has resynced.
+	Failback bool
 }
 
 // TLS holds the files and names for a TLS connection.

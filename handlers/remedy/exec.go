@@ -307,8 +307,81 @@ func (e *Executor) failover(ctx context.Context, c *redis.Client, inst handlers.
 	if err := e.restart(ctx, c, inst, before, o); err != nil {
 		return fmt.Errorf("failover done, restart of the old primary failed: %w", err)
 	}
-	o.Message = "failed over to " + o.Details["new_primary"] + " in " + o.Details["failover_time"] + "; old primary restarted and resynced (" + o.Details["time_to_back"] + ")"
+	if err := e.rejoin(ctx, inst, o.Details["new_primary"]); err != nil {
+		return fmt.Errorf("failover done and the old primary restarted, but it did not resync: %w", err)
+	}
+	o.Message = "failed over to " + o.Details["new_primary"] + " in " + o.Details["failover_time"] + "; old primary restarted and fully resynced (" + o.Details["time_to_back"] + ")"
+	if !inst.Remediation.Failback {
+		return nil
+	}
+	if err := e.failback(ctx, inst, o.Details["new_primary"]); err != nil {
+		return fmt.Errorf("failover done, fail-back failed: %w", err)
+	}
+	o.Details["failed_back_to"] = inst.Addr
+	o.Message += "; failed back to " + inst.Addr
 	return nil
+}
+
+// rejoin makes sure the restarted old primary is a replica of the new one
+// and has finished a full sync. A supervisor that restarts Redis from its
+// original config brings it back as a standalone, empty primary: it would
+// serve nothing (or stale data) to clients that still point at it.
+func (e *Executor) rejoin(ctx context.Context, inst handlers.Instance, newPrimary string) error {
+	host, port, ok := strings.Cut(newPrimary, ":")
+	if !ok {
+		return fmt.Errorf("new primary %q unknown", newPrimary)
+	}
+	c := e.client(inst)
+	defer c.Close()
+	deadline := e.now().Add(e.WaitBack)
+	for {
+		info, err := c.Info(ctx, "replication").Result()
+		if err == nil {
+			in := handlers.ParseInfo(info)
+			role, _ := in.String("role")
+			if role == "master" {
+				if err := c.Do(ctx, "REPLICAOF", host, port).Err(); err != nil {
+					return fmt.Errorf("REPLICAOF %s: %w", newPrimary, err)
+				}
+			} else if link, _ := in.String("master_link_status"); link == "up" {
+				if syncing, _ := in.Int("master_sync_in_progress"); syncing == 0 {
+					return nil
+				}
+			}
+		}
+		if e.now().After(deadline) {
+			return fmt.Errorf("not in sync with %s after %s", newPrimary, e.WaitBack)
+		}
+		if err := sleep(ctx, e.Poll); err != nil {
+			return err
+		}
+	}
+}
+
+// failback hands the primary role back to the original node, now holding
+// a fresh, compact copy, with FAILOVER TO on the interim primary.
+func (e *Executor) failback(ctx context.Context, inst handlers.Instance, interim string) error {
+	host, port, _ := strings.Cut(inst.Addr, ":")
+	tmp := inst
+	tmp.Addr = interim
+	c := e.client(tmp)
+	defer c.Close()
+	if err := c.Do(ctx, "FAILOVER", "TO", host, port, "TIMEOUT", "10000").Err(); err != nil {
+		return fmt.Errorf("FAILOVER TO %s: %w", inst.Addr, err)
+	}
+	deadline := e.now().Add(e.WaitBack)
+	for {
+		s, err := e.prober.Probe(ctx, inst)
+		if err == nil && s.Role() == "master" {
+			return nil
+		}
+		if e.now().After(deadline) {
+			return fmt.Errorf("%s is not primary again after %s", inst.Addr, e.WaitBack)
+		}
+		if err := sleep(ctx, e.Poll); err != nil {
+			return err
+		}
+	}
 }
 
 func isServerError(err error) bool {

@@ -316,3 +316,53 @@ func TestFailoverPrimaryReplica(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The old primary is restarted by its supervisor from its original config,
+// so it comes back as an empty standalone primary: the executor must make it
+// a replica of the new primary, wait for the full resync, and (with
+// failback) hand the primary role back to it.
+func TestFailoverRestartRejoinAndFailback(t *testing.T) {
+	inst, pc := startSupervised(t)
+	ctx := context.Background()
+	replica := redistest.StartT(t, "--replicaof", strings.Replace(inst.Addr, ":", " ", 1))
+	if err := redistest.Fill(ctx, pc, "k:", 20_000, 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	rc := replica.Client()
+	defer rc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(pc.Info(ctx, "replication").Val(), "state=online") || rc.DBSize(ctx).Val() < 20_000 {
+		if time.Now().After(deadline) {
+			t.Fatal("replica not in sync")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	inst.Remediation.FailoverMethod = "failover"
+	inst.Remediation.Failback = true
+	e, p := executor(t)
+	plan := planFor(t, p, inst, remedy.Request{Action: handlers.ActionFailover})
+	if b := blocked(plan); b != "" {
+		t.Fatalf("failover blocked: %s", b)
+	}
+	o := e.Execute(ctx, plan, inst)
+	if !o.OK || !strings.Contains(o.Message, "fully resynced") || o.Details["failed_back_to"] != inst.Addr {
+		t.Fatalf("outcome = %+v", o)
+	}
+	// The original node is primary again, with the whole dataset, and the
+	// other is its replica.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: inst.Addr, Protocol: 2})
+		role, _ := c.Do(ctx, "ROLE").Val().([]any)
+		keys := c.DBSize(ctx).Val()
+		c.Close()
+		rrole, _ := rc.Do(ctx, "ROLE").Val().([]any)
+		if len(role) > 0 && role[0] == "master" && keys == 20_000 && len(rrole) > 0 && rrole[0] == "slave" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after fail-back: primary role %v with %d keys, replica role %v", role, keys, rrole)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

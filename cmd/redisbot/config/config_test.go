@@ -359,6 +359,7 @@ func TestLoadErrors(t *testing.T) {
 			"instances[0].remediation.restart_command[1]: must not contain a NUL byte"},
 		{"bad_remediation_failover.yml", "instances[0].remediation.failover_method: \"sentinel\" needs a sentinel section\n" +
 			`instances[1].remediation.failover_method: "manual" is not failover, cluster-failover, sentinel or empty`},
+		{"bad_remediation_failback.yml", "instances[0].remediation.failback: needs failover_method failover and a restart_method (fail-back follows the restart of the old primary)"},
 		{"bad_remediation_failover_group.yml", "instances[0].remediation.failover_method: \"failover\" does not work in cluster mode: use cluster-failover\n" +
 			"instances[0].remediation.restart_method: \"command\" runs one fixed command, not one per node: use shutdown (a supervisor brings each node back)\n" +
 			"instances[1].remediation.failover_method: \"cluster-failover\" needs cluster: true\n" +

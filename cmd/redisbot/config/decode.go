@@ -71,6 +71,7 @@ type rawRemediation struct {
 	RestartCommand []string `mapstructure:"restart_command"`
 	FailoverMethod string   `mapstructure:"failover_method"`
 	PersistConfig  bool     `mapstructure:"persist_config"`
+	Failback       bool     `mapstructure:"failback"`
 }
 
 type rawTLS struct {

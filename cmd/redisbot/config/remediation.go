@@ -29,6 +29,7 @@ func (l *loader) remediation(key, name, group string, rr rawRemediation) handler
 		RestartCommand: rr.RestartCommand,
 		FailoverMethod: rr.FailoverMethod,
 		PersistConfig:  rr.PersistConfig,
+		Failback:       rr.Failback,
 	}
 	if l.p.isFailed(key) {
 		return r
@@ -88,6 +89,9 @@ func (l *loader) remediation(key, name, group string, rr rawRemediation) handler
 		default:
 			l.p.addf(k, "%s is not failover, cluster-failover, sentinel or empty", quote(m))
 		}
+	}
+	if k := key + ".failback"; r.Failback && !l.p.isFailed(k) && (r.FailoverMethod != failoverCommand || r.RestartMethod == "") {
+		l.p.addf(k, "needs failover_method failover and a restart_method (fail-back follows the restart of the old primary)")
 	}
 	return r
 }
