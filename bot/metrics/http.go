@@ -1,0 +1,164 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// storePingTimeout bounds the store check so a stuck store fails readiness
+// instead of hanging the orchestrator's probe.
+const storePingTimeout = time.Second
+
+// staleSweeps is how many sweep intervals may pass without a sweep before
+// the bot stops reporting ready: one missed sweep is noise, three are not.
+const staleSweeps = 3
+
+// shutdownTimeout bounds the graceful shutdown in Serve.
+const shutdownTimeout = 5 * time.Second
+
+// Checks are the inputs of /readyz. A nil function is a check that does not
+// apply to this process (no Slack transport, no store, no sweeps) and is
+// skipped.
+type Checks struct {
+	// SlackConnected reports whether the Socket Mode connection is up.
+	SlackConnected func() bool
+	// StorePing answers whether the store is usable; it gets 1s.
+	StorePing func(ctx context.Context) error
+	// LastSweep is when the last sweep completed; zero when none has yet,
+	// in which case the time the handler was built stands in for it, so a
+	// fresh process gets the same grace as a fresh sweep.
+	LastSweep func() time.Time
+	// SweepInterval is the scheduled sweep interval: readiness fails when
+	// the last sweep is older than 3x this. 0 turns the check off.
+	SweepInterval time.Duration
+}
+
+// Handler serves /metrics from the own registry, /healthz (200 "ok" while
+// the process can answer at all) and /readyz (200 "ok" when every check in
+// c passes, else 503 with one line per failing check). now defaults to
+// time.Now. On a nil *Metrics only /healthz and /readyz are served.
+func (m *Metrics) Handler(c Checks, now func() time.Time) http.Handler {
+	if now == nil {
+		now = time.Now
+	}
+	started := now()
+	mux := http.NewServeMux()
+	if m != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		failed := readiness(r.Context(), c, started, now())
+		if len(failed) > 0 {
+			writeText(w, http.StatusServiceUnavailable, strings.Join(failed, "\n")+"\n")
+			return
+		}
+		writeText(w, http.StatusOK, "ok\n")
+	})
+	return mux
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// readiness returns one line per failing check, none when the bot is ready.
+func readiness(ctx context.Context, c Checks, started, now time.Time) []string {
+	var failed []string
+	if c.SlackConnected != nil && !c.SlackConnected() {
+		failed = append(failed, "slack: not connected")
+	}
+	if c.StorePing != nil {
+		if err := pingStore(ctx, c.StorePing); err != nil {
+			failed = append(failed, "store: "+err.Error())
+		}
+	}
+	if c.LastSweep != nil && c.SweepInterval > 0 {
+		if msg := sweepStale(c.LastSweep(), started, now, c.SweepInterval); msg != "" {
+			failed = append(failed, "sweep: "+msg)
+		}
+	}
+	return failed
+}
+
+// pingStore runs ping with a 1s deadline and gives up at the deadline even
+// if ping ignores its context, so /readyz always answers in time.
+func pingStore(ctx context.Context, ping func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, storePingTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ping(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer within %v: %w", storePingTimeout, ctx.Err())
+	}
+}
+
+// sweepStale says why the sweeps are stale, or "" when they are recent.
+func sweepStale(last, started, now time.Time, interval time.Duration) string {
+	limit := staleSweeps * interval
+	if last.IsZero() {
+		if age := now.Sub(started); age > limit {
+			return fmt.Sprintf("no sweep completed in %v since start (limit %v)", age.Round(time.Second), limit)
+		}
+		return ""
+	}
+	if age := now.Sub(last); age > limit {
+		return fmt.Sprintf("last sweep %v ago (limit %v)", age.Round(time.Second), limit)
+	}
+	return ""
+}
+
+// Serve serves h on addr until ctx ends, then shuts down gracefully, giving
+// in-flight requests up to 5s. It returns nil after a clean shutdown.
+func Serve(ctx context.Context, addr string, h http.Handler) error {
+	// Binding is quick; an already ended ctx still gets a clean bind and
+	// shutdown rather than a listen error that reads like a port problem.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.WithoutCancel(ctx), "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: listen %s: %w", addr, err)
+	}
+	return serve(ctx, ln, h)
+}
+
+// serve is Serve on an open listener, which it closes.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("metrics: serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("metrics: shutdown %s: %w", ln.Addr(), err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics: serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+// Package metrics exposes the bot's own health to operators: Prometheus
+// collectors for commands, acks, sweeps, alerts, approvals, remediations and
+// adapter errors, plus the /healthz and /readyz endpoints an orchestrator
+// probes. It measures the bot, not Redis: Redis metrics belong to
+// redis_exporter.
+//
+// The collectors live on a registry owned by Metrics, never the global one,
+// so tests and several bots in one process do not collide.
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "redisbot"
+
+// ackBuckets span 0.5ms to 1s: Slack retries an envelope that is not acked
+// within 3s, so the interesting part is well below that.
+var ackBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
+
+// commandBuckets cover a command from a cached answer to a slow fleet-wide
+// probe.
+var commandBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// sweepBuckets cover a sweep from one instance to a large fleet.
+var sweepBuckets = []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+
+// Metrics holds the bot's Prometheus collectors on its own registry. Its
+// recorders are safe for concurrent use, and a nil *Metrics records nothing,
+// so callers need not check whether metrics are enabled.
+//
+// Label values must come from small fixed sets (verbs the router knows,
+// action names, Slack API method names, store operations): the caller maps
+// anything else, such as an unknown verb typed by a user, to a fixed value
+// like "unknown" before recording it.
+type Metrics struct {
+	reg *prometheus.Registry
+	// now stamps the last sweep; tests replace it.
+	now func() time.Time
+
+	commands        *prometheus.CounterVec
+	commandDuration *prometheus.HistogramVec
+	ackLatency      prometheus.Histogram
+	sweepDuration   prometheus.Histogram
+	sweeps          prometheus.Counter
+	probeErrors     *prometheus.CounterVec
+	lastSweep       prometheus.Gauge
+	alerts          *prometheus.GaugeVec
+	approvals       *prometheus.CounterVec
+	remediations    *prometheus.CounterVec
+	slackErrors     *prometheus.CounterVec
+	slackRateLimit  *prometheus.CounterVec
+	storeErrors     *prometheus.CounterVec
+
+	// alertStates remembers every state reported so far, so a state that
+	// drops out of a later report reads 0 instead of its last count.
+	mu          sync.Mutex
+	alertStates map[string]bool
+}
+
+// New returns Metrics with every collector registered on a fresh registry,
+// together with the Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg:         prometheus.NewRegistry(),
+		now:         time.Now,
+		alertStates: map[string]bool{},
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "commands_total",
+			Help: "Commands handled, by verb and outcome.",
+		}, []string{"verb", "outcome"}),
+		commandDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "command_duration_seconds",
+			Help:    "Time from receiving a command to sending its answer, by verb.",
+			Buckets: commandBuckets,
+		}, []string{"verb"}),
+		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "ack_latency_seconds",
+			Help:    "Time from receiving a Slack envelope to acknowledging it.",
+			Buckets: ackBuckets,
+		}),
+		sweepDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "sweep_duration_seconds",
+			Help:    "Time one scheduled sweep of the fleet took.",
+			Buckets: sweepBuckets,
+		}),
+		sweeps: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sweeps_total",
+			Help: "Scheduled sweeps completed.",
+		}),
+		probeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "probe_errors_total",
+			Help: "Probe errors during sweeps, by error class.",
+		}, []string{"class"}),
+		lastSweep: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "last_sweep_timestamp_seconds",
+			Help: "Unix time at which the last sweep completed.",
+		}),
+		alerts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "alerts",
+			Help: "Alerts currently in each state.",
+		}, []string{"state"}),
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "approvals_total",
+			Help: "Approval requests reaching each state.",
+		}, []string{"state"}),
+		remediations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "remediations_total",
+			Help: "Remediations run, by action and outcome.",
+		}, []string{"action", "outcome"}),
+		slackErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "slack_errors_total",
+			Help: "Failed Slack API calls, by method, rate limiting included.",
+		}, []string{"method"}),
+		slackRateLimit: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "slack_rate_limited_total",
+			Help: "Slack API calls refused by rate limiting, by method.",
+		}, []string{"method"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "store_errors_total",
+			Help: "Failed store operations, by operation.",
+		}, []string{"op"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.commands, m.commandDuration, m.ackLatency,
+		m.sweepDuration, m.sweeps, m.probeErrors, m.lastSweep,
+		m.alerts, m.approvals, m.remediations,
+		m.slackErrors, m.slackRateLimit, m.storeErrors,
+	)
+	return m
+}
+
+// Registry returns the registry the collectors are on, for tests and for
+// callers that add collectors of their own.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// Command records one handled command: outcome is a small fixed set such as
+// "ok", "error", "denied".
+func (m *Metrics) Command(verb, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.commands.WithLabelValues(verb, outcome).Inc()
+	m.commandDuration.WithLabelValues(verb).Observe(d.Seconds())
+}
+
+// Ack records how long a Slack envelope waited for its acknowledgement.
+func (m *Metrics) Ack(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.ackLatency.Observe(d.Seconds())
+}
+
+// Sweep records one completed sweep, its duration and its probe errors by
+// class (for example "timeout", "auth", "refused"), and stamps the time it
+// completed.
+func (m *Metrics) Sweep(d time.Duration, probeErrors map[string]int) {
+	if m == nil {
+		return
+	}
+	m.sweepDuration.Observe(d.Seconds())
+	m.sweeps.Inc()
+	for class, n := range probeErrors {
+		if n > 0 {
+			m.probeErrors.WithLabelValues(class).Add(float64(n))
+		}
+	}
+	m.lastSweep.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// Alerts records how many alerts are in each state. byState is the full
+// picture: a state reported before and absent now is set to 0.
+func (m *Metrics) Alerts(byState map[string]int) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for state := range byState {
+		m.alertStates[state] = true
+	}
+	for state := range m.alertStates {
+		m.alerts.WithLabelValues(state).Set(float64(byState[state]))
+	}
+}
+
+// Approval records an approval request reaching state ("requested",
+// "approved", "rejected", "expired", ...).
+func (m *Metrics) Approval(state string) {
+	if m == nil {
+		return
+	}
+	m.approvals.WithLabelValues(state).Inc()
+}
+
+// Remediation records one remediation run of action and how it ended.
+func (m *Metrics) Remediation(action, outcome string) {
+	if m == nil {
+		return
+	}
+	m.remediations.WithLabelValues(action, outcome).Inc()
+}
+
+// SlackError records a failed Slack API call. A rate-limited call counts
+// both as an error and as rate limited, so the two series can be compared.
+func (m *Metrics) SlackError(method string, rateLimited bool) {
+	if m == nil {
+		return
+	}
+	m.slackErrors.WithLabelValues(method).Inc()
+	if rateLimited {
+		m.slackRateLimit.WithLabelValues(method).Inc()
+	}
+}
+
+// StoreError records a failed store operation such as "put_alert".
+func (m *Metrics) StoreError(op string) {
+	if m == nil {
+		return
+	}
+	m.storeErrors.WithLabelValues(op).Inc()
+}
