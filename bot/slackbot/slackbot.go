@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -23,6 +24,7 @@ import (
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/remedy"
@@ -67,6 +69,8 @@ type Options struct {
 		Target(inst handlers.Instance) (remedy.DefragTarget, func() error)
 	}
 	DefragWatch remedy.WatchConfig
+	// Metrics records commands and ack latency; nil records nothing.
+	Metrics *metrics.Metrics
 	// Dedupe, when set, records handled envelope ids in the shared store so
 	// a re-delivery to another replica is not handled twice.
 	Dedupe interface {
@@ -87,7 +91,12 @@ type Bot struct {
 	// end with it, turning defrag off.
 	background context.Context
 	watches    sync.WaitGroup
+
+	connected atomic.Bool
 }
+
+// Connected reports whether the Socket Mode connection is up (/readyz).
+func (b *Bot) Connected() bool { return b.connected.Load() }
 
 // New returns a Bot.
 func New(o Options) *Bot {
@@ -204,15 +213,19 @@ loop:
 func (b *Bot) dispatch(evt socketmode.Event, jobs chan<- job) {
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
+		b.connected.Store(false)
 		b.log.Info("connecting to slack")
 		return
 	case socketmode.EventTypeConnected:
+		b.connected.Store(true)
 		b.log.Info("connected to slack")
 		return
 	case socketmode.EventTypeConnectionError:
+		b.connected.Store(false)
 		b.log.Warn("slack connection error", "error", fmt.Sprint(evt.Data))
 		return
 	case socketmode.EventTypeDisconnect:
+		b.connected.Store(false)
 		b.log.Info("slack asked to reconnect")
 		return
 	case socketmode.EventTypeInvalidAuth:
@@ -227,9 +240,11 @@ func (b *Bot) dispatch(evt socketmode.Event, jobs chan<- job) {
 	if evt.Request == nil {
 		return
 	}
+	arrived := b.now()
 	if err := b.opts.Socket.Ack(*evt.Request); err != nil {
 		b.log.Warn("ack failed", "envelope", evt.Request.EnvelopeID, "error", err)
 	}
+	b.opts.Metrics.Ack(b.now().Sub(arrived))
 	if b.duplicate(evt.Request.EnvelopeID) {
 		b.log.Debug("duplicate envelope", "envelope", evt.Request.EnvelopeID)
 		return
@@ -274,6 +289,23 @@ func toJob(evt socketmode.Event) (job, bool) {
 			threadTS: thread, action: *data.ActionCallback.BlockActions[0]}, true
 	}
 	return job{}, false
+}
+
+// metricVerb is a bounded label: a known verb, "click", or "unknown" (what
+// users type must not become a metric series).
+func metricVerb(j job) string {
+	if j.kind == kindClick {
+		return "click"
+	}
+	cmd, err := handlers.ParseCommand(j.text)
+	if err == nil {
+		for _, v := range handlers.Verbs {
+			if v.Verb == cmd.Verb {
+				return v.Verb
+			}
+		}
+	}
+	return "unknown"
 }
 
 // stripMentions removes the leading "<@U123>" that an app mention starts with.
@@ -330,10 +362,13 @@ func (b *Bot) process(ctx context.Context, j job) {
 	case kindClick:
 		err = b.click(ctx, j)
 	}
+	verb := metricVerb(j)
 	if err != nil {
+		b.opts.Metrics.Command(verb, "error", b.now().Sub(start))
 		log.Error("command failed", "error", err, "duration", b.now().Sub(start))
 		return
 	}
+	b.opts.Metrics.Command(verb, "ok", b.now().Sub(start))
 	log.Info("command done", "text", j.text, "action", j.action.ActionID, "duration", b.now().Sub(start))
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/runbooks"
@@ -47,6 +48,8 @@ type Options struct {
 	// Refresh, when set, runs before each sweep (re-expanding cluster and
 	// Sentinel entries).
 	Refresh func(ctx context.Context)
+	// Metrics records sweep durations and probe errors; nil records nothing.
+	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	Now     func() time.Time
 }
@@ -55,6 +58,15 @@ type Options struct {
 type Sweeper struct {
 	o       Options
 	running atomic.Bool
+	last    atomic.Int64 // unix nanoseconds of the last finished sweep
+}
+
+// LastSweep is when the last sweep finished (zero: none yet), for /readyz.
+func (s *Sweeper) LastSweep() time.Time {
+	if n := s.last.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // New returns a Sweeper.
@@ -87,21 +99,38 @@ func (s *Sweeper) Tick(ctx context.Context) {
 	}
 	defer s.running.Store(false)
 	start := s.o.Now()
-	if err := s.sweep(ctx, token); err != nil {
+	errs, err := s.sweep(ctx, token)
+	if err != nil {
 		s.o.Log.Warn("sweep stopped", "error", err)
 		return
 	}
+	s.last.Store(s.o.Now().UnixNano())
+	s.o.Metrics.Sweep(s.o.Now().Sub(start), errs)
 	s.o.Log.Info("sweep done", "duration", s.o.Now().Sub(start))
 }
 
-func (s *Sweeper) sweep(ctx context.Context, token int64) error {
+func (s *Sweeper) sweep(ctx context.Context, token int64) (map[string]int, error) {
 	if s.o.Refresh != nil {
 		s.o.Refresh(ctx)
 	}
 	reports, err := s.o.Fleet.Fleet(ctx, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	probeErrors := map[string]int{}
+	for _, r := range reports {
+		if r.Failed() {
+			probeErrors[string(r.Error.Class)]++
+		}
+	}
+	if err := s.record(ctx, token, reports); err != nil {
+		return probeErrors, err
+	}
+	return probeErrors, nil
+}
+
+// record stores what a sweep saw and moves every alert.
+func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.Report) error {
 	now := s.o.Now()
 	tags := map[string][]string{}
 	for _, inst := range s.o.Fleet.Instances("") {

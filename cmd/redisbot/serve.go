@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/approvals"
+	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/bot/sweep"
@@ -57,6 +59,11 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 			Policy:            remedy.Policy{DefragMaxOps: cfg.Approvals.DefragMaxOps, DefragParams: cfg.Approvals.DefragParams},
 		}, nil)
 
+	var m *metrics.Metrics
+	if cfg.HTTP.Listen != "" {
+		m = metrics.New()
+	}
+
 	api := slack.New(cfg.Slack.BotToken,
 		slack.OptionAppLevelToken(cfg.Slack.AppToken),
 		slack.OptionAPIURL(cfg.Slack.APIURL))
@@ -85,14 +92,31 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 		Resolver:        svc,
 		Dedupe:          st,
 		Defrag:          executor,
+		Metrics:         m,
 	})
+	var lastSweep func() time.Time
 	if cfg.Schedule.Sweep != "" {
-		stopCron, err := schedule(ctx, cfg, svc, st, bot, lib, log)
+		stopCron, sw, err := schedule(ctx, cfg, svc, st, bot, lib, m, log)
 		if err != nil {
 			log.Error("cannot schedule sweeps", "error", err)
 			return exitError
 		}
 		defer stopCron()
+		lastSweep = sw.LastSweep
+	}
+	if m != nil {
+		checks := metrics.Checks{
+			SlackConnected: bot.Connected,
+			StorePing:      func(ctx context.Context) error { _, err := st.Facts(ctx, "*readyz*"); return err },
+			LastSweep:      lastSweep,
+			SweepInterval:  everyInterval(cfg.Schedule.Sweep),
+		}
+		go func() {
+			if err := metrics.Serve(ctx, cfg.HTTP.Listen, m.Handler(checks, time.Now)); err != nil {
+				log.Error("metrics endpoint", "error", err)
+			}
+		}()
+		log.Info("metrics and health endpoint", "listen", cfg.HTTP.Listen)
 	}
 	log.Info("redisbot serving", "version", version, "instances", len(cfg.Instances), "api_url", cfg.Slack.APIURL, "store", cfg.Store.String())
 	if err := bot.Run(ctx); err != nil {
@@ -151,17 +175,18 @@ func wantJSONLogs(format string, w io.Writer, getenv func(string) string) bool {
 
 // schedule starts the cron jobs. Every replica runs the scheduler, but only
 // the one holding the leader lease does the work.
-func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st *store.Store, bot *slackbot.Bot, lib *runbooks.Library, log *slog.Logger) (stop func(), err error) {
+func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st *store.Store, bot *slackbot.Bot, lib *runbooks.Library, m *metrics.Metrics, log *slog.Logger) (stop func(), sw *sweep.Sweeper, err error) {
 	leader := sweep.NewLeader(st, "scheduler", replicaID(), cfg.Schedule.Lease, log)
 	leaderCtx, cancelLeader := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); leader.Run(leaderCtx) }()
-	sw := sweep.New(sweep.Options{
+	sw = sweep.New(sweep.Options{
 		Fleet: svc, Store: st, Poster: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: cfg.Alerts.ChannelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
 		// Expand cluster and Sentinel entries again before each sweep: after
 		// a failover, <name>.master must point at the new primary.
+		Metrics: m,
 		Refresh: func(ctx context.Context) {
 			instances, errs := topology.Expand(ctx, cfg.Instances, cfg.Probe.Timeout)
 			for _, err := range errs {
@@ -173,12 +198,12 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 	c := cron.New(cron.WithLocation(cfg.Schedule.Location))
 	if _, err := c.AddFunc(cfg.Schedule.Sweep, func() { sw.Tick(ctx) }); err != nil {
 		cancelLeader()
-		return nil, fmt.Errorf("schedule.sweep: %w", err)
+		return nil, nil, fmt.Errorf("schedule.sweep: %w", err)
 	}
 	if cfg.Schedule.Digest != "" {
 		if _, err := c.AddFunc(cfg.Schedule.Digest, func() { sw.Digest(ctx, bot) }); err != nil {
 			cancelLeader()
-			return nil, fmt.Errorf("schedule.digest: %w", err)
+			return nil, nil, fmt.Errorf("schedule.digest: %w", err)
 		}
 	}
 	if _, err := c.AddFunc("@hourly", func() {
@@ -189,7 +214,7 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		}
 	}); err != nil {
 		cancelLeader()
-		return nil, err
+		return nil, nil, err
 	}
 	c.Start()
 	log.Info("sweeps scheduled", "spec", cfg.Schedule.Sweep, "timezone", cfg.Schedule.Location.String(), "lease", cfg.Schedule.Lease)
@@ -197,7 +222,17 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		<-c.Stop().Done()
 		cancelLeader()
 		<-done
-	}, nil
+	}, sw, nil
+}
+
+// everyInterval is the period of an "@every" sweep spec, for /readyz's
+// staleness check; other cron specs return 0 (not checked).
+func everyInterval(spec string) time.Duration {
+	d, err := time.ParseDuration(strings.TrimPrefix(spec, "@every "))
+	if err != nil || !strings.HasPrefix(spec, "@every ") {
+		return 0
+	}
+	return d
 }
 
 // replicaID names this process in the leader lease.

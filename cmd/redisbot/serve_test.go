@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +55,12 @@ const (
 func startBot(t *testing.T, instances, accessYAML string, env map[string]string) *runningBot {
 	t.Helper()
 	fake := slacktest.New(t)
-	cfg := writeConfig(t, fmt.Sprintf("probe:\n  timeout: 1s\nslack:\n  api_url: %s\n  shutdown_timeout: 5s\n%s\ninstances:\n%s", fake.APIURL(), accessYAML, instances))
+	// Port 0: tests do not compete for the default metrics port.
+	httpYAML := "http:\n  listen: 127.0.0.1:0\n"
+	if strings.Contains(accessYAML, "http:") {
+		httpYAML = ""
+	}
+	cfg := writeConfig(t, fmt.Sprintf("%sprobe:\n  timeout: 1s\nslack:\n  api_url: %s\n  shutdown_timeout: 5s\n%s\ninstances:\n%s", httpYAML, fake.APIURL(), accessYAML, instances))
 	return launchBot(t, fake, cfg, env)
 }
 
@@ -347,5 +354,54 @@ func TestSlackViewerThroughUserGroup(t *testing.T) {
 	bot.fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("needs the viewer role"))
 	if n := len(bot.fake.WaitPosts(t, 1, time.Second, inChannel(onCall))); n != 1 {
 		t.Errorf("%d channel posts, want only the member's", n)
+	}
+}
+
+func TestMetricsAndHealthEndpoints(t *testing.T) {
+	srv := redistest.StartT(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	bot := startBot(t, instanceYAML("cache-1", srv.Addr), "http:\n  listen: "+addr+"\nschedule:\n  sweep: \"@every 1s\"\n", nil)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Ready once Slack is connected, the store answers and a sweep ran.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	bot.fake.SlashCommand(slash(onCall, "U1", "oom cache-1"))
+	bot.fake.WaitPosts(t, 1, 10*time.Second, inChannel(onCall))
+	time.Sleep(200 * time.Millisecond)
+	_, body := get("/metrics")
+	for _, want := range []string{`redisbot_commands_total{outcome="ok",verb="oom"} 1`, "redisbot_ack_latency_seconds_count", "redisbot_sweeps_total"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, secret := range []string{slacktest.AppToken, slacktest.BotToken} {
+		if strings.Contains(body, secret) {
+			t.Error("a token in /metrics")
+		}
 	}
 }

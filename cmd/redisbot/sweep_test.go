@@ -108,7 +108,7 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	fake := slacktest.New(t)
 	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
-	cfg := writeConfig(t, fmt.Sprintf("probe:\n  timeout: 1s\nslack:\n  api_url: %s\nstore:\n  redis_url: redis://%s/0\n%s%s\ninstances:\n%s%s%s",
+	cfg := writeConfig(t, fmt.Sprintf("http:\n  listen: 127.0.0.1:0\nprobe:\n  timeout: 1s\nslack:\n  api_url: %s\nstore:\n  redis_url: redis://%s/0\n%s%s\ninstances:\n%s%s%s",
 		fake.APIURL(), stateRedis.Addr, sweepYAML(""), "access:\n  operators: [U0OP]\n  approvers: [U0LEAD1, U0LEAD2]\n",
 		instanceYAML("full-1", full.Addr), instanceYAML("later-1", later.Addr), instanceYAML("frag-1", frag.Addr)))
 

@@ -70,7 +70,9 @@ const (
 
 // Config is redisbot's validated configuration.
 type Config struct {
-	Probe    Probe
+	Probe Probe
+	// HTTP is the operations endpoint (metrics and health) of serve.
+	HTTP     HTTP
 	Runbooks Runbooks
 	// Instances are in file order, with secrets read and thresholds merged
 	// (defaults < global thresholds < the instance's own thresholds).
@@ -281,6 +283,16 @@ type Channel struct {
 	// Tags, when not empty, limit the channel to instances with at least
 	// one of these tags.
 	Tags []string
+}
+
+// DefaultHTTPListen is where serve exposes /metrics, /healthz and /readyz.
+const DefaultHTTPListen = "127.0.0.1:9121"
+
+// HTTP configures the operations endpoint of serve.
+type HTTP struct {
+	// Listen is the address of /metrics, /healthz and /readyz
+	// (http.listen, default 127.0.0.1:9121; empty: off).
+	Listen string
 }
 
 // Probe bounds how redisbot talks to Redis.

@@ -40,6 +40,7 @@ func TestLoadGood(t *testing.T) {
 
 	want := &Config{
 		Probe:      Probe{Timeout: 3 * time.Second, Concurrency: 4},
+		HTTP:       HTTP{Listen: DefaultHTTPListen},
 		Runbooks:   Runbooks{Dir: filepath.Join("testdata", "runbooks")},
 		Thresholds: global,
 		Instances: []handlers.Instance{
@@ -359,6 +360,7 @@ func TestLoadErrors(t *testing.T) {
 			"instances[0].remediation.restart_command[1]: must not contain a NUL byte"},
 		{"bad_remediation_failover.yml", "instances[0].remediation.failover_method: \"sentinel\" needs a sentinel section\n" +
 			`instances[1].remediation.failover_method: "manual" is not failover, cluster-failover, sentinel or empty`},
+		{"bad_http.yml", "http.listen: must be host:port, as in 127.0.0.1:9121 (empty turns the endpoint off)"},
 		{"bad_remediation_failback.yml", "instances[0].remediation.failback: needs failover_method failover and a restart_method (fail-back follows the restart of the old primary)"},
 		{"bad_remediation_failover_group.yml", "instances[0].remediation.failover_method: \"failover\" does not work in cluster mode: use cluster-failover\n" +
 			"instances[0].remediation.restart_method: \"command\" runs one fixed command, not one per node: use shutdown (a supervisor brings each node back)\n" +

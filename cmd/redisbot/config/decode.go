@@ -29,6 +29,11 @@ type rawConfig struct {
 	Approvals  rawApprovals   `mapstructure:"approvals"`
 	Schedule   rawSchedule    `mapstructure:"schedule"`
 	Alerts     rawAlerts      `mapstructure:"alerts"`
+	HTTP       rawHTTP        `mapstructure:"http"`
+}
+
+type rawHTTP struct {
+	Listen string `mapstructure:"listen"`
 }
 
 type rawProbe struct {
@@ -189,7 +194,7 @@ func thresholdKeys() []string {
 // replaces redis_url_env as well (redisURL).
 func envKeys() []string {
 	keys := []string{
-		"probe.timeout", "probe.concurrency", "runbooks.dir",
+		"probe.timeout", "probe.concurrency", "runbooks.dir", "http.listen",
 		"store.path", "store.retention", "store.audit_retention",
 		"approvals.expiry", "approvals.defrag_max_ops",
 		"schedule.sweep", "schedule.digest", "schedule.timezone", "schedule.lease",

@@ -43,6 +43,7 @@ func (l *loader) load(v *viper.Viper) *Config {
 		Approvals: defaultRawApprovals(),
 		Schedule:  defaultRawSchedule(),
 		Alerts:    defaultRawAlerts(),
+		HTTP:      rawHTTP{Listen: DefaultHTTPListen},
 	}
 	l.decode(v, &raw)
 
@@ -55,6 +56,14 @@ func (l *loader) load(v *viper.Viper) *Config {
 	}
 	if !l.p.isFailed("probe.concurrency") && cfg.Probe.Concurrency <= 0 {
 		l.p.addf("probe.concurrency", "must be positive")
+	}
+	cfg.HTTP = HTTP{Listen: raw.HTTP.Listen}
+	if k := "http.listen"; !l.p.isFailed(k) && cfg.HTTP.Listen != "" {
+		if _, port, err := net.SplitHostPort(cfg.HTTP.Listen); err != nil {
+			l.p.addf(k, "must be host:port, as in 127.0.0.1:9121 (empty turns the endpoint off)")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			l.p.addf(k, "invalid port %s: must be 0-65535", quote(port))
+		}
 	}
 
 	// Every global value is checked, whether set or default.
