@@ -22,7 +22,7 @@ import (
 // dropped.
 func (b *Bot) Post(ctx context.Context, channel string, m blockkit.Message) (string, error) {
 	var ts string
-	err := retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+	err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
 		var err error
 		_, ts, err = b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
 		return err
@@ -32,7 +32,7 @@ func (b *Bot) Post(ctx context.Context, channel string, m blockkit.Message) (str
 
 // Update edits a message in place.
 func (b *Bot) Update(ctx context.Context, channel, ts string, m blockkit.Message) error {
-	return retry(ctx, b.log, "chat.update", func(ctx context.Context) error {
+	return b.retry(ctx, "chat.update", func(ctx context.Context) error {
 		_, _, _, err := b.opts.API.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
 		return err
 	})
@@ -40,7 +40,7 @@ func (b *Bot) Update(ctx context.Context, channel, ts string, m blockkit.Message
 
 // Reply posts in a message's thread.
 func (b *Bot) Reply(ctx context.Context, channel, threadTS string, m blockkit.Message) error {
-	return retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+	return b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
 		_, _, err := b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(threadTS))
 		return err
 	})
@@ -192,7 +192,7 @@ func truncate(s string, n int) string {
 
 // Upload attaches a file to a thread (the digest's chart).
 func (b *Bot) Upload(ctx context.Context, channel, threadTS, name, title string, content []byte) error {
-	return retry(ctx, b.log, "files.upload", func(ctx context.Context) error {
+	return b.retry(ctx, "files.upload", func(ctx context.Context) error {
 		_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{Filename: name, Title: title,
 			Content: string(content), FileSize: len(content), Channel: channel, ThreadTimestamp: threadTS})
 		return err

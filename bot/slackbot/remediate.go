@@ -111,7 +111,7 @@ func (b *Bot) request(ctx context.Context, j job, req remedy.Request, scope []st
 	// where approvers see it. Its audit trail goes into its own thread.
 	var ts string
 	m := blockkit.RenderApproval(view(a), b.now())
-	if err := retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+	if err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
 		var err error
 		_, ts, err = b.opts.API.PostMessageContext(ctx, j.channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
 		return err
@@ -121,6 +121,7 @@ func (b *Bot) request(ctx context.Context, j job, req remedy.Request, scope []st
 	if err := b.opts.Workflow.SetMessage(ctx, a.ID, j.channel, ts); err != nil {
 		return err
 	}
+	b.opts.Metrics.Approval(a.State)
 	return b.trail(ctx, j.channel, ts, "requested", j.user, strings.Join(plan.Commands, "; "))
 }
 
@@ -157,6 +158,10 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 		_ = b.ephemeral(ctx, j, blockkit.RenderRefusal(err.Error()))
 	case err != nil && a.ID == "":
 		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	b.opts.Metrics.Approval(a.State)
+	if a.State == approvals.StateDone || a.State == approvals.StateFailed {
+		b.opts.Metrics.Remediation(a.Action, a.State)
 	}
 	// Whatever happened (done, failed, refused on drift, rejected,
 	// expired), the original message shows it and loses its buttons.
@@ -213,7 +218,7 @@ func (b *Bot) updateApproval(ctx context.Context, a store.Approval) error {
 		return nil
 	}
 	m := blockkit.RenderApproval(view(a), b.now())
-	return retry(ctx, b.log, "chat.update", func(ctx context.Context) error {
+	return b.retry(ctx, "chat.update", func(ctx context.Context) error {
 		_, _, _, err := b.opts.API.UpdateMessageContext(ctx, a.Channel, a.MessageTS, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
 		return err
 	})
@@ -225,7 +230,7 @@ func (b *Bot) trail(ctx context.Context, channel, ts, kind, actor, detail string
 		return nil
 	}
 	m := blockkit.RenderAuditLine(b.now(), kind, actor, detail)
-	return retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+	return b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
 		_, _, err := b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(ts))
 		return err
 	})

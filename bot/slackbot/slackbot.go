@@ -472,7 +472,7 @@ func (b *Bot) post(ctx context.Context, j job, reply blockkit.Reply) error {
 			ts = ""
 		}
 		var posted string
-		err := retry(ctx, b.log, "chat.postMessage", func(ctx context.Context) error {
+		err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
 			var err error
 			_, posted, err = b.opts.API.PostMessageContext(ctx, j.channel,
 				slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(ts))
@@ -486,7 +486,7 @@ func (b *Bot) post(ctx context.Context, j job, reply blockkit.Reply) error {
 		}
 	}
 	for _, f := range reply.Files {
-		err := retry(ctx, b.log, "files.upload", func(ctx context.Context) error {
+		err := b.retry(ctx, "files.upload", func(ctx context.Context) error {
 			_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{
 				Filename: f.Name, Title: f.Title, Content: string(f.Content), FileSize: len(f.Content),
 				Channel: j.channel, ThreadTimestamp: thread,
@@ -505,13 +505,13 @@ func (b *Bot) post(ctx context.Context, j job, reply blockkit.Reply) error {
 // chat.postEphemeral.
 func (b *Bot) ephemeral(ctx context.Context, j job, m blockkit.Message) error {
 	if j.responseURL != "" && b.trustedHookURL(j.responseURL) {
-		return retry(ctx, b.log, "response_url", func(ctx context.Context) error {
+		return b.retry(ctx, "response_url", func(ctx context.Context) error {
 			return slack.PostWebhookContext(ctx, j.responseURL, &slack.WebhookMessage{
 				Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}, ResponseType: slack.ResponseTypeEphemeral,
 			})
 		})
 	}
-	return retry(ctx, b.log, "chat.postEphemeral", func(ctx context.Context) error {
+	return b.retry(ctx, "chat.postEphemeral", func(ctx context.Context) error {
 		_, err := b.opts.API.PostEphemeralContext(ctx, j.channel, j.user,
 			slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(j.threadTS))
 		return err
@@ -534,10 +534,15 @@ func (b *Bot) trustedHookURL(raw string) bool {
 	return err == nil && api.Host == u.Host && api.Scheme == u.Scheme
 }
 
+// retry is the package retry with this bot's logger and metrics.
+func (b *Bot) retry(ctx context.Context, what string, f func(context.Context) error) error {
+	return retry(ctx, b.log, b.opts.Metrics, what, f)
+}
+
 // retry calls f until it succeeds, waiting Retry-After on HTTP 429 (Slack's
 // rate limits; nothing is dropped) and backing off on transient server and
 // network errors, until ctx ends.
-func retry(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+func retry(ctx context.Context, log *slog.Logger, m *metrics.Metrics, what string, f func(context.Context) error) error {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := f(ctx)
@@ -546,6 +551,7 @@ func retry(ctx context.Context, log *slog.Logger, what string, f func(context.Co
 		}
 		var wait time.Duration
 		var rl *slack.RateLimitedError
+		m.SlackError(what, errors.As(err, &rl))
 		var status slack.StatusCodeError
 		var netErr net.Error
 		switch {

@@ -214,7 +214,19 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 			}
 		}
 	}
-	return s.expireSilences(ctx, token, silences, byKey, now)
+	if err := s.expireSilences(ctx, token, silences, byKey, now); err != nil {
+		return err
+	}
+	if s.o.Metrics != nil {
+		if all, err := s.o.Store.Alerts(ctx); err == nil {
+			byState := map[string]int{}
+			for _, a := range all {
+				byState[a.State]++
+			}
+			s.o.Metrics.Alerts(byState)
+		}
+	}
+	return nil
 }
 
 // ClearMargin is how far below its firing threshold a finding must fall

@@ -390,11 +390,13 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
+	bot.fake.RateLimit("chat.postMessage", 1, time.Second)
 	bot.fake.SlashCommand(slash(onCall, "U1", "oom cache-1"))
 	bot.fake.WaitPosts(t, 1, 10*time.Second, inChannel(onCall))
 	time.Sleep(200 * time.Millisecond)
 	_, body := get("/metrics")
-	for _, want := range []string{`redisbot_commands_total{outcome="ok",verb="oom"} 1`, "redisbot_ack_latency_seconds_count", "redisbot_sweeps_total"} {
+	for _, want := range []string{`redisbot_commands_total{outcome="ok",verb="oom"} 1`, "redisbot_ack_latency_seconds_count", "redisbot_sweeps_total",
+		`redisbot_slack_rate_limited_total{method="chat.postMessage"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
