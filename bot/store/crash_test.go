@@ -21,22 +21,31 @@ import (
 )
 
 // crashEnv tells the test binary, re-executed as a child, to run
-// TestCrashChild against "bbolt=<path>" or "redis=<url>".
+// crashChild against "bbolt=<path>" or "redis=<url>".
 const crashEnv = "REDISBOT_STORE_CRASH_CHILD"
 
 // crashPrefix keeps the child's Redis keys apart from anything else.
 const crashPrefix = "crash:"
 
-// TestCrashChild is the child of the crash tests: it writes in a tight
-// loop until it is killed. Each iteration creates approval i, approves it
-// (a read-modify-write), audits it and appends sample i (another
-// read-modify-write, of a history block), in that order, each durable
-// before the next starts. Run on its own it skips.
-func TestCrashChild(t *testing.T) {
-	target := os.Getenv(crashEnv)
-	if target == "" {
-		t.Skip("the crash tests run this in a child process")
+// TestMain runs the crash child when the test binary is re-executed by a
+// crash test, and the tests otherwise: the child is not a test of its own,
+// so a normal run has nothing to skip.
+func TestMain(m *testing.M) {
+	if target := os.Getenv(crashEnv); target != "" {
+		if err := crashChild(target); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// crashChild writes in a tight loop until it is killed. Each iteration
+// creates approval i, approves it (a read-modify-write), audits it and
+// appends sample i (another read-modify-write, of a history block), in that
+// order, each durable before the next starts.
+func crashChild(target string) error {
 	ctx := context.Background()
 	kind, where, _ := strings.Cut(target, "=")
 	o := Options{Path: where}
@@ -45,14 +54,14 @@ func TestCrashChild(t *testing.T) {
 	}
 	s, err := Open(ctx, o)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	base := time.Now().Add(-time.Hour).Truncate(time.Hour)
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		id := crashID(i)
 		if err := s.CreateApproval(ctx, newApproval(id, base.Add(time.Duration(i)*time.Second))); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		_, err := s.UpdateApproval(ctx, id, func(a *Approval) error {
 			a.State = "approved"
@@ -60,20 +69,20 @@ func TestCrashChild(t *testing.T) {
 			return nil
 		})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := s.Audit(ctx, AuditRecord{Instance: "cache-1", Actor: "U2", Kind: "approved", ApprovalID: id}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		x := Sample{At: base.Add(time.Duration(i) * time.Minute), UsedMemory: int64(i) << 10, Keys: int64(i)}
 		if err := s.AppendSample(ctx, "cache-1", x); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if i == 0 {
 			fmt.Println("ready")
 		}
 	}
-	t.Fatal("not killed within 30s")
+	return errors.New("not killed within 30s")
 }
 
 func crashID(i int) string { return fmt.Sprintf("crash-%07d", i) }
@@ -112,11 +121,11 @@ func TestCrashRedis(t *testing.T) {
 	checkCrashState(t, s)
 }
 
-// crash runs TestCrashChild in a child process and SIGKILLs it about
+// crash runs crashChild in a child process and SIGKILLs it about
 // 300 ms after its first iteration, mid-write.
 func crash(t *testing.T, target string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), crashEnv+"="+target)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
