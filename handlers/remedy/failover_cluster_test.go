@@ -175,31 +175,13 @@ func TestClusterSlotsMigrating(t *testing.T) {
 	}
 }
 
-// clusterSupervisor restarts a cluster node the way restart_command would:
-// the node keeps its nodes.conf in its directory and rejoins the cluster.
-const clusterSupervisor = `#!/bin/sh
-set -eu
-pidfile=$1 port=$2 dir=$3
-if [ -f "$pidfile" ]; then
-	pid=$(cat "$pidfile")
-	kill "$pid" 2>/dev/null || true
-	i=0
-	while kill -0 "$pid" 2>/dev/null; do
-		i=$((i + 1))
-		[ "$i" -gt 100 ] && kill -9 "$pid" 2>/dev/null || true
-		sleep 0.05
-	done
-fi
-exec redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --pidfile "$pidfile" \
-	--daemonize yes --save "" --appendonly no --logfile "$dir/redis.log" ` + "\\\n\t" +
-	`--cluster-enabled yes --cluster-node-timeout 5000 --repl-diskless-sync-delay 0
-`
-
 func TestClusterFailoverRestartsOldPrimary(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	script := filepath.Join(dir, "restart-cluster-node.sh")
-	if err := os.WriteFile(script, []byte(clusterSupervisor), 0o700); err != nil {
+	// The supervisor restarts the node with its cluster flags; it keeps its
+	// nodes.conf in dir and rejoins the cluster.
+	script, err := filepath.Abs("testdata/restart-redis.sh")
+	if err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -209,7 +191,8 @@ func TestClusterFailoverRestartsOldPrimary(t *testing.T) {
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
 	pidfile := filepath.Join(dir, "redis.pid")
-	argv := []string{script, pidfile, port, dir}
+	argv := []string{script, pidfile, port, dir,
+		"--cluster-enabled", "yes", "--cluster-node-timeout", "5000", "--repl-diskless-sync-delay", "0"}
 	if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("start: %v: %s", err, out)
 	}

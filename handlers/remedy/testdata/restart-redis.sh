@@ -1,8 +1,10 @@
 #!/bin/sh
 # A test supervisor: restarts the redis-server whose pid is in $1, on port $2
-# with its data in $3, the way systemctl or a container runtime would.
+# with its data in $3, the way systemctl or a container runtime would. Any
+# further arguments are passed to redis-server (a cluster node's flags).
 set -eu
 pidfile=$1 port=$2 dir=$3
+shift 3
 if [ -f "$pidfile" ]; then
 	pid=$(cat "$pidfile")
 	kill "$pid" 2>/dev/null || true
@@ -14,4 +16,4 @@ if [ -f "$pidfile" ]; then
 	done
 fi
 exec redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --pidfile "$pidfile" \
-	--daemonize yes --save "" --appendonly no --logfile "$dir/redis.log"
+	--daemonize yes --save "" --appendonly no --logfile "$dir/redis.log" "$@"
