@@ -33,8 +33,8 @@ func (l *loader) alerts(ra rawAlerts, instanceTags map[string]bool) Alerts {
 		return a
 	}
 
-	if k := "alerts.channel"; !l.p.isFailed(k) && a.Channel != "" && !channelIDPattern.MatchString(a.Channel) {
-		l.p.addf(k, "%s is not a channel id (C…, G… or D…)", quote(a.Channel))
+	if k := "alerts.channel"; !l.p.isFailed(k) && a.Channel != "" {
+		l.badChannelID(k, a.Channel)
 	}
 	l.routes(ra.Routes, instanceTags)
 	if k := "alerts.channel"; len(ra.Routes) > 0 && a.Channel == "" && !l.p.isFailed(k) && !l.p.isFailed("alerts.routes") {
@@ -76,11 +76,7 @@ func (l *loader) routes(routes []rawRoute, instanceTags map[string]bool) {
 			first, dup := routed[tag]
 			switch {
 			case l.p.isFailed(k):
-			case !namePattern.MatchString(tag):
-				l.p.addf(k, "%s must match [a-z0-9._-]+", quote(tag))
-			case instanceTags != nil && !instanceTags[tag]:
-				// A typo would silently send the team's alerts elsewhere.
-				l.p.addf(k, "no instance has tag %s", quote(tag))
+			case l.badTag(k, tag, instanceTags): // a typo would send the team's alerts elsewhere
 			case dup && parentKey(first) == key+".tags":
 				l.p.addf(k, "duplicate of %s", first)
 			case dup:
@@ -93,8 +89,8 @@ func (l *loader) routes(routes []rawRoute, instanceTags map[string]bool) {
 			switch {
 			case rr.Channel == "":
 				l.p.addf(k, "is required")
-			case !channelIDPattern.MatchString(rr.Channel):
-				l.p.addf(k, "%s is not a channel id (C…, G… or D…)", quote(rr.Channel))
+			default:
+				l.badChannelID(k, rr.Channel)
 			}
 		}
 	}
@@ -108,4 +104,28 @@ func (l *loader) digestChannel(cfg *Config) {
 		return
 	}
 	l.p.addf(key, "needs alerts.channel, where digests are posted")
+}
+
+// badChannelID reports, at key k, an id that is not a Slack channel id.
+func (l *loader) badChannelID(k, id string) bool {
+	if channelIDPattern.MatchString(id) {
+		return false
+	}
+	l.p.addf(k, "%s is not a channel id (C…, G… or D…)", quote(id))
+	return true
+}
+
+// badTag reports, at key k, a tag that is not a valid name or that no
+// instance has (instanceTags nil: not checked). A typo in a tag would
+// silently match nothing.
+func (l *loader) badTag(k, tag string, instanceTags map[string]bool) bool {
+	switch {
+	case !namePattern.MatchString(tag):
+		l.p.addf(k, "%s must match [a-z0-9._-]+", quote(tag))
+	case instanceTags != nil && !instanceTags[tag]:
+		l.p.addf(k, "no instance has tag %s", quote(tag))
+	default:
+		return false
+	}
+	return true
 }

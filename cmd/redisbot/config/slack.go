@@ -182,8 +182,7 @@ func (l *loader) access(ra rawAccess, instanceTags map[string]bool) Access {
 			switch {
 			case rc.ID == "":
 				l.p.addf(k, "is required")
-			case !channelIDPattern.MatchString(rc.ID):
-				l.p.addf(k, "%s is not a channel id (C…, G… or D…)", quote(rc.ID))
+			case l.badChannelID(k, rc.ID):
 			default:
 				if j, dup := seen[rc.ID]; dup {
 					l.p.addf(k, "duplicate of access.channels[%d]", j)
@@ -194,13 +193,8 @@ func (l *loader) access(ra rawAccess, instanceTags map[string]bool) Access {
 		}
 		for j, tag := range rc.Tags {
 			k := fmt.Sprintf("%s.tags[%d]", key, j)
-			switch {
-			case l.p.isFailed(k):
-			case !namePattern.MatchString(tag):
-				l.p.addf(k, "%s must match [a-z0-9._-]+", quote(tag))
-			case instanceTags != nil && !instanceTags[tag]:
-				// A typo would silently hide every instance.
-				l.p.addf(k, "no instance has tag %s", quote(tag))
+			if !l.p.isFailed(k) {
+				l.badTag(k, tag, instanceTags) // a typo would hide every instance
 			}
 		}
 	}
