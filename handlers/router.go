@@ -196,13 +196,13 @@ func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
 		if len(cmd.Args) > 0 {
 			v, ok := verbHelp(strings.ToLower(cmd.Args[0]))
 			if !ok {
-				return nil, &UsageError{Verb: "help", Msg: fmt.Sprintf("unknown verb %q", truncate(cmd.Args[0], 32))}
+				return nil, &UsageError{Verb: "help", Msg: fmt.Sprintf("unknown verb %q", Truncate(cmd.Args[0], 32))}
 			}
 			resp.Help = []VerbHelp{v}
 		}
 		return resp, nil
 	}
-	return nil, &UsageError{Msg: fmt.Sprintf("unknown verb %q; verbs: %s", truncate(cmd.Verb, 32), verbList())}
+	return nil, &UsageError{Msg: fmt.Sprintf("unknown verb %q; verbs: %s", Truncate(cmd.Verb, 32), verbList())}
 }
 
 func verbList() string {

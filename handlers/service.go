@@ -131,7 +131,7 @@ func (s *Service) Lookup(name string) (Instance, error) {
 	}
 	shown := name
 	if !validName.MatchString(name) {
-		shown = truncate(name, 64)
+		shown = Truncate(name, 64)
 	}
 	return Instance{}, &UnknownInstanceError{Name: shown, Closest: Closest(strings.ToLower(name), names, 3)}
 }
@@ -347,7 +347,9 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func truncate(s string, n int) string {
+// Truncate cuts text to n bytes for a message (what a user typed, a
+// command's output), so a 1,000-character argument does not come back whole.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

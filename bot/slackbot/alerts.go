@@ -80,7 +80,7 @@ func (b *Bot) alertCommand(ctx context.Context, j job, cmd handlers.Command, sco
 		if len(cmd.Args) == 3 {
 			finding = cmd.Args[1]
 			if _, ok := handlers.SpecFor(finding); !ok {
-				return usage(fmt.Sprintf("unknown finding %q", truncate(finding, 40)))
+				return usage(fmt.Sprintf("unknown finding %q", handlers.Truncate(finding, 40)))
 			}
 		}
 		return b.silence(ctx, j, cmd.Args[0], finding, dur, scope)
@@ -181,13 +181,6 @@ func randomID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // Upload attaches a file to a thread (the digest's chart).

@@ -231,7 +231,7 @@ func (e *Executor) restart(ctx context.Context, c *redis.Client, inst handlers.I
 		// argv comes from config only; no shell, nothing from chat.
 		out, err := exec.CommandContext(cctx, argv[0], argv[1:]...).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("restart command: %w: %s", err, truncate(strings.TrimSpace(string(out)), 300))
+			return fmt.Errorf("restart command: %w: %s", err, handlers.Truncate(strings.TrimSpace(string(out)), 300))
 		}
 	case "shutdown":
 		// The connection closes as the server exits: that error is success.

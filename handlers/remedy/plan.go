@@ -141,11 +141,11 @@ func ParseRequest(verb string, args []string) (Request, error) {
 		case "policy", "maxmemory-policy":
 			p := strings.ToLower(rest[1])
 			if !slices.Contains(Policies, p) {
-				return Request{}, bad(fmt.Sprintf("unknown policy %q; valid: %s", truncate(rest[1], 32), strings.Join(Policies, ", ")))
+				return Request{}, bad(fmt.Sprintf("unknown policy %q; valid: %s", handlers.Truncate(rest[1], 32), strings.Join(Policies, ", ")))
 			}
 			r.Params["setting"], r.Params["value"] = "maxmemory-policy", p
 		default:
-			return Request{}, bad(fmt.Sprintf("cannot set %q: only maxmemory and policy", truncate(rest[0], 32)))
+			return Request{}, bad(fmt.Sprintf("cannot set %q: only maxmemory and policy", handlers.Truncate(rest[0], 32)))
 		}
 	default:
 		return Request{}, bad("unknown remediation " + verb)
@@ -170,16 +170,9 @@ func ParseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 || n > (1<<50)/mult {
-		return 0, fmt.Errorf("invalid size %q (examples: 4gb, 512mb)", truncate(s, 32))
+		return 0, fmt.Errorf("invalid size %q (examples: 4gb, 512mb)", handlers.Truncate(s, 32))
 	}
 	return n * mult, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 // MakePlan builds the plan for a request from a fresh snapshot. It never
