@@ -66,6 +66,9 @@ type Options struct {
 	AuditRetention time.Duration
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
+	// OnError, when set, hears every failed backend operation, named like
+	// "update_approvals", for the store-errors metric.
+	OnError func(op string)
 }
 
 // Store is redisbot's durable state. It is safe for concurrent use, and on
@@ -119,6 +122,9 @@ func (o Options) withDefaults() Options {
 
 func newStore(b backend, o Options) *Store {
 	o = o.withDefaults()
+	if o.OnError != nil {
+		b = observed{b, o.OnError}
+	}
 	return &Store{b: b, now: o.Now, retention: o.Retention, auditRetention: o.AuditRetention}
 }
 
