@@ -90,6 +90,9 @@ const (
 	AreaOOM    Area = "oom"
 	AreaDoctor Area = "doctor"
 	AreaProbe  Area = "probe"
+	// AreaKeys findings come from a key scan (/redis keys), never from a
+	// snapshot: sweeps do not produce them.
+	AreaKeys Area = "keys"
 )
 
 // Spec describes a finding id: its title, area and remedies. The catalogue is
@@ -132,6 +135,10 @@ var Catalogue = []Spec{
 	{"lazyfree-backlog", "Lazy-free backlog is not draining", AreaOOM, nil},
 	{"replica-over-maxmemory", "Replica above maxmemory", AreaOOM, nil},
 	{"oom-forecast", "Memory growth reaches a limit soon", AreaOOM, []Action{ActionConfigSet}},
+	{"big-keys", "Big keys", AreaKeys, nil},
+	{"keys-no-ttl", "Keys without a TTL hold most of the memory", AreaKeys, []Action{ActionConfigSet}},
+	{"defrag-skip-keys", "Collections too long for active defrag's main scan", AreaKeys, nil},
+	{"ttl-size-mix", "Keys with a TTL vary widely in size", AreaKeys, nil},
 	{"memory-doctor", "MEMORY DOCTOR reported issues", AreaDoctor, nil},
 	{"unreachable", "Instance could not be probed", AreaProbe, nil},
 	{"restarted", "Instance restarted since the last sample", AreaProbe, nil},

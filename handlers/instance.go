@@ -115,6 +115,14 @@ type Thresholds struct {
 	FragRisingPerHour  float64       `mapstructure:"frag_rising_per_hour"` // least-squares rise of mem_fragmentation_ratio per hour
 	FragRisingMinSpan  time.Duration `mapstructure:"frag_rising_min_span"` // frag-rising needs a window at least this long
 	OOMForecastHorizon time.Duration `mapstructure:"oom_forecast_horizon"` // oom-forecast fires when a limit is nearer than this
+	// The key-space rules judge a key scan (/redis keys), not a snapshot.
+	BigString             int64   `mapstructure:"big_string"`              // a string key this big (MEMORY USAGE) is a big key
+	BigCollection         int64   `mapstructure:"big_collection"`          // a hash, list, set, zset or stream this big is a big key
+	BigCollectionElements int64   `mapstructure:"big_collection_elements"` // ... or with this many elements
+	NoTTLShare            float64 `mapstructure:"no_ttl_share"`            // share of scanned bytes without a TTL that volatile-* cannot evict
+	DefragSkipShare       float64 `mapstructure:"defrag_skip_share"`       // share of scanned bytes in collections active defrag skips
+	TTLSizeSpread         float64 `mapstructure:"ttl_size_spread"`         // p90/p10 of the sizes of keys with a TTL
+	TTLSizeMinKeys        int64   `mapstructure:"ttl_size_min_keys"`       // ttl-size-mix needs at least this many keys with a TTL
 }
 
 // DefaultThresholds are the values from the fragmentation and OOM runbooks
@@ -148,6 +156,19 @@ func DefaultThresholds() Thresholds {
 		FragRisingPerHour:   0.05,
 		FragRisingMinSpan:   30 * time.Minute,
 		OOMForecastHorizon:  24 * time.Hour,
+		// Big keys as the Redis docs and cloud providers' guides draw the
+		// line: strings from 1 MiB, collections from 10 MiB or 10,000
+		// elements (a DEL or HGETALL of them blocks for milliseconds).
+		BigString:             1 << 20,
+		BigCollection:         10 << 20,
+		BigCollectionElements: 10000,
+		NoTTLShare:            0.5,
+		DefragSkipShare:       0.25,
+		// Sixteen times apart is four power-of-two size classes: values
+		// that expire leave holes the next, differently sized value
+		// cannot reuse.
+		TTLSizeSpread:  16,
+		TTLSizeMinKeys: 1000,
 	}
 }
 

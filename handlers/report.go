@@ -20,6 +20,8 @@ type Report struct {
 	Path []Step `json:"path,omitempty"`
 	// Doctor is MEMORY DOCTOR's own text (doctor verb).
 	Doctor string `json:"doctor,omitempty"`
+	// Keys is the key scan (keys verb).
+	Keys *KeyReport `json:"keys,omitempty"`
 	// Missing lists parts of the probe the server refused.
 	Missing []string `json:"missing,omitempty"`
 	// Error is set when the probe failed; Findings then holds "unreachable".

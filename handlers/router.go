@@ -17,6 +17,9 @@ type Command struct {
 	// tags: a team channel only sees its own instances, and names outside
 	// the scope answer as unknown.
 	Scope []string
+	// Progress, when set, hears how a long verb (keys) is getting on; the
+	// transport shows it (a Slack message updated, a terminal bar).
+	Progress func(KeyScanProgress)
 }
 
 // MaxCommandLength bounds what chat input we parse at all.
@@ -98,6 +101,7 @@ var Verbs = []VerbHelp{
 	{"frag", "frag <instance>", "walk the fragmentation decision tree and show the path taken"},
 	{"oom", "oom <instance>", "maxmemory, eviction, RSS against the memory limit, fork headroom"},
 	{"doctor", "doctor <instance>", "MEMORY DOCTOR's own report"},
+	{"keys", "keys <instance> [--match 'prefix:*'] [--top N] [--limit N] [--fast]", "where the memory is: biggest keys, key patterns, keys without TTL (a throttled SCAN)"},
 	{"fleet", "fleet [tag]", "probe every instance (with the tag), riskiest first"},
 	{"list", "list [tag]", "the configured instances"},
 	{"purge", "purge <instance>", "request MEMORY PURGE (approval required)"},
@@ -170,6 +174,18 @@ func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
 		return one(s.OOM)
 	case "doctor":
 		return one(s.Doctor)
+	case "keys":
+		name, opts, err := ParseKeysArgs(cmd.Args)
+		if err != nil {
+			return nil, err
+		}
+		opts.Progress = cmd.Progress
+		r, err := s.Keys(ctx, name, opts)
+		if err != nil {
+			return nil, err
+		}
+		resp.Reports = []*Report{r}
+		return resp, nil
 	case "fleet":
 		tag, err := tagArg()
 		if err != nil {

@@ -43,6 +43,7 @@ type Service struct {
 	history     History
 	now         func() time.Time
 	concurrency int
+	scanner     KeyScanner
 }
 
 // NewService returns a Service over the configured instances. concurrency
@@ -83,7 +84,7 @@ func (s *Service) all() []Instance {
 // scoped returns a view of the service that only knows the instances with
 // one of the tags.
 func (s *Service) scoped(tags []string) *Service {
-	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency}
+	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner()}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {

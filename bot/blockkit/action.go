@@ -86,7 +86,9 @@ func runbookButton(rep *handlers.Report, i int, f handlers.Finding, lib *runbook
 	if lib == nil || i > maxActionIndex || !instanceName.MatchString(rep.Instance) {
 		return nil, false
 	}
-	if _, ok := handlers.SpecFor(f.ID); !ok {
+	// A key finding's evidence is its scan, which a click cannot repeat:
+	// its runbook goes in the thread with the report instead.
+	if spec, ok := handlers.SpecFor(f.ID); !ok || spec.Area == handlers.AreaKeys {
 		return nil, false
 	}
 	if _, ok := lib.Get(f.ID); !ok {

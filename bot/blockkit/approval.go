@@ -36,6 +36,7 @@ type Click struct {
 	Instance   string          // request, silence
 	Action     handlers.Action // request
 	ApprovalID string          // approve, reject
+	ScanID     string          // cancel-scan
 	Finding    string          // silence
 	Duration   time.Duration   // silence
 }
@@ -71,6 +72,11 @@ func ParseClick(actionID, value string) (Click, error) {
 		return Click{Kind: kind, ApprovalID: rest}, nil
 	case ActionSilence:
 		return parseSilence(rest, value)
+	case ActionCancelScan:
+		if !approvalID.MatchString(rest) || value != rest {
+			return Click{}, fmt.Errorf("bad scan id %q", rest)
+		}
+		return Click{Kind: kind, ScanID: rest}, nil
 	case ActionRequest:
 		action, _, _ := strings.Cut(rest, "/")
 		var ref RequestRef

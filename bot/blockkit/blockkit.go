@@ -78,6 +78,8 @@ func Render(resp *handlers.Response, lib *runbooks.Library) Reply {
 		return Reply{Messages: renderList(resp.Instances)}
 	case resp.Verb == "fleet":
 		return renderFleet(resp.Reports)
+	case resp.Verb == "keys" && len(resp.Reports) == 1 && resp.Reports[0] != nil:
+		return renderKeys(resp.Reports[0], lib)
 	}
 	var r Reply
 	for _, rep := range resp.Reports {

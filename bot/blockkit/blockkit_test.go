@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -140,13 +141,20 @@ func checkReply(t testing.TB, r Reply, allowed map[string]bool) {
 
 // runbookLinks are the links RenderRunbook makes for id without any probe
 // data: the only ones any reply may contain.
-func runbookLinks(t testing.TB, lib *runbooks.Library, id string) map[string]bool {
+func runbookLinks(t testing.TB, lib *runbooks.Library, ids ...string) map[string]bool {
 	t.Helper()
-	r, err := RenderRunbook(nil, id, lib)
-	if err != nil {
-		t.Fatal(err)
-	}
 	allowed := map[string]bool{}
+	for _, id := range ids {
+		r, err := RenderRunbook(nil, id, lib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addLinks(allowed, r)
+	}
+	return allowed
+}
+
+func addLinks(allowed map[string]bool, r Reply) {
 	for _, m := range r.Messages {
 		for _, text := range mrkdwnTexts(m) {
 			toks, _ := links(text)
@@ -155,7 +163,6 @@ func runbookLinks(t testing.TB, lib *runbooks.Library, id string) map[string]boo
 			}
 		}
 	}
-	return allowed
 }
 
 func TestGolden(t *testing.T) {
@@ -202,6 +209,11 @@ func TestGolden(t *testing.T) {
 			}
 			return r
 		}, runbookLinks(t, lib, "frag-high")},
+		{"keys", keysReply, runbookLinks(t, lib, "big-keys", "keys-no-ttl", "defrag-skip-keys", "ttl-size-mix")},
+		{"key-progress", func(t *testing.T) Reply {
+			p := handlers.KeyScanProgress{Scanned: 400_000, Estimate: 1_000_000, Elapsed: 80 * time.Second, ETA: 2 * time.Minute}
+			return Reply{Messages: []Message{RenderKeyProgress("cache-1", "0123456789ab", p, "")}}
+		}, nil},
 		{"refusal", func(t *testing.T) Reply {
 			return Reply{Messages: []Message{RenderRefusal("Only members of <!subteam^S0123|redis-oncall> may approve a restart of `cache-1`.")}}
 		}, nil},

@@ -25,6 +25,11 @@ func renderReport(rep *handlers.Report, lib *runbooks.Library) []Message {
 		head = append(head, ctx)
 	}
 	m.add(head...)
+	if rep.Keys != nil {
+		for _, b := range keyBlocks(rep.Keys) {
+			m.add(b)
+		}
+	}
 	if len(rep.Path) > 0 {
 		for _, text := range lineSections("*Fragmentation decision tree*", pathLines(rep.Path), 1000) {
 			m.add(section(text))

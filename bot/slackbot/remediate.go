@@ -13,6 +13,7 @@ import (
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/remedy"
@@ -141,10 +142,13 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 			return b.refuse(ctx, j, err)
 		}
 	}
+	// From here on the approval's id is the request id: its execution,
+	// verification and defrag watch log under the id its audit trail has.
+	ctx = requestid.With(ctx, click.ApprovalID)
 	var a store.Approval
 	if click.Kind == blockkit.ActionApprove {
 		if err := b.trail(ctx, current.Channel, current.MessageTS, "approval", j.user, "received"); err != nil {
-			b.log.Warn("audit trail", "error", err)
+			b.log.WarnContext(ctx, "audit trail", "error", err)
 		}
 		a, err = b.opts.Workflow.Approve(ctx, click.ApprovalID, j.user)
 	} else {
@@ -160,6 +164,7 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 		return b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
 	b.opts.Metrics.Approval(a.State)
+	b.log.InfoContext(ctx, "approval decided", "approval", a.ID, "instance", a.Instance, "action", a.Action, "state", a.State, "by", j.user)
 	if a.State == approvals.StateDone || a.State == approvals.StateFailed {
 		b.opts.Metrics.Remediation(a.Action, a.State)
 	}
@@ -183,7 +188,7 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 // thread, and defrag turned off at the target, after the maximum duration,
 // when latency rises, or when the bot stops.
 func (b *Bot) watchDefrag(a store.Approval) {
-	ctx := b.background
+	ctx := requestid.With(b.background, a.ID)
 	inst, err := b.opts.Resolver.Resolve(a.Instance, nil)
 	if err != nil {
 		return
@@ -206,6 +211,7 @@ func (b *Bot) watchDefrag(a store.Approval) {
 		final += "; " + handlers.Redact(res.Err.Error(), inst.Password, inst.Remediation.Password)
 	}
 	note(final)
+	b.log.InfoContext(ctx, "defrag watch ended", "approval", a.ID, "instance", a.Instance, "reason", res.Reason)
 	if b.opts.Store != nil {
 		_ = b.opts.Store.Audit(context.WithoutCancel(ctx), store.AuditRecord{Schema: store.SchemaVersion, At: b.now(), Instance: a.Instance,
 			Actor: "redisbot", Kind: "defrag-watch", ApprovalID: a.ID, Detail: map[string]string{"message": final}})

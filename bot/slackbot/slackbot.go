@@ -25,6 +25,7 @@ import (
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/blockkit"
 	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/remedy"
@@ -76,6 +77,8 @@ type Options struct {
 	Dedupe interface {
 		Once(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	}
+	// KeyScans bounds /redis keys.
+	KeyScans KeyScanOptions
 }
 
 // Bot is a running Slack transport.
@@ -93,6 +96,8 @@ type Bot struct {
 	watches    sync.WaitGroup
 
 	connected atomic.Bool
+
+	scans keyScans
 }
 
 // Connected reports whether the Socket Mode connection is up (/readyz).
@@ -117,6 +122,15 @@ func New(o Options) *Bot {
 	}
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 2 * time.Minute
+	}
+	if o.KeyScans.MaxConcurrent <= 0 {
+		o.KeyScans.MaxConcurrent = 2
+	}
+	if o.KeyScans.MaxDuration <= 0 {
+		o.KeyScans.MaxDuration = 30 * time.Minute
+	}
+	if o.KeyScans.ProgressEvery <= 0 {
+		o.KeyScans.ProgressEvery = 3 * time.Second
 	}
 	if o.DefragWatch.Interval <= 0 {
 		o.DefragWatch = remedy.DefaultWatchConfig()
@@ -353,6 +367,8 @@ func (b *Bot) duplicate(id string) bool {
 func (b *Bot) process(ctx context.Context, j job) {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.CommandTimeout)
 	defer cancel()
+	// Every log line written for this command carries its request id.
+	ctx = requestid.With(ctx, requestid.New())
 	log := b.log.With("envelope", j.envelope, "channel", j.channel, "user", j.user)
 	start := b.now()
 	var err error
@@ -365,11 +381,11 @@ func (b *Bot) process(ctx context.Context, j job) {
 	verb := metricVerb(j)
 	if err != nil {
 		b.opts.Metrics.Command(verb, "error", b.now().Sub(start))
-		log.Error("command failed", "error", err, "duration", b.now().Sub(start))
+		log.ErrorContext(ctx, "command failed", "error", err, "duration", b.now().Sub(start))
 		return
 	}
 	b.opts.Metrics.Command(verb, "ok", b.now().Sub(start))
-	log.Info("command done", "text", j.text, "action", j.action.ActionID, "duration", b.now().Sub(start))
+	log.InfoContext(ctx, "command done", "text", j.text, "action", j.action.ActionID, "duration", b.now().Sub(start))
 }
 
 // allowed checks the channel and the viewer role and returns the channel's
@@ -408,6 +424,8 @@ func (b *Bot) command(ctx context.Context, j job) error {
 	switch cmd.Verb {
 	case "silence", "silences", "trend":
 		return b.alertCommand(ctx, j, cmd, scope)
+	case "keys":
+		return b.keysCommand(ctx, j, cmd)
 	}
 	resp, err := b.opts.Router.Handle(ctx, cmd)
 	if err != nil {
@@ -458,6 +476,8 @@ func (b *Bot) click(ctx context.Context, j job) error {
 		return b.revert(ctx, j, click, scope)
 	case blockkit.ActionSilence:
 		return b.snooze(ctx, j, click, scope)
+	case blockkit.ActionCancelScan:
+		return b.cancelScan(ctx, j, click)
 	}
 	return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + click.Kind}))
 }
@@ -557,13 +577,13 @@ func retry(ctx context.Context, log *slog.Logger, m *metrics.Metrics, what strin
 		switch {
 		case errors.As(err, &rl):
 			wait = max(rl.RetryAfter, time.Second)
-			log.Warn("slack rate limit", "method", what, "retry_after", wait)
+			log.WarnContext(ctx, "slack rate limit", "method", what, "retry_after", wait)
 		case (errors.As(err, &status) && status.Code >= 500) || errors.As(err, &netErr):
 			if attempt >= 5 {
 				return err
 			}
 			wait, backoff = backoff, backoff*2
-			log.Warn("slack call failed, retrying", "method", what, "error", err, "in", wait)
+			log.WarnContext(ctx, "slack call failed, retrying", "method", what, "error", err, "in", wait)
 		default:
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/bot/blockkit"
 	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/runbooks"
@@ -98,15 +99,16 @@ func (s *Sweeper) Tick(ctx context.Context) {
 		return
 	}
 	defer s.running.Store(false)
+	ctx = requestid.With(ctx, requestid.New())
 	start := s.o.Now()
 	errs, err := s.sweep(ctx, token)
 	if err != nil {
-		s.o.Log.Warn("sweep stopped", "error", err)
+		s.o.Log.WarnContext(ctx, "sweep stopped", "error", err)
 		return
 	}
 	s.last.Store(s.o.Now().UnixNano())
 	s.o.Metrics.Sweep(s.o.Now().Sub(start), errs)
-	s.o.Log.Info("sweep done", "duration", s.o.Now().Sub(start))
+	s.o.Log.InfoContext(ctx, "sweep done", "duration", s.o.Now().Sub(start), "instances", len(s.o.Fleet.Instances("")))
 }
 
 func (s *Sweeper) sweep(ctx context.Context, token int64) (map[string]int, error) {
@@ -150,7 +152,7 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 	const chunk = 128
 	for start := 0; start < len(records); start += chunk {
 		if err := s.o.Store.RecordSweep(ctx, records[start:min(start+chunk, len(records))]); err != nil {
-			s.o.Log.Warn("store sweep records", "error", err)
+			s.o.Log.WarnContext(ctx, "store sweep records", "error", err)
 		}
 	}
 	storm := alerts.Storm(unreachable, s.o.StormThreshold)
@@ -274,7 +276,7 @@ func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f h
 		}
 		if err := s.deliver(ctx, n, r, f, &a, tags, now); err != nil {
 			// Keep the previous state so the next sweep tries again.
-			s.o.Log.Warn("alert not delivered", "instance", r.Instance, "finding", f.ID, "error", err)
+			s.o.Log.WarnContext(ctx, "alert not delivered", "instance", r.Instance, "finding", f.ID, "error", err)
 			return nil
 		}
 	}

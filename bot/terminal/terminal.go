@@ -96,6 +96,9 @@ func (r *Renderer) Report(rep *handlers.Report) {
 	if len(rep.Missing) > 0 {
 		r.printf("\n%s %s\n", r.paint(dim, "Not available:"), Clean(strings.Join(rep.Missing, "; ")))
 	}
+	if rep.Keys != nil {
+		r.keys(rep.Keys)
+	}
 	if len(rep.Findings) == 0 {
 		r.printf("\n%s nothing to report for %s.\n", r.severity(handlers.SeverityNone), rep.Verb)
 		return
@@ -146,6 +149,33 @@ func metricLabel(name string) string {
 		return l
 	}
 	return name
+}
+
+// keys prints a key scan: how it went, then its tables aligned in columns.
+// Key names are Printable already; Clean is the terminal's own guard.
+func (r *Renderer) keys(k *handlers.KeyReport) {
+	summary := k.Summary()
+	if !k.Complete {
+		summary = r.paint(bold+yellow, summary)
+	}
+	r.printf("\n%s\n", wrap(Clean(summary), 96, ""))
+	for _, t := range k.Tables() {
+		r.printf("\n%s\n", r.paint(bold, Clean(t.Title)))
+		tw := tabwriter.NewWriter(r.w, 0, 4, 2, ' ', 0)
+		// Uncoloured: escape codes would count in tabwriter's widths.
+		fmt.Fprintf(tw, "  %s\n", Clean(strings.ToUpper(strings.Join(t.Header, "\t"))))
+		for _, row := range t.Rows {
+			cells := make([]string, len(row))
+			for i, c := range row {
+				cells[i] = Clean(c)
+			}
+			fmt.Fprintf(tw, "  %s\n", strings.Join(cells, "\t"))
+		}
+		tw.Flush()
+		if t.Note != "" {
+			r.printf("  %s\n", r.paint(dim, Clean(t.Note)))
+		}
+	}
 }
 
 func (r *Renderer) finding(rep *handlers.Report, f handlers.Finding) {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/redisbot/redisbot/bot/terminal"
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
@@ -85,15 +84,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(handlers.Redact(err.Error(), cfg.Secrets()...)))
 	}
 	svc := handlers.NewService(instances, prober, nil, cfg.Probe.Concurrency, nil)
+	svc.SetKeyScanner(keyScanner(cfg))
 
 	switch cmd.Verb {
 	case "check-config":
-		return checkConfig(ctx, svc, path, opts, stdout)
+		return checkConfig(ctx, cfg, svc, path, opts, stdout)
 	case "serve":
 		return serve(ctx, cfg, svc, prober, lib, stderr, wantJSONLogs(opts.logFormat, stderr, getenv))
 	}
 
+	var bar *progressBar
+	if cmd.Verb == "keys" && isTerminal(stderr) {
+		bar = &progressBar{w: stderr}
+		cmd.Progress = bar.show
+	}
 	resp, err := svc.Handle(ctx, cmd)
+	bar.clear()
 	if err != nil {
 		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(err.Error()))
 		if handlers.IsUsage(err) && !errors.Is(err, handlers.ErrUnknownInstance) {
@@ -123,6 +129,12 @@ func parseFlags(args []string) (options, []string, error) {
 	fs.StringVar(&opts.color, "color", "auto", "colour output: auto, always or never")
 	fs.StringVar(&opts.logFormat, "log-format", "auto", "serve logs: json, text, or auto (text on a terminal)")
 	tag := fs.String("tag", "", "only instances with this tag (fleet, list)")
+	// The keys verb's options pass through to the router, which checks
+	// them the same way for the CLI and Slack.
+	match := fs.String("match", "", "keys: only keys matching this SCAN glob")
+	top := fs.String("top", "", "keys: how many of the biggest keys to show")
+	limit := fs.String("limit", "", "keys: stop after this many keys (500000, 500k, 1m)")
+	fast := fs.Bool("fast", false, "keys: do not throttle the scan")
 	var rest []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -137,6 +149,14 @@ func parseFlags(args []string) (options, []string, error) {
 	}
 	if *tag != "" {
 		rest = append(rest, "--tag", *tag)
+	}
+	for _, f := range []struct{ name, value string }{{"--match", *match}, {"--top", *top}, {"--limit", *limit}} {
+		if f.value != "" {
+			rest = append(rest, f.name, f.value)
+		}
+	}
+	if *fast {
+		rest = append(rest, "--fast")
 	}
 	switch opts.color {
 	case "auto", "always", "never":
@@ -174,6 +194,10 @@ func useColor(mode string, w io.Writer, getenv func(string) string) bool {
 	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
 		return false
 	}
+	return isTerminal(w)
+}
+
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -222,54 +246,4 @@ func writeJSON(w io.Writer, resp *handlers.Response) error {
 		return enc.Encode(resp.Reports[0])
 	}
 	return enc.Encode(resp)
-}
-
-// checkConfig probes every configured instance and prints whether the bot
-// can read everything it needs from it.
-func checkConfig(ctx context.Context, svc *handlers.Service, path string, opts options, stdout io.Writer) int {
-	reports, err := svc.Fleet(ctx, "")
-	if err != nil {
-		fmt.Fprintf(stdout, "%s: %v\n", path, err)
-		return exitError
-	}
-	type row struct {
-		Name    string `json:"name"`
-		Addr    string `json:"addr"`
-		Version string `json:"version"`
-		Role    string `json:"role"`
-		Status  string `json:"status"`
-		ACL     string `json:"acl"`
-	}
-	var rows []row
-	code := exitOK
-	for _, rep := range reports {
-		r := row{Name: rep.Instance, Addr: rep.Addr, Version: "-", Role: "-", Status: "ok", ACL: "ok"}
-		if m, ok := rep.Metric("version"); ok {
-			r.Version = m.Text
-		}
-		if m, ok := rep.Metric("role"); ok {
-			r.Role = m.Text
-		}
-		if rep.Failed() {
-			r.Status, r.ACL = "error: "+string(rep.Error.Class), "-"
-			code = exitError
-		} else if len(rep.Missing) > 0 {
-			r.ACL = "missing: " + strings.Join(rep.Missing, "; ")
-		}
-		rows = append(rows, r)
-	}
-	if opts.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rows)
-		return code
-	}
-	fmt.Fprintf(stdout, "config %s: valid, %d instances\n\n", path, len(rows))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDR\tVERSION\tROLE\tSTATUS\tACL")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Addr, terminal.Clean(r.Version), terminal.Clean(r.Role), r.Status, terminal.Clean(r.ACL))
-	}
-	tw.Flush()
-	return code
 }

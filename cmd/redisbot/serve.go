@@ -18,6 +18,7 @@ import (
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/bot/sweep"
@@ -36,9 +37,14 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 		log.Error("cannot serve", "error", err)
 		return exitError
 	}
+	var m *metrics.Metrics
+	if cfg.HTTP.Listen != "" {
+		m = metrics.New()
+	}
 	st, err := store.Open(ctx, store.Options{
 		Path: cfg.Store.Path, RedisURL: cfg.Store.RedisURL,
 		Retention: cfg.Store.Retention, AuditRetention: cfg.Store.AuditRetention,
+		OnError: m.StoreError,
 	})
 	if err != nil {
 		log.Error("cannot open the state store", "store", cfg.Store.String(), "error", err)
@@ -48,6 +54,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 	// The bot's own service reads the previous snapshot and the history
 	// window from the store, so rules can compare with the last sweep.
 	svc = handlers.NewService(svc.Instances(""), prober, st, cfg.Probe.Concurrency, nil)
+	svc.SetKeyScanner(keyScanner(cfg))
 	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
 	workflow := approvals.New(st, prober, executor,
 		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
@@ -58,11 +65,6 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 			Budget:            cfg.Approvals.Budget,
 			Policy:            remedy.Policy{DefragMaxOps: cfg.Approvals.DefragMaxOps, DefragParams: cfg.Approvals.DefragParams},
 		}, nil)
-
-	var m *metrics.Metrics
-	if cfg.HTTP.Listen != "" {
-		m = metrics.New()
-	}
 
 	api := slack.New(cfg.Slack.BotToken,
 		slack.OptionAppLevelToken(cfg.Slack.AppToken),
@@ -93,6 +95,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 		Dedupe:          st,
 		Defrag:          executor,
 		Metrics:         m,
+		KeyScans:        slackbot.KeyScanOptions{MaxConcurrent: cfg.Keys.MaxConcurrent, MaxDuration: cfg.Keys.MaxDuration},
 	})
 	var lastSweep func() time.Time
 	if cfg.Schedule.Sweep != "" {
@@ -151,9 +154,9 @@ func newLogger(w io.Writer, secrets []string, jsonLogs bool) *slog.Logger {
 		return a
 	}}
 	if jsonLogs {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(requestid.Handler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(requestid.Handler(slog.NewTextHandler(w, opts)))
 }
 
 // wantJSONLogs picks the log format: JSON for machines, text for a person

@@ -278,6 +278,20 @@ func TestSlackRateLimitsAndReconnects(t *testing.T) {
 	if d := time.Since(start); d < 2*time.Second {
 		t.Errorf("reply after %v: Retry-After not respected", d)
 	}
+	// The retries are logged under the command's request id.
+	waitLog(t, bot.logs, "command done")
+	var limited, done []string
+	for _, rec := range logRecords(t, bot.logs) {
+		switch rec["msg"] {
+		case "slack rate limit":
+			limited = append(limited, fmt.Sprint(rec["request"]))
+		case "command done":
+			done = append(done, fmt.Sprint(rec["request"]))
+		}
+	}
+	if len(limited) != 2 || len(done) != 1 || limited[0] != done[0] || limited[1] != done[0] || len(done[0]) != 12 {
+		t.Errorf("request ids: rate limit %v, command done %v", limited, done)
+	}
 
 	// The socket drops: the bot reconnects and answers the next command.
 	fake.DropConnections()
@@ -290,6 +304,31 @@ func TestSlackRateLimitsAndReconnects(t *testing.T) {
 	waitConnections(t, fake, 3)
 	fake.SlashCommand(slash(onCall, "U1", "frag cache-1"))
 	fake.WaitPosts(t, 3, 15*time.Second, inChannel(onCall))
+}
+
+// logRecords parses the bot's JSON log lines.
+func logRecords(t *testing.T, logs *syncBuffer) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+func waitLog(t *testing.T, logs *syncBuffer, text string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the logs:\n%s", text, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func waitConnections(t *testing.T, fake *slacktest.Server, n int) {

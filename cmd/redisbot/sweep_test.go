@@ -63,6 +63,16 @@ func TestSweepAlertsOnceSnoozeAndTrend(t *testing.T) {
 	if n := alertPosts(fake, "full-1", "oom-rejecting"); n != 1 {
 		t.Errorf("%d alert messages for one condition, want 1", n)
 	}
+	// Each sweep logs under its own request id.
+	sweeps := map[string]bool{}
+	for _, rec := range logRecords(t, bot.logs) {
+		if rec["msg"] == "sweep done" {
+			sweeps[fmt.Sprint(rec["request"])] = true
+		}
+	}
+	if delete(sweeps, "<nil>"); len(sweeps) < 3 {
+		t.Errorf("sweeps logged with %d distinct request ids, want one each", len(sweeps))
+	}
 
 	// Snooze from the alert: an operator silences it for an hour.
 	fake.Click("U0OP", alertsChannel, alert.TS, button(t, alert, "silence/oom-rejecting/1h"))

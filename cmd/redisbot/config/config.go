@@ -71,6 +71,8 @@ const (
 // Config is redisbot's validated configuration.
 type Config struct {
 	Probe Probe
+	// Keys paces key scans (/redis keys).
+	Keys Keys
 	// HTTP is the operations endpoint (metrics and health) of serve.
 	HTTP     HTTP
 	Runbooks Runbooks

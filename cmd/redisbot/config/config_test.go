@@ -40,6 +40,7 @@ func TestLoadGood(t *testing.T) {
 
 	want := &Config{
 		Probe:      Probe{Timeout: 3 * time.Second, Concurrency: 4},
+		Keys:       Keys{Budget: DefaultKeysBudget, MaxDuration: DefaultKeysMaxDuration, MaxConcurrent: DefaultKeysMaxConcurrent},
 		HTTP:       HTTP{Listen: DefaultHTTPListen},
 		Runbooks:   Runbooks{Dir: filepath.Join("testdata", "runbooks")},
 		Thresholds: global,
@@ -210,6 +211,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_tls_missing.yml", `instances[0].tls.ca_file: stat testdata/tls/missing.pem: no such file or directory`},
 
 		{"bad_thresholds_order.yml", `thresholds.frag_critical: must be greater than frag_warning`},
+		{"bad_keys.yml", "keys.budget: must be between 100 and 1000000 commands per second\nkeys.max_duration: must be between 1m and 24h\nkeys.max_concurrent: must be between 1 and 64"},
 		{"bad_thresholds_pairs.yml", "thresholds.alloc_frag_critical: must be greater than alloc_frag_warning\n" +
 			"thresholds.frag_restart: must be at least frag_critical\n" +
 			"thresholds.maxmemory_critical: must be greater than maxmemory_warning\n" +
@@ -990,7 +992,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		reflect.TypeFor[rawInstance](), reflect.TypeFor[rawTLS](),
 		reflect.TypeFor[rawSlack](), reflect.TypeFor[rawAccess](), reflect.TypeFor[rawChannel](),
 		reflect.TypeFor[rawRemediation](), reflect.TypeFor[rawSentinel](), reflect.TypeFor[rawStore](), reflect.TypeFor[rawApprovals](),
-		reflect.TypeFor[rawSchedule](), reflect.TypeFor[rawAlerts](), reflect.TypeFor[rawRoute](),
+		reflect.TypeFor[rawSchedule](), reflect.TypeFor[rawAlerts](), reflect.TypeFor[rawRoute](), reflect.TypeFor[rawKeys](),
 		reflect.TypeFor[rawConfig](),
 	} {
 		for f := range typ.Fields() {

@@ -30,6 +30,7 @@ type rawConfig struct {
 	Schedule   rawSchedule    `mapstructure:"schedule"`
 	Alerts     rawAlerts      `mapstructure:"alerts"`
 	HTTP       rawHTTP        `mapstructure:"http"`
+	Keys       rawKeys        `mapstructure:"keys"`
 }
 
 type rawHTTP struct {
@@ -174,6 +175,8 @@ var byteThresholds = map[string]bool{
 	"client_buffer_avg":    true,
 	"client_buffer_total":  true,
 	"replica_buffers":      true,
+	"big_string":           true,
+	"big_collection":       true,
 }
 
 // thresholdKeys are the mapstructure tags of handlers.Thresholds, in field
@@ -199,6 +202,7 @@ func envKeys() []string {
 		"approvals.expiry", "approvals.defrag_max_ops",
 		"schedule.sweep", "schedule.digest", "schedule.timezone", "schedule.lease",
 		"alerts.channel", "alerts.oncall_group", "alerts.repeat_interval", "alerts.storm_threshold",
+		"keys.budget", "keys.max_duration", "keys.max_concurrent",
 	}
 	for _, k := range thresholdKeys() {
 		keys = append(keys, "thresholds."+k)

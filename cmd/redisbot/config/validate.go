@@ -44,6 +44,7 @@ func (l *loader) load(v *viper.Viper) *Config {
 		Schedule:  defaultRawSchedule(),
 		Alerts:    defaultRawAlerts(),
 		HTTP:      rawHTTP{Listen: DefaultHTTPListen},
+		Keys:      defaultRawKeys(),
 	}
 	l.decode(v, &raw)
 
@@ -84,6 +85,7 @@ func (l *loader) load(v *viper.Viper) *Config {
 	cfg.Approvals = l.approvals(raw.Approvals)
 	cfg.Schedule = l.schedule(raw.Schedule)
 	cfg.Alerts = l.alerts(raw.Alerts, tags)
+	cfg.Keys = l.keys(raw.Keys)
 	l.digestChannel(cfg)
 	return cfg
 }
@@ -388,6 +390,8 @@ var shareThresholds = map[string]bool{
 	"volatile_min_ttl_share": true,
 	"maxmemory_of_limit":     true,
 	"cow_used_share":         true,
+	"no_ttl_share":           true,
+	"defrag_skip_share":      true,
 }
 
 // checkThresholds validates t. Problems are reported only for keys in set

@@ -1,0 +1,275 @@
+package slackbot
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/requestid"
+	"github.com/redisbot/redisbot/handlers"
+)
+
+// KeyScanOptions bound the key scans a bot runs.
+type KeyScanOptions struct {
+	// MaxConcurrent scans run at once on this replica; never two on one
+	// instance.
+	MaxConcurrent int
+	// MaxDuration ends a scan with a sample.
+	MaxDuration time.Duration
+	// ProgressEvery is how often the progress message is edited (Slack's
+	// chat.update allows about one a second per channel).
+	ProgressEvery time.Duration
+}
+
+// keyScan is one running scan, so a Cancel click can find it.
+type keyScan struct {
+	id, instance, user string
+	cancel             context.CancelFunc
+
+	mu          sync.Mutex
+	cancelledBy string
+}
+
+// keyScans are the scans running on this replica.
+type keyScans struct {
+	mu      sync.Mutex
+	running map[string]*keyScan
+}
+
+// errScanBusy refuses a scan while the instance is already being scanned
+// or every slot is taken.
+type errScanBusy struct{ msg string }
+
+func (e errScanBusy) Error() string { return e.msg }
+
+func (s *keyScans) start(scan *keyScan, limit int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, other := range s.running {
+		if other.instance == scan.instance {
+			return errScanBusy{fmt.Sprintf("A key scan of %s is already running (started by <@%s>); its progress message has a Cancel button.", scan.instance, other.user)}
+		}
+	}
+	if len(s.running) >= limit {
+		return errScanBusy{fmt.Sprintf("%d key scans are running, the most this bot runs at once; try again when one finishes.", len(s.running))}
+	}
+	if s.running == nil {
+		s.running = map[string]*keyScan{}
+	}
+	s.running[scan.id] = scan
+	return nil
+}
+
+func (s *keyScans) done(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.running, id)
+}
+
+func (s *keyScans) get(id string) (*keyScan, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	scan, ok := s.running[id]
+	return scan, ok
+}
+
+// keysCommand starts a key scan in the background and returns, so the
+// worker is free for other commands: a scan of a million keys takes
+// minutes. The scan posts a progress message once it is under way, edits
+// it as it goes, and finally turns it into the report, with runbooks and
+// CSV files in its thread.
+func (b *Bot) keysCommand(ctx context.Context, j job, cmd handlers.Command) error {
+	name, opts, err := handlers.ParseKeysArgs(cmd.Args)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	if opts.Fast {
+		// --fast trades the server's latency for speed: an operator's call.
+		if err := b.opts.Access.Require(ctx, j.user, access.Operator); err != nil {
+			return b.ephemeral(ctx, j, blockkit.RenderRefusal("--fast lifts the throttle that protects the instance's latency; only operators may use it. Run the scan without --fast."))
+		}
+	}
+	scan := &keyScan{id: randomID(), instance: name, user: j.user}
+	if err := b.scans.start(scan, b.opts.KeyScans.MaxConcurrent); err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal(err.Error()))
+	}
+	// The scan outlives the command's worker but keeps its request id.
+	scanCtx, cancel := context.WithTimeout(requestid.With(b.background, requestid.From(ctx)), b.opts.KeyScans.MaxDuration)
+	scan.cancel = cancel
+	b.watches.Add(1)
+	go func() {
+		defer b.watches.Done()
+		defer b.scans.done(scan.id)
+		defer cancel()
+		if err := b.runKeyScan(scanCtx, j, cmd, scan); err != nil {
+			b.log.ErrorContext(scanCtx, "key scan failed", "instance", name, "scan", scan.id, "error", err)
+		}
+	}()
+	return nil
+}
+
+// runKeyScan runs the scan and keeps its progress message current.
+func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan *keyScan) error {
+	// Slack calls outlive the scan: a cancelled scan still posts its sample.
+	post := context.WithoutCancel(ctx)
+	updates := make(chan handlers.KeyScanProgress, 1)
+	cmd.Progress = func(p handlers.KeyScanProgress) {
+		// Never block the scanner: the newest progress replaces an unsent one.
+		for {
+			select {
+			case updates <- p:
+				return
+			default:
+				select {
+				case <-updates:
+				default:
+				}
+			}
+		}
+	}
+	type result struct {
+		resp *handlers.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := b.opts.Router.Handle(ctx, cmd)
+		done <- result{resp, err}
+	}()
+
+	var ts string // the progress message, once posted
+	var last handlers.KeyScanProgress
+	dirty := false
+	tick := time.NewTicker(b.opts.KeyScans.ProgressEvery)
+	defer tick.Stop()
+	show := func() {
+		m := blockkit.RenderKeyProgress(scan.instance, scan.id, last, scan.cancelled())
+		var err error
+		if ts == "" {
+			ts, err = b.postIn(post, j, m)
+		} else {
+			err = b.Update(post, j.channel, ts, m)
+		}
+		if err != nil {
+			b.log.WarnContext(post, "key scan progress", "scan", scan.id, "error", err)
+		}
+		dirty = false
+	}
+	for {
+		select {
+		case p := <-updates:
+			last, dirty = p, true
+			if ts == "" && !p.Done {
+				show() // the first progress: the scan is under way
+			}
+		case <-tick.C:
+			b.cancelRequested(post, scan)
+			if dirty || scan.cancelled() != "" {
+				show()
+			}
+		case r := <-done:
+			if r.err != nil {
+				if ts != "" {
+					_ = b.Update(post, j.channel, ts, blockkit.RenderError(r.err))
+				}
+				return b.ephemeral(post, j, blockkit.RenderError(r.err))
+			}
+			reply := blockkit.Render(r.resp, b.opts.Runbooks)
+			if ts == "" {
+				return b.post(post, j, reply)
+			}
+			// The progress message becomes the report; the rest goes in
+			// its thread.
+			if err := b.Update(post, j.channel, ts, reply.Messages[0]); err != nil {
+				return err
+			}
+			thread := j
+			thread.threadTS = ts
+			return b.post(post, thread, blockkit.Reply{Messages: reply.Messages[1:], Files: reply.Files})
+		}
+	}
+}
+
+// postIn posts a message where the job's replies go and returns its ts.
+func (b *Bot) postIn(ctx context.Context, j job, m blockkit.Message) (string, error) {
+	if j.threadTS == "" {
+		return b.Post(ctx, j.channel, m)
+	}
+	var ts string
+	err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
+		var err error
+		_, ts, err = b.opts.API.PostMessageContext(ctx, j.channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(j.threadTS))
+		return err
+	})
+	return ts, err
+}
+
+// cancelScan handles a Cancel click: the user who started the scan or an
+// operator may stop it; the keys seen so far are reported as a sample. With
+// several replicas the click may reach one that does not run the scan: it
+// leaves the request in the shared store, where the running replica finds
+// it at its next progress tick and checks the clicker itself.
+func (b *Bot) cancelScan(ctx context.Context, j job, click blockkit.Click) error {
+	scan, ok := b.scans.get(click.ScanID)
+	if !ok {
+		if b.opts.Store == nil {
+			return b.ephemeral(ctx, j, blockkit.RenderRefusal("That key scan is no longer running."))
+		}
+		if err := b.opts.Store.SetFact(ctx, scanFacts, cancelFact+click.ScanID, j.user); err != nil {
+			return b.ephemeral(ctx, j, blockkit.RenderError(fmt.Errorf("cancel the key scan: %w", err)))
+		}
+		return nil
+	}
+	if !b.mayCancel(ctx, scan, j.user) {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Only the user who started this scan or an operator may cancel it."))
+	}
+	scan.stop(j.user)
+	return nil
+}
+
+// The shared store's facts of the pseudo-instance scanFacts carry cancel
+// requests between replicas, keyed cancelFact + scan id.
+const (
+	scanFacts  = "_keyscans"
+	cancelFact = "cancel/"
+)
+
+// cancelRequested checks the shared store for a Cancel click that another
+// replica received.
+func (b *Bot) cancelRequested(ctx context.Context, scan *keyScan) {
+	if b.opts.Store == nil {
+		return
+	}
+	facts, err := b.opts.Store.Facts(ctx, scanFacts)
+	if err != nil {
+		return
+	}
+	if user, ok := facts[cancelFact+scan.id]; ok && b.mayCancel(ctx, scan, user) {
+		scan.stop(user)
+	}
+}
+
+func (b *Bot) mayCancel(ctx context.Context, scan *keyScan, user string) bool {
+	return user == scan.user || b.opts.Access.Require(ctx, user, access.Operator) == nil
+}
+
+// stop cancels the scan once, remembering who asked.
+func (s *keyScan) stop(user string) {
+	s.mu.Lock()
+	if s.cancelledBy == "" {
+		s.cancelledBy = user
+	}
+	s.mu.Unlock()
+	s.cancel()
+}
+
+func (s *keyScan) cancelled() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancelledBy
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redisbot/redisbot/cmd/redisbot/config"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/keyspace"
+)
+
+// keyScanner is the scanner of the keys verb, paced by the keys section.
+func keyScanner(cfg *config.Config) handlers.KeyScanner {
+	return budgeted{keyspace.New(cfg.Probe.Timeout), cfg.Keys.Budget}
+}
+
+// budgeted applies the configured budget to scans that do not set one.
+type budgeted struct {
+	handlers.KeyScanner
+	budget int
+}
+
+func (b budgeted) Scan(ctx context.Context, nodes []handlers.Instance, opts handlers.KeyScanOptions) (*handlers.KeyScan, error) {
+	if opts.Budget == 0 {
+		opts.Budget = b.budget
+	}
+	return b.KeyScanner.Scan(ctx, nodes, opts)
+}
+
+// progressBar draws a key scan's progress on one terminal line, redrawn in
+// place, and erases it before the report is printed.
+type progressBar struct {
+	mu    sync.Mutex
+	w     io.Writer
+	drawn bool
+}
+
+func (p *progressBar) show(pr handlers.KeyScanProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := fmt.Sprintf("scanning: %d keys", pr.Scanned)
+	if pr.Estimate > 0 {
+		done := min(float64(pr.Scanned)/float64(pr.Estimate), 1)
+		cells := int(done*30 + 0.5)
+		line = fmt.Sprintf("[%s%s] %3.0f%%  %d of ~%d keys", strings.Repeat("#", cells), strings.Repeat(".", 30-cells), done*100, pr.Scanned, pr.Estimate)
+	}
+	line += "  " + pr.Elapsed.Round(time.Second).String()
+	if pr.ETA > 0 {
+		line += ", ETA " + pr.ETA.Round(time.Second).String()
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+	p.drawn = true
+}
+
+// clear is safe on a nil bar (no terminal, or another verb).
+func (p *progressBar) clear() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}

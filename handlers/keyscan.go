@@ -1,0 +1,213 @@
+package handlers
+
+import (
+	"context"
+	"time"
+)
+
+// KeyScanner walks the key space of one or more servers (a standalone
+// instance, or every primary of a cluster) and measures each key. The
+// keyspace package implements it against real servers.
+type KeyScanner interface {
+	Scan(ctx context.Context, nodes []Instance, opts KeyScanOptions) (*KeyScan, error)
+}
+
+// Defaults of a key scan.
+const (
+	DefaultKeyLimit = 1_000_000
+	DefaultKeyTop   = 20
+	// KeepKeys is how many of the biggest keys a scan keeps: the report
+	// shows the first Top, the CSV file all of them.
+	KeepKeys = 1000
+	// KeepListed is how many keys a scan keeps for each of its short lists
+	// (big keys, collections that active defrag skips).
+	KeepListed = 20
+	// DefaultDefragMaxScanFields is Redis' default for
+	// active-defrag-max-scan-fields, used when CONFIG GET is denied.
+	DefaultDefragMaxScanFields = 1000
+)
+
+// KeyScanOptions say what to scan and how gently.
+type KeyScanOptions struct {
+	// Match is a SCAN MATCH glob ("session:*"); "" scans every key.
+	Match string
+	// Top is how many of the biggest keys the report shows.
+	Top int
+	// Limit stops the scan after this many distinct keys; the result is
+	// then a sample (KeyScan.Complete is false).
+	Limit int64
+	// Fast lifts the throttle: no command budget, no adaptive pause, bigger
+	// batches. An operator's choice, paid for in the server's latency.
+	Fast bool
+	// Budget is the throttle's commands per second on each server (SCAN and
+	// every per-key command count); 0 means the scanner's default.
+	Budget int
+	// Count is SCAN's COUNT hint; 0 means the scanner's default.
+	Count int
+	// Thresholds classify big keys (BigString, BigCollection,
+	// BigCollectionElements).
+	Thresholds Thresholds
+	// Progress, when set, is called from the scanning goroutine about once
+	// a second and once at the end. It must not block.
+	Progress func(KeyScanProgress)
+}
+
+// KeyScanProgress is how far a running scan has got.
+type KeyScanProgress struct {
+	Scanned int64 // distinct keys seen so far, over all nodes
+	// Estimate is the number of keys the scan expects to see: the sum of
+	// INFO keyspace's keys= for the database at the start, capped by Limit
+	// (0 when unknown). With a MATCH pattern it is an upper bound.
+	Estimate int64
+	Elapsed  time.Duration
+	// ETA is the estimated time left; 0 when unknown.
+	ETA  time.Duration
+	Done bool
+}
+
+// NoTTL is Key.TTL for a key without an expiry.
+const NoTTL time.Duration = -1
+
+// Key is one key as measured. Name holds the key's raw bytes: it may be
+// any binary string and must go through Printable before it is shown.
+type Key struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Bytes is MEMORY USAGE (with its default sampling of collections).
+	Bytes int64 `json:"bytes"`
+	// Elements is the string length (STRLEN) or the number of elements
+	// (LLEN, HLEN, SCARD, ZCARD, XLEN); -1 for types without a count
+	// (module types).
+	Elements int64 `json:"elements"`
+	// TTL is the time to live, or NoTTL.
+	TTL time.Duration `json:"ttl"`
+	// Node is the cluster node that holds the key; "" on a standalone
+	// instance.
+	Node string `json:"node,omitempty"`
+}
+
+// HasTTL reports whether the key expires.
+func (k Key) HasTTL() bool { return k.TTL >= 0 }
+
+// KeyGroup counts keys and their bytes.
+type KeyGroup struct {
+	Keys  int64 `json:"keys"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Add counts one key.
+func (g *KeyGroup) Add(bytes int64) { g.Keys++; g.Bytes += bytes }
+
+// TypeStats sums the keys of one type.
+type TypeStats struct {
+	Type string `json:"type"`
+	KeyGroup
+	// Elements sums Key.Elements over keys that have a count.
+	Elements int64 `json:"elements"`
+	// Biggest is the type's biggest key.
+	Biggest Key `json:"biggest"`
+}
+
+// PrefixStats sums the keys whose names fold to one pattern
+// ("session:{id}"; see KeyPattern).
+type PrefixStats struct {
+	Pattern string `json:"pattern"`
+	KeyGroup
+	WithTTL KeyGroup `json:"with_ttl"`
+	NoTTL   KeyGroup `json:"no_ttl"`
+	// Example is one real key of the pattern, raw like Key.Name.
+	Example string `json:"example"`
+}
+
+// SizeClass is one bucket of a histogram of key sizes: keys whose bytes are
+// in [Min, Max).
+type SizeClass struct {
+	Min int64 `json:"min"`
+	Max int64 `json:"max"`
+	KeyGroup
+}
+
+// KeyScan is the result of a key scan: totals, the biggest keys and the
+// groupings the key-space findings read. It is built by KeyStats and holds
+// no more than a few thousand keys whatever the size of the key space.
+type KeyScan struct {
+	// Nodes are the names of the servers scanned: one for a standalone
+	// instance, every primary for a cluster.
+	Nodes []string  `json:"nodes"`
+	Match string    `json:"match,omitempty"`
+	Start time.Time `json:"start"`
+	// Duration is the wall time of the scan.
+	Duration time.Duration `json:"duration"`
+	// Complete is true when SCAN went round every node's whole key space.
+	// Otherwise the numbers are a sample and Stopped says why.
+	Complete bool `json:"complete"`
+	// Stopped is "" for a complete scan, else "limit", "cancelled",
+	// "deadline" or the error that ended it.
+	Stopped string `json:"stopped,omitempty"`
+	// Estimate is the key count INFO keyspace reported at the start.
+	Estimate int64 `json:"estimate"`
+	// Scanned counts distinct keys that SCAN returned (duplicates that SCAN
+	// may return while the server rehashes are counted once).
+	Scanned int64 `json:"scanned"`
+	// Vanished counts keys deleted or expired between SCAN and measuring.
+	Vanished int64 `json:"vanished"`
+	// Total sums every measured key.
+	Total KeyGroup `json:"total"`
+	// Top are the biggest keys, biggest first, at most KeepKeys.
+	Top []Key `json:"top"`
+	// Types are the totals by type, most bytes first.
+	Types []TypeStats `json:"types"`
+	// Prefixes are the totals by key pattern, most bytes first. Patterns
+	// past the cap of distinct patterns are counted under "(other)".
+	Prefixes []PrefixStats `json:"prefixes"`
+	WithTTL  KeyGroup      `json:"with_ttl"`
+	NoTTL    KeyGroup      `json:"no_ttl"`
+	// DefragMaxScanFields is the server's active-defrag-max-scan-fields.
+	DefragMaxScanFields int64 `json:"defrag_max_scan_fields"`
+	// DefragSkip are collections that active defrag defers to its
+	// time-bounded later pass: more than DefragMaxScanFields elements of a
+	// hash, set or zset, or (estimated) quicklist nodes of a list and radix
+	// tree nodes of a stream.
+	DefragSkip     KeyGroup `json:"defrag_skip"`
+	DefragSkipKeys []Key    `json:"defrag_skip_keys"`
+	// BigStrings and BigCollections are keys over the big-key thresholds;
+	// Big lists the biggest of them, at most KeepListed.
+	BigStrings     KeyGroup `json:"big_strings"`
+	BigCollections KeyGroup `json:"big_collections"`
+	Big            []Key    `json:"big"`
+	// TTLSizes is the histogram of the sizes of keys with a TTL, by
+	// power-of-two classes; TTLs the histogram of their TTLs in seconds.
+	TTLSizes []SizeClass `json:"ttl_sizes"`
+	TTLs     []SizeClass `json:"ttls"`
+	// Throttle says how the scan was paced.
+	Throttle Throttle `json:"throttle"`
+	// NodeErrors are nodes of a cluster that could not be scanned; the
+	// others' results stand.
+	NodeErrors []NodeError `json:"node_errors,omitempty"`
+}
+
+// Throttle reports how a scan was paced.
+type Throttle struct {
+	Fast bool `json:"fast"`
+	// Budget is the commands per second allowed on each node.
+	Budget int `json:"budget"`
+	// Commands counts the commands sent.
+	Commands int64 `json:"commands"`
+	// Paused is the total time spent waiting: for the budget and for the
+	// server's latency to come back down.
+	Paused time.Duration `json:"paused"`
+	// Backoffs counts the times the scan slowed down because the server's
+	// latency rose.
+	Backoffs int64 `json:"backoffs"`
+	// BaselineRTT and MaxRTT are the fastest and slowest round trips of one
+	// batch seen.
+	BaselineRTT time.Duration `json:"baseline_rtt"`
+	MaxRTT      time.Duration `json:"max_rtt"`
+}
+
+// NodeError is a node whose scan failed.
+type NodeError struct {
+	Node  string     `json:"node"`
+	Class ErrorClass `json:"class"`
+	Error string     `json:"error"`
+}
