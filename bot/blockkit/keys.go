@@ -111,6 +111,13 @@ func fileSafe(s string) string {
 	}, strings.ToLower(s))
 }
 
+// RenderKeyScanBusy refuses a second scan of an instance, naming who
+// started the one running.
+func RenderKeyScanBusy(instance, startedBy string) Message {
+	return textMessage(fmt.Sprintf(":no_entry: A key scan of %s is already running (started by %s); its progress message has a Cancel button.",
+		code(truncRaw(instance)), user(startedBy)))
+}
+
 // ActionCancelScan is the kind of a running key scan's Cancel button;
 // its value is the scan id.
 const ActionCancelScan = "cancel-scan"

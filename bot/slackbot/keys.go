@@ -41,28 +41,24 @@ type keyScans struct {
 	running map[string]*keyScan
 }
 
-// errScanBusy refuses a scan while the instance is already being scanned
-// or every slot is taken.
-type errScanBusy struct{ msg string }
-
-func (e errScanBusy) Error() string { return e.msg }
-
-func (s *keyScans) start(scan *keyScan, limit int) error {
+// start registers a scan, or returns why it cannot run now: the refusal
+// to show.
+func (s *keyScans) start(scan *keyScan, limit int) (refusal blockkit.Message, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, other := range s.running {
 		if other.instance == scan.instance {
-			return errScanBusy{fmt.Sprintf("A key scan of %s is already running (started by <@%s>); its progress message has a Cancel button.", scan.instance, other.user)}
+			return blockkit.RenderKeyScanBusy(scan.instance, other.user), false
 		}
 	}
 	if len(s.running) >= limit {
-		return errScanBusy{fmt.Sprintf("%d key scans are running, the most this bot runs at once; try again when one finishes.", len(s.running))}
+		return blockkit.RenderRefusal(fmt.Sprintf("%d key scans are running, the most this bot runs at once; try again when one finishes.", len(s.running))), false
 	}
 	if s.running == nil {
 		s.running = map[string]*keyScan{}
 	}
 	s.running[scan.id] = scan
-	return nil
+	return blockkit.Message{}, true
 }
 
 func (s *keyScans) done(id string) {
@@ -95,8 +91,8 @@ func (b *Bot) keysCommand(ctx context.Context, j job, cmd handlers.Command) erro
 		}
 	}
 	scan := &keyScan{id: randomID(), instance: name, user: j.user}
-	if err := b.scans.start(scan, b.opts.KeyScans.MaxConcurrent); err != nil {
-		return b.ephemeral(ctx, j, blockkit.RenderRefusal(err.Error()))
+	if refusal, ok := b.scans.start(scan, b.opts.KeyScans.MaxConcurrent); !ok {
+		return b.ephemeral(ctx, j, refusal)
 	}
 	// The scan outlives the command's worker but keeps its request id.
 	scanCtx, cancel := context.WithTimeout(requestid.With(b.background, requestid.From(ctx)), b.opts.KeyScans.MaxDuration)
@@ -173,6 +169,9 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 				show()
 			}
 		case r := <-done:
+			// The scan is over: the instance may be scanned again while
+			// the report is still being posted.
+			b.scans.done(scan.id)
 			if r.err != nil {
 				if ts != "" {
 					_ = b.Update(post, j.channel, ts, blockkit.RenderError(r.err))

@@ -686,19 +686,12 @@ func (p *permCheck) addMissing(name string) {
 }
 
 // checkClient connects as user, with the instance's TLS and database, the
-// way the executor does: one connection, no retries.
+// way every other client does (probe.ClientOptions).
 func checkClient(inst handlers.Instance, user, pass string, timeout time.Duration) (*redis.Client, error) {
-	opts := &redis.Options{
-		Addr: inst.Addr, Username: user, Password: pass, DB: inst.DB, Protocol: 2,
-		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, ContextTimeoutEnabled: true,
-		MaxRetries: -1, PoolSize: 1, DisableIdentity: true,
-	}
-	if inst.TLS != nil {
-		cfg, err := probe.TLSConfig(inst.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts.TLSConfig = cfg
+	inst.Username, inst.Password = user, pass
+	opts, err := probe.ClientOptions(inst, timeout)
+	if err != nil {
+		return nil, err
 	}
 	return redis.NewClient(opts), nil
 }

@@ -102,6 +102,7 @@ func TestSlackKeys(t *testing.T) {
 	accessYAML := fmt.Sprintf("keys:\n  budget: 200\naccess:\n  channels:\n    - id: %s\n  viewers: [U0VIEWER, U0OTHER]\n  operators: [U0OP]\n", onCall)
 	bot := startBot(t, instanceYAML("cache-1", srv.Addr, "password_env: KEYS_PW"), accessYAML, map[string]string{"KEYS_PW": keysPassword})
 	fake := bot.fake
+	fake.AllowMentions("<@U0*>") // who started or cancelled a scan
 
 	fake.SlashCommand(slash(onCall, "U0VIEWER", "keys cache-1 --fast"))
 	fake.WaitPosts(t, 1, 5*time.Second, ephemeralTo("only operators may use it"))
@@ -112,7 +113,7 @@ func TestSlackKeys(t *testing.T) {
 		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "Scanning the keys of")
 	})[0]
 	fake.SlashCommand(slash(onCall, "U0OP", "keys cache-1"))
-	fake.WaitPosts(t, 1, 5*time.Second, ephemeralTo("already running"))
+	fake.WaitPosts(t, 1, 5*time.Second, ephemeralTo("already running (started by <@U0VIEWER>)"))
 
 	cancel := button(t, progress, "cancel-scan/")
 	fake.Click("U0OTHER", onCall, progress.TS, cancel)

@@ -656,36 +656,18 @@ func length(ctx context.Context, pipe redis.Pipeliner, k handlers.Key) *redis.In
 	return nil
 }
 
-// dial returns a client for in, configured like the prober's and the
-// topology's: RESP2, no retries, every step bounded by timeout.
+// dial returns a client for in, configured like every other client
+// (probe.ClientOptions), with poolSize connections: one when throttled, so
+// its round trips never overlap; a --fast scan SCANs on one and measures on
+// fastWorkers more.
 func dial(in handlers.Instance, timeout time.Duration, poolSize int) (*redis.Client, error) {
-	opts := &redis.Options{
-		Addr:                  in.Addr,
-		Username:              in.Username,
-		Password:              in.Password,
-		DB:                    in.DB,
-		Protocol:              2,
-		DialTimeout:           timeout,
-		ReadTimeout:           timeout,
-		WriteTimeout:          timeout,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		// One connection throttled: its round trips never overlap. A
-		// --fast scan SCANs on one and measures on fastWorkers more.
-		PoolSize: poolSize,
-		// Pipelines share the pool instead of a pool of their own.
-		PipelinePoolSize: -1,
-		PoolTimeout:      timeout,
-		DisableIdentity:  true,
+	opts, err := probe.ClientOptions(in, timeout)
+	if err != nil {
+		return nil, err
 	}
-	if in.TLS != nil {
-		cfg, err := probe.TLSConfig(in.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts.TLSConfig = cfg
-	}
+	opts.PoolSize = poolSize
+	// Pipelines share the pool instead of a pool of their own.
+	opts.PipelinePoolSize = -1
 	return redis.NewClient(opts), nil
 }
 

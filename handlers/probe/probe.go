@@ -230,42 +230,18 @@ func (p *Prober) client(inst handlers.Instance) (*redis.Client, error) {
 	if c, ok := p.clients[inst.Name]; ok {
 		return c, nil
 	}
-	opts := &redis.Options{
-		Addr:     inst.Addr,
-		Username: inst.Username,
-		Password: inst.Password,
-		DB:       inst.DB,
-		// RESP2 works on every server and proxy we support; RESP3's HELLO
-		// would cost a round trip and fail on some proxies.
-		Protocol:              2,
-		DialTimeout:           p.timeout,
-		ReadTimeout:           p.timeout,
-		WriteTimeout:          p.timeout,
-		ContextTimeoutEnabled: true,
-		// A probe pays at most one timeout: no retries on a dead server.
-		MaxRetries:  -1,
-		PoolSize:    2,
-		PoolTimeout: p.timeout,
-		// CLIENT SETINFO costs a round trip per connection and is unknown
-		// to servers before 7.2.
-		DisableIdentity: true,
-		ConnMaxIdleTime: 5 * time.Minute,
-		// A probe's replies are about 10 KB. go-redis' defaults (32 KiB,
-		// 128 KiB for its pipeline pool, per connection) cost 256 KiB per
-		// instance: 250 MB for a fleet of 1,000. Small buffers read in a
-		// few more syscalls and keep a 1,000-instance sweep within budget.
-		ReadBufferSize:          16 << 10,
-		WriteBufferSize:         4 << 10,
-		PipelineReadBufferSize:  16 << 10,
-		PipelineWriteBufferSize: 4 << 10,
+	opts, err := ClientOptions(inst, p.timeout)
+	if err != nil {
+		return nil, err
 	}
-	if inst.TLS != nil {
-		cfg, err := TLSConfig(inst.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts.TLSConfig = cfg
-	}
+	opts.PoolSize = 2
+	opts.ConnMaxIdleTime = 5 * time.Minute
+	// A probe's replies are about 10 KB. go-redis' defaults (32 KiB,
+	// 128 KiB for its pipeline pool, per connection) cost 256 KiB per
+	// instance: 250 MB for a fleet of 1,000. Small buffers read in a
+	// few more syscalls and keep a 1,000-instance sweep within budget.
+	opts.ReadBufferSize, opts.WriteBufferSize = 16<<10, 4<<10
+	opts.PipelineReadBufferSize, opts.PipelineWriteBufferSize = 16<<10, 4<<10
 	c := redis.NewClient(opts)
 	p.clients[inst.Name] = c
 	return c, nil

@@ -60,18 +60,13 @@ func (e *Executor) client(inst handlers.Instance) *redis.Client {
 	if inst.Remediation.Username != "" || inst.Remediation.Password != "" {
 		user, pass = inst.Remediation.Username, inst.Remediation.Password
 	}
-	opts := &redis.Options{
-		Addr: inst.Addr, Username: user, Password: pass, DB: inst.DB, Protocol: 2,
-		DialTimeout: e.timeout, ReadTimeout: e.timeout, WriteTimeout: e.timeout,
-		MaxRetries: -1, DialerRetries: 1, PoolSize: 1, DisableIdentity: true,
-	}
-	if inst.TLS != nil {
-		// A bad TLS file was reported when config loaded and by every probe;
-		// here the connection then fails and the outcome says so.
-		if cfg, err := probe.TLSConfig(inst.TLS); err == nil {
-			opts.TLSConfig = cfg
-		}
-	}
+	inst.Username, inst.Password = user, pass
+	// A bad TLS file was reported when config loaded and by every probe;
+	// here the connection then fails and the outcome says so.
+	opts, _ := probe.ClientOptions(inst, e.timeout)
+	// Remediation steps wait on their own contexts (a BGSAVE, a restart):
+	// each command is bounded by the timeout, not by the step's deadline.
+	opts.ContextTimeoutEnabled = false
 	return redis.NewClient(opts)
 }
 

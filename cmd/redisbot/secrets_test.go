@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/handlers/redistest"
+)
+
+// TestNoSecretAnywhere runs the CLI and the Slack bot through every path
+// that handles a credential (diagnosis, a wrong password, key scans, an
+// approved remediation with its own user, sweeps and alerts, check-config,
+// a store on a password-protected Redis, the metrics endpoint) and then
+// searches everything they wrote (stdout, stderr, logs, every Slack post,
+// every uploaded file, /metrics) for every password and token it used.
+func TestNoSecretAnywhere(t *testing.T) {
+	const (
+		diagPW  = "diag-S3CRET-pw"
+		adminPW = "admin-S3CRET-pw"
+		wrongPW = "wrong-S3CRET-pw"
+		storePW = "store-S3CRET-pw"
+	)
+	ctx := context.Background()
+	srv := redistest.StartT(t, "--requirepass", diagPW)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: diagPW, Protocol: 2})
+	defer c.Close()
+	if err := c.Do(ctx, "ACL", "SETUSER", "redisbot-admin", "on", ">"+adminPW, "+@all", "~*").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redistest.Fill(ctx, c, "session:", 2000, 200, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// Writes rejected with OOM: the sweep's alert fires at once.
+	if err := c.ConfigSet(ctx, "maxmemory", "4mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redistest.FillUntilOOM(ctx, c, 1000, 0, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	storeSrv := redistest.StartT(t, "--requirepass", storePW)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := l.Addr().String()
+	l.Close()
+
+	fake := slacktest.New(t)
+	fake.AllowMentions("<@U0*>")
+	cfg := writeConfig(t, fmt.Sprintf(`http:
+  listen: %s
+probe:
+  timeout: 1s
+slack:
+  api_url: %s
+  shutdown_timeout: 5s
+store:
+  redis_url_env: STORE_URL
+schedule:
+  sweep: "@every 1s"
+alerts:
+  channel: C0ALERTS
+access:
+  operators: [U0OP]
+  approvers: [U0LEAD]
+instances:
+%s%s`, metricsAddr, fake.APIURL(),
+		instanceYAML("cache-1", srv.Addr, "password_env: CACHE_PW", "remediation:", "  username: redisbot-admin", "  password_env: ADMIN_PW"),
+		instanceYAML("bad-1", srv.Addr, "password_env: BAD_PW")))
+	env := map[string]string{
+		"CACHE_PW": diagPW, "ADMIN_PW": adminPW, "BAD_PW": wrongPW,
+		"STORE_URL":       fmt.Sprintf("redis://:%s@%s/0", storePW, storeSrv.Addr),
+		"SLACK_APP_TOKEN": slacktest.AppToken, "SLACK_BOT_TOKEN": slacktest.BotToken,
+	}
+
+	var seen []string // everything the runs wrote
+	for _, args := range [][]string{
+		{"diagnose", "cache-1"}, {"diagnose", "bad-1"}, {"keys", "cache-1"}, {"keys", "bad-1"},
+		{"fleet", "--json"}, {"check-config"}, {"check-config", "--json"}, {"diagnose", "cache-1", "--json"},
+	} {
+		res := runCLI(t, env, append(args, "--config", cfg)...)
+		seen = append(seen, res.stdout, res.stderr)
+	}
+
+	bot := launchBot(t, fake, cfg, env)
+	for _, text := range []string{"diagnose cache-1", "diagnose bad-1", "keys cache-1", "keys bad-1", "fleet", "oom bad-1"} {
+		fake.SlashCommand(slash(onCall, "U0OP", text))
+	}
+	fake.WaitPosts(t, 6, 30*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && p.Channel == onCall && p.ThreadTS == ""
+	})
+	// An approved MEMORY PURGE runs as the remediation user.
+	fake.SlashCommand(slash(onCall, "U0OP", "purge cache-1"))
+	msg := fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "memory-purge on cache-1 · PENDING")
+	})[0]
+	fake.Click("U0LEAD", onCall, msg.TS, button(t, msg, "approve/"))
+	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))
+	// A sweep (which also probes bad-1 with its wrong password) alerts on
+	// cache-1's OOM rejections.
+	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == "C0ALERTS" && strings.Contains(p.BlocksText(), "oom-rejecting")
+	})
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	seen = append(seen, string(body))
+	if code := bot.stop(); code != exitOK {
+		t.Errorf("serve exit = %d", code)
+	}
+	seen = append(seen, bot.logs.String())
+	for _, p := range fake.Posts() {
+		seen = append(seen, p.Text, string(p.Blocks))
+		if p.File != nil {
+			seen = append(seen, p.File.Name, p.File.Title, string(p.File.Content))
+		}
+	}
+
+	all := strings.Join(seen, "\n")
+	if !strings.Contains(all, "auth") || !strings.Contains(all, "MEMORY PURGE") {
+		t.Fatal("the runs did not reach the auth failure and the purge: the search below would prove nothing")
+	}
+	for _, secret := range []string{diagPW, adminPW, wrongPW, storePW, slacktest.AppToken, slacktest.BotToken} {
+		if i := strings.Index(all, secret); i >= 0 {
+			t.Errorf("secret %q found in output: …%s…", secret, all[max(0, i-200):min(len(all), i+len(secret)+50)])
+		}
+	}
+}

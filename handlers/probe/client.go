@@ -1,0 +1,51 @@
+package probe
+
+import (
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisbot/redisbot/handlers"
+)
+
+// ClientOptions are how every part of redisbot reaches an instance (probes,
+// topology, key scans, remediations, check-config), so they all behave the
+// same on a slow or dead server:
+//   - RESP2: it works on every server and proxy supported; RESP3's HELLO
+//     costs a round trip and fails on some proxies;
+//   - no command retries and one dial retry: a dead server costs one
+//     timeout, not three;
+//   - every step bounded by timeout, and by the context's deadline;
+//   - no CLIENT SETINFO: a round trip per connection, unknown before 7.2;
+//   - one connection: callers that need more raise PoolSize.
+//
+// The credentials are the instance's (diagnosis); callers swap in the
+// remediation user. When the TLS files cannot be read the options come back
+// without TLS, together with the error, for callers that would rather let
+// the connection fail and report it.
+func ClientOptions(inst handlers.Instance, timeout time.Duration) (*redis.Options, error) {
+	opts := &redis.Options{
+		Addr:                  inst.Addr,
+		Username:              inst.Username,
+		Password:              inst.Password,
+		DB:                    inst.DB,
+		Protocol:              2,
+		DialTimeout:           timeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DialerRetries:         1,
+		PoolSize:              1,
+		PoolTimeout:           timeout,
+		DisableIdentity:       true,
+	}
+	if inst.TLS != nil {
+		cfg, err := TLSConfig(inst.TLS)
+		if err != nil {
+			return opts, err
+		}
+		opts.TLSConfig = cfg
+	}
+	return opts, nil
+}
