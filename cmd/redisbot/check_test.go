@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,12 +61,26 @@ func checkJSON(t *testing.T, env map[string]string, cfg string) (jsonCheck, resu
 	return c, res
 }
 
-// The diagnosis user of docs/redis-acl.md, with the key-scan addition.
-var (
-	aclDiagRules = []any{"-@all", "+info", "+config|get", "+memory|stats", "+memory|doctor", "+cluster|shards", "+cluster|nodes"}
-	aclKeyRules  = []any{"+scan", "+type", "+memory|usage", "+ttl", "+pttl", "+strlen", "+llen", "+hlen", "+scard", "+zcard", "+xlen", "+object|encoding", "%R~*"}
-	aclAdmin     = []any{"-@all", "+info", "+ping", "+time", "+latency|latest", "+role", "+cluster|nodes", "+memory|purge", "+config|set", "+config|rewrite", "+bgsave", "+failover", "+cluster|failover", "+shutdown"}
-)
+// docACL reads the users of docs/redis-acl.md: the diagnosis rules, its
+// key-scan addition and the remediation rules, without reset, on and the
+// password, which setUser adds.
+func docACL(t *testing.T) (diag, keys, admin []any) {
+	strip := func(rules []string) []any {
+		var out []any
+		for _, r := range rules {
+			if r != "reset" && r != "on" && !strings.HasPrefix(r, ">") {
+				out = append(out, r)
+			}
+		}
+		return slices.Clip(out)
+	}
+	const doc = "../../docs/redis-acl.md"
+	ro := redistest.ACLRules(t, doc, "redisbot", "x")
+	if len(ro) != 2 {
+		t.Fatalf("%s: %d ACL SETUSER redisbot lines, want the diagnosis line and the key-scan line", doc, len(ro))
+	}
+	return strip(ro[0]), strip(ro[1]), strip(redistest.ACLRules(t, doc, "redisbot-admin", "x")[0])
+}
 
 func setUser(t *testing.T, c *redis.Client, name, password string, rules ...any) {
 	t.Helper()
@@ -90,6 +105,7 @@ func without(rules []any, drop ...any) []any {
 }
 
 func TestCheckConfigKeyScanPermissions(t *testing.T) {
+	aclDiagRules, aclKeyRules, _ := docACL(t)
 	srv := redistest.StartT(t)
 	c := srv.Client()
 	defer c.Close()
@@ -152,6 +168,7 @@ func TestCheckConfigKeyScanPermissions(t *testing.T) {
 }
 
 func TestCheckConfigProbeRefusalsStayInACLColumn(t *testing.T) {
+	aclDiagRules, aclKeyRules, _ := docACL(t)
 	srv := redistest.StartT(t)
 	c := srv.Client()
 	defer c.Close()
@@ -168,14 +185,15 @@ func TestCheckConfigProbeRefusalsStayInACLColumn(t *testing.T) {
 }
 
 func TestCheckConfigRemediationCredential(t *testing.T) {
+	aclDiagRules, aclKeyRules, aclAdmin := docACL(t)
 	srv := redistest.StartT(t)
 	c := srv.Client()
 	defer c.Close()
 	ctx := context.Background()
 	setUser(t, c, "diag", "diag-pass", append(aclDiagRules, aclKeyRules...)...)
 	setUser(t, c, "admin", "admin-pass", aclAdmin...)
-	setUser(t, c, "admin-multi", "multi-pass", append(aclAdmin, "+multi", "+discard")...)
-	setUser(t, c, "admin-nobgsave", "nobgsave-pass", append(without(aclAdmin, "+bgsave", "+config|set"), "+multi")...)
+	setUser(t, c, "admin-nomulti", "multi-pass", without(aclAdmin, "+multi", "+discard")...)
+	setUser(t, c, "admin-nobgsave", "nobgsave-pass", without(aclAdmin, "+bgsave", "+config|set")...)
 	env := map[string]string{
 		"DIAG": "diag-pass", "ADMIN": "admin-pass", "MULTI": "multi-pass", "NOBGSAVE": "nobgsave-pass", "WRONG": "wrong-S3CRET",
 	}
@@ -193,17 +211,17 @@ func TestCheckConfigRemediationCredential(t *testing.T) {
 
 	cfg := writeConfig(t, "instances:\n"+
 		instanceYAML("docs-1", srv.Addr, remediation("admin", "ADMIN")...)+
-		instanceYAML("multi-1", srv.Addr, remediation("admin-multi", "MULTI")...)+
+		instanceYAML("nomulti-1", srv.Addr, remediation("admin-nomulti", "MULTI")...)+
 		instanceYAML("nobgsave-1", srv.Addr, remediation("admin-nobgsave", "NOBGSAVE")...))
 	res := runCLI(t, env, "check-config", "--config", cfg)
 	t.Logf("check-config:\n%s", res.stdout)
 	for _, want := range []string{
-		// The documented user has no +multi: the writes cannot be tested.
-		"docs-1: remediation user admin: ok; not checked: memory|purge, bgsave, config|rewrite, failover, replicaof, shutdown (a user without +multi cannot test them without running them",
-		// With +multi everything but SHUTDOWN (no-multi in Redis 7) is
-		// queued and discarded. REPLICAOF is not in the documented rules.
-		"multi-1: remediation user admin-multi: missing: replicaof (needed by approved actions; see docs/redis-acl.md); not checked: shutdown (the server refuses them inside MULTI",
-		"nobgsave-1: remediation user admin-nobgsave: missing: config|set, bgsave, replicaof",
+		// The documented user has +multi: everything but SHUTDOWN
+		// (no-multi in Redis 7) is queued and discarded.
+		"docs-1: remediation user admin: ok; not checked: shutdown (the server refuses them inside MULTI",
+		// Without +multi the writes cannot be tested.
+		"nomulti-1: remediation user admin-nomulti: ok; not checked: memory|purge, bgsave, config|rewrite, failover, replicaof, shutdown (a user without +multi cannot test them without running them",
+		"nobgsave-1: remediation user admin-nobgsave: missing: config|set, bgsave (needed by approved actions",
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, res.stdout)

@@ -695,40 +695,6 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// aclRules returns the rules of every "ACL SETUSER <user>" line in a code
-// block of docs/redis-acl.md, in order, with the password placeholder
-// replaced: the test applies what the page says, never a copy.
-func aclRules(t *testing.T, user, password string) [][]string {
-	t.Helper()
-	b, err := os.ReadFile("../../docs/redis-acl.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines [][]string
-	fenced := false
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
-			fenced = !fenced
-			continue
-		}
-		f := strings.Fields(line)
-		if !fenced || len(f) < 4 || f[0] != "ACL" || f[1] != "SETUSER" || f[2] != user {
-			continue
-		}
-		rules := f[3:]
-		for i, r := range rules {
-			if strings.HasPrefix(r, ">") {
-				rules[i] = ">" + password
-			}
-		}
-		lines = append(lines, rules)
-	}
-	if len(lines) == 0 {
-		t.Fatalf("docs/redis-acl.md has no ACL SETUSER %s line in a code block", user)
-	}
-	return lines
-}
-
 func TestScanACL(t *testing.T) {
 	t.Parallel()
 	srv := redistest.StartT(t)
@@ -737,7 +703,7 @@ func TestScanACL(t *testing.T) {
 	ctx := context.Background()
 	loadMixedSmall(t, root)
 	const password = "keys-test-password"
-	for _, rules := range aclRules(t, "redisbot", password) {
+	for _, rules := range redistest.ACLRules(t, "../../docs/redis-acl.md", "redisbot", password) {
 		if err := root.ACLSetUser(ctx, "redisbot", rules...).Err(); err != nil {
 			t.Fatalf("ACL SETUSER redisbot %s: %v", strings.Join(rules, " "), err)
 		}
@@ -772,7 +738,7 @@ func TestScanACL(t *testing.T) {
 	t.Run("without key permissions", func(t *testing.T) {
 		// The documented rules without their key patterns: SCAN runs,
 		// every per-key command is refused.
-		for _, rules := range aclRules(t, "redisbot", password) {
+		for _, rules := range redistest.ACLRules(t, "../../docs/redis-acl.md", "redisbot", password) {
 			rules = slices.DeleteFunc(rules, func(r string) bool { return strings.Contains(r, "~") })
 			if err := root.ACLSetUser(ctx, "nokeys", rules...).Err(); err != nil {
 				t.Fatal(err)
@@ -793,10 +759,10 @@ func TestScanACL(t *testing.T) {
 		if err := root.ConfigSet(ctx, "active-defrag-max-scan-fields", "77").Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := root.ACLSetUser(ctx, "noconfig", append(aclRules(t, "redisbot", password)[0], "-config|get")...).Err(); err != nil {
+		if err := root.ACLSetUser(ctx, "noconfig", append(redistest.ACLRules(t, "../../docs/redis-acl.md", "redisbot", password)[0], "-config|get")...).Err(); err != nil {
 			t.Fatal(err)
 		}
-		for _, rules := range aclRules(t, "redisbot", password)[1:] {
+		for _, rules := range redistest.ACLRules(t, "../../docs/redis-acl.md", "redisbot", password)[1:] {
 			root.ACLSetUser(ctx, "noconfig", rules...)
 		}
 		inst := inst

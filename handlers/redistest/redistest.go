@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,4 +151,39 @@ func StartT(t testing.TB, args ...string) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// ACLRules returns the rules of every "ACL SETUSER <user>" line in a
+// fenced code block of the Markdown file at path (docs/redis-acl.md), in
+// order, with each ">password" rule replaced by ">"+password: tests apply
+// what the page tells operators to run, never a copy of it.
+func ACLRules(t testing.TB, path, user, password string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines [][]string
+	fenced := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+			continue
+		}
+		f := strings.Fields(line)
+		if !fenced || len(f) < 4 || f[0] != "ACL" || f[1] != "SETUSER" || f[2] != user {
+			continue
+		}
+		rules := f[3:]
+		for i, r := range rules {
+			if strings.HasPrefix(r, ">") {
+				rules[i] = ">" + password
+			}
+		}
+		lines = append(lines, rules)
+	}
+	if len(lines) == 0 {
+		t.Fatalf("%s has no ACL SETUSER %s line in a code block", path, user)
+	}
+	return lines
 }
