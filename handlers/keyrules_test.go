@@ -259,6 +259,10 @@ func TestServiceKeys(t *testing.T) {
 		t.Errorf("cluster scan covered %s as %q", got, resp.Reports[0].Instance)
 	}
 
+	if _, err := svc.Handle(context.Background(), Command{Verb: "keys", Args: []string{"shop/10.0.0.2-7000"}}); !IsUsage(err) || !strings.Contains(err.Error(), "cluster replica") {
+		t.Errorf("scan of a cluster replica: %v", err)
+	}
+
 	// Scope: a channel that sees team-a cannot name the cluster.
 	if _, err := svc.Handle(context.Background(), Command{Verb: "keys", Args: []string{"shop"}, Scope: []string{"team-a"}}); !errors.Is(err, ErrUnknownInstance) {
 		t.Errorf("out-of-scope cluster: %v", err)

@@ -112,6 +112,11 @@ func (s *Service) KeyTargets(name string) ([]Instance, error) {
 	var primaries []Instance
 	for _, inst := range s.all() {
 		if inst.Name == name {
+			if inst.Cluster && inst.HasTag("replica") {
+				// A cluster replica answers MOVED for every key it holds
+				// (no READONLY): its scan would measure nothing.
+				return nil, &UsageError{Verb: "keys", Msg: fmt.Sprintf("%s is a cluster replica: scan its primary, or the whole cluster by its seed's name (%s)", name, inst.Origin)}
+			}
 			return []Instance{inst}, nil
 		}
 		if inst.Cluster && inst.Origin == name && inst.HasTag("primary") {

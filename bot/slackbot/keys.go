@@ -3,6 +3,7 @@ package slackbot
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,23 +95,57 @@ func (b *Bot) keysCommand(ctx context.Context, j job, cmd handlers.Command) erro
 	if refusal, ok := b.scans.start(scan, b.opts.KeyScans.MaxConcurrent); !ok {
 		return b.ephemeral(ctx, j, refusal)
 	}
+	release, refusal, ok := b.scanLease(ctx, scan)
+	if !ok {
+		b.scans.done(scan.id)
+		return b.ephemeral(ctx, j, refusal)
+	}
 	// The scan outlives the command's worker but keeps its request id.
 	scanCtx, cancel := context.WithTimeout(requestid.With(b.background, requestid.From(ctx)), b.opts.KeyScans.MaxDuration)
 	scan.cancel = cancel
+	// finish frees the instance for the next scan, here and on the other
+	// replicas, as soon as the result is in.
+	finish := sync.OnceFunc(func() { b.scans.done(scan.id); release() })
 	b.watches.Add(1)
 	go func() {
 		defer b.watches.Done()
-		defer b.scans.done(scan.id)
+		defer finish()
 		defer cancel()
-		if err := b.runKeyScan(scanCtx, j, cmd, scan); err != nil {
+		if err := b.runKeyScan(scanCtx, j, cmd, scan, finish); err != nil {
 			b.log.ErrorContext(scanCtx, "key scan failed", "instance", name, "scan", scan.id, "error", err)
 		}
 	}()
 	return nil
 }
 
+// scanLease makes "one scan per instance" hold across replicas: a lease
+// in the shared store, named after the instance, held for the scan's
+// longest run (it expires by itself if this replica dies). Without a store
+// the local registry is all there is.
+func (b *Bot) scanLease(ctx context.Context, scan *keyScan) (release func(), refusal blockkit.Message, ok bool) {
+	if b.opts.Store == nil {
+		return func() {}, blockkit.Message{}, true
+	}
+	name, holder := "keyscan/"+scan.instance, scan.id+"/"+scan.user
+	lease, ok, err := b.opts.Store.AcquireLease(ctx, name, holder, b.opts.KeyScans.MaxDuration+time.Minute)
+	switch {
+	case err != nil:
+		return nil, blockkit.RenderError(fmt.Errorf("key scan of %s: %w", scan.instance, err)), false
+	case !ok:
+		_, user, _ := strings.Cut(lease.Holder, "/")
+		return nil, blockkit.RenderKeyScanBusy(scan.instance, user), false
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.opts.Store.ReleaseLease(ctx, name, holder); err != nil {
+			b.log.Warn("release key scan lease", "instance", scan.instance, "error", err)
+		}
+	}, blockkit.Message{}, true
+}
+
 // runKeyScan runs the scan and keeps its progress message current.
-func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan *keyScan) error {
+func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan *keyScan, finish func()) error {
 	// Slack calls outlive the scan: a cancelled scan still posts its sample.
 	post := context.WithoutCancel(ctx)
 	updates := make(chan handlers.KeyScanProgress, 1)
@@ -171,7 +206,7 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 		case r := <-done:
 			// The scan is over: the instance may be scanned again while
 			// the report is still being posted.
-			b.scans.done(scan.id)
+			finish()
 			if r.err != nil {
 				if ts != "" {
 					_ = b.Update(post, j.channel, ts, blockkit.RenderError(r.err))
@@ -222,7 +257,7 @@ func (b *Bot) cancelScan(ctx context.Context, j job, click blockkit.Click) error
 		if err := b.opts.Store.SetFact(ctx, scanFacts, cancelFact+click.ScanID, j.user); err != nil {
 			return b.ephemeral(ctx, j, blockkit.RenderError(fmt.Errorf("cancel the key scan: %w", err)))
 		}
-		return nil
+		return b.ephemeral(ctx, j, blockkit.RenderNote("Cancel passed on to the redisbot replica running this scan: its message turns into the report of what it saw so far within a few seconds (if you may cancel it)."))
 	}
 	if !b.mayCancel(ctx, scan, j.user) {
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Only the user who started this scan or an operator may cancel it."))

@@ -119,7 +119,7 @@ func TestTwoReplicas(t *testing.T) {
 	fake := slacktest.New(t)
 	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
 	cfg := writeConfig(t, fmt.Sprintf("http:\n  listen: 127.0.0.1:0\nprobe:\n  timeout: 1s\nslack:\n  api_url: %s\nstore:\n  redis_url: redis://%s/0\n%s%s\ninstances:\n%s%s%s",
-		fake.APIURL(), stateRedis.Addr, sweepYAML(""), "access:\n  operators: [U0OP]\n  approvers: [U0LEAD1, U0LEAD2]\n",
+		fake.APIURL(), stateRedis.Addr, sweepYAML(""), "keys:\n  budget: 100\naccess:\n  operators: [U0OP]\n  approvers: [U0LEAD1, U0LEAD2]\n",
 		instanceYAML("full-1", full.Addr), instanceYAML("later-1", later.Addr), instanceYAML("frag-1", frag.Addr)))
 
 	var procs []*exec.Cmd
@@ -167,6 +167,21 @@ func TestTwoReplicas(t *testing.T) {
 		t.Errorf("%d executions across two replicas, want 1", doneLines)
 	}
 
+	// One key scan of an instance across both replicas; Slack delivers
+	// round-robin, so the second and third requests and the Cancel click
+	// are spread over them, and a click on the other replica still stops it.
+	fake.SlashCommand(slash(onCall, "U0OP", "keys frag-1"))
+	progress := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "Scanning the keys of")
+	})[0]
+	fake.SlashCommand(slash(onCall, "U0LEAD1", "keys frag-1"))
+	fake.SlashCommand(slash(onCall, "U0LEAD2", "keys frag-1"))
+	fake.WaitPosts(t, 2, 10*time.Second, ephemeralTo("already running (started by <@U0OP>)"))
+	fake.Click("U0OP", onCall, progress.TS, button(t, progress, "cancel-scan/"))
+	fake.WaitPosts(t, 1, 20*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == progress.TS && strings.Contains(p.BlocksText(), "(cancelled)")
+	})
+
 	// Kill the leader without warning: the other takes over within the
 	// lease and alerts on a condition that appears after the kill.
 	st, err := store.Open(context.Background(), store.Options{RedisURL: "redis://" + stateRedis.Addr + "/0"})
@@ -174,6 +189,11 @@ func TestTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Round-robin delivery put the click on the replica that was not
+	// scanning: it passed the cancel on through the store.
+	if facts, err := st.Facts(context.Background(), "_keyscans"); err != nil || len(facts) != 1 {
+		t.Errorf("cancel requests in the store: %v, %v; want the click's", facts, err)
+	}
 	lease, ok, err := st.AcquireLease(context.Background(), "scheduler", "test-observer", time.Second)
 	if err != nil || ok {
 		t.Fatalf("lease: %+v ok=%v err=%v", lease, ok, err)
