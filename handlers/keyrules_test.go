@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -282,5 +283,22 @@ func TestServiceKeys(t *testing.T) {
 	rep = resp.Reports[0]
 	if !rep.Failed() || rep.Error.Class != ClassNoPerm || strings.Contains(rep.Error.Message, "s3cret") || !rep.Has("unreachable") {
 		t.Errorf("failed scan report: %+v", rep.Error)
+	}
+}
+
+func TestKeyJSON(t *testing.T) {
+	for _, tc := range []struct {
+		key  Key
+		want string
+	}{
+		{Key{Name: "session:1", Type: "string", Bytes: 80, Elements: 5, TTL: 90 * time.Second},
+			`{"name":"session:1","type":"string","bytes":80,"elements":5,"ttl_ms":90000}`},
+		{Key{Name: "bin:\x00\xff", Type: "hash", Bytes: 100, Elements: -1, TTL: NoTTL, Node: "shop/a"},
+			`{"name":"bin:\u0000\ufffd","name_base64":"YmluOgD/","type":"hash","bytes":100,"elements":-1,"ttl_ms":-1,"node":"shop/a"}`},
+	} {
+		b, err := json.Marshal(tc.key)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("json.Marshal(%q) = %s, %v; want %s", tc.key.Name, b, err, tc.want)
+		}
 	}
 }

@@ -2,7 +2,10 @@ package handlers
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // KeyScanner walks the key space of one or more servers (a standalone
@@ -79,8 +82,8 @@ type Key struct {
 	// (LLEN, HLEN, SCARD, ZCARD, XLEN); -1 for types without a count
 	// (module types).
 	Elements int64 `json:"elements"`
-	// TTL is the time to live, or NoTTL.
-	TTL time.Duration `json:"ttl"`
+	// TTL is the time to live, or NoTTL; JSON has it as ttl_ms.
+	TTL time.Duration `json:"-"`
 	// Node is the cluster node that holds the key; "" on a standalone
 	// instance.
 	Node string `json:"node,omitempty"`
@@ -88,6 +91,29 @@ type Key struct {
 
 // HasTTL reports whether the key expires.
 func (k Key) HasTTL() bool { return k.TTL >= 0 }
+
+// MarshalJSON writes the TTL in milliseconds (-1: none) and, for a name
+// that is not valid UTF-8 (encoding/json would replace its bytes with
+// U+FFFD), the exact bytes in name_base64 too.
+func (k Key) MarshalJSON() ([]byte, error) {
+	ttl := int64(-1)
+	if k.HasTTL() {
+		ttl = k.TTL.Milliseconds()
+	}
+	out := struct {
+		Name       string `json:"name"`
+		NameBase64 string `json:"name_base64,omitempty"`
+		Type       string `json:"type"`
+		Bytes      int64  `json:"bytes"`
+		Elements   int64  `json:"elements"`
+		TTLMillis  int64  `json:"ttl_ms"`
+		Node       string `json:"node,omitempty"`
+	}{Name: k.Name, Type: k.Type, Bytes: k.Bytes, Elements: k.Elements, TTLMillis: ttl, Node: k.Node}
+	if !utf8.ValidString(k.Name) {
+		out.NameBase64 = base64.StdEncoding.EncodeToString([]byte(k.Name))
+	}
+	return json.Marshal(out)
+}
 
 // KeyGroup counts keys and their bytes.
 type KeyGroup struct {

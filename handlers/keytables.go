@@ -16,8 +16,11 @@ type KeyTable struct {
 	Title  string
 	Header []string
 	Rows   [][]string
-	// Note is a line under the table ("12 more patterns in the CSV").
-	Note string
+	// More counts the rows kept but not shown ("patterns" or "keys" says
+	// More of what): each transport says where they are (the CSV files in
+	// Slack, --top and --json at a terminal).
+	More     int
+	MoreWhat string
 }
 
 // keyCell is how wide a key name or pattern may be in a table.
@@ -31,6 +34,11 @@ const tableRows = 10
 func (k *KeyReport) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Scanned %s", keys(k.Scanned))
+	// A cancelled or failed scan stops between SCAN and the measuring of
+	// its last page: those keys were seen, not measured.
+	if unmeasured := k.Scanned - k.Total.Keys - k.Vanished; unmeasured > 0 {
+		fmt.Fprintf(&b, ", measured %s", group(k.Total.Keys))
+	}
 	if k.Match != "" {
 		fmt.Fprintf(&b, " matching %s", Printable(k.Match, keyCell))
 	}
@@ -99,9 +107,7 @@ func (k *KeyReport) Tables() []KeyTable {
 		}
 		top.Rows = append(top.Rows, row)
 	}
-	if len(k.Top) > shown {
-		top.Note = fmt.Sprintf("%d biggest keys in the CSV file", len(k.Top))
-	}
+	top.More, top.MoreWhat = len(k.Top)-shown, "keys"
 	add(top)
 
 	types := KeyTable{Title: "By type", Header: []string{"type", "keys", "size", "share", "elements", "biggest"}}
@@ -116,9 +122,7 @@ func (k *KeyReport) Tables() []KeyTable {
 		prefixes.Rows = append(prefixes.Rows, []string{Printable(p.Pattern, keyCell), group(p.Keys), HumanBytes(p.Bytes), k.share(p.Bytes),
 			Percent(ratio(p.WithTTL.Keys, p.Keys)), HumanBytes(p.NoTTL.Bytes)})
 	}
-	if more := len(k.Prefixes) - tableRows; more > 0 {
-		prefixes.Note = fmt.Sprintf("%d more patterns in the CSV file", more)
-	}
+	prefixes.More, prefixes.MoreWhat = max(len(k.Prefixes)-tableRows, 0), "patterns"
 	add(prefixes)
 
 	if k.NoTTL.Keys > 0 {

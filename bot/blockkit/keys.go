@@ -44,16 +44,21 @@ func keyBlocks(k *handlers.KeyReport) []slack.Block {
 	for _, t := range k.Tables() {
 		lines := alignRows(append([][]string{upper(t.Header)}, t.Rows...))
 		title := "*" + inline(t.Title) + "*"
-		body := title + "\n```" + Escape(strings.Join(lines, "\n")) + "```"
-		if textLen(body) > maxSection {
-			// Drop rows from the end rather than cut inside the code block.
-			for len(lines) > 1 && textLen(body) > maxSection-100 {
-				lines = lines[:len(lines)-1]
-				body = title + "\n```" + Escape(strings.Join(lines, "\n")) + "\n…```"
-			}
+		table := func() string { return title + "\n```" + Escape(strings.Join(lines, "\n")) + "```" }
+		// Drop rows from the end rather than cut inside the code block;
+		// the dropped ones are in the CSV files like the rest.
+		more := t.More
+		for len(lines) > 2 && textLen(table()) > maxSection-100 {
+			lines = lines[:len(lines)-1]
+			more++
 		}
-		if t.Note != "" {
-			body += "\n_" + inline(t.Note) + "_"
+		body := table()
+		if more > 0 {
+			what := t.MoreWhat
+			if what == "" {
+				what = "rows"
+			}
+			body += fmt.Sprintf("\n_%d more %s in the CSV files in the thread_", more, inline(what))
 		}
 		blocks = append(blocks, section(body))
 	}

@@ -143,3 +143,16 @@ func TestKeyProgress(t *testing.T) {
 		}
 	}
 }
+
+// --top 1000 in Slack: the table keeps within a section and says how many
+// rows went to the CSV instead.
+func TestKeysReplyCutsLongTables(t *testing.T) {
+	svc := fixtureService(t)
+	svc.SetKeyScanner(fixtureScanner{})
+	r := Render(mustHandle(t, svc, "keys", "cache-1", "--top", "1000"), library(t))
+	checkReply(t, r, runbookLinks(t, library(t), "big-keys", "keys-no-ttl", "defrag-skip-keys", "ttl-size-mix"))
+	text := strings.Join(mrkdwnTexts(r.Messages[0]), "\n")
+	if !strings.Contains(text, "more keys in the CSV files in the thread_") {
+		t.Errorf("cut table does not say where the rest is:\n%.2000s", text)
+	}
+}

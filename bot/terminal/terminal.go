@@ -172,8 +172,12 @@ func (r *Renderer) keys(k *handlers.KeyReport) {
 			fmt.Fprintf(tw, "  %s\n", strings.Join(cells, "\t"))
 		}
 		tw.Flush()
-		if t.Note != "" {
-			r.printf("  %s\n", r.paint(dim, Clean(t.Note)))
+		if t.More > 0 {
+			hint := "--json lists them all"
+			if t.MoreWhat == "keys" {
+				hint = "--top shows up to 1000, --json lists them all"
+			}
+			r.printf("  %s\n", r.paint(dim, fmt.Sprintf("%d more %s: %s", t.More, Clean(t.MoreWhat), hint)))
 		}
 	}
 }
