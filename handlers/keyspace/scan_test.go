@@ -32,6 +32,16 @@ const fillers = 500
 // loadMixedSmall writes the dataset of the tests: one key of each type,
 // strings of several sizes, two TTLs, a binary name and the fillers. It
 // returns the number of keys.
+// mixedServer starts a real server holding loadMixedSmall's keys and
+// returns a client (closed with the test) and the number of keys.
+func mixedServer(t *testing.T) (*redistest.Server, *redis.Client, int64) {
+	t.Helper()
+	srv := redistest.StartT(t)
+	c := srv.Client()
+	t.Cleanup(func() { c.Close() })
+	return srv, c, loadMixedSmall(t, c)
+}
+
 func loadMixedSmall(t *testing.T, c *redis.Client) int64 {
 	t.Helper()
 	ctx := context.Background()
@@ -79,11 +89,8 @@ func keyByName(scan *handlers.KeyScan, name string) (handlers.Key, bool) {
 
 func TestScanMixed(t *testing.T) {
 	t.Parallel()
-	srv := redistest.StartT(t)
-	c := srv.Client()
-	defer c.Close()
+	srv, c, want := mixedServer(t)
 	ctx := context.Background()
-	want := loadMixedSmall(t, c)
 	if err := c.ConfigSet(ctx, "active-defrag-max-scan-fields", "500").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -177,11 +184,8 @@ func withoutTTLs(keys []handlers.Key) []handlers.Key {
 
 func TestScanMatchAndLimit(t *testing.T) {
 	t.Parallel()
-	srv := redistest.StartT(t)
-	c := srv.Client()
-	defer c.Close()
+	srv, _, _ := mixedServer(t)
 	ctx := context.Background()
-	loadMixedSmall(t, c)
 
 	opts := options()
 	opts.Match = "f:1*" // f:1, f:10..f:19, f:100..f:199
@@ -215,11 +219,8 @@ func TestScanMatchAndLimit(t *testing.T) {
 // skipped without an error.
 func TestScanVanishingKeys(t *testing.T) {
 	t.Parallel()
-	srv := redistest.StartT(t)
-	c := srv.Client()
-	defer c.Close()
+	srv, c, want := mixedServer(t)
 	ctx := context.Background()
-	want := loadMixedSmall(t, c)
 
 	s := New(testTimeout)
 	var deleted, replaced []string
@@ -697,11 +698,8 @@ func copyFile(t *testing.T, from, to string) {
 
 func TestScanACL(t *testing.T) {
 	t.Parallel()
-	srv := redistest.StartT(t)
-	root := srv.Client()
-	defer root.Close()
+	srv, root, _ := mixedServer(t)
 	ctx := context.Background()
-	loadMixedSmall(t, root)
 	const password = "keys-test-password"
 	for _, rules := range redistest.ACLRules(t, "../../docs/redis-acl.md", "redisbot", password) {
 		if err := root.ACLSetUser(ctx, "redisbot", rules...).Err(); err != nil {
