@@ -284,6 +284,9 @@ func TestServiceKeys(t *testing.T) {
 	if !rep.Failed() || rep.Error.Class != ClassNoPerm || strings.Contains(rep.Error.Message, "s3cret") || !rep.Has("unreachable") {
 		t.Errorf("failed scan report: %+v", rep.Error)
 	}
+	if f, _ := rep.Finding("unreachable"); !strings.Contains(f.Summary, "key-scan rules") {
+		t.Errorf("a refused scan does not point at the ACL rules: %q", f.Summary)
+	}
 }
 
 func TestKeyJSON(t *testing.T) {

@@ -160,7 +160,17 @@ func (s *Service) Keys(ctx context.Context, name string, opts KeyScanOptions) (*
 			e.Class = ClassError
 		}
 		r.Error = e
-		r.Findings = []Finding{unreachableFinding(first, e)}
+		f := unreachableFinding(first, e)
+		// The probe worked: say what failed is the scan, and why.
+		switch e.Class {
+		case ClassNoPerm:
+			f.Summary = "Key scan refused (noperm): the bot's ACL user lacks the key-scan rules (docs/redis-acl.md, \"For /redis keys\")."
+		case ClassError:
+			f.Summary = "Key scan failed: the server refused a key-scan command (renamed or disabled?): " + Truncate(e.Message, 300)
+		default:
+			f.Summary = "Key scan failed (" + string(e.Class) + ") after a successful probe: " + Truncate(e.Message, 300)
+		}
+		r.Findings = []Finding{f}
 		r.Severity = Worst(r.Findings)
 		return r, nil
 	}

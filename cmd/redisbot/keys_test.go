@@ -160,3 +160,20 @@ func TestSlackKeys(t *testing.T) {
 		t.Error("logs contain the password")
 	}
 }
+
+// A managed Redis that renamed MEMORY: the probe degrades, the scan
+// cannot measure keys and says which command the server refused.
+func TestCLIKeysWithoutMemoryCommand(t *testing.T) {
+	srv := redistest.StartT(t, "--rename-command", "MEMORY", "")
+	cfg := writeConfig(t, "instances:\n"+instanceYAML("managed-1", srv.Addr))
+	c := srv.Client()
+	defer c.Close()
+	if err := c.Set(context.Background(), "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, nil, "keys", "managed-1", "--config", cfg)
+	if res.code != exitError || !strings.Contains(res.stdout, "Key scan failed: the server refused a key-scan command") ||
+		!strings.Contains(res.stdout, "MEMORY") {
+		t.Errorf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
