@@ -179,12 +179,16 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 	tick := time.NewTicker(b.opts.KeyScans.ProgressEvery)
 	defer tick.Stop()
 	show := func() {
+		// A progress update Slack cannot take in 30 s (rate limits) is
+		// skipped: the next one carries newer numbers anyway.
+		ctx, cancel := context.WithTimeout(post, 30*time.Second)
+		defer cancel()
 		m := blockkit.RenderKeyProgress(scan.instance, scan.id, last, scan.cancelled())
 		var err error
 		if ts == "" {
-			ts, err = b.postIn(post, j, m)
+			ts, err = b.postIn(ctx, j, m)
 		} else {
-			err = b.Update(post, j.channel, ts, m)
+			err = b.Update(ctx, j.channel, ts, m)
 		}
 		if err != nil {
 			b.log.WarnContext(post, "key scan progress", "scan", scan.id, "error", err)
@@ -205,8 +209,11 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 			}
 		case r := <-done:
 			// The scan is over: the instance may be scanned again while
-			// the report is still being posted.
+			// the report is still being posted, within the time a command
+			// has (shutdown waits for it).
 			finish()
+			post, cancel := context.WithTimeout(post, b.opts.CommandTimeout)
+			defer cancel()
 			if r.err != nil {
 				if ts != "" {
 					_ = b.Update(post, j.channel, ts, blockkit.RenderError(r.err))
