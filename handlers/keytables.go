@@ -37,7 +37,7 @@ func (k *KeyReport) Summary() string {
 	// A cancelled or failed scan stops between SCAN and the measuring of
 	// its last page: those keys were seen, not measured.
 	if unmeasured := k.Scanned - k.Total.Keys - k.Vanished; unmeasured > 0 {
-		fmt.Fprintf(&b, ", measured %s", group(k.Total.Keys))
+		fmt.Fprintf(&b, ", measured %s", Thousands(k.Total.Keys))
 	}
 	if k.Match != "" {
 		fmt.Fprintf(&b, " matching %s", Printable(k.Match, keyCell))
@@ -52,7 +52,7 @@ func (k *KeyReport) Summary() string {
 	default:
 		fmt.Fprintf(&b, ", a SAMPLE: stopped early (%s)", k.stopReason())
 		if k.Estimate > 0 {
-			fmt.Fprintf(&b, " after %s of about %s keys", group(k.Scanned), group(k.Estimate))
+			fmt.Fprintf(&b, " after %s of about %s keys", Thousands(k.Scanned), Thousands(k.Estimate))
 		}
 	}
 	if k.Vanished > 0 {
@@ -61,7 +61,7 @@ func (k *KeyReport) Summary() string {
 	if k.Throttle.Fast {
 		b.WriteString("; --fast: not throttled")
 	} else if k.Throttle.Budget > 0 {
-		fmt.Fprintf(&b, "; throttled to %s commands/s per server", group(int64(k.Throttle.Budget)))
+		fmt.Fprintf(&b, "; throttled to %s commands/s per server", Thousands(int64(k.Throttle.Budget)))
 		if k.Throttle.Backoffs > 0 {
 			fmt.Fprintf(&b, ", slowed down %d times as the server's latency rose", k.Throttle.Backoffs)
 		}
@@ -112,14 +112,14 @@ func (k *KeyReport) Tables() []KeyTable {
 
 	types := KeyTable{Title: "By type", Header: []string{"type", "keys", "size", "share", "elements", "biggest"}}
 	for _, t := range k.Types {
-		types.Rows = append(types.Rows, []string{t.Type, group(t.Keys), HumanBytes(t.Bytes), k.share(t.Bytes), group(t.Elements),
+		types.Rows = append(types.Rows, []string{t.Type, Thousands(t.Keys), HumanBytes(t.Bytes), k.share(t.Bytes), Thousands(t.Elements),
 			Printable(t.Biggest.Name, keyCell/2) + " (" + HumanBytes(t.Biggest.Bytes) + ")"})
 	}
 	add(types)
 
 	prefixes := KeyTable{Title: "By key pattern", Header: []string{"pattern", "keys", "size", "share", "with ttl", "size without ttl"}}
 	for _, p := range k.Prefixes[:min(len(k.Prefixes), tableRows)] {
-		prefixes.Rows = append(prefixes.Rows, []string{Printable(p.Pattern, keyCell), group(p.Keys), HumanBytes(p.Bytes), k.share(p.Bytes),
+		prefixes.Rows = append(prefixes.Rows, []string{Printable(p.Pattern, keyCell), Thousands(p.Keys), HumanBytes(p.Bytes), k.share(p.Bytes),
 			Percent(ratio(p.WithTTL.Keys, p.Keys)), HumanBytes(p.NoTTL.Bytes)})
 	}
 	prefixes.More, prefixes.MoreWhat = max(len(k.Prefixes)-tableRows, 0), "patterns"
@@ -129,29 +129,29 @@ func (k *KeyReport) Tables() []KeyTable {
 		noTTL := KeyTable{Title: fmt.Sprintf("Keys without a TTL: %s, %s (%s of the scanned memory)", keys(k.NoTTL.Keys), HumanBytes(k.NoTTL.Bytes), k.share(k.NoTTL.Bytes)),
 			Header: []string{"pattern", "keys without ttl", "size without ttl", "share of pattern"}}
 		for _, p := range topByNoTTL(k.Prefixes, 5) {
-			noTTL.Rows = append(noTTL.Rows, []string{Printable(p.Pattern, keyCell), group(p.NoTTL.Keys), HumanBytes(p.NoTTL.Bytes), Percent(ratio(p.NoTTL.Bytes, p.Bytes))})
+			noTTL.Rows = append(noTTL.Rows, []string{Printable(p.Pattern, keyCell), Thousands(p.NoTTL.Keys), HumanBytes(p.NoTTL.Bytes), Percent(ratio(p.NoTTL.Bytes, p.Bytes))})
 		}
 		add(noTTL)
 	}
 
-	big := KeyTable{Title: fmt.Sprintf("Big keys: %s strings, %s collections", group(k.BigStrings.Keys), group(k.BigCollections.Keys)),
+	big := KeyTable{Title: fmt.Sprintf("Big keys: %s strings, %s collections", Thousands(k.BigStrings.Keys), Thousands(k.BigCollections.Keys)),
 		Header: []string{"size", "type", "elements", "key"}}
 	for _, key := range k.Big[:min(len(k.Big), tableRows)] {
 		big.Rows = append(big.Rows, []string{HumanBytes(key.Bytes), key.Type, elements(key.Elements), Printable(key.Name, keyCell)})
 	}
 	add(big)
 
-	skip := KeyTable{Title: fmt.Sprintf("Collections over active-defrag-max-scan-fields (%s): %s, %s", group(k.DefragMaxScanFields), keys(k.DefragSkip.Keys), HumanBytes(k.DefragSkip.Bytes)),
+	skip := KeyTable{Title: fmt.Sprintf("Collections over active-defrag-max-scan-fields (%s): %s, %s", Thousands(k.DefragMaxScanFields), keys(k.DefragSkip.Keys), HumanBytes(k.DefragSkip.Bytes)),
 		Header: []string{"elements", "size", "type", "key"}}
 	for _, key := range k.DefragSkipKeys[:min(len(k.DefragSkipKeys), tableRows)] {
-		skip.Rows = append(skip.Rows, []string{group(key.Elements), HumanBytes(key.Bytes), key.Type, Printable(key.Name, keyCell)})
+		skip.Rows = append(skip.Rows, []string{Thousands(key.Elements), HumanBytes(key.Bytes), key.Type, Printable(key.Name, keyCell)})
 	}
 	add(skip)
 
 	sizes := KeyTable{Title: fmt.Sprintf("Sizes of the %s with a TTL", keys(k.WithTTL.Keys)), Header: []string{"size", "keys", "share", ""}}
 	for _, c := range k.TTLSizes {
 		share := ratio(c.Keys, k.WithTTL.Keys)
-		sizes.Rows = append(sizes.Rows, []string{HumanBytes(c.Min) + "–" + HumanBytes(c.Max), group(c.Keys), Percent(share), strings.Repeat("█", int(share*40+0.5))})
+		sizes.Rows = append(sizes.Rows, []string{HumanBytes(c.Min) + "–" + HumanBytes(c.Max), Thousands(c.Keys), Percent(share), strings.Repeat("█", int(share*40+0.5))})
 	}
 	add(sizes)
 	return out
@@ -186,7 +186,7 @@ func elements(n int64) string {
 	if n < 0 {
 		return "-"
 	}
-	return group(n)
+	return Thousands(n)
 }
 
 func ttlText(k Key) string {
@@ -201,11 +201,11 @@ func keys(n int64) string {
 	if n == 1 {
 		return "1 key"
 	}
-	return group(n) + " keys"
+	return Thousands(n) + " keys"
 }
 
-// group writes 1234567 as "1,234,567".
-func group(n int64) string {
+// Thousands writes 1234567 as "1,234,567".
+func Thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	if neg {

@@ -131,12 +131,12 @@ const ActionCancelScan = "cancel-scan"
 // progress bar, keys scanned, the ETA, and a Cancel button. cancelledBy is
 // set once someone pressed it.
 func RenderKeyProgress(instance, scanID string, p handlers.KeyScanProgress, cancelledBy string) Message {
-	text := fmt.Sprintf(":mag: Scanning the keys of %s: %s keys", code(truncRaw(instance)), count(p.Scanned))
+	text := fmt.Sprintf(":mag: Scanning the keys of %s: %s keys", code(truncRaw(instance)), handlers.Thousands(p.Scanned))
 	bar := ""
 	if p.Estimate > 0 {
 		done := min(float64(p.Scanned)/float64(p.Estimate), 1)
 		cells := int(done*20 + 0.5)
-		bar = fmt.Sprintf("`%s%s` %.0f%% of about %s", strings.Repeat("█", cells), strings.Repeat("░", 20-cells), done*100, count(p.Estimate))
+		bar = fmt.Sprintf("`%s%s` %.0f%% of about %s", strings.Repeat("█", cells), strings.Repeat("░", 20-cells), done*100, handlers.Thousands(p.Estimate))
 	}
 	about := []string{"running for " + p.Elapsed.Round(time.Second).String()}
 	if p.ETA > 0 {
@@ -150,12 +150,4 @@ func RenderKeyProgress(instance, scanID string, p handlers.KeyScanProgress, canc
 			slack.NewButtonBlockElement(ActionCancelScan+"/"+scanID, scanID, plainText("Cancel", maxButtonText)).WithStyle(slack.StyleDanger)))
 	}
 	return Message{Text: cut(Escape(fmt.Sprintf("Scanning the keys of %s: %d keys", instance, p.Scanned)), maxFallback), Blocks: blocks}
-}
-
-func count(n int64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
