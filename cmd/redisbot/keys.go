@@ -42,11 +42,12 @@ type progressBar struct {
 func (p *progressBar) show(pr handlers.KeyScanProgress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	line := fmt.Sprintf("scanning: %d keys", pr.Scanned)
+	line := fmt.Sprintf("scanning: %s keys", handlers.Thousands(pr.Scanned))
 	if pr.Estimate > 0 {
 		done := min(float64(pr.Scanned)/float64(pr.Estimate), 1)
 		cells := int(done*30 + 0.5)
-		line = fmt.Sprintf("[%s%s] %3.0f%%  %d of ~%d keys", strings.Repeat("#", cells), strings.Repeat(".", 30-cells), done*100, pr.Scanned, pr.Estimate)
+		line = fmt.Sprintf("[%s%s] %3.0f%%  %s of ~%s keys", strings.Repeat("#", cells), strings.Repeat(".", 30-cells), done*100,
+			handlers.Thousands(pr.Scanned), handlers.Thousands(pr.Estimate))
 	}
 	line += "  " + pr.Elapsed.Round(time.Second).String()
 	if pr.ETA > 0 {

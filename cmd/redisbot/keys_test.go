@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/redistest"
 )
 
@@ -175,5 +176,18 @@ func TestCLIKeysWithoutMemoryCommand(t *testing.T) {
 	if res.code != exitError || !strings.Contains(res.stdout, "Key scan failed: the server refused a key-scan command") ||
 		!strings.Contains(res.stdout, "MEMORY") {
 		t.Errorf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var b strings.Builder
+	bar := &progressBar{w: &b}
+	bar.show(handlers.KeyScanProgress{Scanned: 250_000, Estimate: 1_000_000, Elapsed: 65 * time.Second, ETA: 3 * time.Minute})
+	bar.clear()
+	var none *progressBar
+	none.clear() // no terminal: nothing to clear, no panic
+	want := "\r\x1b[K[########......................]  25%  250,000 of ~1,000,000 keys  1m5s, ETA 3m0s\r\x1b[K"
+	if b.String() != want {
+		t.Errorf("bar = %q, want %q", b.String(), want)
 	}
 }
