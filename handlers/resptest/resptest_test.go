@@ -381,9 +381,6 @@ func TestManyConnections(t *testing.T) {
 // RaiseFileLimit raises the soft RLIMIT_NOFILE if it is lower, and fails with
 // the fix when the hard limit is too low.
 func TestFleetOfAThousand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 1,000 listeners")
-	}
 	const n = 1000
 	if err := resptest.RaiseFileLimit(4 * n); err != nil {
 		t.Fatal(err)
