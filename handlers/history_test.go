@@ -288,22 +288,7 @@ func TestHistoryRules(t *testing.T) {
 			for _, f := range Evaluate(in) {
 				got[f.ID] = f
 			}
-			for id, sev := range tc.want {
-				f, ok := got[id]
-				switch {
-				case sev == SeverityNone && ok:
-					t.Errorf("%s fired (%s: %s), want not", id, f.Severity, f.Summary)
-				case sev != SeverityNone && !ok:
-					t.Errorf("%s did not fire; got %v", id, ids(got))
-				case ok && f.Severity != sev:
-					t.Errorf("%s severity = %s, want %s (%s)", id, f.Severity, sev, f.Summary)
-				}
-			}
-			for id, sub := range tc.summary {
-				if !strings.Contains(got[id].Summary, sub) {
-					t.Errorf("%s summary\n%q\ndoes not contain\n%q", id, got[id].Summary, sub)
-				}
-			}
+			checkFindings(t, got, tc.want, tc.summary)
 			for id, sub := range tc.not {
 				if strings.Contains(got[id].Summary, sub) {
 					t.Errorf("%s summary %q contains %q", id, got[id].Summary, sub)

@@ -298,22 +298,7 @@ func TestRules(t *testing.T) {
 				}
 				got[f.ID] = f
 			}
-			for id, sev := range tc.want {
-				f, ok := got[id]
-				switch {
-				case sev == SeverityNone && ok:
-					t.Errorf("%s fired (%s: %s), want not", id, f.Severity, f.Summary)
-				case sev != SeverityNone && !ok:
-					t.Errorf("%s did not fire; got %v", id, ids(got))
-				case ok && f.Severity != sev:
-					t.Errorf("%s severity = %s, want %s (%s)", id, f.Severity, sev, f.Summary)
-				}
-			}
-			for id, sub := range tc.summary {
-				if !strings.Contains(got[id].Summary, sub) {
-					t.Errorf("%s summary %q does not contain %q", id, got[id].Summary, sub)
-				}
-			}
+			checkFindings(t, got, tc.want, tc.summary)
 			for _, f := range got {
 				if len(f.Evidence) == 0 || f.Summary == "" || f.Title == "" || f.Runbook != f.ID {
 					t.Errorf("%s incomplete: %+v", f.ID, f)
@@ -442,5 +427,27 @@ func TestRulesOnEveryCapture(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkFindings compares the findings by id with the severities wanted
+// (SeverityNone: must not fire) and the text each summary must contain.
+func checkFindings(t *testing.T, got map[string]Finding, want map[string]Severity, summary map[string]string) {
+	t.Helper()
+	for id, sev := range want {
+		f, ok := got[id]
+		switch {
+		case sev == SeverityNone && ok:
+			t.Errorf("%s fired (%s: %s), want not", id, f.Severity, f.Summary)
+		case sev != SeverityNone && !ok:
+			t.Errorf("%s did not fire; got %v", id, ids(got))
+		case ok && f.Severity != sev:
+			t.Errorf("%s severity = %s, want %s (%s)", id, f.Severity, sev, f.Summary)
+		}
+	}
+	for id, sub := range summary {
+		if !strings.Contains(got[id].Summary, sub) {
+			t.Errorf("%s summary %q does not contain %q", id, got[id].Summary, sub)
+		}
 	}
 }
