@@ -148,22 +148,7 @@ func TestTwoReplicas(t *testing.T) {
 	// A request and two approvals delivered to either replica run once.
 	fake.SlashCommand(slash(onCall, "U0OP", "bgsave frag-1"))
 	msg := approvalMessageFor(t, fake, "bgsave", "frag-1")
-	approve := button(t, msg, "approve/")
-	fake.Click("U0LEAD1", onCall, msg.TS, approve)
-	fake.Click("U0LEAD2", onCall, msg.TS, approve)
-	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))
-	doneLine := func(p slacktest.Post) bool {
-		return p.ThreadTS == msg.TS && strings.Contains(p.BlocksText(), "*done* by")
-	}
-	fake.WaitPosts(t, 1, 10*time.Second, doneLine)
-	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("already decided"))
-	doneLines := 0
-	for _, p := range fake.Posts() {
-		if doneLine(p) {
-			doneLines++
-		}
-	}
-	if doneLines != 1 {
+	if doneLines := approveAll(t, fake, msg, []string{"U0LEAD1", "U0LEAD2"}); doneLines != 1 {
 		t.Errorf("%d executions across two replicas, want 1", doneLines)
 	}
 
