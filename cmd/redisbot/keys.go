@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -14,21 +13,10 @@ import (
 )
 
 // keyScanner is the scanner of the keys verb, paced by the keys section.
-func keyScanner(cfg *config.Config) handlers.KeyScanner {
-	return budgeted{keyspace.New(cfg.Probe.Timeout), cfg.Keys.Budget}
-}
-
-// budgeted applies the configured budget to scans that do not set one.
-type budgeted struct {
-	handlers.KeyScanner
-	budget int
-}
-
-func (b budgeted) Scan(ctx context.Context, nodes []handlers.Instance, opts handlers.KeyScanOptions) (*handlers.KeyScan, error) {
-	if opts.Budget == 0 {
-		opts.Budget = b.budget
-	}
-	return b.KeyScanner.Scan(ctx, nodes, opts)
+func keyScanner(cfg *config.Config) *keyspace.Scanner {
+	s := keyspace.New(cfg.Probe.Timeout)
+	s.Budget = cfg.Keys.Budget
+	return s
 }
 
 // progressBar draws a key scan's progress on one terminal line, redrawn in

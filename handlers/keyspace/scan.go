@@ -7,6 +7,7 @@
 package keyspace
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ const (
 
 // Scanner implements handlers.KeyScanner against real servers.
 type Scanner struct {
+	// Budget is the throttle of a scan that does not set its own
+	// (KeyScanOptions.Budget): commands per second on each server.
+	Budget  int
 	timeout time.Duration
 	now     func() time.Time
 	// between, when set (tests), is called between a node's round trips:
@@ -55,17 +59,8 @@ var _ handlers.KeyScanner = (*Scanner)(nil)
 // New returns a Scanner. timeout bounds each round trip: the connection,
 // each SCAN and each pipeline of per-key commands.
 func New(timeout time.Duration) *Scanner {
-	silenceClientLog.Do(func() { redis.SetLogger(discardLogger{}) })
-	return &Scanner{timeout: timeout, now: time.Now}
+	return &Scanner{timeout: timeout, now: time.Now, Budget: DefaultBudget}
 }
-
-// go-redis logs dial failures through a process-wide logger; the scanner
-// reports every failure itself, classified.
-var silenceClientLog sync.Once
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // Scan walks the key space of nodes (one standalone instance, or every
 // primary of a cluster, scanned concurrently) and returns what it measured.
@@ -76,7 +71,7 @@ func (s *Scanner) Scan(ctx context.Context, nodes []handlers.Instance, opts hand
 	if len(nodes) == 0 {
 		return nil, errors.New("key scan: no server to scan")
 	}
-	opts = withDefaults(opts)
+	opts = withDefaults(opts, s.Budget)
 	r := &run{opts: opts, seed: maphash.MakeSeed(), many: len(nodes) > 1, now: s.now, start: s.now()}
 	scans := make([]*nodeScan, len(nodes))
 	var wg sync.WaitGroup
@@ -95,12 +90,12 @@ func (s *Scanner) Scan(ctx context.Context, nodes []handlers.Instance, opts hand
 	return scan, err
 }
 
-func withDefaults(opts handlers.KeyScanOptions) handlers.KeyScanOptions {
+func withDefaults(opts handlers.KeyScanOptions, budget int) handlers.KeyScanOptions {
 	if opts.Limit <= 0 {
 		opts.Limit = handlers.DefaultKeyLimit
 	}
 	if opts.Budget <= 0 {
-		opts.Budget = DefaultBudget
+		opts.Budget = cmp.Or(budget, DefaultBudget)
 	}
 	if opts.Count <= 0 {
 		opts.Count = DefaultCount

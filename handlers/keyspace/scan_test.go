@@ -804,7 +804,7 @@ func TestProgress(t *testing.T) {
 // A password that reaches an error message is not passed on.
 func TestAssembleRedacts(t *testing.T) {
 	const password = "s3cret-pass"
-	r := &run{opts: withDefaults(handlers.KeyScanOptions{}), now: time.Now, start: time.Now()}
+	r := &run{opts: withDefaults(handlers.KeyScanOptions{}, 0), now: time.Now, start: time.Now()}
 	node := func(name string, err error) *nodeScan {
 		n := &nodeScan{inst: handlers.Instance{Name: name, Password: password}, run: r, throttle: newThrottle(r.opts, time.Now)}
 		if err != nil {

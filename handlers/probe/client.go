@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"context"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +26,7 @@ import (
 // without TLS, together with the error, for callers that would rather let
 // the connection fail and report it.
 func ClientOptions(inst handlers.Instance, timeout time.Duration) (*redis.Options, error) {
+	silenceClientLog.Do(func() { redis.SetLogger(discardLogger{}) })
 	opts := &redis.Options{
 		Addr:                  inst.Addr,
 		Username:              inst.Username,
@@ -49,3 +52,12 @@ func ClientOptions(inst handlers.Instance, timeout time.Duration) (*redis.Option
 	}
 	return opts, nil
 }
+
+// go-redis logs dial failures through a process-wide logger. redisbot
+// reports every failure itself, classified, so the library's own lines would
+// only repeat them on the CLI's stderr and in the bot's logs.
+var silenceClientLog sync.Once
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}

@@ -62,7 +62,6 @@ type call struct {
 // New returns a Prober whose probes each take at most timeout, connecting
 // included. now is injected for tests.
 func New(timeout time.Duration, now func() time.Time) *Prober {
-	silenceClientLog.Do(func() { redis.SetLogger(discardLogger{}) })
 	if now == nil {
 		now = time.Now
 	}
@@ -213,15 +212,6 @@ func fallbackInfo(ctx context.Context, c *redis.Client) (string, error) {
 	}
 	return c.Info(ctx).Result()
 }
-
-// go-redis logs dial failures through a process-wide logger. The prober
-// reports every failure itself, classified, so the library's own lines would
-// only repeat them on the CLI's stderr and in the bot's logs.
-var silenceClientLog sync.Once
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // client returns the pooled client of an instance, creating it on first use.
 func (p *Prober) client(inst handlers.Instance) (*redis.Client, error) {
