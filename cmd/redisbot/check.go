@@ -506,10 +506,10 @@ func checkKeyScan(ctx context.Context, inst handlers.Instance, timeout time.Dura
 //     only be a syntax error; MEMORY PURGE and CONFIG REWRITE take no
 //     arguments. SHUTDOWN is refused inside MULTI before the ACL check
 //     (no-multi, Redis 7.0 and later), so it is not checked there.
-//   - A user without +multi (the rules in docs/redis-acl.md do not grant
-//     it) gets those writes listed as not checked. Granting +multi alone,
-//     without +exec, adds no power: a transaction that cannot be executed
-//     runs nothing.
+//   - docs/redis-acl.md grants the remediation user +multi and +discard
+//     for this check; a user without +multi gets those writes listed as
+//     not checked. Without +exec they add no power: a transaction that
+//     cannot be executed runs nothing.
 //
 // Each NOPERM leaves an entry in the server's ACL LOG, as the probe's
 // refusals do.
