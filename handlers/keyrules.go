@@ -99,23 +99,14 @@ func ruleKeysNoTTL(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {
 		factInt("scanned_keys", scan.Total.Keys),
 		factText("maxmemory_policy", policy),
 	}
-	if p, ok := topNoTTLPrefix(scan.Prefixes); ok {
+	if top := topByNoTTL(scan.Prefixes, 1); len(top) == 1 {
+		p := top[0]
 		ev = append(ev, factText("top_no_ttl_prefix", Printable(p.Pattern, keyNameWidth)), factBytes("top_no_ttl_prefix_bytes", p.NoTTL.Bytes))
 		why += fmt.Sprintf("; most of it is %s (%s)", Printable(p.Pattern, keyNameWidth), HumanBytes(p.NoTTL.Bytes))
 	}
 	summary := fmt.Sprintf("%s of the scanned memory (%s in %d keys) has no TTL: %s.",
 		Percent(share), HumanBytes(scan.NoTTL.Bytes), scan.NoTTL.Keys, why)
 	return []Finding{newFinding("keys-no-ttl", sev, summary, ev...)}
-}
-
-func topNoTTLPrefix(prefixes []PrefixStats) (PrefixStats, bool) {
-	var best PrefixStats
-	for _, p := range prefixes {
-		if p.NoTTL.Bytes > best.NoTTL.Bytes {
-			best = p
-		}
-	}
-	return best, best.NoTTL.Bytes > 0
 }
 
 func ruleDefragSkipKeys(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {

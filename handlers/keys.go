@@ -174,7 +174,6 @@ func (s *Service) Keys(ctx context.Context, name string, opts KeyScanOptions) (*
 		r.Severity = Worst(r.Findings)
 		return r, nil
 	}
-	scan.Top = scan.Top[:min(len(scan.Top), KeepKeys)]
 	r.Keys = &KeyReport{KeyScan: *scan, Shown: opts.Top}
 	r.Findings = KeyFindings(scan, r.Snapshot, opts.Thresholds)
 	r.Severity = Worst(r.Findings)

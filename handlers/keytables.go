@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,11 +176,7 @@ func topByNoTTL(prefixes []PrefixStats, n int) []PrefixStats {
 		}
 	}
 	// Stable: the prefixes come sorted by total bytes, a fair tie-break.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].NoTTL.Bytes > out[j-1].NoTTL.Bytes; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortStableFunc(out, func(a, b PrefixStats) int { return cmp.Compare(b.NoTTL.Bytes, a.NoTTL.Bytes) })
 	return out[:min(len(out), n)]
 }
 
