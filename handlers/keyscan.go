@@ -168,7 +168,9 @@ type KeyScan struct {
 	// Otherwise the numbers are a sample and Stopped says why.
 	Complete bool `json:"complete"`
 	// Stopped is "" for a complete scan, else "limit", "cancelled",
-	// "deadline" or the error that ended it.
+	// "deadline" (keys.max_duration), or why the scan gave up on a server
+	// whose SCAN made no progress ("SCAN cursor repeated after 4 pages;
+	// ..."), prefixed with the node's name on a cluster.
 	Stopped string `json:"stopped,omitempty"`
 	// Estimate is the key count INFO keyspace reported at the start.
 	Estimate int64 `json:"estimate"`

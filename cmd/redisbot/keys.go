@@ -12,10 +12,12 @@ import (
 	"github.com/redisbot/redisbot/handlers/keyspace"
 )
 
-// keyScanner is the scanner of the keys verb, paced by the keys section.
+// keyScanner is the scanner of the keys verb, paced and bounded by the
+// keys section, for the terminal and Slack alike.
 func keyScanner(cfg *config.Config) *keyspace.Scanner {
 	s := keyspace.New(cfg.Probe.Timeout)
 	s.Budget = cfg.Keys.Budget
+	s.MaxDuration = cfg.Keys.MaxDuration
 	return s
 }
 

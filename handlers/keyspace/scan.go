@@ -45,9 +45,13 @@ const (
 type Scanner struct {
 	// Budget is the throttle of a scan that does not set its own
 	// (KeyScanOptions.Budget): commands per second on each server.
-	Budget  int
-	timeout time.Duration
-	now     func() time.Time
+	Budget int
+	// MaxDuration, when positive, ends a scan that runs longer with what it
+	// saw so far (Stopped "deadline"), whichever transport asked for it
+	// (keys.max_duration).
+	MaxDuration time.Duration
+	timeout     time.Duration
+	now         func() time.Time
 	// between, when set (tests), is called between a node's round trips:
 	// with "scanned" and a SCAN page before its keys are measured, with
 	// "measured" and the keys found before their lengths are asked for.
@@ -64,12 +68,19 @@ func New(timeout time.Duration) *Scanner {
 
 // Scan walks the key space of nodes (one standalone instance, or every
 // primary of a cluster, scanned concurrently) and returns what it measured.
-// Cancelling ctx ends the scan with the partial result and a nil error. A
-// node that fails is listed in NodeErrors and the others' results stand;
-// when every node fails, Scan returns a *handlers.ProbeError.
+// Cancelling ctx, or MaxDuration passing, ends the scan with the partial
+// result and a nil error; so does a server whose SCAN makes no progress
+// (see stuck), with the reason in Stopped. A node that fails is listed in
+// NodeErrors and the others' results stand; when every node fails, Scan
+// returns a *handlers.ProbeError.
 func (s *Scanner) Scan(ctx context.Context, nodes []handlers.Instance, opts handlers.KeyScanOptions) (*handlers.KeyScan, error) {
 	if len(nodes) == 0 {
 		return nil, errors.New("key scan: no server to scan")
+	}
+	if s.MaxDuration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.MaxDuration)
+		defer cancel()
 	}
 	opts = withDefaults(opts, s.Budget)
 	r := &run{opts: opts, seed: maphash.MakeSeed(), many: len(nodes) > 1, now: s.now, start: s.now()}
@@ -78,7 +89,16 @@ func (s *Scanner) Scan(ctx context.Context, nodes []handlers.Instance, opts hand
 	for i, inst := range nodes {
 		scans[i] = &nodeScan{inst: inst, run: r, timeout: s.timeout, between: s.between,
 			throttle: newThrottle(opts, s.now)}
-		wg.Go(func() { scans[i].scan(ctx) })
+		wg.Go(func() {
+			// A panic (a client library choking on a hostile reply) fails
+			// this node's scan, not the process.
+			defer func() {
+				if v := recover(); v != nil {
+					scans[i].fail(handlers.ClassError, panicError(v))
+				}
+			}()
+			scans[i].scan(ctx)
+		})
 	}
 	wg.Wait()
 	scan, err := assemble(ctx, r, scans, s.now().Sub(r.start))
@@ -114,9 +134,10 @@ func assemble(ctx context.Context, r *run, scans []*nodeScan, took time.Duration
 		out.Throttle.Budget = r.opts.Budget
 	}
 	var (
-		total  *handlers.KeyStats
-		failed []*nodeScan
-		limit  bool
+		total   *handlers.KeyStats
+		failed  []*nodeScan
+		limit   bool
+		stalled []string
 	)
 	for _, n := range scans {
 		out.Nodes = append(out.Nodes, n.inst.Name)
@@ -130,6 +151,13 @@ func assemble(ctx context.Context, r *run, scans []*nodeScan, took time.Duration
 		}
 		out.Complete = out.Complete && n.complete
 		limit = limit || n.limited
+		if n.stalled != "" {
+			if len(scans) > 1 {
+				stalled = append(stalled, n.inst.Name+": "+n.stalled)
+			} else {
+				stalled = append(stalled, n.stalled)
+			}
+		}
 		out.Estimate += n.estimate
 		out.Scanned += n.scanned
 		out.Vanished += n.vanished
@@ -142,14 +170,18 @@ func assemble(ctx context.Context, r *run, scans []*nodeScan, took time.Duration
 			total.Merge(n.stats)
 		}
 	}
-	if len(failed) == len(scans) && ctx.Err() == nil {
+	if len(failed) == len(scans) && ended(ctx) == nil {
 		// Nothing was scanned: the caller reports the first node as it
 		// reports an unreachable instance.
 		n := failed[0]
 		return nil, &handlers.ProbeError{Instance: n.inst.Name, Class: n.class,
 			Err: redacted{msg: handlers.Redact(n.err.Error(), n.inst.Password), err: n.err}}
 	}
-	switch err := ctx.Err(); {
+	switch err := ended(ctx); {
+	case len(stalled) > 0:
+		// Said first: a server that cannot be scanned matters more than
+		// the deadline or cancel that may have come after it.
+		out.Complete, out.Stopped = false, strings.Join(stalled, "; ")
 	case errors.Is(err, context.DeadlineExceeded):
 		out.Complete, out.Stopped = false, "deadline"
 	case err != nil:
@@ -261,6 +293,17 @@ type nodeScan struct {
 	complete bool // the cursor came back to 0
 	limited  bool // stopped at the limit
 
+	// What stuck reads to tell a SCAN that makes no progress: pages and
+	// keys returned (duplicates included), non-empty pages in a row with
+	// no new key, the cursors, and the key count the server reports.
+	pages    int64
+	walked   int64
+	stale    int
+	cycle    cursorCycle
+	reported int64
+	// stalled is why SCAN was given up on, for the report; "" otherwise.
+	stalled string
+
 	err   error
 	class handlers.ErrorClass
 }
@@ -303,10 +346,26 @@ func (n *nodeScan) scan(ctx context.Context) {
 // stop records why the node's scan ended early: a failure of the node, or
 // the caller's cancellation, which is not the node's fault.
 func (n *nodeScan) stop(ctx context.Context, err error) {
-	if ctx.Err() != nil {
+	if ended(ctx) != nil {
 		return
 	}
 	n.fail("", err)
+}
+
+// ended is ctx.Err, or DeadlineExceeded once ctx's deadline has passed.
+// go-redis sets a connection's read deadline to the context's, so a round
+// trip cut by the deadline can fail with an i/o timeout a moment before
+// the context's own timer marks it done; that timeout is the deadline,
+// not a failure of the node. Deadlines are wall-clock times, hence
+// time.Now rather than the scanner's clock.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // settings reads the node's key count for the estimate and the setting the
@@ -316,11 +375,8 @@ func (n *nodeScan) settings(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("INFO keyspace: %w", err)
 	}
-	for _, db := range handlers.ParseInfo(text).Keyspace() {
-		if db.DB == n.inst.DB {
-			n.estimate = db.Keys
-		}
-	}
+	n.estimate = n.keyCount(text)
+	n.reported = n.estimate
 	n.run.estimate.Add(n.estimate)
 
 	// Denied, renamed or unknown (a managed service, a proxy), the
@@ -374,6 +430,7 @@ func (n *nodeScan) loop(ctx context.Context) error {
 		n.throttle.wait(ctx, start, 1, n.scanCost())
 		keys, more := n.take(page, next)
 		cursor = next
+		more = more && !n.stuck(ctx, next)
 		if len(keys) > 0 {
 			if err := n.measure(ctx, keys); err != nil {
 				return err
@@ -388,7 +445,7 @@ func (n *nodeScan) loop(ctx context.Context) error {
 
 // fastLoop runs SCAN on one connection and measures its pages on
 // fastWorkers others, without pauses.
-func (n *nodeScan) fastLoop(ctx context.Context) error {
+func (n *nodeScan) fastLoop(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -400,6 +457,11 @@ func (n *nodeScan) fastLoop(ctx context.Context) error {
 	)
 	for range fastWorkers {
 		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					fail(panicError(v))
+				}
+			}()
 			for keys := range pages {
 				if ctx.Err() != nil {
 					continue // drain: the scan is over
@@ -411,23 +473,33 @@ func (n *nodeScan) fastLoop(ctx context.Context) error {
 			}
 		})
 	}
+	// Deferred, so that a panic below still ends the workers before it
+	// reaches Scan's recover.
+	defer func() {
+		close(pages)
+		wg.Wait()
+		if err == nil {
+			err = firstErr
+		}
+	}()
 	var cursor uint64
 	for more := true; more; {
 		if err := ctx.Err(); err != nil {
 			fail(err)
-			break
+			return nil
 		}
 		start := n.run.now()
 		page, next, err := n.scanPage(ctx, cursor)
 		if err != nil {
 			fail(err)
-			break
+			return nil
 		}
 		n.throttle.observe(n.run.now().Sub(start))
 		n.throttle.wait(ctx, start, 1, n.scanCost())
 		var keys []string
 		keys, more = n.take(page, next)
 		cursor = next
+		more = more && !n.stuck(ctx, next)
 		if len(keys) > 0 {
 			select {
 			case pages <- keys:
@@ -435,9 +507,7 @@ func (n *nodeScan) fastLoop(ctx context.Context) error {
 			}
 		}
 	}
-	close(pages)
-	wg.Wait()
-	return firstErr
+	return nil
 }
 
 // scanCost is what one SCAN takes from the budget. SCAN visits about COUNT
@@ -469,6 +539,14 @@ func (n *nodeScan) take(page []string, cursor uint64) (keys []string, more bool)
 		if n.seen.add(maphash.String(n.run.seed, k)) {
 			keys = append(keys, k)
 		}
+	}
+	n.pages++
+	n.walked += int64(len(page))
+	switch {
+	case len(keys) > 0:
+		n.stale = 0
+	case len(page) > 0:
+		n.stale++
 	}
 	got := n.run.claim(int64(len(keys)))
 	n.mu.Lock()
