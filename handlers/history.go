@@ -82,31 +82,31 @@ func ruleRestarted(in Input) []Finding {
 		return nil
 	}
 
-	prevRSS, _ := prev.Int("used_memory_rss")
-	prevUsed, _ := prev.Int("used_memory")
+	prevRSS, prevRSSOK := prev.Int("used_memory_rss")
+	prevUsed, prevUsedOK := prev.Int("used_memory")
 	prevKeys, _ := prev.Keys()
 	keys, _ := cur.Keys()
 	ev := []Fact{
 		factText("previous_run_id", orUnknown(prevRunID, prevRunOK)), factText("run_id", orUnknown(runID, runOK)),
 		factDuration("uptime_seconds", uptime), factDuration("previous_uptime_seconds", prevUptime),
-		factBytes("previous_used_memory_rss", prevRSS), factBytes("previous_used_memory", prevUsed),
+		factKnownBytes("previous_used_memory_rss", prevRSS, prevRSSOK), factKnownBytes("previous_used_memory", prevUsed, prevUsedOK),
 	}
 
 	summary := "Restarted (" + how + ")"
 	if upOK {
 		summary += " " + humanDuration(uptime) + " ago"
 	}
-	summary += "; before it, RSS was " + HumanBytes(prevRSS)
+	summary += "; before it, RSS was " + knownBytes(prevRSS, prevRSSOK)
 	// The OOM killer leaves no trace in INFO; memory close to a limit just
 	// before the restart is the hint the bot can give.
 	oomKiller := false
-	if in.MemoryLimit > 0 {
+	if in.MemoryLimit > 0 && prevRSSOK {
 		share := float64(prevRSS) / float64(in.MemoryLimit)
 		summary += fmt.Sprintf(" (%s of memory_limit %s)", Percent(share), HumanBytes(in.MemoryLimit))
 		ev = append(ev, factBytes("memory_limit", in.MemoryLimit), factShare("previous_rss_of_limit", share))
 		oomKiller = share >= in.T.RSSLimitWarning
 	}
-	summary += ", used_memory " + HumanBytes(prevUsed)
+	summary += ", used_memory " + knownBytes(prevUsed, prevUsedOK)
 	if u, ok := MaxmemoryUsage(prev); ok {
 		summary += fmt.Sprintf(" (%s of maxmemory %s)", Percent(u.Share), HumanBytes(u.Maxmemory))
 		ev = append(ev, factBytes("previous_maxmemory", u.Maxmemory), factShare("previous_maxmemory_usage", u.Share))
@@ -174,7 +174,9 @@ func ruleFragRising(in Input) []Finding {
 
 func ruleOOMForecast(in Input) []Finding {
 	s := in.Cur
-	pts := sinceRestart(series(in))
+	// A sample without used_memory or RSS (unknown is stored as 0) would
+	// bend the line towards zero.
+	pts := slices.DeleteFunc(sinceRestart(series(in)), func(p Point) bool { return p.UsedMemory <= 0 || p.RSS <= 0 })
 	if len(pts) < oomForecastMinPoints {
 		return nil
 	}

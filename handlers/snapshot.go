@@ -24,7 +24,9 @@ type Snapshot struct {
 	// Doctor is MEMORY DOCTOR's text, when the server gave it.
 	Doctor string `json:"doctor,omitempty"`
 	// Missing says which parts of the probe the server refused, and why
-	// ("CONFIG GET: noperm").
+	// ("CONFIG GET: noperm"), and which numbers it reported that cannot be
+	// true and were dropped ("INFO used_memory_rss: -5 is not a valid size
+	// (negative)"; see Validate).
 	Missing []string `json:"missing,omitempty"`
 }
 
@@ -106,13 +108,27 @@ func (s *Snapshot) Persistence() (on bool, known bool) {
 	return strings.TrimSpace(save) != "", true
 }
 
-// Keys returns the total keys and keys with a TTL over all databases.
+// Keys returns the total keys and keys with a TTL over all databases. The
+// sums stop at maxCount: sixteen databases of validated lines cannot
+// overflow them into negative counts.
 func (s *Snapshot) Keys() (keys, expires int64) {
 	for _, db := range s.Info.Keyspace() {
-		keys += db.Keys
-		expires += db.Expires
+		keys = min(keys+max(db.Keys, 0), maxCount)
+		expires = min(expires+max(db.Expires, 0), maxCount)
 	}
 	return keys, expires
+}
+
+// KeysKnown reports whether every keyspace line was believable. Validate
+// marks one that was not, and Keys leaves it out, so without it the totals
+// are a floor and "no keys" or "few keys with a TTL" cannot be concluded.
+func (s *Snapshot) KeysKnown() bool {
+	for field, v := range s.Info {
+		if v == unknownValue && isKeyspaceField(field) {
+			return false
+		}
+	}
+	return true
 }
 
 // Int is a shortcut for s.Info.Int.
