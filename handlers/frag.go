@@ -241,52 +241,6 @@ func (a *FragAnalysis) defragState(in Input, allocHigh bool) {
 	}
 }
 
-// DefragDefect is a server version range with a known active-defrag problem.
-type DefragDefect struct {
-	From, Before [3]int // [From, Before)
-	ClusterOnly  bool
-	Note, Ref    string
-}
-
-// DefragDefects lists the defects the runbook cites for defrag-version-risk.
-var DefragDefects = []DefragDefect{
-	{From: [3]int{7, 2, 0}, Before: [3]int{7, 2, 6}, ClusterOnly: true,
-		Note: "active defrag can crash a cluster-mode server", Ref: "fixed in Redis 7.2.6"},
-	{From: [3]int{7, 2, 0}, Before: [3]int{7, 4, 0},
-		Note: "active defrag does not defragment the expires dictionary", Ref: "fixed in Redis 7.4"},
-	{From: [3]int{8, 0, 0}, Before: [3]int{8, 0, 2},
-		Note: "active defrag cron timers run twice as fast as configured, doubling its CPU cost", Ref: "fixed in Redis 8.0.2"},
-}
-
-func defragDefect(s *Snapshot) (DefragDefect, bool) {
-	if s.ServerName() != "redis" {
-		return DefragDefect{}, false
-	}
-	v, ok := parseVersion(s.Version())
-	if !ok {
-		return DefragDefect{}, false
-	}
-	cluster, _ := s.Int("cluster_enabled")
-	for _, d := range DefragDefects {
-		if d.ClusterOnly && cluster != 1 {
-			continue
-		}
-		if !versionLess(v, d.From) && versionLess(v, d.Before) {
-			return d, true
-		}
-	}
-	return DefragDefect{}, false
-}
-
-func versionLess(a, b [3]int) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
-}
-
 func mustFloat(s *Snapshot, key string) float64 { f, _ := s.Float(key); return f }
 func mustInt(s *Snapshot, key string) int64     { n, _ := s.Int(key); return n }
 

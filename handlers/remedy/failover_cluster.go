@@ -103,7 +103,7 @@ func (e *Executor) clusterMigrating(ctx context.Context, inst handlers.Instance,
 
 // planGroupFailover fills the failover plan of the cluster-failover and
 // sentinel methods.
-func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, facts Facts, check func(name string, ok, blocking bool, detail string)) {
+func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, facts Facts, check checkFunc) {
 	method := inst.Remediation.FailoverMethod
 	cluster, _ := s.Int("cluster_enabled")
 	switch method {
@@ -123,25 +123,38 @@ func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, fa
 	}
 	p.Risks = append(p.Risks, "A partial resync would keep the old primary's fragmented memory: it is restarted to force a full one.")
 
-	check("failover is configured", true, true, "remediation.failover_method: "+method)
-	check("the instance is a primary", s.Role() == "master", true, "role is "+s.Role())
+	check("failover is configured", true, true, "remediation.failover_method: "+method, "", "")
+	role := s.Role()
+	check("the instance is a primary", role == "master", true, "role master", "role is "+role, "fail over from its primary")
 	switch method {
 	case FailoverCluster:
-		check("cluster mode", cluster == 1, true, "cluster_enabled is not 1: CLUSTER FAILOVER needs a cluster node; use failover")
+		check("cluster mode", cluster == 1, true, "cluster_enabled:1", "cluster_enabled is not 1: CLUSTER FAILOVER needs a cluster node",
+			"use remediation.failover_method: failover")
 		switch facts[FactSlotsMigrating] {
 		case "no":
-			check("no slot migration in progress", true, true, "no primary shows migrating or importing slots in CLUSTER NODES")
+			check("no slot migration in progress", true, true, "no primary shows migrating or importing slots in CLUSTER NODES", "", "")
 		case "yes":
-			check("no slot migration in progress", false, true, "a primary shows migrating or importing slots in CLUSTER NODES: wait until the resharding is done")
+			check("no slot migration in progress", false, true, "", "a primary shows migrating or importing slots in CLUSTER NODES",
+				"wait until the resharding is done")
 		default:
-			check("slot migrations checked", false, false, "not checked when planning; the executor asks every primary's CLUSTER NODES right before CLUSTER FAILOVER and refuses during a migration")
+			check("slot migrations checked", false, false, "", "not checked when planning",
+				"the executor asks every primary's CLUSTER NODES right before CLUSTER FAILOVER and refuses during a migration")
 		}
 	case FailoverSentinel:
 		ok := inst.Sentinel != nil && inst.Sentinel.Master != "" && len(inst.Sentinel.Addrs) > 0
-		check("monitored by Sentinel", ok, true, "the instance has no sentinel section: it must come from a sentinel entry through topology.Expand")
-		check("not cluster mode", cluster == 0, true, "Sentinel does not fail over cluster nodes; use cluster-failover")
+		check("monitored by Sentinel", ok, true, "sentinel master "+sentinelMaster(inst), "the instance has no sentinel section",
+			"it must come from a sentinel entry through topology.Expand")
+		check("not cluster mode", cluster == 0, true, "cluster_enabled:0", "cluster mode: Sentinel does not fail over cluster nodes",
+			"use remediation.failover_method: cluster-failover")
 	}
-	check("a replica is online and in sync", replicaInSync(s), true, "no replica with state=online and lag <= 1s")
+	checkReplicaInSync(s, check)
+}
+
+func sentinelMaster(inst handlers.Instance) string {
+	if inst.Sentinel == nil {
+		return ""
+	}
+	return inst.Sentinel.Master
 }
 
 // clusterFailover relieves a cluster primary: CLUSTER FAILOVER on one of

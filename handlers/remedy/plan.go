@@ -27,9 +27,13 @@ type Request struct {
 
 // Check is one precondition and whether it holds.
 type Check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Detail is what the check found: its pass text when it holds, its fail
+	// text when it does not, so a passing check never reads like a failure.
 	Detail string `json:"detail"`
+	// Hint says what to do about a failed check; empty when it holds.
+	Hint string `json:"hint,omitempty"`
 	// Blocking checks stop the action; the others are warnings shown to
 	// the approver.
 	Blocking bool `json:"blocking"`
@@ -46,8 +50,10 @@ type Plan struct {
 	Evidence []handlers.Fact `json:"evidence"`
 	Risks    []string        `json:"risks"`
 	Checks   []Check         `json:"checks"`
-	// Alternatives are offered when the action cannot help (for example a
-	// build without active defrag: failover or restart instead).
+	// Alternatives are offered when the action is refused, and only those
+	// whose own plan would run on this instance now (a configured method,
+	// its preconditions holding): for example failover when the build
+	// cannot defrag and a replica is in sync.
 	Alternatives []handlers.Action `json:"alternatives,omitempty"`
 }
 
@@ -175,12 +181,20 @@ func ParseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// checkFunc records one precondition: pass is what the plan says when ok
+// holds, fail (and hint, what to do about it) when it does not.
+type checkFunc func(name string, ok, blocking bool, pass, fail, hint string)
+
 // MakePlan builds the plan for a request from a fresh snapshot. It never
 // does I/O, so the approval-time re-check is the same code.
 func MakePlan(r Request, inst handlers.Instance, s *handlers.Snapshot, facts Facts, pol Policy) Plan {
 	p := Plan{Instance: inst.Name, Action: r.Action, Params: r.Params}
-	check := func(name string, ok bool, blocking bool, detail string) {
-		p.Checks = append(p.Checks, Check{Name: name, OK: ok, Blocking: blocking, Detail: detail})
+	check := func(name string, ok, blocking bool, pass, fail, hint string) {
+		c := Check{Name: name, OK: ok, Blocking: blocking, Detail: pass}
+		if !ok {
+			c.Detail, c.Hint = fail, hint
+		}
+		p.Checks = append(p.Checks, c)
 	}
 	rss, _ := s.Int("used_memory_rss")
 	used, _ := s.Int("used_memory")
@@ -188,152 +202,288 @@ func MakePlan(r Request, inst handlers.Instance, s *handlers.Snapshot, facts Fac
 	jemalloc, _ := s.Jemalloc()
 	allocName, _ := s.Info.String("mem_allocator")
 	loading, _ := s.Int("loading")
-	check("not loading", loading == 0, true, "the server must not be loading its dataset")
+	check("not loading", loading == 0, true, "the dataset is loaded", "the server is loading its dataset (loading:1)", "wait until it has loaded")
 	p.Evidence = []handlers.Fact{
 		{Name: "used_memory", Value: used, Text: handlers.HumanBytes(used)},
 		{Name: "used_memory_rss", Value: rss, Text: handlers.HumanBytes(rss)},
 		{Name: "mem_fragmentation_ratio", Value: ratio, Text: handlers.Ratio(ratio)},
 	}
-	forking := func() bool {
-		a, _ := s.Int("rdb_bgsave_in_progress")
-		b, _ := s.Int("aof_rewrite_in_progress")
-		return a == 1 || b == 1
+	checkJemalloc := func(hint string) {
+		check("allocator is jemalloc", jemalloc, true, "mem_allocator is "+orUnknown(allocName, allocName != ""),
+			"mem_allocator is "+orUnknown(allocName, allocName != ""), hint)
 	}
 
 	switch r.Action {
 	case handlers.ActionMemoryPurge:
 		p.Commands = []string{"MEMORY PURGE"}
 		p.Risks = []string{"Blocks the main thread while jemalloc returns free pages: usually milliseconds, longer on instances with many GB of dirty pages."}
-		check("allocator is jemalloc", jemalloc, true, fmt.Sprintf("mem_allocator is %s; MEMORY PURGE is a no-op without jemalloc", allocName))
+		checkJemalloc("MEMORY PURGE does nothing without jemalloc")
 		allocRSS, _ := s.Int("allocator_rss_bytes")
 		p.Evidence = append(p.Evidence, handlers.Fact{Name: "allocator_rss_bytes", Value: allocRSS, Text: handlers.HumanBytes(allocRSS)})
-		check("there is memory to return", ratio >= inst.Thresholds.FragWarning || allocRSS >= 10<<20, true,
-			fmt.Sprintf("fragmentation %s and %s of free allocator pages", handlers.Ratio(ratio), handlers.HumanBytes(allocRSS)))
+		found := fmt.Sprintf("fragmentation %s and %s of free allocator pages", handlers.Ratio(ratio), handlers.HumanBytes(allocRSS))
+		check("there is memory to return", ratio >= inst.Thresholds.FragWarning || allocRSS >= 10<<20, true, found, found,
+			fmt.Sprintf("nothing to give back: the ratio is under %s and under 10 MiB of pages are free", handlers.Ratio(inst.Thresholds.FragWarning)))
 
 	case handlers.ActionDefragOn:
-		for _, kv := range pol.DefragParams {
-			p.Commands = append(p.Commands, "CONFIG SET "+kv[0]+" "+kv[1])
-		}
-		p.Commands = append(p.Commands, "CONFIG SET activedefrag yes")
-		p.Risks = []string{
-			"Defrag runs on the main thread in small steps: up to active-defrag-cycle-max (25%) of a CPU, and added latency for every command while it runs.",
-			"Never during high traffic, cluster slot migrations or memory pressure.",
-			"The bot watches it and turns it off when the target is reached, after the maximum duration, or when latency rises.",
-		}
-		p.Alternatives = []handlers.Action{handlers.ActionFailover, handlers.ActionRestart}
-		check("allocator is jemalloc", jemalloc, true, "active defrag needs jemalloc; mem_allocator is "+allocName)
-		check("this build supports active defrag", facts[FactDefragSupported] != "no", true,
-			"the server said it was built without defrag support (distribution packages link the system jemalloc); use failover or restart instead")
-		ops, _ := s.Int("instantaneous_ops_per_sec")
-		check("traffic below the defrag ceiling", ops <= pol.DefragMaxOps, true, fmt.Sprintf("%d ops/sec (ceiling %d)", ops, pol.DefragMaxOps))
-		pressure := memoryPressure(s, inst)
-		check("not at critical memory pressure", pressure < 0.95, true, fmt.Sprintf("%s of the nearest limit in use", handlers.Percent(pressure)))
-		allocFrag, _ := s.Float("allocator_frag_ratio")
-		allocBytes, _ := s.Int("allocator_frag_bytes")
-		p.Evidence = append(p.Evidence, handlers.Fact{Name: "allocator_frag_ratio", Value: allocFrag, Text: handlers.Ratio(allocFrag)},
-			handlers.Fact{Name: "allocator_frag_bytes", Value: allocBytes, Text: handlers.HumanBytes(allocBytes)})
-		check("allocator fragmentation to act on", allocFrag >= inst.Thresholds.AllocFragWarning, true,
-			fmt.Sprintf("allocator_frag_ratio %s (defrag acts above %s)", handlers.Ratio(allocFrag), handlers.Ratio(inst.Thresholds.AllocFragWarning)))
-		defect := ""
-		for _, d := range handlers.DefragDefects {
-			if s.ServerName() == "redis" && s.VersionAtLeast(d.From[0], d.From[1], d.From[2]) && !s.VersionAtLeast(d.Before[0], d.Before[1], d.Before[2]) {
-				defect = d.Note + " (" + d.Ref + ")"
-			}
-		}
-		check("version without known defrag defects", defect == "", true, "redis "+s.Version()+": "+orNone(defect))
-		cluster, _ := s.Int("cluster_enabled")
-		check("not a cluster node", cluster == 0, false, "slot migrations cannot be seen from INFO; check CLUSTER NODES for migrating/importing slots before approving")
+		planDefragOn(&p, inst, s, facts, pol, check, checkJemalloc)
 
 	case handlers.ActionDefragOff:
 		p.Commands = []string{"CONFIG SET activedefrag no"}
 		p.Risks = []string{"None: fragmentation stays where it is."}
 
 	case handlers.ActionConfigSet:
-		setting, value := r.Params["setting"], r.Params["value"]
-		old, known := s.ConfigValue(setting)
-		p.Params = map[string]string{"setting": setting, "value": value, "old": orUnknown(old, known)}
-		p.Commands = []string{"CONFIG SET " + setting + " " + value}
-		if inst.Remediation.PersistConfig {
-			p.Commands = append(p.Commands, "CONFIG REWRITE")
-		}
-		change := orUnknown(old, known) + " → " + value
-		p.Evidence = append(p.Evidence, handlers.Fact{Name: setting, Value: change, Text: change})
-		switch setting {
-		case "maxmemory":
-			n, _ := strconv.ParseInt(value, 10, 64)
-			p.Risks = []string{"Below used memory, the server evicts (or, with noeviction, rejects writes) at once."}
-			check("above used memory", n > used, true, fmt.Sprintf("%s requested, %s in use", handlers.HumanBytes(n), handlers.HumanBytes(used)))
-			if limit := inst.MemoryLimit; limit > 0 {
-				need := float64(n) * max(1, ratio)
-				check("fits under memory_limit with fragmentation", need <= float64(limit), true,
-					fmt.Sprintf("%s x fragmentation %s = %s against a %s limit", handlers.HumanBytes(n), handlers.Ratio(max(1, ratio)), handlers.HumanBytes(int64(need)), handlers.HumanBytes(limit)))
-			}
-		case "maxmemory-policy":
-			p.Risks = []string{"Changes which keys are evicted at the limit, or that writes fail there (noeviction)."}
-			if strings.HasPrefix(value, "volatile-") {
-				keys, expires := s.Keys()
-				share := 1.0
-				if keys > 0 {
-					share = float64(expires) / float64(keys)
-				}
-				check("enough keys have a TTL for "+value, share >= inst.Thresholds.VolatileMinTTLShare, false,
-					fmt.Sprintf("%d of %d keys have a TTL: a volatile policy cannot evict the others", expires, keys))
-			}
-		}
-		revert := "was " + old + "; a Revert button will offer it back"
-		if !known {
-			revert = "CONFIG GET did not answer; a revert will need the value by hand"
-		}
-		check("old value known (for revert)", known, false, revert)
+		planConfigSet(&p, r, inst, s, used, ratio, check)
 
 	case handlers.ActionBGSave:
 		p.Commands = []string{"BGSAVE"}
 		p.Risks = []string{"Forks the process: copy-on-write can add up to the dataset's size in RSS under heavy writes; the fork itself blocks for latest_fork_usec."}
-		check("no fork in progress", !forking(), true, "a BGSAVE or AOF rewrite is already running")
+		checkNoFork(s, check, "wait for it to finish")
 		if limit := inst.MemoryLimit; limit > 0 {
-			check("fork headroom under memory_limit", float64(rss)+float64(used)*inst.Thresholds.CowMargin <= float64(limit), false,
-				fmt.Sprintf("RSS %s + %s copy-on-write margin against %s", handlers.HumanBytes(rss), handlers.Percent(inst.Thresholds.CowMargin), handlers.HumanBytes(limit)))
+			found := fmt.Sprintf("RSS %s + %s copy-on-write margin against %s", handlers.HumanBytes(rss), handlers.Percent(inst.Thresholds.CowMargin), handlers.HumanBytes(limit))
+			check("fork headroom under memory_limit", float64(rss)+float64(used)*inst.Thresholds.CowMargin <= float64(limit), false, found, found,
+				"under heavy writes copy-on-write may push RSS over the limit; save at a quieter time")
 		}
 
 	case handlers.ActionRestart:
-		method := inst.Remediation.RestartMethod
-		switch method {
-		case "command":
-			p.Commands = []string{strings.Join(inst.Remediation.RestartCommand, " ")}
-		case "shutdown":
-			p.Commands = []string{"SHUTDOWN SAVE"}
-		}
-		p.Risks = []string{"The instance is down until it has reloaded its dataset.", "Writes since the last successful save are lost unless persistence covers them."}
-		check("a restart method is configured", method != "", true, "set remediation.restart_method for this instance")
-		persistent, pknown := s.Persistence()
-		replicas, _ := s.Int("connected_slaves")
-		check("replicas will not sync an empty dataset", !(pknown && !persistent && replicas > 0 && !s.IsReplica()), true,
-			"a primary without persistence would restart empty and its replicas would copy the empty dataset")
-		status, _ := s.Info.String("rdb_last_bgsave_status")
-		changes, _ := s.Int("rdb_changes_since_last_save")
-		check("recent successful save", !persistent || (status == "ok" && changes < 10000), false,
-			fmt.Sprintf("rdb_last_bgsave_status %s, %d changes since: BGSAVE first to lose less", orUnknown(status, status != ""), changes))
-		check("no fork in progress", !forking(), true, "wait for the running BGSAVE or AOF rewrite")
+		planRestart(&p, inst, s, check)
 
 	case handlers.ActionFailover:
 		if m := inst.Remediation.FailoverMethod; m == FailoverCluster || m == FailoverSentinel {
 			planGroupFailover(&p, inst, s, facts, check)
 			break
 		}
-		p.Commands = []string{"FAILOVER TIMEOUT 10000"}
-		if inst.Remediation.RestartMethod != "" {
-			p.Commands = append(p.Commands, "then restart the old primary ("+inst.Remediation.RestartMethod+") so it resyncs into fresh memory")
-		}
-		p.Risks = []string{"Writes pause for up to the timeout while the replica catches up; clients must follow the new primary (Sentinel, cluster or DNS).",
-			"A partial resync would keep the old primary's fragmented memory: it is restarted to force a full one."}
-		check("failover is configured", inst.Remediation.FailoverMethod == "failover", true, "set remediation.failover_method: failover for this instance")
-		check("the instance is a primary", s.Role() == "master", true, "role is "+s.Role())
-		check("Redis 6.2 or newer (FAILOVER command)", s.VersionAtLeast(6, 2, 0), true, "version "+s.Version())
-		cluster, _ := s.Int("cluster_enabled")
-		check("not cluster mode", cluster == 0, true, "use CLUSTER FAILOVER on the replica instead")
-		check("a replica is online and in sync", replicaInSync(s), true, "no replica with state=online and lag <= 1s")
+		planFailover(&p, inst, s, check)
+	}
+	if len(p.Blocked()) > 0 {
+		p.Alternatives = alternatives(r.Action, inst, s, facts, pol)
 	}
 	return p
+}
+
+// alternatives are the actions that would reclaim the same memory and whose
+// own plans would run on this instance now.
+func alternatives(a handlers.Action, inst handlers.Instance, s *handlers.Snapshot, facts Facts, pol Policy) []handlers.Action {
+	if a != handlers.ActionDefragOn {
+		return nil
+	}
+	var out []handlers.Action
+	for _, alt := range []handlers.Action{handlers.ActionFailover, handlers.ActionRestart} {
+		if len(MakePlan(Request{Instance: inst.Name, Action: alt}, inst, s, facts, pol).Blocked()) == 0 {
+			out = append(out, alt)
+		}
+	}
+	return out
+}
+
+func planDefragOn(p *Plan, inst handlers.Instance, s *handlers.Snapshot, facts Facts, pol Policy, check checkFunc, checkJemalloc func(string)) {
+	for _, kv := range pol.DefragParams {
+		p.Commands = append(p.Commands, "CONFIG SET "+kv[0]+" "+kv[1])
+	}
+	p.Commands = append(p.Commands, "CONFIG SET activedefrag yes")
+	p.Risks = []string{
+		"Defrag runs on the main thread in small steps: up to active-defrag-cycle-max of a CPU, and added latency for every command while it runs.",
+		"Never during high traffic, cluster slot migrations or memory pressure.",
+		"The bot watches it and turns it off when the target is reached, when it stops making progress, when RSS grows while it runs, after the maximum duration, or when latency rises.",
+	}
+	checkJemalloc("active defrag needs jemalloc; failover or restart rebuild the memory instead")
+	switch facts[FactDefragSupported] {
+	case "no":
+		check("this build supports active defrag", false, true, "",
+			"the server refused CONFIG SET activedefrag yes before: it was built without defrag support (distribution packages link the system jemalloc)",
+			"rebuild the memory with failover or restart instead")
+	case "yes":
+		check("this build supports active defrag", true, true, "the server accepted activedefrag yes before", "", "")
+	default:
+		check("this build supports active defrag", true, true,
+			"not refused so far; a build without support refuses the first CONFIG SET activedefrag yes and nothing else changes", "", "")
+	}
+	ops, _ := s.Int("instantaneous_ops_per_sec")
+	found := fmt.Sprintf("%d ops/sec (ceiling %d)", ops, pol.DefragMaxOps)
+	check("traffic below the defrag ceiling", ops <= pol.DefragMaxOps, true, found, found, "request it again at a quieter time")
+	pressure := memoryPressure(s, inst)
+	found = fmt.Sprintf("%s of the nearest limit in use", handlers.Percent(pressure))
+	check("not at critical memory pressure", pressure < 0.95, true, found, found,
+		"defrag needs headroom to move allocations: purge or raise the limit first")
+	allocFrag, _ := s.Float("allocator_frag_ratio")
+	allocBytes, _ := s.Int("allocator_frag_bytes")
+	p.Evidence = append(p.Evidence, handlers.Fact{Name: "allocator_frag_ratio", Value: allocFrag, Text: handlers.Ratio(allocFrag)},
+		handlers.Fact{Name: "allocator_frag_bytes", Value: allocBytes, Text: handlers.HumanBytes(allocBytes)})
+	found = fmt.Sprintf("allocator_frag_ratio %s (defrag acts above %s)", handlers.Ratio(allocFrag), handlers.Ratio(inst.Thresholds.AllocFragWarning))
+	check("allocator fragmentation to act on", allocFrag >= inst.Thresholds.AllocFragWarning, true, found, found,
+		"the excess is not in partly used pages, which is all defrag moves: see the frag report (purge, or RSS outside the allocator)")
+	if ignore, ok := pol.DefragIgnoreBytes(); ok {
+		found = fmt.Sprintf("%s fragmented, active-defrag-ignore-bytes %s", handlers.HumanBytes(allocBytes), handlers.HumanBytes(ignore))
+		check("more fragmented than active-defrag-ignore-bytes", allocBytes >= ignore, false, found, found,
+			"Redis does not defrag below that amount, so the watch will stop at once; lower approvals.defrag.active-defrag-ignore-bytes to let it act")
+	}
+	checkDefects(s, check)
+	cluster, _ := s.Int("cluster_enabled")
+	check("not a cluster node", cluster == 0, false, "cluster_enabled:0",
+		"cluster mode: slot migrations cannot be seen from INFO", "check CLUSTER NODES for migrating or importing slots before approving")
+}
+
+// checkDefects turns the defect table's matches into two checks: crashes
+// block, the rest warn (the watch guards against them).
+func checkDefects(s *handlers.Snapshot, check checkFunc) {
+	server := s.ServerName() + " " + orUnknown(s.Version(), s.Version() != "")
+	var blocks, warns []string
+	for _, m := range handlers.MatchDefragDefects(s) {
+		text := m.Defect.Note + " (" + m.Defect.Ref + ")"
+		if m.Seen != "" && m.Effect != m.Defect.Effect {
+			text += "; it would block, but INFO shows " + m.Seen
+		}
+		if m.Effect == handlers.DefectBlocks {
+			blocks = append(blocks, text)
+		} else {
+			warns = append(warns, text)
+		}
+	}
+	check("no known active-defrag crash in this version", len(blocks) == 0, true, server+": none known",
+		server+": "+strings.Join(blocks, "; "), "upgrade to a fixed release first, or rebuild the memory with failover or restart")
+	check("no other known active-defrag defect", len(warns) == 0, false, server+": none known",
+		server+": "+strings.Join(warns, "; "),
+		"defrag may still help: the watch turns it off when it stops making progress or RSS grows while it runs; if RSS grows, plan a restart or failover")
+}
+
+func planConfigSet(p *Plan, r Request, inst handlers.Instance, s *handlers.Snapshot, used int64, ratio float64, check checkFunc) {
+	setting, value := r.Params["setting"], r.Params["value"]
+	old, known := s.ConfigValue(setting)
+	p.Params = map[string]string{"setting": setting, "value": value, "old": orUnknown(old, known)}
+	p.Commands = []string{"CONFIG SET " + setting + " " + value}
+	if inst.Remediation.PersistConfig {
+		p.Commands = append(p.Commands, "CONFIG REWRITE")
+	}
+	change := orUnknown(old, known) + " → " + value
+	p.Evidence = append(p.Evidence, handlers.Fact{Name: setting, Value: change, Text: change})
+	switch setting {
+	case "maxmemory":
+		n, _ := strconv.ParseInt(value, 10, 64)
+		p.Risks = []string{"Below used memory, the server evicts (or, with noeviction, rejects writes) at once."}
+		found := fmt.Sprintf("%s requested, %s in use", handlers.HumanBytes(n), handlers.HumanBytes(used))
+		check("above used memory", n > used, true, found, found, "below used memory the server evicts, or rejects writes, at once: ask for more")
+		if limit := inst.MemoryLimit; limit > 0 {
+			need := float64(n) * max(1, ratio)
+			found := fmt.Sprintf("%s x fragmentation %s = %s against a %s limit", handlers.HumanBytes(n), handlers.Ratio(max(1, ratio)), handlers.HumanBytes(int64(need)), handlers.HumanBytes(limit))
+			check("fits under memory_limit with fragmentation", need <= float64(limit), true, found, found,
+				"RSS would pass the memory limit at that size: ask for less, or reclaim fragmentation first")
+		}
+	case "maxmemory-policy":
+		p.Risks = []string{"Changes which keys are evicted at the limit, or that writes fail there (noeviction)."}
+		if strings.HasPrefix(value, "volatile-") {
+			keys, expires := s.Keys()
+			share := 1.0
+			if keys > 0 {
+				share = float64(expires) / float64(keys)
+			}
+			found := fmt.Sprintf("%d of %d keys have a TTL", expires, keys)
+			check("enough keys have a TTL for "+value, share >= inst.Thresholds.VolatileMinTTLShare, false, found, found,
+				"a volatile policy cannot evict the keys without a TTL: consider an allkeys policy")
+		}
+	}
+	check("old value known (for revert)", known, false, "was "+old+"; a Revert button will offer it back",
+		"CONFIG GET did not answer", "a revert will need the old value by hand")
+}
+
+func planRestart(p *Plan, inst handlers.Instance, s *handlers.Snapshot, check checkFunc) {
+	method := inst.Remediation.RestartMethod
+	switch method {
+	case "command":
+		p.Commands = []string{strings.Join(inst.Remediation.RestartCommand, " ")}
+	case "shutdown":
+		p.Commands = []string{"SHUTDOWN SAVE"}
+	}
+	p.Risks = []string{"The instance is down until it has reloaded its dataset.", "Writes since the last successful save are lost unless persistence covers them."}
+	check("a restart method is configured", method != "", true, "remediation.restart_method: "+method,
+		"no restart method for this instance", "set remediation.restart_method (command or shutdown)")
+	persistent, pknown := s.Persistence()
+	replicas, _ := s.Int("connected_slaves")
+	emptySync := pknown && !persistent && replicas > 0 && !s.IsReplica()
+	pass := "persistence is on, or no replica syncs from it"
+	switch {
+	case s.IsReplica():
+		pass = "a replica: it resyncs from its primary"
+	case replicas == 0:
+		pass = "no replica syncs from it"
+	}
+	check("replicas will not sync an empty dataset", !emptySync, true, pass,
+		fmt.Sprintf("a primary without persistence with %d replica(s)", replicas),
+		"it would restart empty and its replicas would copy the empty dataset: enable persistence or fail over first")
+	status, _ := s.Info.String("rdb_last_bgsave_status")
+	changes, _ := s.Int("rdb_changes_since_last_save")
+	switch {
+	case !pknown:
+		check("recent successful save", false, false, "", "persistence unknown (CONFIG GET save was not answered)",
+			"check that the data can be reloaded before approving")
+	case !persistent:
+		check("recent successful save", false, false, "", "persistence is off: the instance comes back empty",
+			"only restart a cache whose data can be lost, or fail over instead")
+	default:
+		found := fmt.Sprintf("rdb_last_bgsave_status %s, %d changes since", orUnknown(status, status != ""), changes)
+		check("recent successful save", status == "ok" && changes < 10000, false, found, found, "run BGSAVE first to lose less")
+	}
+	checkNoFork(s, check, "wait for the running BGSAVE or AOF rewrite")
+}
+
+func planFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, check checkFunc) {
+	p.Commands = []string{"FAILOVER TIMEOUT 10000"}
+	if inst.Remediation.RestartMethod != "" {
+		p.Commands = append(p.Commands, "then restart the old primary ("+inst.Remediation.RestartMethod+") so it resyncs into fresh memory")
+	}
+	p.Risks = []string{"Writes pause for up to the timeout while the replica catches up; clients must follow the new primary (Sentinel, cluster or DNS).",
+		"A partial resync would keep the old primary's fragmented memory: it is restarted to force a full one."}
+	method := inst.Remediation.FailoverMethod
+	check("failover is configured", method == "failover", true, "remediation.failover_method: failover",
+		"no failover method for this instance", "set remediation.failover_method: failover")
+	role := orUnknown(s.Role(), s.Role() != "")
+	check("the instance is a primary", s.Role() == "master", true, "role master", "role is "+role, "fail over from its primary")
+	check("Redis 6.2 or newer (FAILOVER command)", s.VersionAtLeast(6, 2, 0), true, "version "+s.Version(), "version "+s.Version(),
+		"FAILOVER needs Redis 6.2: use Sentinel or promote a replica by hand")
+	cluster, _ := s.Int("cluster_enabled")
+	check("not cluster mode", cluster == 0, true, "cluster_enabled:0", "cluster mode", "use remediation.failover_method: cluster-failover")
+	checkReplicaInSync(s, check)
+}
+
+// checkReplicaInSync is the precondition every failover method shares.
+func checkReplicaInSync(s *handlers.Snapshot, check checkFunc) {
+	replica, ok := replicaInSync(s)
+	check("a replica is online and in sync", ok, true, replica, "no replica with state=online and lag <= 1s",
+		"wait until a replica has caught up")
+}
+
+func checkNoFork(s *handlers.Snapshot, check checkFunc, hint string) {
+	a, _ := s.Int("rdb_bgsave_in_progress")
+	b, _ := s.Int("aof_rewrite_in_progress")
+	what := "a BGSAVE is running"
+	if b == 1 {
+		what = "an AOF rewrite is running"
+	}
+	check("no fork in progress", a != 1 && b != 1, true, "no BGSAVE or AOF rewrite running", what, hint)
+}
+
+// DefragIgnoreBytes is the active-defrag-ignore-bytes defrag-on sets, when
+// the policy sets it.
+func (pol Policy) DefragIgnoreBytes() (int64, bool) {
+	for _, kv := range pol.DefragParams {
+		if kv[0] == "active-defrag-ignore-bytes" {
+			n, err := ParseSize(kv[1])
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// DefragIgnoreBytes is the active-defrag-ignore-bytes a defrag-on plan
+// sets, read back from its commands: what the server was told, even for a
+// plan stored before the policy changed.
+func (p Plan) DefragIgnoreBytes() (int64, bool) {
+	for _, c := range p.Commands {
+		f := strings.Fields(c)
+		if len(f) == 4 && strings.EqualFold(f[0], "CONFIG") && f[2] == "active-defrag-ignore-bytes" {
+			n, err := ParseSize(f[3])
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // memoryPressure is the highest of usage against maxmemory and RSS against
@@ -349,24 +499,18 @@ func memoryPressure(s *handlers.Snapshot, inst handlers.Instance) float64 {
 	return p
 }
 
-// replicaInSync reads "slave0:ip=...,state=online,offset=...,lag=0".
-func replicaInSync(s *handlers.Snapshot) bool {
+// replicaInSync reads "slave0:ip=...,state=online,offset=...,lag=0" and
+// names the first replica in sync.
+func replicaInSync(s *handlers.Snapshot) (string, bool) {
 	n, _ := s.Int("connected_slaves")
 	for i := range n {
 		sub := s.Info.Sub("slave" + strconv.FormatInt(i, 10))
 		lag, err := strconv.Atoi(sub["lag"])
 		if sub["state"] == "online" && err == nil && lag <= 1 {
-			return true
+			return fmt.Sprintf("%s:%s online, lag %ds", sub["ip"], sub["port"], lag), true
 		}
 	}
-	return false
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none known"
-	}
-	return s
+	return "", false
 }
 
 func orUnknown(s string, ok bool) string {
