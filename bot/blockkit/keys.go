@@ -42,7 +42,7 @@ func keyBlocks(k *handlers.KeyReport) []slack.Block {
 	}
 	blocks := []slack.Block{section(summary)}
 	for _, t := range k.Tables() {
-		lines := alignRows(append([][]string{upper(t.Header)}, t.Rows...))
+		lines := alignRows(append([][]string{upper(t.Header)}, boundCells(t.Rows)...))
 		title := "*" + inline(t.Title) + "*"
 		table := func() string { return title + "\n```" + Escape(strings.Join(lines, "\n")) + "```" }
 		// Drop rows from the end rather than cut inside the code block;
@@ -63,6 +63,22 @@ func keyBlocks(k *handlers.KeyReport) []slack.Block {
 		blocks = append(blocks, section(body))
 	}
 	return blocks
+}
+
+// maxCell bounds one cell of a key table. Key names arrive cut to fit
+// (handlers.Printable), but a type or a node is whatever the server said:
+// one cell must not take the whole section.
+const maxCell = 80
+
+func boundCells(rows [][]string) [][]string {
+	out := make([][]string, len(rows))
+	for i, row := range rows {
+		out[i] = make([]string, len(row))
+		for j, c := range row {
+			out[i][j] = truncRunes(c, maxCell)
+		}
+	}
+	return out
 }
 
 func upper(cells []string) []string {

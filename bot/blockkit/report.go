@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -36,9 +37,7 @@ func renderReport(rep *handlers.Report, lib *runbooks.Library) []Message {
 		}
 	}
 	if doctor := strings.TrimSpace(rep.Doctor); doctor != "" {
-		for _, text := range lineSections("*MEMORY DOCTOR says*", quoteLines(doctor), 1000) {
-			m.add(section(text))
-		}
+		m.add(section(doctorSection(doctor)))
 	}
 	if len(rep.Findings) == 0 {
 		m.add(section(severityEmoji(handlers.SeverityNone) + " No memory findings for " + inline(rep.Verb) + "."))
@@ -57,7 +56,9 @@ func reportContext(rep *handlers.Report) []string {
 		if !ok || f.Text == "" {
 			return "", false
 		}
-		return inline(f.Text), true
+		// Some are words a server chose (a 64 KiB redis_version, a
+		// policy of markup): none may push the rest of the line out.
+		return inline(truncRunes(f.Text, maxServerWord)), true
 	}
 	var where []string
 	if rep.Addr != "" {
@@ -94,7 +95,7 @@ func reportContext(rep *handlers.Report) []string {
 
 	var missing string
 	if len(rep.Missing) > 0 {
-		missing = "not available: " + inline(strings.Join(rep.Missing, "; "))
+		missing = "not available: " + missingText(rep.Missing)
 	}
 	return []string{strings.Join(where, " · "), strings.Join(numbers, " · "), missing}
 }
@@ -142,22 +143,80 @@ func pathLines(path []handlers.Step) []string {
 	return lines
 }
 
-// quoteLines shows MEMORY DOCTOR's text as a block quote, line for line;
-// lines too long for a section are wrapped rather than cut, since every word
-// may matter.
-func quoteLines(text string) []string {
-	var lines []string
+const (
+	// maxServerWord bounds one value in a report's context line.
+	maxServerWord = 64
+	// doctorMarkerRoom is the room doctorSection keeps for its marker.
+	doctorMarkerRoom = 150
+	// missingRoom is the room missingText leaves in a context element
+	// for "not available: " and the count of notes not shown.
+	missingRoom = 100
+)
+
+// doctorSection shows MEMORY DOCTOR's text as one section, a block quote
+// line for line. Redis's own reports fit with room to spare; a longer text
+// (a proxy's, a hostile server's 100 KB) is cut where the section ends,
+// with a marker saying how much was left out and where to read it all,
+// instead of filling the message with dozens of sections.
+func doctorSection(text string) string {
+	var b strings.Builder
+	b.WriteString("*MEMORY DOCTOR says*")
+	size, budget := textLen(b.String()), maxSection-doctorMarkerRoom
+	shown := 0 // bytes of text shown
 	for line := range strings.SplitSeq(text, "\n") {
-		for _, piece := range breakLine(Escape(strings.TrimRight(line, "\r")), maxSection-100) {
-			lines = append(lines, "> "+piece)
+		quoted := "\n> " + Escape(strings.TrimRight(line, "\r"))
+		if size+textLen(quoted) <= budget {
+			b.WriteString(quoted)
+			size += textLen(quoted)
+			shown += len(line) + 1
+			continue
 		}
+		// The line that does not fit is shown as far as it goes, rune by
+		// rune: an escaped rune is never split.
+		b.WriteString("\n> ")
+		size += 3
+		cutAt := len(line)
+		for i, r := range line {
+			e := Escape(string(r))
+			if size+textLen(e) > budget {
+				cutAt = i
+				break
+			}
+			b.WriteString(e)
+			size += textLen(e)
+		}
+		shown += cutAt
+		more := utf8.RuneCountInString(text[min(shown, len(text)):])
+		fmt.Fprintf(&b, "\n%s (truncated, %s more characters; run %s for the full text)", ellipsis, handlers.Thousands(int64(more)), code("redis-cli MEMORY DOCTOR"))
+		return b.String()
 	}
-	return lines
+	return b.String()
+}
+
+// missingText lists what the probe could not learn or did not believe,
+// each note bounded, as many as fit a context element, then how many more.
+func missingText(notes []string) string {
+	var b strings.Builder
+	for i, note := range notes {
+		part := inline(truncRaw(note))
+		if i > 0 && textLen(b.String())+2+textLen(part) > maxContextText-missingRoom {
+			fmt.Fprintf(&b, "; and %d more", len(notes)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(part)
+	}
+	return b.String()
 }
 
 // truncRaw bounds raw text before escaping.
-func truncRaw(s string) string {
-	if pieces := splitRunes(s, rawLine); len(pieces) > 1 {
+func truncRaw(s string) string { return truncRunes(s, rawLine) }
+
+// truncRunes cuts raw text to n runes, marking the cut with an ellipsis.
+func truncRunes(s string, n int) string {
+	if pieces := splitRunes(s, n); len(pieces) > 1 {
 		return pieces[0] + ellipsis
 	}
 	return s

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/runbooks"
@@ -91,7 +92,7 @@ func (r *Renderer) Report(rep *handlers.Report) {
 	}
 	if rep.Doctor != "" {
 		r.printf("\n%s\n", r.paint(bold, "MEMORY DOCTOR says"))
-		r.printf("%s\n", indent(Clean(strings.TrimSpace(rep.Doctor)), "  "))
+		r.printf("%s\n", indent(Clean(capDoctor(strings.TrimSpace(rep.Doctor))), "  "))
 	}
 	if len(rep.Missing) > 0 {
 		r.printf("\n%s %s\n", r.paint(dim, "Not available:"), Clean(strings.Join(rep.Missing, "; ")))
@@ -300,6 +301,46 @@ func (r *Renderer) help(verbs []handlers.VerbHelp) {
 	fmt.Fprintf(tw, "  version\tprint the version\n")
 	tw.Flush()
 	r.printf("\nExit codes: 0 nothing above info, 1 warning, 2 critical, 3 probe or config error.\n")
+}
+
+const (
+	// doctorLines and doctorLineRunes bound MEMORY DOCTOR's text at a
+	// terminal: Redis's own report is a few dozen lines, and a server that
+	// sends 100 KB must not scroll the findings off the screen.
+	doctorLines     = 200
+	doctorLineRunes = 1000
+)
+
+// capDoctor keeps the first doctorLines lines of MEMORY DOCTOR's text, each
+// cut at doctorLineRunes, and says how much it left out and where to read
+// it all.
+func capDoctor(text string) string {
+	lines := strings.Split(text, "\n")
+	hidden := 0
+	if len(lines) > doctorLines {
+		for _, l := range lines[doctorLines:] {
+			hidden += utf8.RuneCountInString(l) + 1
+		}
+		lines = lines[:doctorLines]
+	}
+	for i, l := range lines {
+		n, cut := 0, len(l)
+		for j := range l {
+			if n == doctorLineRunes {
+				cut = j
+				break
+			}
+			n++
+		}
+		if cut < len(l) {
+			lines[i] = l[:cut] + "…"
+			hidden += utf8.RuneCountInString(l[cut:])
+		}
+	}
+	if hidden == 0 {
+		return text
+	}
+	return strings.Join(lines, "\n") + fmt.Sprintf("\n… (truncated, %d more characters; run `redis-cli MEMORY DOCTOR` for the full text)", hidden)
 }
 
 // Clean makes text from Redis or a user safe to print: control characters
