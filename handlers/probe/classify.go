@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/resplimit"
 )
 
 // Classify maps an error from go-redis or the network to an ErrorClass.
@@ -28,8 +29,16 @@ func Classify(err error) handlers.ErrorClass {
 		unkAuth x509.UnknownAuthorityError
 		hostErr x509.HostnameError
 		netErr  net.Error
+		hsErr   *resplimit.HandshakeError
 	)
 	switch {
+	case errors.Is(err, resplimit.ErrLimit), errors.Is(err, resplimit.ErrProtocol):
+		return handlers.ClassProtocol
+	// A TLS handshake that timed out after the connect wraps a deadline
+	// error, so it comes before the timeouts: the port answered, but not
+	// with TLS (a plain port, most likely).
+	case errors.As(err, &hsErr):
+		return handlers.ClassTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return handlers.ClassTimeout
 	case errors.Is(err, syscall.ECONNREFUSED):

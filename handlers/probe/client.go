@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/resplimit"
 )
 
 // ClientOptions are how every part of redisbot reaches an instance (probes,
@@ -19,7 +20,14 @@ import (
 //     timeout, not three;
 //   - every step bounded by timeout, and by the context's deadline;
 //   - no CLIENT SETINFO: a round trip per connection, unknown before 7.2;
-//   - one connection: callers that need more raise PoolSize.
+//   - one connection: callers that need more raise PoolSize;
+//   - every reply checked against resplimit's default limits before
+//     go-redis reads it: the server is not ours, and go-redis trusts the
+//     lengths it declares (a one-line reply could crash or exhaust the
+//     bot). A reply over a limit fails with an error Classify calls
+//     protocol;
+//   - the TLS handshake bounded by the timeout and the context, and a
+//     handshake that fails after the connect classified tls, not timeout.
 //
 // The credentials are the instance's (diagnosis); callers swap in the
 // remediation user. When the TLS files cannot be read the options come back
@@ -43,14 +51,14 @@ func ClientOptions(inst handlers.Instance, timeout time.Duration) (*redis.Option
 		PoolTimeout:           timeout,
 		DisableIdentity:       true,
 	}
+	var err error
 	if inst.TLS != nil {
-		cfg, err := TLSConfig(inst.TLS)
-		if err != nil {
-			return opts, err
-		}
-		opts.TLSConfig = cfg
+		// TLSConfig stays set for go-redis' own checks of it; the dialer
+		// does the handshake.
+		opts.TLSConfig, err = TLSConfig(inst.TLS)
 	}
-	return opts, nil
+	opts.Dialer = resplimit.Dialer(timeout, opts.TLSConfig, resplimit.Limits{})
+	return opts, err
 }
 
 // go-redis logs dial failures through a process-wide logger. redisbot
