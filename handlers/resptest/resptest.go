@@ -5,6 +5,11 @@
 // text per server. Behaviour that needs a real server (ACLs, CONFIG renamed,
 // a busy script) is tested against redis-server through handlers/redistest.
 //
+// StartHostile starts a server that answers chosen commands the way no
+// Redis would (a 9-exabyte bulk header, millions of nested arrays, an
+// endless line...), for the tests of what redisbot does with a server it
+// does not control: a real one cannot be made to.
+//
 // The probe's connection set-up sends HELLO 2 (go-redis always does, even for
 // RESP2); the server rejects it as unknown, like Redis 5, and go-redis falls
 // back to plain RESP2 (and AUTH when a password is set).
@@ -64,6 +69,7 @@ type Server struct {
 
 	delay    time.Duration
 	replies  *replies
+	hostile  *hostility // nil: no hostile answers
 	ln       net.Listener
 	reserved io.Closer // Refuse: the bound, non-listening socket
 	done     chan struct{}
@@ -78,10 +84,14 @@ type Server struct {
 // is the INFO text to serve ("" for DefaultInfo); delay is how long a Slow
 // server waits before answering.
 func Start(b Behavior, info string, delay time.Duration) (*Server, error) {
+	return start(b, info, delay, nil)
+}
+
+func start(b Behavior, info string, delay time.Duration, hostile *hostility) (*Server, error) {
 	if info == "" {
 		info = DefaultInfo
 	}
-	s := &Server{Behavior: b, delay: delay, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s := &Server{Behavior: b, delay: delay, hostile: hostile, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	switch b {
 	case Refuse:
 		addr, c, err := reservePort()
@@ -219,6 +229,7 @@ func (s *Server) serve(c net.Conn) {
 		r:       bufio.NewReaderSize(c, 4096),
 		w:       bufio.NewWriterSize(c, 4096),
 		replies: s.replies,
+		hostile: s.hostile,
 	}
 	var timer *time.Timer
 	batchStart := true
@@ -266,6 +277,7 @@ type session struct {
 	r       *bufio.Reader
 	w       *bufio.Writer
 	replies *replies
+	hostile *hostility
 	scratch []byte
 	offs    [][2]int
 	args    [][]byte
@@ -337,6 +349,9 @@ func (s *session) readLine() ([]byte, error) {
 func (s *session) dispatch(args [][]byte) (quit bool) {
 	if len(args) == 0 {
 		return false
+	}
+	if s.hostile != nil && s.hostile.matches(args) {
+		return s.hostile.answer(s.w)
 	}
 	w, r := s.w, s.replies
 	name := args[0]
