@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisbot/redisbot/handlers/resplimit"
 )
 
 // redisBackend keeps a record under <prefix><kind>:<key> and, for kinds
@@ -35,6 +37,27 @@ const (
 	// listPage is how many index entries one round trip reads.
 	listPage = 512
 )
+
+// storeLimits bound the replies of the store's server, well above the
+// largest the store reads:
+//   - a bulk string: one record. The largest is an instance's last
+//     snapshot, JSON of about 1.1 times the INFO text the probe read
+//     (10 KB for a real INFO, 100 KB for a busy server's INFO everything),
+//     which the probe's own limits cap at 16 MiB: 64 MiB leaves room;
+//   - an aggregate: an MGET or ZRANGEBYLEX page of listPage (512) keys, or
+//     an EXEC of a batchGroup (256 SETs and a ZADD per kind);
+//   - nesting: two levels at most (EXEC of replies, a script's array);
+//   - a reply and its allocation: one snapshot, or a page of 512 records
+//     of a few KB (approvals, audit records, history blocks of an hour);
+//     the batch: a WATCH, MGET, MULTI/EXEC round.
+var storeLimits = resplimit.Limits{
+	Bulk:      64 << 20,
+	Aggregate: 64 << 10,
+	Depth:     8,
+	Reply:     128 << 20,
+	Alloc:     128 << 20,
+	Batch:     256 << 20,
+}
 
 func openRedis(ctx context.Context, rawURL, prefix string) (*redisBackend, error) {
 	u, err := url.Parse(rawURL)
@@ -62,6 +85,10 @@ func openRedis(ctx context.Context, rawURL, prefix string) (*redisBackend, error
 	// CLIENT SETINFO costs a round trip per connection and is unknown to
 	// servers before 7.2.
 	opts.DisableIdentity = true
+	// Every reply is checked against storeLimits before go-redis reads
+	// it, as the prober's are: a mistyped URL (another team's server, or
+	// not Redis at all) must not crash the bot with one declared length.
+	opts.Dialer = resplimit.Dialer(redisDialTimeout, opts.TLSConfig, storeLimits)
 	c := redis.NewClient(opts)
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close()
