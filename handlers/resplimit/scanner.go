@@ -96,27 +96,54 @@ func (s *scanner) feed(p []byte) (int, error) {
 func (s *scanner) step(w []byte) (int, error) {
 	switch s.state {
 	case stType:
-		return s.typeByte(w[0])
+		// The type byte and what follows it in w, in one step.
+		if err := s.typeByte(w[0]); err != nil {
+			return 0, err
+		}
+		if len(w) == 1 {
+			return 1, nil
+		}
+		var n int
+		var err error
+		if s.state == stLine {
+			n, err = s.line(w[1:])
+		} else {
+			n, err = s.header(w[1:], 1)
+		}
+		return 1 + n, err
 	case stLine:
 		return s.line(w)
 	case stHeader:
-		return s.header(w)
+		return s.header(w, 0)
 	case stPayload:
-		n := min(int64(len(w)), s.left)
-		s.left -= n
-		if s.left == 0 {
-			s.state = stCR
+		n := int(min(int64(len(w)), s.left))
+		s.left -= int64(n)
+		if s.left > 0 {
+			return n, nil
 		}
-		return int(n), nil
+		s.state = stCR
+		if len(w)-n < 2 {
+			return n, nil
+		}
+		// The usual case: the CRLF is in w too.
+		if w[n] != '\r' {
+			return n, s.noCRLF()
+		}
+		if w[n+1] != '\n' {
+			return n + 1, s.noCRLF()
+		}
+		s.state = stType
+		s.valueDone()
+		return n + 2, nil
 	case stCR:
 		if w[0] != '\r' {
-			return 0, protocolErr("%s not followed by CRLF", kindOf(s.typ))
+			return 0, s.noCRLF()
 		}
 		s.state = stLF
 		return 1, nil
 	default: // stLF
 		if w[0] != '\n' {
-			return 0, protocolErr("%s not followed by CRLF", kindOf(s.typ))
+			return 0, s.noCRLF()
 		}
 		s.state = stType
 		s.valueDone()
@@ -124,20 +151,21 @@ func (s *scanner) step(w []byte) (int, error) {
 	}
 }
 
-func (s *scanner) typeByte(c byte) (int, error) {
+func (s *scanner) noCRLF() error {
+	return protocolErr("%s not followed by CRLF", kindOf(s.typ))
+}
+
+func (s *scanner) typeByte(c byte) error {
 	switch c {
 	case '+', '-', ':', '_', ',', '#', '(':
 		s.state, s.lineLen, s.lastCR = stLine, 0, false
 	case '$', '=', '!', '*', '~', '>', '%', '|':
 		s.state, s.num, s.neg, s.digits, s.lastCR = stHeader, 0, false, 0, false
 	default:
-		return 0, protocolErr("unknown reply type byte %q", c)
+		return protocolErr("unknown reply type byte %q", c)
 	}
 	s.typ = c
-	if err := s.charge(valueCost); err != nil {
-		return 0, err
-	}
-	return 1, nil
+	return s.charge(valueCost)
 }
 
 // line reads a simple line up to its \n. Its content may hold a lone \r,
@@ -181,14 +209,15 @@ func (s *scanner) lineTooLong() error {
 }
 
 // header reads a length header up to its \n: digits, or -1 for a null.
-func (s *scanner) header(w []byte) (int, error) {
+// off is how many bytes of the current step came before w.
+func (s *scanner) header(w []byte, off int) (int, error) {
 	for k, c := range w {
 		switch {
 		case s.lastCR:
 			if c != '\n' {
 				return k, protocolErr("malformed %s length", kindOf(s.typ))
 			}
-			if err := s.headerDone(int64(k + 1)); err != nil {
+			if err := s.headerDone(int64(off + k + 1)); err != nil {
 				return k, err
 			}
 			return k + 1, nil
