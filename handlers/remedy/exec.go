@@ -28,6 +28,10 @@ type Outcome struct {
 	After    []handlers.Fact   `json:"after,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
 	Duration time.Duration     `json:"duration_ns"`
+	// NoEffect marks an action that ran but changed nothing measurable (a
+	// purge that gave back nothing, defrag that moved nothing): OK, yet not
+	// a success to show in green.
+	NoEffect bool `json:"no_effect,omitempty"`
 	// Learned are facts about the instance to remember (for example that
 	// its build cannot run active defrag).
 	Learned map[string]string `json:"learned,omitempty"`
@@ -41,6 +45,10 @@ type Executor struct {
 	WaitBack time.Duration
 	// Poll is how often progress is checked.
 	Poll time.Duration
+	// PurgeSettle is how long after MEMORY PURGE the result is measured:
+	// Redis samples RSS in its cron and jemalloc hands pages back
+	// asynchronously, so a probe at once under-reports what was returned.
+	PurgeSettle time.Duration
 	now  func() time.Time
 }
 
@@ -49,7 +57,7 @@ func NewExecutor(p Prober, timeout time.Duration, now func() time.Time) *Executo
 	if now == nil {
 		now = time.Now
 	}
-	return &Executor{prober: p, timeout: timeout, WaitBack: 2 * time.Minute, Poll: 200 * time.Millisecond, now: now}
+	return &Executor{prober: p, timeout: timeout, WaitBack: 2 * time.Minute, Poll: 200 * time.Millisecond, PurgeSettle: 2 * time.Second, now: now}
 }
 
 // client connects with the remediation credential when the instance has
@@ -140,19 +148,24 @@ func (e *Executor) Execute(ctx context.Context, p Plan, inst handlers.Instance) 
 		}
 		return o
 	}
-	after, err := e.prober.Probe(ctx, inst)
-	if err == nil {
-		o.After = keyNumbers(after)
-	}
 	o.OK = true
 	if o.Message == "" {
 		o.Message = "done"
 	}
+	// Defrag's effect shows over minutes: the defrag watch measures it
+	// (WatchResult.Outcome), not a probe taken now.
+	if p.Action == handlers.ActionDefragOn {
+		return o
+	}
+	if p.Action == handlers.ActionMemoryPurge {
+		_ = sleep(ctx, e.PurgeSettle)
+	}
+	after, err := e.prober.Probe(ctx, inst)
+	if err == nil {
+		o.After = keyNumbers(after)
+	}
 	if p.Action == handlers.ActionMemoryPurge && after != nil {
-		b, _ := before.Int("used_memory_rss")
-		a, _ := after.Int("used_memory_rss")
-		o.Details["rss_returned"] = handlers.HumanBytes(max(b-a, 0))
-		o.Message = "MEMORY PURGE returned " + o.Details["rss_returned"] + " of RSS"
+		purgeOutcome(before, after, &o)
 	}
 	return o
 }
@@ -180,7 +193,7 @@ func (e *Executor) defragOn(ctx context.Context, c *redis.Client, p Plan, o *Out
 		}
 	}
 	o.Learned = map[string]string{FactDefragSupported: "yes"}
-	o.Message = "active defrag is on"
+	o.Message = "active defrag is on; the watch reports what it reclaims when it stops"
 	return nil
 }
 

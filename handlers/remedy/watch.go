@@ -12,10 +12,12 @@ import (
 	"github.com/redisbot/redisbot/handlers"
 )
 
-// WatchConfig bounds an active-defrag run. Start from DefaultWatchConfig:
-// the fields are used as given (a zero MaxLatency trips the guard on every
-// sample, a zero MaxDuration stops at the first one), except a non-positive
-// Interval, which falls back to the default.
+// WatchConfig bounds an active-defrag run and says when it has stopped
+// helping. Start from DefaultWatchConfig: the fields are used as given (a
+// zero MaxLatency trips the guard on every sample, a zero MaxDuration stops
+// at the first one, a zero StallIntervals, RSSGrowth or IgnoreBytes turns
+// that rule off), except a non-positive Interval, which falls back to the
+// default.
 type WatchConfig struct {
 	// Interval is how often progress is sampled and reported.
 	Interval time.Duration
@@ -26,12 +28,48 @@ type WatchConfig struct {
 	// MaxLatency is the latency guard, for the PING round trip and for the
 	// active-defrag-cycle event of LATENCY LATEST.
 	MaxLatency time.Duration
+
+	// StallIntervals: defrag stops after this many intervals in a row
+	// without progress. An interval made progress when allocator_frag_bytes
+	// fell by more than StallShare of it (and at least 1 MiB), or when
+	// defrag worked: active_defrag_running above IdleRunning and hits at
+	// least MinHitRatio of hits+misses. Redis 7.4+ and Valkey 8 plateau at
+	// an allocator_frag_ratio of 1.11-1.12 and then only miss.
+	StallIntervals int
+	StallShare     float64
+	MinHitRatio    float64
+	IdleRunning    int64
+	// RSSGrowth: defrag stops when the RSS beyond the data (used_memory_rss
+	// minus used_memory) has grown by more than this share of the starting
+	// RSS (and at least 16 MiB) above its lowest point in the run: defrag
+	// is making memory worse (the Redis 7.2 defect of issue #13612).
+	RSSGrowth float64
+	// IgnoreBytes is the active-defrag-ignore-bytes defrag-on set: once
+	// allocator_frag_bytes is below it the server does not defrag any
+	// more, so the watch stops. Not in config: the bot reads it from the
+	// approved plan.
+	IgnoreBytes int64
+	// Settle is how long after turning defrag off the final numbers are
+	// read: jemalloc hands freed pages back to the kernel over seconds
+	// (dirty and muzzy decay), so RSS read at once understates the gain.
+	Settle time.Duration
 }
 
 // DefaultWatchConfig is the conservative profile of the runbooks.
 func DefaultWatchConfig() WatchConfig {
-	return WatchConfig{Interval: 30 * time.Second, MaxDuration: time.Hour, TargetRatio: 1.1, MaxLatency: 50 * time.Millisecond}
+	return WatchConfig{
+		Interval: 30 * time.Second, MaxDuration: time.Hour, TargetRatio: 1.1, MaxLatency: 50 * time.Millisecond,
+		StallIntervals: 3, StallShare: 0.02, MinHitRatio: 0.05, IdleRunning: 1,
+		RSSGrowth: 0.05, Settle: 15 * time.Second,
+	}
 }
+
+// minFlatBytes and minRSSGrowth keep the progress and RSS rules from
+// reacting to noise on small instances.
+const (
+	minFlatBytes = 1 << 20
+	minRSSGrowth = 16 << 20
+)
 
 // Progress is one sample of a defrag run.
 type Progress struct {
@@ -40,6 +78,10 @@ type Progress struct {
 
 	AllocFragRatio float64
 	AllocFragBytes int64
+	// RSS is used_memory_rss, Used used_memory and FragRatio
+	// mem_fragmentation_ratio, 0 when INFO lacks them.
+	RSS, Used int64
+	FragRatio float64
 	// Hits and Misses count since the first sample of the watch
 	// (active_defrag_hits and active_defrag_misses are lifetime counters);
 	// Running is active_defrag_running as INFO says it.
@@ -54,6 +96,9 @@ type Progress struct {
 // Reasons a watch ends.
 const (
 	WatchTarget      = "target"
+	WatchIgnoreBytes = "ignore-bytes"
+	WatchStalled     = "stalled"
+	WatchRSSGrowth   = "rss-growth"
 	WatchMaxDuration = "max-duration"
 	WatchLatency     = "latency"
 	WatchStopped     = "stopped"
@@ -62,12 +107,17 @@ const (
 
 // WatchResult is the final report of a defrag run.
 type WatchResult struct {
-	// Reason is WatchTarget, WatchMaxDuration, WatchLatency, WatchStopped
-	// (the context was cancelled) or WatchError.
+	// Reason is one of the Watch* reasons: WatchStopped when the context
+	// was cancelled, WatchError when the instance could not be read.
 	Reason string
-	// First and Last are the first and last successful samples; zero when
-	// no sample succeeded.
+	// Why says in words, with the numbers, why the watch stopped.
+	Why string
+	// First and Last are the first and last successful samples while
+	// defrag ran; zero when no sample succeeded.
 	First, Last Progress
+	// Final is read Settle after defrag was turned off; zero when it was
+	// not read (turning off failed, the bot was stopping, INFO failed).
+	Final Progress
 	// TurnedOff reports that CONFIG SET activedefrag no succeeded.
 	TurnedOff bool
 	// Err is why samples failed (Reason WatchError) and why turning defrag
@@ -76,6 +126,15 @@ type WatchResult struct {
 	// Warnings are problems the watch worked around, such as a LATENCY
 	// LATEST the server refused: the guard then relied on PING alone.
 	Warnings []string
+}
+
+// After is the sample the run's effect is judged by: the settled one when
+// there is one.
+func (r WatchResult) After() Progress {
+	if !r.Final.At.IsZero() {
+		return r.Final
+	}
+	return r.Last
 }
 
 // DefragTarget is how the watcher reads and stops one instance. Executor.Target
@@ -103,12 +162,15 @@ const turnOffTimeout = 5 * time.Second
 // Watch follows an active-defrag run that was just turned on. It samples at
 // once, then at every Interval (and at MaxDuration), calling progress after
 // each interval's sample, and stops defrag when, in this order, the latency
-// guard trips, allocator_frag_ratio reaches TargetRatio, MaxDuration has
-// passed, or ctx is cancelled. A failed sample is retried at the next
-// interval; maxSampleFailures in a row end the watch. Whatever the reason,
-// TurnOff is attempted exactly once, on a context that ctx's cancellation
-// does not reach. The first sample is decided on like the others, so a
-// guard that already trips stops defrag at once.
+// guard trips, RSS beyond the data grows, allocator_frag_ratio reaches
+// TargetRatio, allocator_frag_bytes falls under IgnoreBytes, StallIntervals
+// intervals in a row made no progress, MaxDuration has passed, or ctx is
+// cancelled. A failed sample is retried at the next interval;
+// maxSampleFailures in a row end the watch. Whatever the reason, TurnOff is
+// attempted exactly once, on a context that ctx's cancellation does not
+// reach; Settle later the final numbers are read. The first sample is
+// decided on like the others, so a guard that already trips stops defrag
+// at once.
 //
 // now and sleep are injected for tests; nil means time.Now and a timer.
 func Watch(ctx context.Context, t DefragTarget, cfg WatchConfig, now func() time.Time, sleep func(context.Context, time.Duration) error, progress func(Progress)) WatchResult {
@@ -124,15 +186,27 @@ func Watch(ctx context.Context, t DefragTarget, cfg WatchConfig, now func() time
 	if progress == nil {
 		progress = func(Progress) {}
 	}
-	w := watcher{t: t, start: now(), now: now}
-	res := w.loop(ctx, cfg, sleep, progress)
+	w := watcher{t: t, cfg: cfg, start: now(), now: now}
+	res := w.loop(ctx, sleep, progress)
 
 	offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), turnOffTimeout)
 	defer cancel()
 	if err := t.TurnOff(offCtx); err != nil {
 		res.Err = errors.Join(res.Err, fmt.Errorf("turning active defrag off: %w", err))
-	} else {
-		res.TurnedOff = true
+		return res
+	}
+	res.TurnedOff = true
+	if ctx.Err() != nil || res.First.At.IsZero() {
+		return res
+	}
+	// The settled numbers are a report, not a guard: a failure here only
+	// leaves the last sample as the result.
+	if cfg.Settle > 0 && sleep(ctx, cfg.Settle) != nil {
+		return res
+	}
+	if p, err := w.read(ctx); err == nil {
+		p.Hits, p.Misses = delta(p.Hits, w.baseHits), delta(p.Misses, w.baseMis)
+		res.Final = p
 	}
 	return res
 }
@@ -140,46 +214,56 @@ func Watch(ctx context.Context, t DefragTarget, cfg WatchConfig, now func() time
 // watcher holds what the samples of one watch share.
 type watcher struct {
 	t     DefragTarget
+	cfg   WatchConfig
 	start time.Time
 	now   func() time.Time
 
 	haveFirst         bool
 	baseHits, baseMis int64
 	warnings          []string
+
+	// prev is the previous successful sample with raw counters, for the
+	// progress of one interval; stalled counts intervals in a row without.
+	prev    Progress
+	stalled int
+	// rss0 is the RSS of the first sample with one; minExcess the lowest
+	// RSS beyond the data seen since.
+	rss0, minExcess int64
 }
 
-func (w *watcher) loop(ctx context.Context, cfg WatchConfig, sleep func(context.Context, time.Duration) error, progress func(Progress)) WatchResult {
+func (w *watcher) loop(ctx context.Context, sleep func(context.Context, time.Duration) error, progress func(Progress)) WatchResult {
 	var res WatchResult
-	end := func(reason string) WatchResult {
-		res.Reason, res.Warnings = reason, w.warnings
+	end := func(reason, why string) WatchResult {
+		res.Reason, res.Why, res.Warnings = reason, why, w.warnings
 		return res
 	}
 	failures := 0
 	for n := 0; ; n++ {
 		if n > 0 {
-			if err := sleep(ctx, w.untilNext(cfg)); err != nil {
-				return end(WatchStopped)
+			if err := sleep(ctx, w.untilNext()); err != nil {
+				return end(WatchStopped, "the bot was stopping")
 			}
 		}
 		p, err := w.sample(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return end(WatchStopped)
+				return end(WatchStopped, "the bot was stopping")
 			}
 			failures++
 			if failures >= maxSampleFailures {
 				res.Err = fmt.Errorf("%d samples in a row failed, the last: %w", failures, err)
-				return end(WatchError)
+				return end(WatchError, fmt.Sprintf("the bot could not read the instance %d times in a row", failures))
 			}
 			// No sample means no ratio and no latency to judge, but the
 			// time limit still holds.
-			if w.now().Sub(w.start) >= cfg.MaxDuration {
+			if w.now().Sub(w.start) >= w.cfg.MaxDuration {
 				res.Err = fmt.Errorf("last sample failed: %w", err)
-				return end(WatchMaxDuration)
+				return end(WatchMaxDuration, "it ran for the maximum of "+w.cfg.MaxDuration.String())
 			}
 			continue
 		}
 		failures = 0
+		raw := p
 		if !w.haveFirst {
 			w.haveFirst, w.baseHits, w.baseMis = true, p.Hits, p.Misses
 			p.Hits, p.Misses = 0, 0
@@ -191,33 +275,98 @@ func (w *watcher) loop(ctx context.Context, cfg WatchConfig, sleep func(context.
 		if n > 0 {
 			progress(p)
 		}
-		switch {
-		case p.PingRTT > cfg.MaxLatency || p.DefragLatency > cfg.MaxLatency:
-			return end(WatchLatency)
-		case p.AllocFragRatio <= cfg.TargetRatio:
-			return end(WatchTarget)
-		case p.Elapsed >= cfg.MaxDuration:
-			return end(WatchMaxDuration)
-		case ctx.Err() != nil:
-			return end(WatchStopped)
+		if reason, why := w.decide(ctx, raw, n > 0 && !w.prev.At.IsZero()); reason != "" {
+			return end(reason, why)
+		}
+		w.prev = raw
+	}
+}
+
+// decide applies the stopping rules to a sample with raw counters; interval
+// says whether a previous sample exists to measure progress against. It
+// returns "" to go on.
+func (w *watcher) decide(ctx context.Context, p Progress, interval bool) (reason, why string) {
+	cfg := w.cfg
+	switch {
+	case p.PingRTT > cfg.MaxLatency || p.DefragLatency > cfg.MaxLatency:
+		worst := max(p.PingRTT, p.DefragLatency)
+		return WatchLatency, fmt.Sprintf("latency rose to %s, over the %s guard", worst.Round(time.Millisecond), cfg.MaxLatency)
+	}
+	if excess := p.RSS - p.Used; p.RSS > 0 && w.rss0 == 0 {
+		w.rss0, w.minExcess = p.RSS, excess
+	} else if p.RSS > 0 {
+		growth := excess - w.minExcess
+		limit := max(int64(cfg.RSSGrowth*float64(w.rss0)), minRSSGrowth)
+		if cfg.RSSGrowth > 0 && growth > limit {
+			return WatchRSSGrowth, fmt.Sprintf("RSS beyond the data grew by %s while defrag ran (from %s to %s): defrag is making memory worse on this server",
+				handlers.HumanBytes(growth), handlers.HumanBytes(w.minExcess), handlers.HumanBytes(excess))
+		}
+		w.minExcess = min(w.minExcess, excess)
+	}
+	switch {
+	case p.AllocFragRatio <= cfg.TargetRatio:
+		return WatchTarget, fmt.Sprintf("allocator fragmentation fell to %s, at or under the target %s", handlers.Ratio(p.AllocFragRatio), handlers.Ratio(cfg.TargetRatio))
+	case cfg.IgnoreBytes > 0 && p.AllocFragBytes < cfg.IgnoreBytes:
+		return WatchIgnoreBytes, fmt.Sprintf("only %s is still fragmented, under active-defrag-ignore-bytes (%s): the server does not defrag less than that",
+			handlers.HumanBytes(p.AllocFragBytes), handlers.HumanBytes(cfg.IgnoreBytes))
+	}
+	if interval && cfg.StallIntervals > 0 {
+		if w.progressed(p) {
+			w.stalled = 0
+		} else if w.stalled++; w.stalled >= cfg.StallIntervals {
+			return WatchStalled, fmt.Sprintf("no progress for %d checks in a row (%s): %s fragmented, %s",
+				w.stalled, (time.Duration(w.stalled) * cfg.Interval).String(), handlers.HumanBytes(p.AllocFragBytes), w.workSince(p))
 		}
 	}
+	switch {
+	case p.Elapsed >= cfg.MaxDuration:
+		return WatchMaxDuration, "it ran for the maximum of " + cfg.MaxDuration.String()
+	case ctx.Err() != nil:
+		return WatchStopped, "the bot was stopping"
+	}
+	return "", ""
+}
+
+// progressed reports whether the interval since the previous sample made
+// progress: fragmented bytes fell beyond the tolerance, or defrag worked
+// (running, and moving at least MinHitRatio of what it visited).
+func (w *watcher) progressed(p Progress) bool {
+	tol := max(int64(w.cfg.StallShare*float64(w.prev.AllocFragBytes)), minFlatBytes)
+	if w.prev.AllocFragBytes-p.AllocFragBytes > tol {
+		return true
+	}
+	hits, misses := delta(p.Hits, w.prev.Hits), delta(p.Misses, w.prev.Misses)
+	if p.Running <= w.cfg.IdleRunning || hits+misses == 0 {
+		return false
+	}
+	return float64(hits) >= w.cfg.MinHitRatio*float64(hits+misses)
+}
+
+// workSince says what defrag did in the last interval, for the stall note.
+func (w *watcher) workSince(p Progress) string {
+	hits, misses := delta(p.Hits, w.prev.Hits), delta(p.Misses, w.prev.Misses)
+	if hits+misses == 0 || p.Running <= w.cfg.IdleRunning {
+		return fmt.Sprintf("defrag idle (active_defrag_running %d%%)", p.Running)
+	}
+	return fmt.Sprintf("defrag moved %s of %s allocations it visited in the last check",
+		handlers.Thousands(hits), handlers.Thousands(hits+misses))
 }
 
 // untilNext is the wait until the next interval boundary after now, counted
 // from the start so slow samples do not make the schedule drift, and
 // shortened to end exactly at MaxDuration.
-func (w *watcher) untilNext(cfg WatchConfig) time.Duration {
+func (w *watcher) untilNext() time.Duration {
 	elapsed := w.now().Sub(w.start)
-	next := (elapsed/cfg.Interval + 1) * cfg.Interval
-	if elapsed < cfg.MaxDuration && next > cfg.MaxDuration {
-		next = cfg.MaxDuration
+	next := (elapsed/w.cfg.Interval + 1) * w.cfg.Interval
+	if elapsed < w.cfg.MaxDuration && next > w.cfg.MaxDuration {
+		next = w.cfg.MaxDuration
 	}
 	return next - elapsed
 }
 
-// sample reads one Progress with raw (lifetime) hit and miss counters.
-func (w *watcher) sample(ctx context.Context) (Progress, error) {
+// read takes the INFO part of a sample, with raw (lifetime) hit and miss
+// counters.
+func (w *watcher) read(ctx context.Context) (Progress, error) {
 	at := w.now()
 	s, err := w.t.Snapshot(ctx)
 	if err != nil {
@@ -230,9 +379,21 @@ func (w *watcher) sample(ctx context.Context) (Progress, error) {
 	}
 	p := Progress{At: at, Elapsed: at.Sub(w.start), AllocFragRatio: ratio}
 	p.AllocFragBytes, _ = s.Int("allocator_frag_bytes")
+	p.RSS, _ = s.Int("used_memory_rss")
+	p.Used, _ = s.Int("used_memory")
+	p.FragRatio, _ = s.Float("mem_fragmentation_ratio")
 	p.Hits, _ = s.Int("active_defrag_hits")
 	p.Misses, _ = s.Int("active_defrag_misses")
 	p.Running, _ = s.Int("active_defrag_running")
+	return p, nil
+}
+
+// sample reads one Progress: INFO, then the latency guard's numbers.
+func (w *watcher) sample(ctx context.Context) (Progress, error) {
+	p, err := w.read(ctx)
+	if err != nil {
+		return Progress{}, err
+	}
 	if p.PingRTT, err = w.t.Ping(ctx); err != nil {
 		return Progress{}, err
 	}

@@ -126,10 +126,22 @@ func TestWatchLoop(t *testing.T) {
 			reason: remedy.WatchTarget, reports: 5, took: 5 * iv},
 		{name: "target is inclusive", steps: fragSteps(1.6, 1.1),
 			reason: remedy.WatchTarget, reports: 1, took: iv},
-		{name: "ratio never falls", steps: fragSteps(1.6),
+		// The last step repeats: no fragmented bytes freed, no hits, no
+		// misses. Three such intervals are a stall.
+		{name: "ratio never falls: stalled", steps: fragSteps(1.6),
+			reason: remedy.WatchStalled, reports: 3, took: 3 * iv},
+		{name: "a stall resets when defrag works again", steps: func() []defragStep {
+			// Idle twice, one interval of hits, then idle for good.
+			s := fragSteps(1.6, 1.6, 1.6, 1.6)
+			s[1].hits, s[2].hits, s[3].hits = s[0].hits, s[0].hits, s[0].hits+1000
+			s[1].misses, s[2].misses = s[0].misses, s[0].misses
+			return s
+		}(), reason: remedy.WatchStalled, reports: 6, took: 6 * iv},
+		{name: "ratio never falls, stall rule off", steps: fragSteps(1.6),
+			cfg:    func(c *remedy.WatchConfig) { c.StallIntervals = 0 },
 			reason: remedy.WatchMaxDuration, reports: 120, took: time.Hour},
 		{name: "max duration between intervals", steps: fragSteps(1.6),
-			cfg:    func(c *remedy.WatchConfig) { c.MaxDuration = 100 * time.Second },
+			cfg:    func(c *remedy.WatchConfig) { c.MaxDuration, c.StallIntervals = 100*time.Second, 0 },
 			reason: remedy.WatchMaxDuration, reports: 4, took: 100 * time.Second},
 		{name: "slow ping on the third interval", steps: func() []defragStep {
 			s := fragSteps(1.6, 1.5, 1.4, 1.3, 1.2)
@@ -176,6 +188,7 @@ func TestWatchLoop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := remedy.DefaultWatchConfig()
+				cfg.Settle = 0 // TestWatchSettles covers it
 				if tc.cfg != nil {
 					tc.cfg(&cfg)
 				}
@@ -217,9 +230,9 @@ func TestWatchReportsDeltasFromTheFirstSample(t *testing.T) {
 		res, reports, _ := watchFake(context.Background(), f, remedy.DefaultWatchConfig())
 		iv := remedy.DefaultWatchConfig().Interval
 		want := []remedy.Progress{
-			{At: start.Add(iv), Elapsed: iv, AllocFragRatio: 1.4, AllocFragBytes: 40 << 20, Hits: 1000, Misses: 10, Running: 25, PingRTT: time.Millisecond},
-			{At: start.Add(2 * iv), Elapsed: 2 * iv, AllocFragRatio: 1.2, AllocFragBytes: 20 << 20, Hits: 2000, Misses: 20, Running: 25, PingRTT: time.Millisecond},
-			{At: start.Add(3 * iv), Elapsed: 3 * iv, AllocFragRatio: 1.05, AllocFragBytes: 5 << 20, Hits: 3000, Misses: 30, Running: 25, PingRTT: time.Millisecond},
+			{At: start.Add(iv), Elapsed: iv, AllocFragRatio: 1.4, AllocFragBytes: 40 << 20, Used: 1 << 20, Hits: 1000, Misses: 10, Running: 25, PingRTT: time.Millisecond},
+			{At: start.Add(2 * iv), Elapsed: 2 * iv, AllocFragRatio: 1.2, AllocFragBytes: 20 << 20, Used: 1 << 20, Hits: 2000, Misses: 20, Running: 25, PingRTT: time.Millisecond},
+			{At: start.Add(3 * iv), Elapsed: 3 * iv, AllocFragRatio: 1.05, AllocFragBytes: 5 << 20, Used: 1 << 20, Hits: 3000, Misses: 30, Running: 25, PingRTT: time.Millisecond},
 		}
 		if len(reports) != len(want) {
 			t.Fatalf("%d reports, want %d: %+v", len(reports), len(want), reports)
@@ -229,7 +242,7 @@ func TestWatchReportsDeltasFromTheFirstSample(t *testing.T) {
 				t.Errorf("report %d = %+v, want %+v", i, reports[i], want[i])
 			}
 		}
-		first := remedy.Progress{At: start, AllocFragRatio: 1.6, AllocFragBytes: 60 << 20, Running: 25, PingRTT: time.Millisecond}
+		first := remedy.Progress{At: start, AllocFragRatio: 1.6, AllocFragBytes: 60 << 20, Used: 1 << 20, Running: 25, PingRTT: time.Millisecond}
 		if res.First != first || res.Last != want[2] {
 			t.Errorf("First %+v, Last %+v", res.First, res.Last)
 		}
