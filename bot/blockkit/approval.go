@@ -143,15 +143,35 @@ func user(id string) string {
 var stateEmoji = map[string]string{
 	"pending": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "executing": ":gear:",
 	"done": ":large_green_circle:", "failed": ":red_circle:", "rejected": ":no_entry_sign:", "expired": ":alarm_clock:",
+	"refused": ":no_entry:", stateNoEffect: ":white_circle:",
 }
 
+// stateNoEffect is how a done approval whose action changed nothing reads:
+// neutral, not a green success.
+const stateNoEffect = "no effect"
+
+// StateRefused is the view state of a request refused before it became an
+// approval (its plan's blocking checks failed): it has no id and no buttons.
+const StateRefused = "refused"
+
 // RenderApproval renders an approval request: with Approve and Reject
-// buttons while it is pending, and as a record of what happened after.
+// buttons while it is pending, as a record of what happened after, and,
+// for StateRefused, as the plan with what failed and what would run
+// instead.
 func RenderApproval(v ApprovalView, now time.Time) Message {
-	title := fmt.Sprintf("%s on %s · %s", v.Plan.Action, v.Instance, strings.ToUpper(v.State))
+	state := v.State
+	if o := v.Outcome; state == "done" && o != nil && o.OK && o.NoEffect {
+		state = stateNoEffect
+	}
+	title := fmt.Sprintf("%s on %s · %s", v.Plan.Action, v.Instance, strings.ToUpper(state))
 	blocks := []slack.Block{header(title)}
-	who := fmt.Sprintf("%s requested by %s · approval %s", stateEmoji[v.State], user(v.RequestedBy), code(v.ID))
+	who := fmt.Sprintf("%s requested by %s", stateEmoji[state], user(v.RequestedBy))
+	if approvalID.MatchString(v.ID) {
+		who += " · approval " + code(v.ID)
+	}
 	switch v.State {
+	case StateRefused:
+		who += " · refused: a blocking precondition does not hold, nothing ran"
 	case "pending":
 		left := v.ExpiresAt.Sub(now).Round(time.Minute)
 		who += fmt.Sprintf(" · needs %d approval(s) from an approver other than the requester · expires in %s", v.Required, left)
@@ -174,7 +194,13 @@ func RenderApproval(v ApprovalView, now time.Time) Message {
 	for i, c := range v.Plan.Commands {
 		cmds[i] = Escape(c)
 	}
-	blocks = append(blocks, section("*Commands*\n"+fence+"\n"+strings.Join(cmds, "\n")+"\n"+fence))
+	if len(cmds) > 0 {
+		label := "*Commands*"
+		if v.State == StateRefused {
+			label = "*Would have run*"
+		}
+		blocks = append(blocks, section(label+"\n"+fence+"\n"+strings.Join(cmds, "\n")+"\n"+fence))
+	}
 	if fields := evidenceFields(handlers.Evidence(v.Plan.Evidence)); len(fields) > 0 {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*Evidence*"), fields, nil))
 	}
@@ -193,10 +219,26 @@ func RenderApproval(v ApprovalView, now time.Time) Message {
 		} else if !c.OK {
 			mark = ":warning:"
 		}
-		checks = append(checks, fmt.Sprintf("%s %s — %s", mark, Escape(c.Name), Escape(c.Detail)))
+		line := mark + " " + Escape(c.Name)
+		if c.Detail != "" {
+			line += " — " + Escape(c.Detail)
+		}
+		if !c.OK && c.Hint != "" {
+			line += "\n        ↳ " + Escape(c.Hint)
+		}
+		checks = append(checks, line)
 	}
 	if len(checks) > 0 {
-		blocks = append(blocks, section("*Preconditions checked*\n"+strings.Join(checks, "\n")))
+		for _, text := range lineSections("*Preconditions checked*", checks, 12) {
+			blocks = append(blocks, section(text))
+		}
+	}
+	if v.State == StateRefused && len(v.Plan.Alternatives) > 0 && instanceName.MatchString(v.Instance) {
+		alts := make([]string, len(v.Plan.Alternatives))
+		for i, a := range v.Plan.Alternatives {
+			alts[i] = fmt.Sprintf("%s (%s)", code(string(a)), code("/redis "+verbOf(a)+" "+v.Instance))
+		}
+		blocks = append(blocks, section("*Consider instead*, its preconditions hold now: "+strings.Join(alts, ", ")))
 	}
 	if o := v.Outcome; o != nil {
 		blocks = append(blocks, slack.NewDividerBlock(), section(outcomeText(*o)))
@@ -231,11 +273,26 @@ func evidenceFields(ev handlers.Evidence) []*slack.TextBlockObject {
 	return fields
 }
 
-// outcomeText is what happened, with before -> after numbers.
+// verbOf is the chat verb that requests an action.
+func verbOf(a handlers.Action) string {
+	switch a {
+	case handlers.ActionMemoryPurge:
+		return "purge"
+	case handlers.ActionBGSave:
+		return "bgsave"
+	}
+	return string(a)
+}
+
+// outcomeText is what happened, with before -> after numbers. An action
+// that ran and changed nothing reads neutral, not as a green success.
 func outcomeText(o remedy.Outcome) string {
 	mark := ":large_green_circle: *Done*"
-	if !o.OK {
+	switch {
+	case !o.OK:
 		mark = ":red_circle: *Failed*"
+	case o.NoEffect:
+		mark = ":white_circle: *No effect*"
 	}
 	lines := []string{mark + ": " + Escape(o.Message) + fmt.Sprintf(" (%s)", o.Duration.Round(time.Millisecond))}
 	for _, b := range o.Before {
