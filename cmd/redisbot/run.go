@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	}
 
-	cfg, path, err := loadConfig(opts.config, getenv)
+	cfg, path, err := loadConfig(ctx, opts.config, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisbot: %v\n", err)
 		return exitError
@@ -167,8 +167,11 @@ func parseFlags(args []string) (options, []string, error) {
 }
 
 // loadConfig reads --config, or the first of ./config.yaml and
-// ./config.example.yaml that exists.
-func loadConfig(path string, getenv func(string) string) (*config.Config, string, error) {
+// ./config.example.yaml that exists. It returns as soon as ctx is done (a
+// signal), even if a read is stuck where the kernel will not interrupt it (a
+// hung network file system): config.Load then finishes, or not, in the
+// background, and its result is dropped.
+func loadConfig(ctx context.Context, path string, getenv func(string) string) (*config.Config, string, error) {
 	if path == "" {
 		for _, candidate := range []string{"config.yaml", "config.example.yaml"} {
 			if _, err := os.Stat(candidate); err == nil {
@@ -180,8 +183,21 @@ func loadConfig(path string, getenv func(string) string) (*config.Config, string
 			return nil, "", errors.New("no config file: pass --config FILE or create ./config.yaml (see config.example.yaml)")
 		}
 	}
-	cfg, err := config.Load(path, getenv)
-	return cfg, path, err
+	type loaded struct {
+		cfg *config.Config
+		err error
+	}
+	done := make(chan loaded, 1) // never blocks the loader, read or not
+	go func() {
+		cfg, err := config.Load(ctx, path, getenv)
+		done <- loaded{cfg, err}
+	}()
+	select {
+	case r := <-done:
+		return r.cfg, path, r.err
+	case <-ctx.Done():
+		return nil, path, fmt.Errorf("config: loading %s stopped: %w", path, context.Cause(ctx))
+	}
 }
 
 func useColor(mode string, w io.Writer, getenv func(string) string) bool {

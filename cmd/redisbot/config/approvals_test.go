@@ -39,7 +39,7 @@ func TestActionsCoverCatalogue(t *testing.T) {
 }
 
 func TestApprovalsEnvOverrides(t *testing.T) {
-	cfg, err := Load("testdata/good.yml", env(map[string]string{
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":                 "env-pw",
 		"REDISBOT_APPROVALS_EXPIRY":         "5m",
 		"REDISBOT_APPROVALS_DEFRAG_MAX_OPS": "1000",
@@ -52,7 +52,7 @@ func TestApprovalsEnvOverrides(t *testing.T) {
 		t.Errorf("Approvals = %+v", a)
 	}
 
-	_, err = Load("testdata/good.yml", env(map[string]string{
+	_, err = Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":                 "env-pw",
 		"REDISBOT_APPROVALS_EXPIRY":         "30s",
 		"REDISBOT_APPROVALS_DEFRAG_MAX_OPS": "lots",
@@ -68,7 +68,7 @@ func TestApprovalsEnvOverrides(t *testing.T) {
 func TestApprovalsMerge(t *testing.T) {
 	doc := "approvals:\n  required: {defrag-on: 3}\n  budget: {restart: 0}\n" +
 		"  defrag: {active-defrag-ignore-bytes: 1000000, active-defrag-cycle-min: 5}\n" + oneInstance
-	cfg, err := Load(writeConfig(t, doc), env(nil))
+	cfg, err := Load(t.Context(), writeConfig(t, doc), env(nil))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -134,7 +134,7 @@ func TestCheckArg(t *testing.T) {
 // replaces the section's password, password_env or password_file, and
 // leaves the instance's own password alone.
 func TestRemediationPassword(t *testing.T) {
-	cfg, err := Load("testdata/good.yml", env(map[string]string{
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD": "env-pw",
 		"REDISBOT_INSTANCES_CACHE_1_REMEDIATION_PASSWORD":       "env-admin-1",
 		"REDISBOT_INSTANCES_SESSIONS_EU_1_REMEDIATION_PASSWORD": "env-admin-2",
@@ -165,7 +165,7 @@ func TestRemediationPassword(t *testing.T) {
 		"    remediation: {password_env: CACHE1_ADMIN}\n"+
 		"  - name: cache-2\n    addr: '127.0.0.1:6380'\n"+
 		"    remediation: {password_file: /nonexistent/admin}\n")
-	cfg, err = Load(path, env(map[string]string{
+	cfg, err = Load(t.Context(), path, env(map[string]string{
 		"CACHE1_ADMIN": "admin-1",
 		"REDISBOT_INSTANCES_CACHE_2_REMEDIATION_PASSWORD": "admin-2",
 	}))

@@ -13,10 +13,10 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/regularfile"
 )
 
 // Defaults for the probe section.
@@ -404,17 +405,31 @@ func (c *Config) Secrets() []string {
 // slack.*_token_file, store.path) are resolved against the directory of the
 // config file.
 //
+// Every file is read through regularfile.Read, which refuses at once what is
+// not a regular file (/dev/zero, a FIFO, a directory) and what is over its
+// cap: maxConfigFile for the config file, maxSecretFile for password and token
+// files, maxTLSFile for TLS files. The TLS files are checked as well: the
+// ca_file must hold a certificate and cert_file and key_file must be a pair,
+// so that a mistake is reported at start-up with its key, not at the first
+// connection.
+//
+// Loading stops between two files once ctx is done, and Load then returns an
+// error that wraps the context's cause instead of the problems found.
+//
 // A file that cannot be read or parsed gives a single error prefixed
 // "config: ". Otherwise every problem is reported, one per line
 // (errors.Join), in file order.
-func Load(path string, getenv func(string) string) (*Config, error) {
+func Load(ctx context.Context, path string, getenv func(string) string) (*Config, error) {
 	if path == "" {
 		return nil, errors.New("config: no file given")
 	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	data, err := os.ReadFile(path)
+	if ctx.Err() != nil {
+		return nil, stopped(ctx, path)
+	}
+	data, err := regularfile.Read(path, maxConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -435,6 +450,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 
 	pos, dups := positions(&root)
 	l := &loader{
+		ctx:    ctx,
 		dir:    filepath.Dir(path),
 		getenv: getenv,
 		p:      newProblems(pos),
@@ -444,10 +460,18 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		l.p.addf(key, "duplicate key (keys are not case-sensitive)")
 	}
 	cfg := l.load(v)
+	if ctx.Err() != nil {
+		return nil, stopped(ctx, path)
+	}
 	if err := l.p.err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// stopped is Load's error once ctx is done: a signal during loading, say.
+func stopped(ctx context.Context, path string) error {
+	return fmt.Errorf("config: loading %s stopped: %w", path, context.Cause(ctx))
 }
 
 // parseError reports a file that YAML cannot decode, on one line.

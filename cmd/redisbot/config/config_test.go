@@ -20,7 +20,7 @@ func env(m map[string]string) func(string) string {
 }
 
 func TestLoadGood(t *testing.T) {
-	cfg, err := Load("testdata/good.yml", env(map[string]string{"SESSIONS_PASSWORD": "env-pw"}))
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{"SESSIONS_PASSWORD": "env-pw"}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -199,7 +199,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_password_env.yml", `instances[0].password_env: CACHE1_PASSWORD is not set`},
 		{"bad_password_file.yml", `instances[0].password_file: open /nonexistent/redisbot/cache1: no such file or directory`},
 		{"bad_password_file_empty.yml", `instances[0].password_file: testdata/empty-secret.txt is empty`},
-		{"bad_password_file_dir.yml", `instances[0].password_file: testdata/runbooks is not a regular file`},
+		{"bad_password_file_dir.yml", `instances[0].password_file: testdata/runbooks is not a regular file (a directory)`},
+		{"bad_password_file_device.yml", "instances[0].password_file: /dev/zero is not a regular file (a character device)\n" +
+			"instances[0].remediation.password_file: /dev/null is not a regular file (a character device)\n" +
+			"slack.bot_token_file: /dev/zero is not a regular file (a character device)"},
 
 		{"bad_memory_limit.yml", "instances[0].memory_limit: invalid size \"6 gigs\"\n" +
 			"instances[1].memory_limit: invalid size \"-1\"\n" +
@@ -208,7 +211,13 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_tags.yml", "instances[0].tags[1]: \"Team A\" must match [a-z0-9._-]+\n" +
 			`instances[0].tags[2]: "" must match [a-z0-9._-]+`},
 		{"bad_tls_pair.yml", `instances[0].tls: cert_file and key_file must be set together`},
-		{"bad_tls_missing.yml", `instances[0].tls.ca_file: stat testdata/tls/missing.pem: no such file or directory`},
+		{"bad_tls_missing.yml", `instances[0].tls.ca_file: open testdata/tls/missing.pem: no such file or directory`},
+		{"bad_tls_files.yml", "instances[0].tls.ca_file: /dev/zero is not a regular file (a character device)\n" +
+			"instances[1].tls.ca_file: testdata/tls is not a regular file (a directory)\n" +
+			"instances[2].tls.ca_file: testdata/tls/README.md holds no PEM certificate\n" +
+			"instances[3].tls: cert_file and key_file: tls: private key does not match public key\n" +
+			"instances[4].tls.key_file: /dev/null is not a regular file (a character device)\n" +
+			"instances[5].tls: cert_file and key_file: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched"},
 
 		{"bad_thresholds_order.yml", `thresholds.frag_critical: must be greater than frag_warning`},
 		{"bad_keys.yml", "keys.budget: must be between 100 and 1000000 commands per second\nkeys.max_duration: must be between 1m and 24h\nkeys.max_concurrent: must be between 1 and 64"},
@@ -462,7 +471,7 @@ func TestLoadErrors(t *testing.T) {
 			"alerts.storm_threshold: must be greater than 0 and at most 1"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			cfg, err := Load(filepath.Join("testdata", tc.file), env(nil))
+			cfg, err := Load(t.Context(), filepath.Join("testdata", tc.file), env(nil))
 			if err == nil {
 				t.Fatalf("Load succeeded: %+v\nwant error:\n%s", cfg, tc.wantErr)
 			}
@@ -481,17 +490,17 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLoadFile(t *testing.T) {
-	if _, err := Load("", env(nil)); err == nil || err.Error() != "config: no file given" {
+	if _, err := Load(t.Context(), "", env(nil)); err == nil || err.Error() != "config: no file given" {
 		t.Errorf(`Load("") error = %v, want "config: no file given"`, err)
 	}
-	_, err := Load("testdata/does-not-exist.yml", env(nil))
+	_, err := Load(t.Context(), "testdata/does-not-exist.yml", env(nil))
 	if want := "config: open testdata/does-not-exist.yml: no such file or directory"; err == nil || err.Error() != want {
 		t.Errorf("Load(missing) error = %v, want %q", err, want)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load(missing) error does not wrap fs.ErrNotExist")
 	}
-	_, err = Load("testdata/bad_password_file.yml", env(nil))
+	_, err = Load(t.Context(), "testdata/bad_password_file.yml", env(nil))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing password_file error does not wrap fs.ErrNotExist: %v", err)
 	}
@@ -499,7 +508,7 @@ func TestLoadFile(t *testing.T) {
 
 func TestEnvOverrides(t *testing.T) {
 	runbooks := t.TempDir()
-	cfg, err := Load("testdata/good.yml", env(map[string]string{
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"REDISBOT_PROBE_TIMEOUT":                    "5s",
 		"REDISBOT_PROBE_CONCURRENCY":                "32",
 		"REDISBOT_RUNBOOKS_DIR":                     runbooks,
@@ -544,7 +553,7 @@ func TestEnvOverrides(t *testing.T) {
 }
 
 func TestEnvOverrideErrors(t *testing.T) {
-	_, err := Load("testdata/good.yml", env(map[string]string{
+	_, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":                     "x",
 		"REDISBOT_PROBE_TIMEOUT":                "soon",
 		"REDISBOT_PROBE_CONCURRENCY":            "-1",
@@ -572,7 +581,7 @@ func TestEnvDoesNotHideFileErrors(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(path, env(map[string]string{
+	_, err := Load(t.Context(), path, env(map[string]string{
 		"REDISBOT_PROBE_TIMEOUT":           "5s",
 		"REDISBOT_THRESHOLDS_FRAG_WARNING": "1.6",
 		"REDISBOT_SLACK_WORKERS":           "4",
@@ -593,7 +602,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		"CACHE1_PASSWORD":                     secret,
 		"REDISBOT_INSTANCES_CACHE_2_PASSWORD": secret,
 	})
-	_, err := Load("testdata/bad_many.yml", getenv)
+	_, err := Load(t.Context(), "testdata/bad_many.yml", getenv)
 	if err == nil {
 		t.Fatal("bad_many.yml loaded")
 	}
@@ -652,7 +661,7 @@ func checkNoSecret(t *testing.T, secret, doc string, getenv func(string) string)
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(path, getenv)
+	_, err := Load(t.Context(), path, getenv)
 	if err == nil {
 		t.Errorf("%q loaded", doc)
 		return
@@ -670,7 +679,7 @@ func TestSlackDefaults(t *testing.T) {
 		if err := os.WriteFile(path, []byte(doc+"instances: [{name: a, addr: 'x:1'}]\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := Load(path, env(nil))
+		cfg, err := Load(t.Context(), path, env(nil))
 		if err != nil {
 			t.Fatalf("%q: %v", doc, err)
 		}
@@ -684,7 +693,7 @@ func TestSlackDefaults(t *testing.T) {
 }
 
 func TestSlackEnvOverrides(t *testing.T) {
-	cfg, err := Load("testdata/good.yml", env(map[string]string{
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":                   "env-pw",
 		"SLACK_APP_TOKEN":                     "xapp-env",
 		"SLACK_BOT_TOKEN":                     "xoxb-env",
@@ -750,7 +759,7 @@ func TestSlackTokenPrecedence(t *testing.T) {
 			for k, v := range tc.env {
 				m[k] = v
 			}
-			cfg, err := Load("testdata/good.yml", env(m))
+			cfg, err := Load(t.Context(), "testdata/good.yml", env(m))
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -761,7 +770,7 @@ func TestSlackTokenPrecedence(t *testing.T) {
 	}
 
 	// A token from the environment replaces a token file that is missing.
-	cfg, err := Load("testdata/bad_slack_token_file.yml", env(map[string]string{
+	cfg, err := Load(t.Context(), "testdata/bad_slack_token_file.yml", env(map[string]string{
 		"SLACK_APP_TOKEN": "xapp-env",
 		"SLACK_BOT_TOKEN": "xoxb-env",
 	}))
@@ -774,7 +783,7 @@ func TestSlackTokenPrecedence(t *testing.T) {
 }
 
 func TestSlackEnvErrors(t *testing.T) {
-	_, err := Load("testdata/good.yml", env(map[string]string{
+	_, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":               "env-pw",
 		"SLACK_APP_TOKEN":                 "xoxb-SECRET-123", // the bot token in the wrong place
 		"REDISBOT_SLACK_BOT_TOKEN_FILE":   "/nonexistent/slack-bot-token",
@@ -833,7 +842,7 @@ func TestRequireSlack(t *testing.T) {
 	}
 
 	// Load itself does not require the tokens: the CLI verbs do without.
-	cfg, err := Load("testdata/bad_slack_api_url_empty.yml", env(map[string]string{"REDISBOT_SLACK_API_URL": DefaultSlackAPIURL}))
+	cfg, err := Load(t.Context(), "testdata/bad_slack_api_url_empty.yml", env(map[string]string{"REDISBOT_SLACK_API_URL": DefaultSlackAPIURL}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -843,7 +852,7 @@ func TestRequireSlack(t *testing.T) {
 }
 
 func TestSecrets(t *testing.T) {
-	cfg, err := Load("testdata/good.yml", env(map[string]string{"SESSIONS_PASSWORD": "env-pw"}))
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{"SESSIONS_PASSWORD": "env-pw"}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -909,7 +918,7 @@ func TestCheckAPIURL(t *testing.T) {
 }
 
 func TestExampleConfig(t *testing.T) {
-	cfg, err := Load("../../../config.example.yaml", env(nil))
+	cfg, err := Load(t.Context(), "../../../config.example.yaml", env(nil))
 	if err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
@@ -1081,7 +1090,7 @@ func FuzzLoad(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := Load(path, env(nil))
+		cfg, err := Load(t.Context(), path, env(nil))
 		if err != nil {
 			if cfg != nil {
 				t.Fatalf("Load returned a config and an error: %v", err)

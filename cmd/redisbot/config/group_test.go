@@ -8,7 +8,7 @@ import (
 )
 
 func TestLoadGroups(t *testing.T) {
-	cfg, err := Load("testdata/good_group.yml", env(map[string]string{"REDISBOT_INSTANCES_ORDERS_PASSWORD": "env-orders-pw"}))
+	cfg, err := Load(t.Context(), "testdata/good_group.yml", env(map[string]string{"REDISBOT_INSTANCES_ORDERS_PASSWORD": "env-orders-pw"}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}

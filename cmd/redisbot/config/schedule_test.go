@@ -19,7 +19,7 @@ func defaultAlerts() Alerts {
 // TestScheduleAndAlertsDefaults: absent or empty sections give the defaults.
 func TestScheduleAndAlertsDefaults(t *testing.T) {
 	for _, doc := range []string{"", "schedule:\nalerts:\n", "schedule: {}\nalerts: {routes: []}\n"} {
-		cfg, err := Load(writeConfig(t, doc+oneInstance), env(nil))
+		cfg, err := Load(t.Context(), writeConfig(t, doc+oneInstance), env(nil))
 		if err != nil {
 			t.Fatalf("%q: %v", doc, err)
 		}
@@ -34,7 +34,7 @@ func TestScheduleAndAlertsDefaults(t *testing.T) {
 
 // TestScheduleOff: "" disables sweeps, and no digest needs no channel.
 func TestScheduleOff(t *testing.T) {
-	cfg, err := Load(writeConfig(t, "schedule: {sweep: '', digest: ''}\n"+oneInstance), env(nil))
+	cfg, err := Load(t.Context(), writeConfig(t, "schedule: {sweep: '', digest: ''}\n"+oneInstance), env(nil))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestScheduleOff(t *testing.T) {
 }
 
 func TestScheduleEnvOverrides(t *testing.T) {
-	cfg, err := Load("testdata/good.yml", env(map[string]string{
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":               "env-pw",
 		"REDISBOT_SCHEDULE_SWEEP":         "@every 30s",
 		"REDISBOT_SCHEDULE_DIGEST":        "@daily",
@@ -83,7 +83,7 @@ func TestScheduleEnvOverrides(t *testing.T) {
 }
 
 func TestScheduleEnvErrors(t *testing.T) {
-	_, err := Load("testdata/good.yml", env(map[string]string{
+	_, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":               "env-pw",
 		"REDISBOT_SCHEDULE_SWEEP":         "* * * *",
 		"REDISBOT_SCHEDULE_DIGEST":        "@weekdays",
@@ -107,13 +107,13 @@ func TestScheduleEnvErrors(t *testing.T) {
 	}
 
 	// A digest from the environment still needs a channel.
-	_, err = Load(writeConfig(t, oneInstance), env(map[string]string{"REDISBOT_SCHEDULE_DIGEST": "0 9 * * 1-5"}))
+	_, err = Load(t.Context(), writeConfig(t, oneInstance), env(map[string]string{"REDISBOT_SCHEDULE_DIGEST": "0 9 * * 1-5"}))
 	want = "schedule.digest: needs alerts.channel, where digests are posted (from REDISBOT_SCHEDULE_DIGEST)"
 	if err == nil || err.Error() != want {
 		t.Errorf("Load error:\n%v\nwant:\n%s", err, want)
 	}
 	// ... which the environment can give.
-	if _, err := Load(writeConfig(t, oneInstance), env(map[string]string{
+	if _, err := Load(t.Context(), writeConfig(t, oneInstance), env(map[string]string{
 		"REDISBOT_SCHEDULE_DIGEST": "0 9 * * 1-5",
 		"REDISBOT_ALERTS_CHANNEL":  "C0ALERTS",
 	})); err != nil {
@@ -145,7 +145,7 @@ func TestAlertsBounds(t *testing.T) {
 		{"alerts: {channel: C0ALERTS, oncall_group: S1}", `alerts.oncall_group: "S1" is not a user-group id (S…)`},
 		{"alerts: {channel: c0alerts}", `alerts.channel: "c0alerts" is not a channel id (C…, G… or D…)`},
 	} {
-		_, err := Load(writeConfig(t, tc.doc+"\n"+oneInstance), env(nil))
+		_, err := Load(t.Context(), writeConfig(t, tc.doc+"\n"+oneInstance), env(nil))
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: %v", tc.doc, err)

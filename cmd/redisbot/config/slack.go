@@ -111,7 +111,7 @@ func (l *loader) slackToken(name, prefix, inline, file string) string {
 	if file == "" {
 		return ""
 	}
-	token, err := readSecretFile(file)
+	token, err := l.readSecretFile(file)
 	if err != nil {
 		l.p.add(fileKey, err)
 		return ""

@@ -27,7 +27,7 @@ const oneInstance = "instances: [{name: cache-1, addr: '127.0.0.1:6379'}]\n"
 func TestStoreAndApprovalsDefaults(t *testing.T) {
 	for _, doc := range []string{"", "store:\napprovals:\n", "store: {}\napprovals: {required: {}, budget: {}, defrag: {}}\n"} {
 		path := writeConfig(t, doc+oneInstance)
-		cfg, err := Load(path, env(nil))
+		cfg, err := Load(t.Context(), path, env(nil))
 		if err != nil {
 			t.Fatalf("%q: %v", doc, err)
 		}
@@ -50,7 +50,7 @@ func TestStoreAndApprovalsDefaults(t *testing.T) {
 
 func TestStoreEnvOverrides(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := Load("testdata/good.yml", env(map[string]string{
+	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":              "env-pw",
 		"REDISBOT_STORE_PATH":            filepath.Join(dir, "state.db"),
 		"REDISBOT_STORE_REDIS_URL":       "redis://:env-url-pw@10.0.0.5:6379/1",
@@ -95,7 +95,7 @@ func TestStoreRedisURLSources(t *testing.T) {
 		{"path unused with a URL", "store: {path: '', redis_url: '" + url + "'}\n", nil, url},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Load(writeConfig(t, tc.doc+oneInstance), env(tc.env))
+			cfg, err := Load(t.Context(), writeConfig(t, tc.doc+oneInstance), env(tc.env))
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -107,7 +107,7 @@ func TestStoreRedisURLSources(t *testing.T) {
 }
 
 func TestStoreEnvErrors(t *testing.T) {
-	_, err := Load("testdata/good.yml", env(map[string]string{
+	_, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":              "env-pw",
 		"REDISBOT_STORE_PATH":            "testdata",
 		"REDISBOT_STORE_REDIS_URL":       "https://:SECRET-env@state:6379",
@@ -123,13 +123,13 @@ func TestStoreEnvErrors(t *testing.T) {
 
 	// A URL from the variable redis_url_env names is checked under that key.
 	path := writeConfig(t, "store: {redis_url_env: REDIS_STATE_URL}\n"+oneInstance)
-	_, err = Load(path, env(map[string]string{"REDIS_STATE_URL": "redis://:SECRET-env@state:6379/zero"}))
+	_, err = Load(t.Context(), path, env(map[string]string{"REDIS_STATE_URL": "redis://:SECRET-env@state:6379/zero"}))
 	want = "store.redis_url_env: path must be a database number, as in redis://host:6379/0 (from REDIS_STATE_URL)"
 	if err == nil || err.Error() != want {
 		t.Errorf("Load error:\n%v\nwant:\n%s", err, want)
 	}
 	// Without a URL the path is needed, from the environment too.
-	_, err = Load(writeConfig(t, oneInstance), env(map[string]string{"REDISBOT_STORE_PATH": "testdata"}))
+	_, err = Load(t.Context(), writeConfig(t, oneInstance), env(map[string]string{"REDISBOT_STORE_PATH": "testdata"}))
 	want = "store.path: testdata is a directory (from REDISBOT_STORE_PATH)"
 	if err == nil || err.Error() != want {
 		t.Errorf("Load error:\n%v\nwant:\n%s", err, want)

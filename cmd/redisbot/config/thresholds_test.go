@@ -17,7 +17,7 @@ func TestDurationThresholds(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(path, env(map[string]string{"REDISBOT_THRESHOLDS_OOM_FORECAST_HORIZON": "12h"}))
+	cfg, err := Load(t.Context(), path, env(map[string]string{"REDISBOT_THRESHOLDS_OOM_FORECAST_HORIZON": "12h"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestDurationThresholds(t *testing.T) {
 		}
 	}
 
-	_, err = Load(filepath.Join("testdata", "bad_thresholds_durations.yml"), env(nil))
+	_, err = Load(t.Context(), filepath.Join("testdata", "bad_thresholds_durations.yml"), env(nil))
 	want := "thresholds.frag_rising_per_hour: must be positive\n" +
 		"thresholds.frag_rising_min_span: must be positive\n" +
 		"thresholds.oom_forecast_horizon: invalid duration 24: add a unit, as in 2s or 500ms\n" +

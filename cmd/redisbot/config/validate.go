@@ -1,10 +1,11 @@
 package config
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"math"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/regularfile"
 	"github.com/redisbot/redisbot/handlers/topology"
 )
 
@@ -24,12 +26,25 @@ import (
 // chat commands and used in environment variable names.
 var namePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
 
-// maxSecretFile bounds what is read from a password_file or token file.
-const maxSecretFile = 64 << 10
+// Caps on the files Load reads, far above any real file and far below
+// what would hurt the process.
+const (
+	// maxConfigFile bounds the config file: a fleet of a thousand
+	// instances takes about 300 KiB.
+	maxConfigFile = 4 << 20
+	// maxSecretFile bounds a password_file or token file, which holds one
+	// line.
+	maxSecretFile = 64 << 10
+	// maxTLSFile bounds a ca_file, cert_file or key_file: Mozilla's whole
+	// CA bundle is about 220 KiB. probe.TLSConfig reads them again, with
+	// the same cap, when it connects.
+	maxTLSFile = 1 << 20
+)
 
 // loader turns the decoded file into a Config, collecting problems.
 type loader struct {
-	dir    string // directory of the config file, for relative paths
+	ctx    context.Context // Load stops reading files once it is done
+	dir    string          // directory of the config file, for relative paths
 	getenv func(string) string
 	p      *problems
 }
@@ -291,7 +306,7 @@ func (l *loader) password(key, override string, ps passwordSources) string {
 		}
 		return pw
 	default:
-		pw, err := readSecretFile(l.resolve(ps.file))
+		pw, err := l.readSecretFile(l.resolve(ps.file))
 		if err != nil {
 			l.p.add(key+".password_file", err)
 		}
@@ -299,29 +314,23 @@ func (l *loader) password(key, override string, ps passwordSources) string {
 	}
 }
 
+// readFile reads a file the config names, unless Load has been stopped:
+// then it reads nothing, and Load reports the stop instead of this error.
+func (l *loader) readFile(path string, max int64) ([]byte, error) {
+	if err := l.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return regularfile.Read(path, max)
+}
+
 // readSecretFile reads a secret file as written by Docker or Kubernetes,
-// trimming the trailing newline. It refuses anything but a regular file of
-// reasonable size, so that a mistake (/dev/zero, a FIFO) cannot hang or
-// exhaust the process.
-func readSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
+// trimming the trailing newline. Like every file the config names, it must
+// be a regular file (not /dev/zero, not a FIFO, which would block an open)
+// of at most maxSecretFile bytes.
+func (l *loader) readSecretFile(path string) (string, error) {
+	b, err := l.readFile(path, maxSecretFile)
 	if err != nil {
 		return "", err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", err
-	}
-	if len(b) > maxSecretFile {
-		return "", fmt.Errorf("%s is larger than %d bytes", path, maxSecretFile)
 	}
 	pw := strings.TrimRight(string(b), "\r\n")
 	if pw == "" {
@@ -330,6 +339,9 @@ func readSecretFile(path string) (string, error) {
 	return pw, nil
 }
 
+// tls resolves and checks an instance's tls section. Each file is read as
+// probe.TLSConfig will read it: the CA file must hold at least one
+// certificate, and the certificate and key must be a pair.
 func (l *loader) tls(key string, rt rawTLS) *handlers.TLS {
 	t := &handlers.TLS{
 		CAFile:             l.resolve(rt.CAFile),
@@ -338,9 +350,12 @@ func (l *loader) tls(key string, rt rawTLS) *handlers.TLS {
 		ServerName:         rt.ServerName,
 		InsecureSkipVerify: rt.InsecureSkipVerify,
 	}
+	pair := true
 	if (t.CertFile == "") != (t.KeyFile == "") && !l.p.isFailed(key+".cert_file") && !l.p.isFailed(key+".key_file") {
 		l.p.addf(key, "cert_file and key_file must be set together")
+		pair = false
 	}
+	read := map[string][]byte{}
 	for _, f := range []struct{ name, path string }{
 		{"ca_file", t.CAFile},
 		{"cert_file", t.CertFile},
@@ -349,12 +364,22 @@ func (l *loader) tls(key string, rt rawTLS) *handlers.TLS {
 		if f.path == "" {
 			continue
 		}
-		st, err := os.Stat(f.path)
-		switch {
-		case err != nil:
+		b, err := l.readFile(f.path, maxTLSFile)
+		if err != nil {
 			l.p.add(key+"."+f.name, err)
-		case st.IsDir():
-			l.p.add(key+"."+f.name, &fs.PathError{Op: "open", Path: f.path, Err: errors.New("is a directory")})
+			continue
+		}
+		read[f.name] = b
+	}
+	if b, ok := read["ca_file"]; ok && !x509.NewCertPool().AppendCertsFromPEM(b) {
+		l.p.addf(key+".ca_file", "%s holds no PEM certificate", t.CAFile)
+	}
+	cert, okCert := read["cert_file"]
+	keyPEM, okKey := read["key_file"]
+	if pair && okCert && okKey {
+		// crypto/tls's errors name PEM block types, never key material.
+		if _, err := tls.X509KeyPair(cert, keyPEM); err != nil {
+			l.p.addf(key, "cert_file and key_file: %v", err)
 		}
 	}
 	return t
