@@ -44,6 +44,30 @@ type Service struct {
 	now         func() time.Time
 	concurrency int
 	scanner     KeyScanner
+	onPanic     PanicHandler
+}
+
+// PanicHandler hears about a panic the service recovered while probing
+// ("probe") or analysing ("analyse") one instance, so the transport can log
+// it with its stack and count it. The report of that instance says only
+// that it failed, with class internal.
+type PanicHandler func(ctx context.Context, where, instance string, err *PanicError)
+
+// OnPanic sets who hears about recovered panics; nil: nobody.
+func (s *Service) OnPanic(h PanicHandler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onPanic = h
+}
+
+// panicked hands a recovered panic to the handler, once per panic.
+func (s *Service) panicked(ctx context.Context, where, instance string, pe *PanicError) {
+	s.mu.RLock()
+	h := s.onPanic
+	s.mu.RUnlock()
+	if h != nil && pe.Claim() {
+		h(ctx, where, instance, pe)
+	}
 }
 
 // NewService returns a Service over the configured instances. concurrency
@@ -84,7 +108,10 @@ func (s *Service) all() []Instance {
 // scoped returns a view of the service that only knows the instances with
 // one of the tags.
 func (s *Service) scoped(tags []string) *Service {
-	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner()}
+	s.mu.RLock()
+	onPanic := s.onPanic
+	s.mu.RUnlock()
+	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner(), onPanic: onPanic}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {
@@ -187,22 +214,55 @@ func (s *Service) report(ctx context.Context, verb, name string, analyse func(In
 }
 
 // probeAndAnalyse never fails: a failed probe becomes an "unreachable"
-// finding, so one dead instance never breaks a fleet view.
+// finding, so one dead instance never breaks a fleet view. A panic while
+// probing or analysing (a client library choking on a hostile reply, a
+// rule's bug) fails this instance's report with class internal, not the
+// command, the fleet view or the process.
 func (s *Service) probeAndAnalyse(ctx context.Context, verb string, inst Instance, analyse func(Input, *Report)) *Report {
 	r := &Report{Verb: verb, Instance: inst.Name, Addr: inst.Addr, Tags: inst.Tags, ProbedAt: s.now(), MemoryLimit: inst.MemoryLimit, Findings: []Finding{}}
-	snap, err := s.prober.Probe(ctx, inst)
+	snap, err := s.probe(ctx, inst)
+	if pe, ok := AsPanic(err); ok {
+		return failed(r, inst, &ReportError{Class: ClassInternal, Message: "internal error while probing: " + pe.Summary()})
+	}
+	err = Safely(func() error { s.analyse(ctx, r, inst, snap, err, analyse); return nil })
+	if pe, ok := AsPanic(err); ok {
+		s.panicked(ctx, "analyse", inst.Name, pe)
+		r.Path = nil
+		return failed(r, inst, &ReportError{Class: ClassInternal, Message: "internal error while analysing: " + pe.Summary()})
+	}
+	return r
+}
+
+// probe runs the prober. A panic in it (here, or in the prober's own
+// goroutine, which hands it back as an error) comes back as a *PanicError.
+func (s *Service) probe(ctx context.Context, inst Instance) (*Snapshot, error) {
+	var snap *Snapshot
+	err := Safely(func() error {
+		var err error
+		snap, err = s.prober.Probe(ctx, inst)
+		return err
+	})
+	if pe, ok := AsPanic(err); ok {
+		s.panicked(ctx, "probe", inst.Name, pe)
+		return nil, pe
+	}
+	return snap, err
+}
+
+// analyse fills r from a probe's result: the snapshot's numbers and the
+// rules' findings, or the unreachable finding of a failed probe.
+func (s *Service) analyse(ctx context.Context, r *Report, inst Instance, snap *Snapshot, probeErr error, analyse func(Input, *Report)) {
 	if snap != nil {
 		r.Snapshot, r.ProbedAt, r.Missing = snap, snap.ProbedAt, snap.Missing
 		r.Metrics = keyMetrics(snap, inst.MemoryLimit)
 	}
-	if err != nil {
-		r.Error = &ReportError{Class: ClassOf(err), Message: Redact(err.Error(), inst.Password)}
-		if r.Error.Class == "" {
-			r.Error.Class = ClassError
+	if probeErr != nil {
+		e := &ReportError{Class: ClassOf(probeErr), Message: Redact(probeErr.Error(), inst.Password)}
+		if e.Class == "" {
+			e.Class = ClassError
 		}
-		r.Findings = []Finding{unreachableFinding(inst, r.Error)}
-		r.Severity = Worst(r.Findings)
-		return r
+		failed(r, inst, e)
+		return
 	}
 	in := Input{Cur: snap, MemoryLimit: inst.MemoryLimit, T: inst.Thresholds}
 	if s.history != nil {
@@ -216,6 +276,14 @@ func (s *Service) probeAndAnalyse(ctx context.Context, verb string, inst Instanc
 		}
 	}
 	analyse(in, r)
+	r.Severity = Worst(r.Findings)
+}
+
+// failed marks r as a failed probe: its error and the one finding that
+// says so.
+func failed(r *Report, inst Instance, e *ReportError) *Report {
+	r.Error = e
+	r.Findings = []Finding{unreachableFinding(inst, e)}
 	r.Severity = Worst(r.Findings)
 	return r
 }
@@ -238,6 +306,9 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 		hint = "nothing listens on that port: the process is down or restarting (an OOM kill?)"
 	case ClassProtocol:
 		hint = "the answer was not Redis: is the address right?"
+	case ClassInternal:
+		// The bot failed, so the instance's state is unknown rather than bad.
+		sev, hint = SeverityWarning, "the bot itself failed while reading this instance (a bug in redisbot; its log has the stack)"
 	}
 	f := newFinding("unreachable", sev, fmt.Sprintf("Probe failed (%s): %s.", e.Class, hint),
 		factText("error_class", string(e.Class)), factText("error", e.Message), factText("addr", inst.Addr))
@@ -262,7 +333,18 @@ func (s *Service) Fleet(ctx context.Context, tag string) ([]*Report, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			reports[i] = s.probeAndAnalyse(ctx, "fleet", inst, func(in Input, r *Report) { r.Findings = Evaluate(in) })
+			// probeAndAnalyse recovers panics in the probe and the rules;
+			// this is the last line for anything else, because a panic
+			// nobody recovers in this goroutine would end the process.
+			err := Safely(func() error {
+				reports[i] = s.probeAndAnalyse(ctx, "fleet", inst, func(in Input, r *Report) { r.Findings = Evaluate(in) })
+				return nil
+			})
+			if pe, ok := AsPanic(err); ok {
+				s.panicked(ctx, "probe", inst.Name, pe)
+				r := &Report{Verb: "fleet", Instance: inst.Name, Addr: inst.Addr, Tags: inst.Tags, ProbedAt: s.now(), MemoryLimit: inst.MemoryLimit}
+				reports[i] = failed(r, inst, &ReportError{Class: ClassInternal, Message: "internal error while probing: " + pe.Summary()})
+			}
 		}()
 	}
 	wg.Wait()

@@ -97,7 +97,7 @@ func (p *Prober) Probe(ctx context.Context, inst handlers.Instance) (*handlers.S
 		// The shared probe runs to its own deadline even if this caller
 		// goes away, so the others still get an answer.
 		go func() {
-			c.snap, c.err = p.probe(context.WithoutCancel(ctx), inst)
+			c.snap, c.err = p.probeSafely(context.WithoutCancel(ctx), inst)
 			p.mu.Lock()
 			delete(p.inflight, inst.Name)
 			p.mu.Unlock()
@@ -112,6 +112,25 @@ func (p *Prober) Probe(ctx context.Context, inst handlers.Instance) (*handlers.S
 	case <-ctx.Done():
 		return nil, &handlers.ProbeError{Instance: inst.Name, Class: handlers.ClassTimeout, Err: ctx.Err()}
 	}
+}
+
+// probeSafely is probe in the shared goroutine, where a panic nobody
+// recovers would end the process: a client library panicking over a hostile
+// reply fails this instance's probe (class internal, the panic and its
+// stack inside) and its pooled connection, whose state is then unknown, is
+// closed.
+func (p *Prober) probeSafely(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+	var snap *handlers.Snapshot
+	err := handlers.Safely(func() error {
+		var err error
+		snap, err = p.probe(ctx, inst)
+		return err
+	})
+	if pe, ok := handlers.AsPanic(err); ok {
+		p.drop(inst.Name, pe)
+		return nil, &handlers.ProbeError{Instance: inst.Name, Class: handlers.ClassInternal, Err: pe}
+	}
+	return snap, err
 }
 
 func (p *Prober) probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
