@@ -12,7 +12,6 @@
 package config
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -413,12 +412,17 @@ func (c *Config) Secrets() []string {
 // so that a mistake is reported at start-up with its key, not at the first
 // connection.
 //
+// A secret value that YAML would read as something other than the text
+// written (an alias, an anchor, a tag, a comment after an unquoted value, a
+// number that does not read back as written) is a problem that asks for
+// quotes; see checkSecretValues.
+//
 // Loading stops between two files once ctx is done, and Load then returns an
 // error that wraps the context's cause instead of the problems found.
 //
 // A file that cannot be read or parsed gives a single error prefixed
-// "config: ". Otherwise every problem is reported, one per line
-// (errors.Join), in file order.
+// "config: ", which never shows a secret value from the file. Otherwise every
+// problem is reported, one per line (errors.Join), in file order.
 func Load(ctx context.Context, path string, getenv func(string) string) (*Config, error) {
 	if path == "" {
 		return nil, errors.New("config: no file given")
@@ -436,16 +440,10 @@ func Load(ctx context.Context, path string, getenv func(string) string) (*Config
 
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("config: %s: %w", path, err)
+		return nil, parseError(path, data, err)
 	}
 	if !isMappingOrEmpty(&root) {
 		return nil, fmt.Errorf("config: %s: top level must be a mapping", path)
-	}
-
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, parseError(path, err)
 	}
 
 	pos, dups := positions(&root)
@@ -455,6 +453,20 @@ func Load(ctx context.Context, path string, getenv func(string) string) (*Config
 		getenv: getenv,
 		p:      newProblems(pos),
 	}
+	l.checkSecretValues(&root)
+	// viper gets the checked tree, not the file: a refused secret is ""
+	// there, an unquoted 123456 the text "123456".
+	doc := map[string]any{}
+	if len(root.Content) > 0 {
+		if err := root.Decode(&doc); err != nil {
+			return nil, parseError(path, data, err)
+		}
+	}
+	v := viper.New()
+	if err := v.MergeConfigMap(doc); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+
 	for _, key := range dups {
 		// viper folds case, so which of the two would win is undefined.
 		l.p.addf(key, "duplicate key (keys are not case-sensitive)")
@@ -474,17 +486,16 @@ func stopped(ctx context.Context, path string) error {
 	return fmt.Errorf("config: loading %s stopped: %w", path, context.Cause(ctx))
 }
 
-// parseError reports a file that YAML cannot decode, on one line.
-func parseError(path string, err error) error {
+// parseError reports a file that YAML cannot decode, on one line, with the
+// values of secret keys taken out (redactYAMLError). yaml.v3's error is not
+// wrapped: its text may hold them.
+func parseError(path string, data []byte, err error) error {
+	msg := err.Error()
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("config: %s: %s", path, strings.Join(te.Errors, "; "))
+		msg = strings.Join(te.Errors, "; ")
 	}
-	var pe viper.ConfigParseError
-	if errors.As(err, &pe) {
-		err = pe.Unwrap()
-	}
-	return fmt.Errorf("config: %s: %w", path, err)
+	return fmt.Errorf("config: %s: %s", path, redactYAMLError(msg, data))
 }
 
 // isMappingOrEmpty reports whether a parsed document is a mapping, or has no

@@ -219,6 +219,27 @@ func TestLoadErrors(t *testing.T) {
 			"instances[4].tls.key_file: /dev/null is not a regular file (a character device)\n" +
 			"instances[5].tls: cert_file and key_file: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched"},
 
+		// Secrets that YAML would read as something else than the text
+		// written.
+		{"bad_secret_yaml.yml", "base: unknown key\n" +
+			"instances[0].password: YAML reads a value starting with * as an alias: quote the value\n" +
+			"instances[1].password: YAML reads a value starting with & as an anchor: quote the value\n" +
+			"instances[2].password: YAML reads a value starting with & as an anchor: quote the value\n" +
+			"instances[3].password: YAML reads # and the rest of the line as a comment: quote the value, or put the comment on a line of its own\n" +
+			"instances[4].password: YAML reads # and the rest of the line as a comment: quote the value, or put the comment on a line of its own\n" +
+			"instances[5].password: YAML reads this unquoted value as an integer, not as the text written: quote it\n" +
+			"instances[5].remediation.password: YAML reads this unquoted value as a boolean, not as the text written: quote it\n" +
+			"instances[6].password: YAML reads this unquoted value as null (no value), not as the text written: quote it\n" +
+			"instances[7].password: YAML reads a value starting with ! as a tag: quote the value\n" +
+			"instances[8].password: YAML reads this unquoted value as a timestamp, not as the text written: quote it\n" +
+			"instances[9].password: YAML reads this unquoted value as a number, not as the text written: quote it\n" +
+			"slack.bot_token: YAML reads a value starting with ! as a tag: quote the value\n" +
+			"slack.app_token: YAML reads # and the rest of the line as a comment: quote the value, or put the comment on a line of its own\n" +
+			"store.redis_url: YAML reads # and the rest of the line as a comment: quote the value, or put the comment on a line of its own"},
+		{"bad_secret_alias.yml", `config: testdata/bad_secret_alias.yml: line 6: password: YAML reads a value starting with * as an alias: quote the value`},
+		{"bad_secret_alias_flow.yml", `config: testdata/bad_secret_alias_flow.yml: line 2: password: YAML reads a value starting with * as an alias: quote the value`},
+		{"bad_secret_parse.yml", `config: testdata/bad_secret_parse.yml: yaml: unknown anchor '(not shown)' referenced`},
+
 		{"bad_thresholds_order.yml", `thresholds.frag_critical: must be greater than frag_warning`},
 		{"bad_keys.yml", "keys.budget: must be between 100 and 1000000 commands per second\nkeys.max_duration: must be between 1m and 24h\nkeys.max_concurrent: must be between 1 and 64"},
 		{"bad_thresholds_pairs.yml", "thresholds.alloc_frag_critical: must be greater than alloc_frag_warning\n" +
@@ -274,7 +295,8 @@ func TestLoadErrors(t *testing.T) {
 			"slack.queue: must be positive\n" +
 			"slack.shutdown_timeout: must be positive\n" +
 			"slack.usergroup_ttl: must be positive"},
-		{"bad_slack_types.yml", "slack.app_token: expected a string, got an integer (quote it)\n" +
+		// app_token: 123 reads back as written: it is the text "123".
+		{"bad_slack_types.yml", "slack.app_token: must start with xapp-\n" +
 			"slack.api_url: expected a string, got a list\n" +
 			"slack.workers: invalid integer \"many\"\n" +
 			"slack.queue: invalid integer \"2.5\"\n" +

@@ -124,6 +124,25 @@ func parentKey(key string) string {
 // viper does; keys that differ only in case are returned as duplicates.
 func positions(doc *yaml.Node) (pos map[string]int, dups []string) {
 	pos = map[string]int{}
+	walkKeys(doc, func(key string, name, value *yaml.Node) {
+		at := value
+		if name != nil {
+			at = name
+		}
+		if _, dup := pos[key]; dup && name != nil {
+			dups = append(dups, key)
+			return
+		}
+		pos[key] = at.Line<<20 | at.Column
+	})
+	return pos, dups
+}
+
+// walkKeys calls visit for every mapping value and list item of a parsed
+// document, parents first, with its key path ("instances[0].addr",
+// lower-cased as viper does), the key's node (nil for a list item) and the
+// value's node. Aliases are not followed.
+func walkKeys(doc *yaml.Node, visit func(key string, name, value *yaml.Node)) {
 	var walk func(n *yaml.Node, key string)
 	walk = func(n *yaml.Node, key string) {
 		switch n.Kind {
@@ -133,17 +152,13 @@ func positions(doc *yaml.Node) (pos map[string]int, dups []string) {
 				if key != "" {
 					k = key + "." + k
 				}
-				if _, dup := pos[k]; dup {
-					dups = append(dups, k)
-				} else {
-					pos[k] = n.Content[i].Line<<20 | n.Content[i].Column
-				}
+				visit(k, n.Content[i], n.Content[i+1])
 				walk(n.Content[i+1], k)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
 				k := key + "[" + strconv.Itoa(i) + "]"
-				pos[k] = c.Line<<20 | c.Column
+				visit(k, nil, c)
 				walk(c, k)
 			}
 		}
@@ -151,5 +166,4 @@ func positions(doc *yaml.Node) (pos map[string]int, dups []string) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		walk(doc.Content[0], "")
 	}
-	return pos, dups
 }
