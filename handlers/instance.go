@@ -90,7 +90,8 @@ type Thresholds struct {
 	FragWarning         float64 `mapstructure:"frag_warning"`           // mem_fragmentation_ratio
 	FragCritical        float64 `mapstructure:"frag_critical"`          //
 	FragRestart         float64 `mapstructure:"frag_restart"`           // above this the text recommends restart/failover
-	FragMinUsedMemory   int64   `mapstructure:"frag_min_used_memory"`   // below this, fragmentation is noise
+	FragMinUsedMemory   int64   `mapstructure:"frag_min_used_memory"`   // frag-rising ignores instances with less data
+	FragNoiseBytes      int64   `mapstructure:"frag_noise_bytes"`       // RSS beyond the data below this is noise, whatever the ratio
 	AllocFragWarning    float64 `mapstructure:"alloc_frag_warning"`     // allocator_frag_ratio
 	AllocFragCritical   float64 `mapstructure:"alloc_frag_critical"`    //
 	AllocFragMinBytes   int64   `mapstructure:"alloc_frag_min_bytes"`   // allocator_frag_bytes
@@ -133,6 +134,7 @@ func DefaultThresholds() Thresholds {
 		FragCritical:        2.0,
 		FragRestart:         2.5,
 		FragMinUsedMemory:   50 << 20,
+		FragNoiseBytes:      32 << 20, // a fresh 7.0 process holds ~6 MiB beyond its data; MEMORY DOCTOR ignores < 10 MB
 		AllocFragWarning:    1.1,
 		AllocFragCritical:   4.0,
 		AllocFragMinBytes:   100 << 20,

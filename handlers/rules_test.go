@@ -64,8 +64,8 @@ func TestRules(t *testing.T) {
 			fields:  map[string]string{"mem_fragmentation_ratio": "2.7"},
 			want:    want{"frag-high": SeverityCritical},
 			summary: map[string]string{"frag-high": "failover or a restart"}},
-		{name: "small instance: noise",
-			fields: map[string]string{"used_memory": mb(10), "mem_fragmentation_ratio": "5.2"},
+		{name: "a few MiB beyond the data: noise, whatever the ratio",
+			fields: map[string]string{"used_memory": mb(2), "used_memory_rss": mb(9), "mem_fragmentation_ratio": "4.5", "mem_fragmentation_bytes": mb(7)},
 			want:   want{"frag-noise": SeverityInfo, "frag-high": SeverityNone, "frag-allocator": SeverityNone}},
 		{name: "small and healthy",
 			fields: map[string]string{"used_memory": mb(10), "mem_fragmentation_ratio": "1.2"},
@@ -76,9 +76,13 @@ func TestRules(t *testing.T) {
 		{name: "ratio below 1 below the swap floor",
 			fields: map[string]string{"used_memory": mb(60), "mem_fragmentation_ratio": "0.7"},
 			want:   want{"frag-swap": SeverityNone}},
-		{name: "post-peak artifact lowers frag-high to info",
-			fields: map[string]string{"used_memory_peak": mb(150)},
+		{name: "free pages left by a peak lower frag-high to info",
+			fields: map[string]string{"used_memory_peak": mb(150), "allocator_rss_ratio": "1.8", "allocator_rss_bytes": mb(50), "allocator_frag_ratio": "1.14", "allocator_frag_bytes": mb(8)},
 			want:   want{"frag-post-peak": SeverityWarning, "frag-high": SeverityInfo}},
+		{name: "holes under a past peak keep frag-high at its level",
+			fields:  map[string]string{"used_memory_peak": mb(150)},
+			want:    want{"frag-post-peak": SeverityNone, "frag-high": SeverityCritical},
+			summary: map[string]string{"frag-high": "MEMORY PURGE will not return them"}},
 		{name: "allocator fragmentation over 100 MiB with defrag off",
 			fields: map[string]string{"allocator_frag_bytes": mb(150)},
 			want:   want{"frag-allocator": SeverityWarning, "defrag-disabled": SeverityWarning}},
@@ -89,15 +93,24 @@ func TestRules(t *testing.T) {
 			fields: map[string]string{"allocator_frag_bytes": mb(150)},
 			config: map[string]string{"activedefrag": absent},
 			want:   want{"frag-allocator": SeverityWarning, "defrag-disabled": SeverityNone}},
-		{name: "high ratio with low allocator fragmentation: RSS overhead",
-			fields: map[string]string{"allocator_frag_ratio": "1.02", "allocator_rss_ratio": "1.5", "rss_overhead_ratio": "1.3"},
-			want:   want{"frag-rss-overhead": SeverityWarning, "frag-allocator": SeverityNone}},
+		{name: "high ratio carried outside the allocator: RSS overhead",
+			fields: map[string]string{"allocator_frag_ratio": "1.02", "allocator_frag_bytes": mb(1), "allocator_rss_bytes": mb(3), "rss_overhead_ratio": "1.9", "rss_overhead_bytes": mb(58)},
+			want:   want{"frag-rss-overhead": SeverityWarning, "frag-allocator": SeverityNone, "frag-post-peak": SeverityNone}},
+		{name: "free pages the allocator retains are not RSS overhead",
+			fields: map[string]string{"allocator_frag_ratio": "1.02", "allocator_frag_bytes": mb(1), "allocator_rss_ratio": "1.9", "allocator_rss_bytes": mb(58)},
+			want:   want{"frag-rss-overhead": SeverityNone, "frag-post-peak": SeverityWarning, "frag-high": SeverityInfo}},
 		{name: "libc allocator",
 			fields: map[string]string{"mem_allocator": "libc", "allocator_frag_bytes": mb(500)},
 			want:   want{"allocator-not-jemalloc": SeverityWarning, "frag-allocator": SeverityNone, "frag-high": SeverityCritical}},
-		{name: "fork in progress makes fragmentation transient",
+		{name: "fork in progress: what rose since the previous sample is transient",
 			fields: map[string]string{"rdb_bgsave_in_progress": "1", "allocator_frag_bytes": mb(150)},
-			want:   want{"frag-fork-transient": SeverityInfo, "frag-high": SeverityInfo, "frag-allocator": SeverityInfo}},
+			prev: map[string]string{"rdb_bgsave_in_progress": "0", "mem_fragmentation_ratio": "1.1", "mem_fragmentation_bytes": mb(6),
+				"allocator_frag_ratio": "1.03", "allocator_frag_bytes": mb(2)},
+			want: want{"frag-fork-transient": SeverityInfo, "frag-high": SeverityInfo, "frag-allocator": SeverityInfo}},
+		{name: "fork in progress on an already fragmented instance hides nothing",
+			fields: map[string]string{"rdb_bgsave_in_progress": "1", "allocator_frag_bytes": mb(150)},
+			prev:   map[string]string{"rdb_bgsave_in_progress": "0"},
+			want:   want{"frag-fork-transient": SeverityInfo, "frag-high": SeverityCritical, "frag-allocator": SeverityWarning}},
 		{name: "defrag running with few hits",
 			fields: map[string]string{"active_defrag_running": "25", "active_defrag_hits": "100", "active_defrag_misses": "900"},
 			config: map[string]string{"activedefrag": "yes"},
@@ -314,29 +327,6 @@ func ids(m map[string]Finding) []string {
 		out = append(out, id+"="+f.Severity.String())
 	}
 	return out
-}
-
-func TestFragTreePath(t *testing.T) {
-	a := FragTree(Input{Cur: fixture(t, "redis-7.0.txt", map[string]string{"allocator_frag_bytes": mb(150)}, nil), T: DefaultThresholds()})
-	var questions []string
-	for _, s := range a.Steps {
-		questions = append(questions, s.Question+" -> "+s.Answer)
-	}
-	path := strings.Join(questions, "\n")
-	// The runbook's order: allocator, noise, swap, ratio, peak, allocator
-	// fragmentation, defrag state, fork.
-	order := []string{"Which allocator?", "Is used_memory at least", "Is mem_fragmentation_ratio >=", "Is used_memory_peak", "Is allocator_frag_ratio", "Is active defrag on?", "Is a fork"}
-	last := -1
-	for _, q := range order {
-		i := strings.Index(path, q)
-		if i < 0 || i < last {
-			t.Fatalf("step %q missing or out of order in path:\n%s", q, path)
-		}
-		last = i
-	}
-	if a.Steps[len(a.Steps)-1].Answer != "no" {
-		t.Errorf("last step = %+v", a.Steps[len(a.Steps)-1])
-	}
 }
 
 func TestFragTreeWithoutRatio(t *testing.T) {

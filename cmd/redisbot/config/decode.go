@@ -170,6 +170,7 @@ var (
 // The other integer thresholds are counts or microseconds.
 var byteThresholds = map[string]bool{
 	"frag_min_used_memory": true,
+	"frag_noise_bytes":     true,
 	"alloc_frag_min_bytes": true,
 	"swap_min_used_memory": true,
 	"client_buffer_avg":    true,
