@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/regularfile"
 )
 
 // ConfigKeys are the settings the rules read. Each is asked for by name, so a
@@ -272,10 +272,16 @@ func (p *Prober) drop(name string, err error) {
 
 // TLSConfig builds the TLS settings of an instance from its config: the CA,
 // client certificate and server name. Every client of an instance uses it.
+// The files are read through regularfile, as the config loader read them at
+// start-up: a file swapped since for a FIFO or /dev/zero is an error, not a
+// hang or a process that grows without bound.
 func TLSConfig(t *handlers.TLS) (*tls.Config, error) {
+	// maxPEM bounds each file, the cap the config loader uses (maxTLSFile):
+	// Mozilla's whole CA bundle is about 220 KiB.
+	const maxPEM = 1 << 20
 	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // operator's explicit choice
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pem, err := regularfile.Read(t.CAFile, maxPEM)
 		if err != nil {
 			return nil, fmt.Errorf("tls ca_file: %w", err)
 		}
@@ -286,7 +292,15 @@ func TLSConfig(t *handlers.TLS) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		certPEM, err := regularfile.Read(t.CertFile, maxPEM)
+		if err != nil {
+			return nil, fmt.Errorf("tls cert_file: %w", err)
+		}
+		keyPEM, err := regularfile.Read(t.KeyFile, maxPEM)
+		if err != nil {
+			return nil, fmt.Errorf("tls key_file: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("tls cert_file/key_file: %w", err)
 		}
