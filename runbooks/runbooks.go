@@ -39,10 +39,16 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/redisbot/redisbot/handlers/regularfile"
 )
 
 //go:embed *.md
 var embedded embed.FS
+
+// maxRunbookFile bounds each runbook read from a directory: the longest
+// built-in one is under 10 KiB.
+const maxRunbookFile = 1 << 20
 
 // required are the sections every runbook must have. The order is the order
 // they are written in; Load does not enforce it, a reader would not notice.
@@ -130,9 +136,11 @@ func Load(dir string) (*Library, error) {
 				continue
 			}
 			file := filepath.Join(dir, e.Name())
-			text, err := os.ReadFile(file)
+			// A FIFO or a huge file named *.md is refused, not waited on
+			// or read into memory.
+			text, err := regularfile.Read(file, maxRunbookFile)
 			if err != nil {
-				errs = append(errs, err) // *PathError already names the file
+				errs = append(errs, err) // it names the file
 				continue
 			}
 			errs = append(errs, lib.add(file, e.Name(), text))
