@@ -29,6 +29,20 @@ func runWithin(t *testing.T, ctx context.Context, d time.Duration, getenv func(s
 	}
 }
 
+func TestLogFormatFlag(t *testing.T) {
+	cfg := writeConfig(t, "instances:\n"+instanceYAML("cache-1", "127.0.0.1:1"))
+	res := runCLI(t, nil, "list", "--config", cfg, "--log-format", "bogus")
+	if want := "redisbot: --log-format must be json, text or auto, not \"bogus\"\n"; res.code != exitError || res.stderr != want {
+		t.Errorf("--log-format bogus: exit %d, stderr %q; want %d, %q", res.code, res.stderr, exitError, want)
+	}
+	for _, f := range []string{"json", "text", "auto", "JSON", "Text"} {
+		opts, _, err := parseFlags([]string{"serve", "--log-format", f})
+		if err != nil || opts.logFormat != f {
+			t.Errorf("--log-format %s: %v", f, err)
+		}
+	}
+}
+
 // TestRunRefusesFilesThatHang: what hung or grew the process before (a FIFO
 // as password_file, /dev/zero as the config or a CA file) is an error at
 // once, exit 3, naming the key.

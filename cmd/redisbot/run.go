@@ -163,6 +163,13 @@ func parseFlags(args []string) (options, []string, error) {
 	default:
 		return opts, nil, fmt.Errorf("--color must be auto, always or never, not %q", opts.color)
 	}
+	// Any case, as wantJSONLogs reads it; a typo must not silently mean
+	// auto.
+	switch strings.ToLower(opts.logFormat) {
+	case "json", "text", "auto":
+	default:
+		return opts, nil, fmt.Errorf("--log-format must be json, text or auto, not %q", opts.logFormat)
+	}
 	return opts, rest, nil
 }
 
