@@ -121,7 +121,7 @@ func Memory(s Series, title string) ([]byte, error) {
 			}
 		}
 	}
-	hasRatio := slices.ContainsFunc(pts, func(p Point) bool { return valid(p.FragRatio) })
+	hasRatio := slices.ContainsFunc(pts, func(p Point) bool { return valid(drawnRatio(p)) })
 	if top == 0 && !hasRatio {
 		return nil, ErrNoData
 	}
@@ -155,7 +155,7 @@ func Memory(s Series, title string) ([]byte, error) {
 	if def := handlers.DefaultThresholds(); warn <= 0 || crit <= 0 {
 		warn, crit = def.FragWarning, def.FragCritical
 	}
-	if segs, last := segments(pts, gaps, func(p Point) float64 { return p.FragRatio }); len(segs) > 0 {
+	if segs, last := segments(pts, gaps, drawnRatio); len(segs) > 0 {
 		// Threshold lines go under the data; their legend entries after it.
 		dash := []vg.Length{vg.Points(4), vg.Points(3)}
 		thresholds := []hline{{y: warn, style: lineStyle(colorWarning, dash)}, {y: crit, style: lineStyle(colorCritical, dash)}}
@@ -191,6 +191,14 @@ func Memory(s Series, title string) ([]byte, error) {
 		{plot: mem, legend: memLegend, weight: 0.62},
 		{plot: ratio, legend: ratioLegend, weight: 0.38},
 	})
+}
+
+// drawnRatio is the point's fragmentation ratio, or 0 (a gap) where it is
+// noise: a few MiB of RSS beyond a few MiB of data reads as a ratio of 10
+// and would sit far above the critical line (handlers.FragRatioOf).
+func drawnRatio(p Point) float64 {
+	r, _ := handlers.FragRatioOf(p.FragRatio, p.UsedMemory, p.RSS, handlers.DefaultThresholds())
+	return r
 }
 
 // Fleet renders the riskiest instances' memory usage in percent of their

@@ -1,0 +1,27 @@
+package charts
+
+import (
+	"testing"
+	"time"
+)
+
+// A ratio that is noise (a few MiB beyond a few MiB of data) is a gap on
+// the ratio panel, not a point far above the critical line; the memory it
+// describes is still drawn.
+func TestNoisyRatioIsNotDrawn(t *testing.T) {
+	noisy := Point{At: start, UsedMemory: 900 << 10, RSS: 7 << 20, FragRatio: 7.75}
+	real := Point{At: start.Add(time.Minute), UsedMemory: 6 << 20, RSS: 228 << 20, FragRatio: 35.25}
+	if r := drawnRatio(noisy); r != 0 {
+		t.Errorf("noisy ratio drawn as %v", r)
+	}
+	if r := drawnRatio(real); r != 35.25 {
+		t.Errorf("ratio over 222 MiB beyond the data drawn as %v", r)
+	}
+	// Sizes unknown: the ratio as the server gave it.
+	if r := drawnRatio(Point{FragRatio: 2.1}); r != 2.1 {
+		t.Errorf("ratio without sizes drawn as %v", r)
+	}
+	if _, err := Memory(Series{Instance: "tiny", Points: []Point{noisy, {At: start.Add(time.Minute), UsedMemory: 1 << 20, RSS: 8 << 20, FragRatio: 8}}}, "tiny"); err != nil {
+		t.Errorf("a chart of noise only: %v", err)
+	}
+}
