@@ -41,7 +41,10 @@ func MaxmemoryUsage(s *Snapshot) (Usage, bool) {
 	if !ok || maxmem <= 0 {
 		return Usage{}, false
 	}
-	used, _ := s.Int("used_memory")
+	used, ok := s.Int("used_memory")
+	if !ok {
+		return Usage{}, false // a share of an unknown is not 0%
+	}
 	notCounted, _ := s.Int("mem_not_counted_for_evict")
 	counted := max(used-notCounted, 0)
 	return Usage{Counted: counted, Maxmemory: maxmem, Share: float64(counted) / float64(maxmem)}, true
@@ -99,9 +102,9 @@ func ruleMaxmemoryUnset(in Input) []Finding {
 	if !ok || maxmem != 0 || s.IsReplica() {
 		return nil
 	}
-	used, _ := s.Int("used_memory")
-	summary := fmt.Sprintf("maxmemory is 0 on a primary holding %s: nothing stops growth until the kernel's OOM killer ends the process.", HumanBytes(used))
-	ev := []Fact{factBytes("maxmemory", 0), factBytes("used_memory", used)}
+	used, usedOK := s.Int("used_memory")
+	summary := fmt.Sprintf("maxmemory is 0 on a primary holding %s: nothing stops growth until the kernel's OOM killer ends the process.", knownBytes(used, usedOK))
+	ev := []Fact{factBytes("maxmemory", 0), factKnownBytes("used_memory", used, usedOK)}
 	if in.MemoryLimit > 0 {
 		ev = append(ev, factBytes("memory_limit", in.MemoryLimit))
 	}
@@ -148,7 +151,7 @@ func ruleVolatileNoTTL(in Input) []Finding {
 		return nil
 	}
 	keys, expires := s.Keys()
-	if keys == 0 {
+	if keys == 0 || !s.KeysKnown() {
 		return nil
 	}
 	share := float64(expires) / float64(keys)
@@ -246,13 +249,20 @@ func ruleMaxmemoryHeadroom(in Input) []Finding {
 	if persistent {
 		summary += fmt.Sprintf(" and a fork's copy-on-write margin (%s)", Percent(in.T.CowMargin))
 	}
-	summary += fmt.Sprintf(" the process needs about %s.", HumanBytes(int64(need)))
+	// A big ratio times a big maxmemory overflows an int64, which printed
+	// as "needs about -8.0 EiB": beyond any machine, say so instead.
+	needBytes, needOK := bytesOf(need)
+	if needOK {
+		summary += fmt.Sprintf(" the process needs about %s.", HumanBytes(needBytes))
+	} else {
+		summary += " the process needs more memory than any machine has."
+	}
 	if source != "memory_limit" {
 		summary += cgroupNote
 	}
 	return []Finding{newFinding("maxmemory-headroom", sev, summary,
 		factBytes("maxmemory", maxmem), factBytes(source, limit), factShare("maxmemory_of_limit", ofLimit),
-		factRatio("mem_fragmentation_ratio", frag), factBytes("projected_rss", int64(need)))}
+		factRatio("mem_fragmentation_ratio", frag), factKnownBytes("projected_rss", needBytes, needOK))}
 }
 
 func ruleForkSlow(in Input) []Finding {
@@ -266,10 +276,10 @@ func ruleForkSlow(in Input) []Finding {
 	if usec > 10*in.T.ForkSlowUsec {
 		sev = SeverityWarning
 	}
-	used, _ := in.Cur.Int("used_memory")
+	used, usedOK := in.Cur.Int("used_memory")
 	return []Finding{newFinding("fork-slow", sev,
-		fmt.Sprintf("The last fork blocked the server for %.1f ms (%s of data): BGSAVE, AOF rewrite and full syncs stall every client that long.", float64(usec)/1000, HumanBytes(used)),
-		factInt("latest_fork_usec", usec), factBytes("used_memory", used))}
+		fmt.Sprintf("The last fork blocked the server for %.1f ms (%s of data): BGSAVE, AOF rewrite and full syncs stall every client that long.", float64(usec)/1000, knownBytes(used, usedOK)),
+		factInt("latest_fork_usec", usec), factKnownBytes("used_memory", used, usedOK))}
 }
 
 func ruleCowHeadroom(in Input) []Finding {
@@ -284,14 +294,14 @@ func ruleCowHeadroom(in Input) []Finding {
 	if share <= in.T.CowUsedShare {
 		return nil
 	}
-	cow, _ := s.Int("rdb_last_cow_size")
+	cow, cowOK := s.Int("rdb_last_cow_size")
 	summary := fmt.Sprintf("Persistence is on and data uses %s of the %s limit: a fork under heavy writes can copy up to the whole dataset (last BGSAVE copied %s).",
-		Percent(share), HumanBytes(limit), HumanBytes(cow))
+		Percent(share), HumanBytes(limit), knownBytes(cow, cowOK))
 	if source != "memory_limit" {
 		summary += cgroupNote
 	}
 	return []Finding{newFinding("cow-headroom", SeverityWarning, summary,
-		factBytes("used_memory", used), factBytes(source, limit), factShare("used_share", share), factBytes("rdb_last_cow_size", cow))}
+		factBytes("used_memory", used), factBytes(source, limit), factShare("used_share", share), factKnownBytes("rdb_last_cow_size", cow, cowOK))}
 }
 
 func ruleClientBuffers(in Input) []Finding {
@@ -328,10 +338,10 @@ func ruleManyScripts(in Input) []Finding {
 	if !ok || n <= in.T.ManyScripts {
 		return nil
 	}
-	mem, _ := in.Cur.Int("used_memory_scripts")
+	mem, memOK := in.Cur.Int("used_memory_scripts")
 	return []Finding{newFinding("many-scripts", SeverityWarning,
-		fmt.Sprintf("%d scripts cached (%s): scripts generated per call instead of parameterised.", n, HumanBytes(mem)),
-		factInt("number_of_cached_scripts", n), factBytes("used_memory_scripts", mem))}
+		fmt.Sprintf("%d scripts cached (%s): scripts generated per call instead of parameterised.", n, knownBytes(mem, memOK)),
+		factInt("number_of_cached_scripts", n), factKnownBytes("used_memory_scripts", mem, memOK))}
 }
 
 func ruleLazyfreeBacklog(in Input) []Finding {

@@ -252,6 +252,9 @@ func (s *Service) probe(ctx context.Context, inst Instance) (*Snapshot, error) {
 // analyse fills r from a probe's result: the snapshot's numbers and the
 // rules' findings, or the unreachable finding of a failed probe.
 func (s *Service) analyse(ctx context.Context, r *Report, inst Instance, snap *Snapshot, probeErr error, analyse func(Input, *Report)) {
+	// The probe validates what it reads; any other Prober is held to the
+	// same before a rule sees its snapshot (a copy: the prober may share it).
+	snap = snap.Validated()
 	if snap != nil {
 		r.Snapshot, r.ProbedAt, r.Missing = snap, snap.ProbedAt, snap.Missing
 		r.Metrics = keyMetrics(snap, inst.MemoryLimit)
@@ -267,7 +270,7 @@ func (s *Service) analyse(ctx context.Context, r *Report, inst Instance, snap *S
 	in := Input{Cur: snap, MemoryLimit: inst.MemoryLimit, T: inst.Thresholds}
 	if s.history != nil {
 		if prev, ok := s.history.Last(ctx, inst.Name); ok {
-			in.Prev = prev
+			in.Prev = prev.Validated() // it may have been stored before validation
 		}
 		if wh, ok := s.history.(WindowHistory); ok {
 			if w, err := wh.Window(ctx, inst.Name, snap.ProbedAt.Add(-HistoryWindow), snap.ProbedAt); err == nil {

@@ -213,6 +213,9 @@ func (p *Prober) probe(ctx context.Context, inst handlers.Instance) (*handlers.S
 	} else {
 		snap.Missing = append(snap.Missing, "MEMORY DOCTOR: "+describe(err))
 	}
+	// Before any rule sees it, and before it is shared with concurrent
+	// callers: numbers that cannot be true become unknown, with a note.
+	snap.Validate()
 
 	if n, _ := snap.Info.Int("loading"); n == 1 {
 		return snap, &handlers.ProbeError{Instance: inst.Name, Class: handlers.ClassLoading,
