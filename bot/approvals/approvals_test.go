@@ -310,10 +310,12 @@ func TestLearnsDefragUnsupported(t *testing.T) {
 	if facts[remedy.FactDefragSupported] != "no" {
 		t.Errorf("facts = %v", facts)
 	}
-	// The next request is refused up front, with the alternatives.
+	// The next request is refused up front, with the alternatives that
+	// would run here: restart, configured now; not failover, which is not.
+	e.inst.Remediation.RestartMethod = "shutdown"
 	_, plan, err := e.wf.Request(ctx, "U0OPERATOR", defrag, e.inst)
 	var blocked *approvals.BlockedError
-	if !errors.As(err, &blocked) || len(plan.Alternatives) == 0 {
+	if !errors.As(err, &blocked) || len(plan.Alternatives) != 1 || plan.Alternatives[0] != handlers.ActionRestart {
 		t.Errorf("second defrag request: %v, alternatives %v", err, plan.Alternatives)
 	}
 }

@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -96,15 +97,9 @@ func (b *Bot) request(ctx context.Context, j job, req remedy.Request, scope []st
 	var blocked *approvals.BlockedError
 	switch {
 	case errors.As(err, &blocked):
-		msg := blockkit.RenderApproval(blockkit.ApprovalView{Instance: inst.Name, State: "refused", RequestedBy: j.user, Plan: plan}, b.now())
-		if len(plan.Alternatives) > 0 {
-			alts := make([]string, len(plan.Alternatives))
-			for i, a := range plan.Alternatives {
-				alts[i] = string(a)
-			}
-			msg = blockkit.RenderRefusal(blocked.Error() + ". Consider instead: " + strings.Join(alts, ", ") + ".")
-		}
-		return b.ephemeral(ctx, j, msg)
+		// The refused plan itself: what failed and what to do about it, and
+		// only the alternatives whose own plans would run here.
+		return b.ephemeral(ctx, j, blockkit.RenderApproval(blockkit.ApprovalView{Instance: inst.Name, State: blockkit.StateRefused, RequestedBy: j.user, Plan: plan}, b.now()))
 	case err != nil:
 		return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: err.Error()}))
 	}
@@ -185,8 +180,9 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 }
 
 // watchDefrag follows an approved defrag-on: progress in the approval's
-// thread, and defrag turned off at the target, after the maximum duration,
-// when latency rises, or when the bot stops.
+// thread, defrag turned off when it is done or no longer helps (see
+// remedy.Watch), and the approval's outcome replaced by what the watch
+// measured, before and after, once the numbers have settled.
 func (b *Bot) watchDefrag(a store.Approval) {
 	ctx := requestid.With(b.background, a.ID)
 	inst, err := b.opts.Resolver.Resolve(a.Instance, nil)
@@ -196,26 +192,62 @@ func (b *Bot) watchDefrag(a store.Approval) {
 	target, closeTarget := b.opts.Defrag.Target(inst)
 	defer closeTarget()
 	cfg := b.opts.DefragWatch
+	// The server stops defragging under the active-defrag-ignore-bytes the
+	// approved plan set: what the server was told, not today's config.
+	if plan, err := approvals.PlanOf(a); err == nil {
+		cfg.IgnoreBytes, _ = plan.DefragIgnoreBytes()
+	}
 	note := func(text string) {
 		_ = b.Reply(context.WithoutCancel(ctx), a.Channel, a.MessageTS, blockkit.RenderNote(text))
 	}
-	note(fmt.Sprintf("Watching active defrag every %s: off at allocator_frag_ratio <= %.2f, after %s, or when latency passes %s.",
-		cfg.Interval, cfg.TargetRatio, cfg.MaxDuration, cfg.MaxLatency))
+	note(watchRules(cfg))
 	res := remedy.Watch(ctx, target, cfg, b.now, nil, func(p remedy.Progress) {
-		note(fmt.Sprintf("defrag %s: allocator_frag_ratio %.2f (%s fragmented), hits %d, misses %d, running %d%%, PING %s",
-			p.Elapsed.Round(time.Second), p.AllocFragRatio, handlers.HumanBytes(p.AllocFragBytes), p.Hits, p.Misses, p.Running, p.PingRTT.Round(time.Millisecond)))
+		note(fmt.Sprintf("defrag %s: RSS %s, allocator_frag_ratio %.2f (%s fragmented), hits %d, misses %d, running %d%%, PING %s",
+			p.Elapsed.Round(time.Second), handlers.HumanBytes(p.RSS), p.AllocFragRatio, handlers.HumanBytes(p.AllocFragBytes), p.Hits, p.Misses, p.Running, p.PingRTT.Round(time.Millisecond)))
 	})
-	final := fmt.Sprintf("Defrag stopped (%s): allocator_frag_ratio %.2f -> %.2f, %s -> %s fragmented; turned off: %v",
-		res.Reason, res.First.AllocFragRatio, res.Last.AllocFragRatio, handlers.HumanBytes(res.First.AllocFragBytes), handlers.HumanBytes(res.Last.AllocFragBytes), res.TurnedOff)
-	if res.Err != nil {
-		final += "; " + handlers.Redact(res.Err.Error(), inst.Password, inst.Remediation.Password)
-	}
-	note(final)
+	o := res.Outcome()
+	// Redacted here as well as on its way to Slack: the store and the
+	// audit log keep it too.
+	o.Message = handlers.Redact(o.Message, inst.Password, inst.Remediation.Password)
+	note(o.Message)
 	b.log.InfoContext(ctx, "defrag watch ended", "approval", a.ID, "instance", a.Instance, "reason", res.Reason)
-	if b.opts.Store != nil {
-		_ = b.opts.Store.Audit(context.WithoutCancel(ctx), store.AuditRecord{Schema: store.SchemaVersion, At: b.now(), Instance: a.Instance,
-			Actor: "redisbot", Kind: "defrag-watch", ApprovalID: a.ID, Detail: map[string]string{"message": final}})
+	if b.opts.Store == nil {
+		return
 	}
+	bg := context.WithoutCancel(ctx)
+	if raw, err := json.Marshal(o); err == nil {
+		updated, err := b.opts.Store.UpdateApproval(bg, a.ID, func(x *store.Approval) error {
+			x.Outcome, x.UpdatedAt = raw, b.now()
+			if !o.OK {
+				x.State = approvals.StateFailed
+			}
+			return nil
+		})
+		if err == nil {
+			err = b.updateApproval(bg, updated)
+		}
+		if err != nil {
+			b.log.WarnContext(ctx, "defrag watch outcome", "approval", a.ID, "error", err)
+		}
+	}
+	_ = b.opts.Store.Audit(bg, store.AuditRecord{Schema: store.SchemaVersion, At: b.now(), Instance: a.Instance,
+		Actor: "redisbot", Kind: "defrag-watch", ApprovalID: a.ID, Detail: map[string]string{"message": o.Message, "reason": res.Reason}})
+}
+
+// watchRules is the watch's first note: when it will turn defrag off.
+func watchRules(cfg remedy.WatchConfig) string {
+	rules := []string{fmt.Sprintf("at allocator_frag_ratio %.2f", cfg.TargetRatio)}
+	if cfg.IgnoreBytes > 0 {
+		rules = append(rules, "when under "+handlers.HumanBytes(cfg.IgnoreBytes)+" stays fragmented (active-defrag-ignore-bytes)")
+	}
+	if cfg.StallIntervals > 0 {
+		rules = append(rules, fmt.Sprintf("after %d checks in a row without progress", cfg.StallIntervals))
+	}
+	if cfg.RSSGrowth > 0 {
+		rules = append(rules, fmt.Sprintf("when RSS beyond the data grows by more than %.0f%% of RSS", cfg.RSSGrowth*100))
+	}
+	rules = append(rules, "when latency passes "+cfg.MaxLatency.String(), "after "+cfg.MaxDuration.String(), "or when the bot stops")
+	return fmt.Sprintf("Watching active defrag every %s. It is turned off %s.", cfg.Interval, strings.Join(rules, ", "))
 }
 
 // updateApproval redraws an approval's message in place.

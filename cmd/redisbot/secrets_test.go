@@ -105,7 +105,7 @@ instances:
 		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "memory-purge on cache-1 · PENDING")
 	})[0]
 	fake.Click("U0LEAD", onCall, msg.TS, button(t, msg, "approve/"))
-	fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "DONE"))
+	fake.WaitPosts(t, 1, 30*time.Second, purgeDecided(msg.TS))
 	// A sweep (which also probes bad-1 with its wrong password) alerts on
 	// cache-1's OOM rejections.
 	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
