@@ -461,12 +461,16 @@ func (t *defragTarget) Snapshot(ctx context.Context) (*handlers.Snapshot, error)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("%s: INFO: %w", t.inst, err)
 	}
-	return &handlers.Snapshot{
+	snap := &handlers.Snapshot{
 		Instance:  t.inst,
 		ProbedAt:  start,
 		RoundTrip: t.now().Sub(start),
 		Info:      handlers.ParseInfo(memory.Val() + "\r\n" + stats.Val()),
-	}, nil
+	}
+	// As in a probe: a number that cannot be true reads as unknown, so the
+	// guard never judges progress from it.
+	snap.Validate()
+	return snap, nil
 }
 
 // Ping times one PING. Snapshot comes first in a sample, so the connection
