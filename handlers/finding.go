@@ -133,7 +133,7 @@ var Catalogue = []Spec{
 	{"replica-buffers", "Replica output buffers are big", AreaOOM, nil},
 	{"many-scripts", "Many cached Lua scripts", AreaOOM, nil},
 	{"lazyfree-backlog", "Lazy-free backlog is not draining", AreaOOM, nil},
-	{"replica-over-maxmemory", "Replica above maxmemory", AreaOOM, nil},
+	{"replica-over-maxmemory", "Replica above maxmemory", AreaOOM, []Action{ActionConfigSet}},
 	{"oom-forecast", "Memory growth reaches a limit soon", AreaOOM, []Action{ActionConfigSet}},
 	{"big-keys", "Big keys", AreaKeys, nil},
 	{"keys-no-ttl", "Keys without a TTL hold most of the memory", AreaKeys, []Action{ActionConfigSet}},

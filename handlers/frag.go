@@ -570,13 +570,14 @@ func (a *FragAnalysis) forkStep(in Input) {
 		a.step(q, "no")
 		return
 	}
-	what, elapsedField := "BGSAVE", "rdb_current_bgsave_time_sec"
+	// "an AOF rewrite": the article goes by how the name is read out.
+	what, article, elapsedField := "BGSAVE", "A", "rdb_current_bgsave_time_sec"
 	if rewrite == 1 {
-		what, elapsedField = "AOF rewrite", "aof_current_rewrite_time_sec"
+		what, article, elapsedField = "AOF rewrite", "An", "aof_current_rewrite_time_sec"
 	}
 	v := viewOf(s)
 	ev := append([]Fact{factInt("rdb_bgsave_in_progress", bgsave), factInt("aof_rewrite_in_progress", rewrite)}, v.totalFacts()...)
-	summary := "A " + what + " is in progress"
+	summary := article + " " + what + " is in progress"
 	if sec, ok := s.Int(elapsedField); ok && sec >= 0 {
 		summary += fmt.Sprintf(" (for %d s)", sec)
 		ev = append(ev, factInt(elapsedField, sec))

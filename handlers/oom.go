@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // oomRules are the rules of the OOM runbook, in its order: is there a limit,
@@ -63,37 +64,240 @@ func evictionApplies(s *Snapshot) bool {
 	return s.Config["replica-ignore-maxmemory"] == "no"
 }
 
-func ruleOOMRejecting(in Input) []Finding {
+// oomMessage is what a client reads when Redis rejects a write at maxmemory.
+const oomMessage = "OOM command not allowed when used memory > 'maxmemory'"
+
+// staleSample: a previous sample older than this tells what happened in
+// that time, not what happens now (the bot was down, or a diagnose reads
+// the sample of a sweep long ago).
+const staleSample = 15 * time.Minute
+
+// limitState is what the OOM and limit rules agree on about the present:
+// how full the instance is, whether its policy can make room, and whether
+// writes fail now rather than at some time since start. Severities follow
+// it, so that a count of past errors never keeps an outage open.
+type limitState struct {
+	usage   Usage
+	limited bool // maxmemory is set and known
+	// applies is false on a replica that ignores its maxmemory.
+	applies bool
+	policy  string
+	// canEvict says the policy can make room at the limit; why says why
+	// not, for summaries.
+	canEvict bool
+	why      string
+	// full: at or over the limit with nothing to evict, so every write
+	// that needs memory fails now.
+	full bool
+
+	oom      int64 // errorstat_OOM since start or CONFIG RESETSTAT
+	oomKnown bool
+	// compared: the previous sample is of the same process and its
+	// counters were not reset, so newOOM counts the rejections since it.
+	compared bool
+	newOOM   int64
+	since    time.Duration
+	// reset says why the previous sample's counters do not compare.
+	reset string
+}
+
+// judgeLimit reads the present state of the limit from the input.
+func judgeLimit(in Input) limitState {
 	s := in.Cur
-	count, _ := s.Info.ErrorCount("OOM")
-	policy, _ := s.Policy()
-	u, limited := MaxmemoryUsage(s)
-	atLimit := limited && policy == "noeviction" && u.Share >= 1.0 && evictionApplies(s)
-	if count == 0 && !atLimit {
+	l := limitState{applies: evictionApplies(s)}
+	l.usage, l.limited = MaxmemoryUsage(s)
+	policy, ok := s.Policy()
+	l.policy = orUnknown(policy, ok)
+	l.canEvict, l.why = evictionCanFree(s, in.T)
+	l.full = l.limited && l.applies && atLimit(l.usage) && !l.canEvict
+	l.oom, l.oomKnown = OOMErrors(s)
+	if in.Prev == nil || !l.oomKnown {
+		return l
+	}
+	prev, ok := OOMErrors(in.Prev)
+	switch {
+	case !ok:
+	case !sameProcess(s, in.Prev):
+		l.reset = "restarted since the last sample"
+	case l.oom < prev:
+		l.reset = "counters reset since the last sample (CONFIG RESETSTAT)"
+	default:
+		l.compared, l.newOOM = true, l.oom-prev
+		l.since = s.ProbedAt.Sub(in.Prev.ProbedAt)
+	}
+	return l
+}
+
+// atLimit: usage is at maxmemory or so close to it that the next writes
+// reach it. Redis admits a write while usage is at or under the limit
+// (getMaxmemoryState) and rejects the ones after it, so an instance left
+// with less than 1% of maxmemory (at most 64 MiB) fails writes now; after a
+// rejected pipeline its freed query buffer often leaves it just under.
+func atLimit(u Usage) bool {
+	return u.Maxmemory-u.Counted <= min(u.Maxmemory/100, 64<<20)
+}
+
+// rejectingNow: writes fail at this moment, or failed since a recent
+// previous sample.
+func (l limitState) rejectingNow() bool {
+	return l.full || (l.compared && l.newOOM > 0 && l.since <= staleSample)
+}
+
+// usageText is "101% of maxmemory (1.0 GiB of 1.0 GiB)".
+func (l limitState) usageText() string {
+	return fmt.Sprintf("%s of maxmemory (%s of %s)", Percent(l.usage.Share), HumanBytes(l.usage.Counted), HumanBytes(l.usage.Maxmemory))
+}
+
+// OOMErrors returns errorstat_OOM and whether it is known. The Errorstats
+// section (Redis 6.2 and later, every Valkey) lists only errors that
+// happened, so on a server that has the section an absent errorstat_OOM is
+// 0, not unknown. An empty section has no line of its own: Stats'
+// total_error_replies, added in the same release (redis#8217), or any other
+// errorstat_ line says the server has it.
+func OOMErrors(s *Snapshot) (int64, bool) {
+	if n, ok := s.Info.ErrorCount("OOM"); ok {
+		return n, true
+	}
+	if s.Info.Has("errorstat_OOM") {
+		return 0, false // present but not a count
+	}
+	if s.Info.Has("total_error_replies") {
+		return 0, true
+	}
+	for k := range s.Info {
+		if strings.HasPrefix(k, "errorstat_") {
+			return 0, true
+		}
+	}
+	return 0, false
+}
+
+// factOOM is errorstat_OOM as evidence, "unknown" before Redis 6.2.
+func factOOM(n int64, known bool) Fact {
+	if !known {
+		return Fact{Name: "errorstat_OOM", Text: "unknown (no INFO errorstats before Redis 6.2)"}
+	}
+	return factInt("errorstat_OOM", n)
+}
+
+// evictionCanFree reports whether maxmemory-policy can make room at the
+// limit, and if not, why: noeviction never evicts, a volatile-* policy
+// only evicts keys with a TTL, and no policy can evict keys that are not
+// there (then the memory is overhead: buffers, scripts, the backlog).
+func evictionCanFree(s *Snapshot, t Thresholds) (bool, string) {
+	policy, ok := s.Policy()
+	keys, expires := s.Keys()
+	switch {
+	case !ok:
+		return false, "maxmemory-policy is unknown"
+	case policy == "noeviction":
+		return false, "policy noeviction evicts nothing"
+	case !s.KeysKnown():
+		// A keyspace line was garbage (see Validate): "no keys" or "few
+		// with a TTL" would be drawn from a number nobody knows.
+		return true, ""
+	case keys == 0:
+		return false, fmt.Sprintf("policy %s has no keys left to evict", policy)
+	case strings.HasPrefix(policy, "allkeys-"):
+		return true, ""
+	case strings.HasPrefix(policy, "volatile-"):
+		if share := float64(expires) / float64(keys); share < t.VolatileMinTTLShare {
+			return false, fmt.Sprintf("policy %s evicts only keys with a TTL, and %d of %d keys (%s) have one", policy, expires, keys, Percent(share))
+		}
+		return true, ""
+	}
+	return false, "policy " + policy + " is not one redisbot knows"
+}
+
+// sameProcess reports whether two samples come from one run of the server,
+// so that their counters compare: run_id changes at every start.
+func sameProcess(cur, prev *Snapshot) bool {
+	id, ok1 := cur.Info.String("run_id")
+	prevID, ok2 := prev.Info.String("run_id")
+	if ok1 && ok2 && id != "" && prevID != "" {
+		return id == prevID
+	}
+	up, ok1 := cur.Int("uptime_in_seconds")
+	prevUp, ok2 := prev.Int("uptime_in_seconds")
+	return !ok1 || !ok2 || up >= prevUp
+}
+
+// ruleOOMRejecting judges what happens now: rejections since a recent
+// previous sample, or an instance at the limit that cannot evict. A count
+// since start alone is history (the incident may be long over) and is
+// info, so that neither an exit code nor an alert stays critical for good.
+func ruleOOMRejecting(in Input) []Finding {
+	l := judgeLimit(in)
+	if l.oom == 0 && !l.full && !(l.compared && l.newOOM > 0) {
 		return nil
 	}
-	ev := []Fact{factInt("errorstat_OOM", count), factText("maxmemory_policy", policy)}
-	if limited {
-		ev = append(ev, usageFacts(u)...)
+	ev := []Fact{factOOM(l.oom, l.oomKnown)}
+	if l.compared {
+		ev = append(ev, factInt("oom_errors_since_last_sample", l.newOOM), factDuration("since_last_sample_seconds", l.since))
 	}
-	const msg = "OOM command not allowed when used memory > 'maxmemory'"
-	if in.Prev != nil {
-		prev, _ := in.Prev.Info.ErrorCount("OOM")
-		if count >= prev && count > prev {
-			ev = append(ev, factInt("oom_errors_since_last_sample", count-prev))
-			return []Finding{newFinding("oom-rejecting", SeverityCritical,
-				fmt.Sprintf("%d writes failed with %q since the last sample.", count-prev, msg), ev...)}
+	ev = append(ev, factText("maxmemory_policy", l.policy))
+	if l.limited {
+		ev = append(ev, usageFacts(l.usage)...)
+	}
+	ev = append(ev, roomFacts(in)...)
+	if s, ok := in.Cur.Int("current_eviction_exceeded_time"); ok && s > 0 {
+		ev = append(ev, Fact{Name: "current_eviction_exceeded_time", Value: s, Text: fmt.Sprintf("%d ms", s)})
+	}
+	sinceStart := "since start"
+	if l.reset != "" {
+		sinceStart = "since start (" + l.reset + ")"
+	}
+
+	switch {
+	case l.compared && l.newOOM > 0 && l.since <= staleSample:
+		summary := fmt.Sprintf("%d writes failed with %q in the last %s (%d %s); ", l.newOOM, oomMessage, humanDuration(l.since), l.oom, sinceStart)
+		switch {
+		case !l.limited:
+			summary += "maxmemory is unknown or unset now."
+		case l.canEvict:
+			summary += fmt.Sprintf("%s in use and policy %s evicts, but not enough: eviction cannot free what is not keys (client buffers, scripts, the backlog) or keep up with the writes.", l.usageText(), l.policy)
+		default:
+			summary += fmt.Sprintf("%s in use and %s.", l.usageText(), l.why)
 		}
-		if !atLimit {
-			return []Finding{newFinding("oom-rejecting", SeverityWarning,
-				fmt.Sprintf("%d writes were rejected with OOM errors since start or the last CONFIG RESETSTAT, none since the last sample.", count), ev...)}
+		return []Finding{newFinding("oom-rejecting", SeverityCritical, summary, ev...)}
+	case l.full:
+		summary := fmt.Sprintf("Every write that needs memory fails now with %q: %s in use and %s.", oomMessage, l.usageText(), l.why)
+		if free := l.usage.Maxmemory - l.usage.Counted; free > 0 {
+			summary = fmt.Sprintf("Writes that need memory fail now with %q: %s in use, %s left, and %s.", oomMessage, l.usageText(), HumanBytes(free), l.why)
 		}
+		if l.oomKnown {
+			summary += fmt.Sprintf(" %d rejected %s", l.oom, sinceStart)
+			if l.compared {
+				summary += fmt.Sprintf(", none in the last %s: clients may have stopped writing", humanDuration(l.since))
+			}
+			summary += "."
+		}
+		return []Finding{newFinding("oom-rejecting", SeverityCritical, summary, ev...)}
+	case l.compared && l.newOOM > 0:
+		// Between two samples far apart: it happened, maybe not now.
+		summary := fmt.Sprintf("%d writes failed with OOM errors at some time in the %s since the last sample; ", l.newOOM, humanDuration(l.since))
+		summary += nowText(l) + "."
+		return []Finding{newFinding("oom-rejecting", SeverityWarning, summary, ev...)}
 	}
-	summary := fmt.Sprintf("Writes are failing with %q: %d rejected since start or the last CONFIG RESETSTAT.", msg, count)
-	if atLimit && count == 0 {
-		summary = fmt.Sprintf("At %s of maxmemory with noeviction: the next write that needs memory fails with %q.", Percent(u.Share), msg)
+	// Since start, or since the last CONFIG RESETSTAT: Redis cannot tell.
+	summary := fmt.Sprintf("OOM rejections: %d %s, none now: %s.", l.oom, sinceStart, nowText(l))
+	if l.compared {
+		summary = fmt.Sprintf("OOM rejections: %d %s, none now (none in the last %s): %s.", l.oom, sinceStart, humanDuration(l.since), nowText(l))
 	}
-	return []Finding{newFinding("oom-rejecting", SeverityCritical, summary, ev...)}
+	return []Finding{newFinding("oom-rejecting", SeverityInfo, summary, ev...)}
+}
+
+// nowText says why writes can succeed now.
+func nowText(l limitState) string {
+	switch {
+	case !l.limited:
+		return "maxmemory is unset now"
+	case !l.applies:
+		return "a replica that ignores maxmemory"
+	case !atLimit(l.usage):
+		return l.usageText() + " in use"
+	}
+	return fmt.Sprintf("%s in use and policy %s evicts to make room", l.usageText(), l.policy)
 }
 
 func ruleMaxmemoryUnset(in Input) []Finding {
@@ -108,46 +312,139 @@ func ruleMaxmemoryUnset(in Input) []Finding {
 	if in.MemoryLimit > 0 {
 		ev = append(ev, factBytes("memory_limit", in.MemoryLimit))
 	}
+	ev = append(ev, roomFacts(in)...)
 	return []Finding{newFinding("maxmemory-unset", SeverityWarning, summary, ev...)}
 }
 
+// ruleMaxmemoryNear judges usage against maxmemory by what the policy does
+// there. With nothing to evict the limit is where writes start failing, so
+// usage is capacity to watch; an evicting cache at its limit runs as
+// designed, and its hit rate says whether the limit is right. Once writes
+// fail, the limit is not near but reached: oom-rejecting takes over.
 func ruleMaxmemoryNear(in Input) []Finding {
-	s := in.Cur
-	u, ok := MaxmemoryUsage(s)
-	if !ok || !evictionApplies(s) {
+	l := judgeLimit(in)
+	if !l.limited || !l.applies {
 		return nil
 	}
-	sev := level(u.Share, in.T.MaxmemoryWarning, in.T.MaxmemoryCritical)
+	sev := level(l.usage.Share, in.T.MaxmemoryWarning, in.T.MaxmemoryCritical)
 	if sev == SeverityNone {
 		return nil
 	}
-	policy, _ := s.Policy()
-	return []Finding{newFinding("maxmemory-near", sev,
-		fmt.Sprintf("%s of maxmemory in use (%s of %s, policy %s).", Percent(u.Share), HumanBytes(u.Counted), HumanBytes(u.Maxmemory), policy),
-		append(usageFacts(u), factText("maxmemory_policy", policy))...)}
+	if l.rejectingNow() {
+		// The limit is no longer near: writes fail, and oom-rejecting
+		// says so. One finding, one alert, for one incident.
+		return nil
+	}
+	ev := append(usageFacts(l.usage), factText("maxmemory_policy", l.policy), factOOM(l.oom, l.oomKnown))
+	ev = append(ev, roomFacts(in)...)
+	free := max(l.usage.Maxmemory-l.usage.Counted, 0)
+	var summary string
+	switch {
+	case !l.canEvict:
+		summary = fmt.Sprintf("%s in use, %s left, and %s: at the limit, writes fail.", l.usageText(), HumanBytes(free), l.why)
+	default:
+		sev = SeverityInfo
+		summary = fmt.Sprintf("%s in use; policy %s evicts to make room, as a cache at its limit is meant to run", l.usageText(), l.policy)
+		if e, ok := evictions(in); ok && e.compared && e.n > 0 {
+			summary += fmt.Sprintf(" (%d keys evicted in the last %s)", e.n, humanDuration(e.since))
+		}
+		if h, ok := hitRate(in); ok {
+			summary += fmt.Sprintf("; hit rate %s %s", Percent(h.rate), h.window)
+			ev = append(ev, h.facts()...)
+		}
+		if strings.HasPrefix(l.policy, "volatile-") && l.usage.Share >= in.T.MaxmemoryCritical {
+			// Only the keys with a TTL are candidates: when they are
+			// gone, the policy cannot evict and writes fail.
+			sev = SeverityWarning
+			keys, expires := in.Cur.Keys()
+			summary += fmt.Sprintf(". Only the %d of %d keys with a TTL can be evicted: when they are gone, writes fail", expires, keys)
+		}
+		summary += "."
+	}
+	return []Finding{newFinding("maxmemory-near", sev, summary, ev...)}
 }
 
+// evictionCount is evicted_keys since the previous sample of the same
+// process (compared) or since start.
+type evictionCount struct {
+	n        int64
+	total    int64
+	compared bool
+	since    time.Duration
+}
+
+func evictions(in Input) (evictionCount, bool) {
+	total, ok := in.Cur.Int("evicted_keys")
+	if !ok {
+		return evictionCount{}, false
+	}
+	e := evictionCount{n: total, total: total}
+	if in.Prev != nil && sameProcess(in.Cur, in.Prev) {
+		if prev, ok := in.Prev.Int("evicted_keys"); ok && prev <= total {
+			e.n, e.compared, e.since = total-prev, true, in.Cur.ProbedAt.Sub(in.Prev.ProbedAt)
+		}
+	}
+	return e, true
+}
+
+// hits is the keyspace hit rate since the previous sample of the same
+// process, or since start.
+type hits struct {
+	rate         float64
+	hits, misses int64
+	window       string // "since start", "in the last 1m"
+}
+
+func (h hits) facts() []Fact {
+	return []Fact{factShare("hit_rate", h.rate), factInt("keyspace_hits_counted", h.hits), factInt("keyspace_misses_counted", h.misses)}
+}
+
+func hitRate(in Input) (hits, bool) {
+	hit, ok1 := in.Cur.Int("keyspace_hits")
+	miss, ok2 := in.Cur.Int("keyspace_misses")
+	if !ok1 || !ok2 {
+		return hits{}, false
+	}
+	h := hits{hits: hit, misses: miss, window: "since start"}
+	if in.Prev != nil && sameProcess(in.Cur, in.Prev) {
+		ph, ok1 := in.Prev.Int("keyspace_hits")
+		pm, ok2 := in.Prev.Int("keyspace_misses")
+		if ok1 && ok2 && ph <= hit && pm <= miss && hit+miss > ph+pm {
+			h.hits, h.misses = hit-ph, miss-pm
+			h.window = "in the last " + humanDuration(in.Cur.ProbedAt.Sub(in.Prev.ProbedAt))
+		}
+	}
+	if h.hits+h.misses == 0 {
+		return hits{}, false
+	}
+	h.rate = float64(h.hits) / float64(h.hits+h.misses)
+	return h, true
+}
+
+// ruleNoevictionTrap explains the policy: under noeviction the limit is
+// where writes fail instead of keys being evicted. It is information beside
+// the findings that carry the severity of the moment: maxmemory-near for the
+// capacity left, oom-rejecting once writes fail.
 func ruleNoevictionTrap(in Input) []Finding {
-	s := in.Cur
-	policy, _ := s.Policy()
-	u, ok := MaxmemoryUsage(s)
-	if !ok || policy != "noeviction" || !evictionApplies(s) {
+	l := judgeLimit(in)
+	if !l.limited || l.policy != "noeviction" || !l.applies || l.usage.Share < in.T.MaxmemoryWarning {
 		return nil
 	}
-	sev := level(u.Share, in.T.MaxmemoryWarning, in.T.MaxmemoryCritical)
-	if sev == SeverityNone {
-		return nil
+	free := max(l.usage.Maxmemory-l.usage.Counted, 0)
+	ev := append([]Fact{factText("maxmemory_policy", l.policy)}, usageFacts(l.usage)...)
+	ev = append(ev, factBytes("left_before_limit", free), factOOM(l.oom, l.oomKnown))
+	ev = append(ev, roomFacts(in)...)
+	summary := fmt.Sprintf("Policy noeviction at %s, %s left: at the limit every write that needs memory fails instead of evicting.", l.usageText(), HumanBytes(free))
+	if l.full {
+		summary = fmt.Sprintf("Policy noeviction at %s: the limit is reached and nothing may be evicted, so writes fail (oom-rejecting).", l.usageText())
 	}
-	return []Finding{newFinding("noeviction-trap", sev,
-		fmt.Sprintf("Policy noeviction at %s of maxmemory: when it is reached, every write that needs memory fails instead of evicting.", Percent(u.Share)),
-		append([]Fact{factText("maxmemory_policy", policy)}, usageFacts(u)...)...)}
+	return []Finding{newFinding("noeviction-trap", SeverityInfo, summary, ev...)}
 }
 
 func ruleVolatileNoTTL(in Input) []Finding {
 	s := in.Cur
-	policy, _ := s.Policy()
-	u, ok := MaxmemoryUsage(s)
-	if !ok || !strings.HasPrefix(policy, "volatile-") || !evictionApplies(s) {
+	l := judgeLimit(in)
+	if !l.limited || !strings.HasPrefix(l.policy, "volatile-") || !l.applies {
 		return nil
 	}
 	keys, expires := s.Keys()
@@ -159,36 +456,48 @@ func ruleVolatileNoTTL(in Input) []Finding {
 		return nil
 	}
 	sev := SeverityWarning
-	if u.Share >= in.T.MaxmemoryCritical {
+	if l.usage.Share >= in.T.MaxmemoryCritical || l.rejectingNow() {
 		sev = SeverityCritical
 	}
+	ev := []Fact{factText("maxmemory_policy", l.policy), factInt("keys", keys), factInt("expires", expires), factShare("ttl_share", share)}
+	ev = append(ev, usageFacts(l.usage)...)
 	return []Finding{newFinding("volatile-no-ttl", sev,
-		fmt.Sprintf("Policy %s evicts only keys with a TTL, but only %d of %d keys (%s) have one: at the limit, eviction cannot free memory and writes fail.",
-			policy, expires, keys, Percent(share)),
-		factText("maxmemory_policy", policy), factInt("keys", keys), factInt("expires", expires), factShare("ttl_share", share), factShare("usage", u.Share))}
+		fmt.Sprintf("Policy %s evicts only keys with a TTL, but only %d of %d keys (%s) have one: at the limit, eviction cannot free memory and writes fail. Now %s.",
+			l.policy, expires, keys, Percent(share), l.usageText()),
+		append(append(ev, factOOM(l.oom, l.oomKnown)), roomFacts(in)...)...)}
 }
 
+// ruleEvicting reports eviction as information: it is how an instance with
+// an evicting policy stays under its limit. When eviction fails to make
+// room, oom-rejecting and maxmemory-near say so.
 func ruleEvicting(in Input) []Finding {
-	s := in.Cur
-	evicted, ok := s.Int("evicted_keys")
-	if !ok || evicted == 0 {
+	e, ok := evictions(in)
+	if !ok || e.n == 0 {
 		return nil
 	}
-	if in.Prev != nil {
-		prev, _ := in.Prev.Int("evicted_keys")
-		elapsed := s.ProbedAt.Sub(in.Prev.ProbedAt).Seconds()
-		if evicted <= prev || elapsed <= 0 {
-			return nil
+	l := judgeLimit(in)
+	ev := []Fact{factInt("evicted_keys", e.total)}
+	var summary string
+	if e.compared {
+		rate := 0.0
+		if e.since > 0 {
+			rate = float64(e.n) / e.since.Seconds()
 		}
-		rate := float64(evicted-prev) / elapsed
-		return []Finding{newFinding("evicting", SeverityInfo,
-			fmt.Sprintf("%d keys evicted since the last sample (%.1f/s).", evicted-prev, rate),
-			factInt("evicted_keys", evicted), factInt("evicted_since_last_sample", evicted-prev), Fact{Name: "evictions_per_second", Value: round2(rate), Text: fmt.Sprintf("%.1f/s", rate)})}
+		ev = append(ev, factInt("evicted_since_last_sample", e.n), Fact{Name: "evictions_per_second", Value: round2(rate), Text: fmt.Sprintf("%.1f/s", rate)})
+		summary = fmt.Sprintf("%d keys evicted in the last %s (%.1f/s) by policy %s", e.n, humanDuration(e.since), rate, l.policy)
+	} else {
+		summary = fmt.Sprintf("%d keys evicted since start by policy %s", e.n, l.policy)
 	}
-	policy, _ := s.Policy()
-	return []Finding{newFinding("evicting", SeverityInfo,
-		fmt.Sprintf("%d keys evicted since start (policy %s).", evicted, policy),
-		factInt("evicted_keys", evicted), factText("maxmemory_policy", policy))}
+	ev = append(ev, factText("maxmemory_policy", l.policy))
+	if l.limited {
+		summary += ", at " + l.usageText()
+		ev = append(ev, usageFacts(l.usage)...)
+	}
+	if h, ok := hitRate(in); ok {
+		summary += fmt.Sprintf("; hit rate %s %s", Percent(h.rate), h.window)
+		ev = append(ev, h.facts()...)
+	}
+	return []Finding{newFinding("evicting", SeverityInfo, summary+".", ev...)}
 }
 
 // memoryLimit returns the limit RSS is compared with: the configured
@@ -224,6 +533,45 @@ func ruleRSSNearLimit(in Input) []Finding {
 		factBytes("used_memory_rss", rss), factBytes(source, limit), factShare("rss_share", share))}
 }
 
+// maxmemoryRoom is the largest maxmemory the configured memory_limit holds
+// at full use, in whole MiB: RSS runs above used memory by the
+// fragmentation ratio, a fork of a persistent instance can copy CowMargin
+// of it again, and MaxmemoryOfLimit caps the share. Without a configured
+// memory_limit there is no safe answer: the host's total memory ignores
+// container and cgroup limits.
+func maxmemoryRoom(in Input) (int64, bool) {
+	if in.MemoryLimit <= 0 {
+		return 0, false
+	}
+	need := fragForHeadroom(in)
+	if persistent, _ := in.Cur.Persistence(); persistent {
+		need += in.T.CowMargin
+	}
+	limit := float64(in.MemoryLimit)
+	room := min(limit/need, limit*in.T.MaxmemoryOfLimit)
+	return int64(room) &^ (1<<20 - 1), true
+}
+
+// roomFacts is safe_maxmemory as evidence, when the memory limit gives it:
+// what the first action proposes for maxmemory.
+func roomFacts(in Input) []Fact {
+	if room, ok := maxmemoryRoom(in); ok {
+		return []Fact{factBytes("safe_maxmemory", room)}
+	}
+	return nil
+}
+
+// fragForHeadroom is the fragmentation ratio to size maxmemory with, at
+// least 1. Where the ratio is noise (a few MiB beyond little data) it says
+// nothing about RSS at full use, and counts as 1 (EffectiveFragRatio).
+func fragForHeadroom(in Input) float64 {
+	ratio, ok := EffectiveFragRatio(in.Cur, in.T)
+	if !ok {
+		return 1
+	}
+	return max(1, ratio)
+}
+
 func ruleMaxmemoryHeadroom(in Input) []Finding {
 	s := in.Cur
 	limit, source := memoryLimit(in)
@@ -231,8 +579,8 @@ func ruleMaxmemoryHeadroom(in Input) []Finding {
 	if limit == 0 || !ok || maxmem <= 0 {
 		return nil
 	}
-	frag, _ := s.Float("mem_fragmentation_ratio")
-	need := float64(maxmem) * max(1, frag)
+	frag := fragForHeadroom(in)
+	need := float64(maxmem) * frag
 	persistent, _ := s.Persistence()
 	if persistent {
 		need += float64(maxmem) * in.T.CowMargin
@@ -245,9 +593,9 @@ func ruleMaxmemoryHeadroom(in Input) []Finding {
 	if maxmem >= limit {
 		sev = SeverityCritical
 	}
-	summary := fmt.Sprintf("maxmemory %s is %s of the %s limit; at full use with fragmentation %s", HumanBytes(maxmem), Percent(ofLimit), HumanBytes(limit), Ratio(max(1, frag)))
+	summary := fmt.Sprintf("maxmemory %s is %s of the %s limit; at full use with fragmentation %s", HumanBytes(maxmem), Percent(ofLimit), HumanBytes(limit), Ratio(frag))
 	if persistent {
-		summary += fmt.Sprintf(" and a fork's copy-on-write margin (%s)", Percent(in.T.CowMargin))
+		summary += fmt.Sprintf(" and a fork's copy-on-write margin (%s, %s)", Percent(in.T.CowMargin), HumanBytes(int64(float64(maxmem)*in.T.CowMargin)))
 	}
 	// A big ratio times a big maxmemory overflows an int64, which printed
 	// as "needs about -8.0 EiB": beyond any machine, say so instead.
@@ -257,12 +605,16 @@ func ruleMaxmemoryHeadroom(in Input) []Finding {
 	} else {
 		summary += " the process needs more memory than any machine has."
 	}
+	ev := []Fact{factBytes("maxmemory", maxmem), factBytes(source, limit), factShare("maxmemory_of_limit", ofLimit),
+		factRatio("mem_fragmentation_ratio", frag), factKnownBytes("projected_rss", needBytes, needOK)}
+	if room, ok := maxmemoryRoom(in); ok {
+		summary += fmt.Sprintf(" A maxmemory of %s fits.", HumanBytes(room))
+		ev = append(ev, factBytes("safe_maxmemory", room))
+	}
 	if source != "memory_limit" {
 		summary += cgroupNote
 	}
-	return []Finding{newFinding("maxmemory-headroom", sev, summary,
-		factBytes("maxmemory", maxmem), factBytes(source, limit), factShare("maxmemory_of_limit", ofLimit),
-		factRatio("mem_fragmentation_ratio", frag), factKnownBytes("projected_rss", needBytes, needOK))}
+	return []Finding{newFinding("maxmemory-headroom", sev, summary, ev...)}
 }
 
 func ruleForkSlow(in Input) []Finding {
@@ -295,8 +647,8 @@ func ruleCowHeadroom(in Input) []Finding {
 		return nil
 	}
 	cow, cowOK := s.Int("rdb_last_cow_size")
-	summary := fmt.Sprintf("Persistence is on and data uses %s of the %s limit: a fork under heavy writes can copy up to the whole dataset (last BGSAVE copied %s).",
-		Percent(share), HumanBytes(limit), knownBytes(cow, cowOK))
+	summary := fmt.Sprintf("Persistence is on and data uses %s of the %s limit (%s): a fork under heavy writes can copy up to the whole dataset (last BGSAVE copied %s).",
+		Percent(share), HumanBytes(limit), HumanBytes(used), knownBytes(cow, cowOK))
 	if source != "memory_limit" {
 		summary += cgroupNote
 	}
@@ -366,19 +718,29 @@ func ruleLazyfreeBacklog(in Input) []Finding {
 		factInt("lazyfree_pending_objects", n))}
 }
 
+// ruleReplicaOverMaxmemory: a replica that ignores maxmemory (the default)
+// may hold more than it. That is harmless until a failover promotes it:
+// then the limit applies at once, and a policy that cannot evict fails
+// every write that needs memory from the first second.
 func ruleReplicaOverMaxmemory(in Input) []Finding {
 	s := in.Cur
-	maxmem, ok := s.Maxmemory()
-	if !s.IsReplica() || !ok || maxmem <= 0 || evictionApplies(s) {
+	u, ok := MaxmemoryUsage(s)
+	if !s.IsReplica() || !ok || evictionApplies(s) || u.Counted <= u.Maxmemory {
 		return nil
 	}
-	used, _ := s.Int("used_memory")
-	if used <= maxmem {
-		return nil
+	over := u.Counted - u.Maxmemory
+	policy, known := s.Policy()
+	canEvict, why := evictionCanFree(s, in.T)
+	ev := []Fact{factBytes("used_memory_counted", u.Counted), factBytes("maxmemory", u.Maxmemory), factBytes("over_maxmemory", over),
+		factShare("usage", u.Share), factText("maxmemory_policy", orUnknown(policy, known))}
+	if !canEvict {
+		return []Finding{newFinding("replica-over-maxmemory", SeverityWarning,
+			fmt.Sprintf("Replica holds %s, %s above its maxmemory %s, and %s: it ignores maxmemory while it replicates, but promoted to primary it fails every write that needs memory at once.",
+				HumanBytes(u.Counted), HumanBytes(over), HumanBytes(u.Maxmemory), why), ev...)}
 	}
 	return []Finding{newFinding("replica-over-maxmemory", SeverityInfo,
-		fmt.Sprintf("Replica uses %s, above its maxmemory %s: replicas do not evict (replica-ignore-maxmemory) and follow the primary's deletes.", HumanBytes(used), HumanBytes(maxmem)),
-		factBytes("used_memory", used), factBytes("maxmemory", maxmem))}
+		fmt.Sprintf("Replica holds %s, %s above its maxmemory %s: replicas ignore maxmemory (replica-ignore-maxmemory) and follow the primary's deletes; promoted, it would first evict about %s (policy %s).",
+			HumanBytes(u.Counted), HumanBytes(over), HumanBytes(u.Maxmemory), HumanBytes(over), policy), ev...)}
 }
 
 // doctorFinding quotes MEMORY DOCTOR when it reports issues. Its checks

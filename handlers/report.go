@@ -1,11 +1,14 @@
 package handlers
 
 import (
+	"encoding/json"
 	"time"
 )
 
 // Report is what a verb returns for one instance: transport-neutral, so the
-// terminal, JSON and Slack renderers all draw from the same value.
+// terminal, JSON and Slack renderers all draw from the same value. Its first
+// action (what to do first) is ChooseFirstAction's, and JSON carries it as
+// "first_action".
 type Report struct {
 	Verb     string    `json:"verb"`
 	Instance string    `json:"instance"`
@@ -30,6 +33,17 @@ type Report struct {
 	// part of the JSON contract.
 	Snapshot    *Snapshot `json:"-"`
 	MemoryLimit int64     `json:"-"`
+}
+
+// MarshalJSON writes the report with its first action ("first_action"),
+// which is derived from the findings so that it can never disagree with
+// them.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report // no MarshalJSON: no recursion
+	return json.Marshal(struct {
+		plain
+		FirstAction FirstAction `json:"first_action"`
+	}{plain(r), ChooseFirstAction(&r)})
 }
 
 // ReportError describes a failed probe without leaking credentials.
@@ -87,7 +101,7 @@ func keyMetrics(s *Snapshot, memoryLimit int64) Evidence {
 	keys, expires := s.Keys()
 	m = append(m, factInt("keys", keys), factInt("expires", expires))
 	num("evicted_keys", factInt)
-	if n, ok := s.Info.ErrorCount("OOM"); ok {
+	if n, ok := OOMErrors(s); ok {
 		m = append(m, factInt("errorstat_OOM", n))
 	}
 	return m

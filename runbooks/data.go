@@ -21,6 +21,13 @@ func DataFor(rep *handlers.Report, f handlers.Finding) Data {
 	for _, e := range f.Evidence {
 		d.Extra[e.Name] = e.Text
 	}
+	// INFO's errorstat_OOM is raw ("count=3") and absent when there were
+	// none; the count, 0 included, is what a runbook shows.
+	if _, ok := d.Extra["errorstat_OOM"]; !ok && rep.Snapshot != nil {
+		if n, ok := handlers.OOMErrors(rep.Snapshot); ok {
+			d.Extra["errorstat_OOM"] = strconv.FormatInt(n, 10)
+		}
+	}
 	// After the evidence: a fact named memory_limit carries display text,
 	// and the templates format the raw number themselves.
 	if rep.MemoryLimit > 0 {

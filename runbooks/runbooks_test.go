@@ -196,7 +196,7 @@ func TestRenderFillsEvidence(t *testing.T) {
 			"db0":                     "keys=10000,expires=12,avg_ttl=0",
 		},
 		Config: map[string]string{"maxmemory-policy": "volatile-lru", "activedefrag": "no", "save": ""},
-		Extra:  map[string]string{"memory_limit": "8589934592", "error": "dial tcp 10.0.0.7:6379: connect: connection refused"},
+		Extra:  map[string]string{"memory_limit": "8589934592", "error": "dial tcp 10.0.0.7:6379: connect: connection refused", "errorstat_OOM": "42"},
 	}
 	tests := []struct {
 		id   string
@@ -213,7 +213,7 @@ func TestRenderFillsEvidence(t *testing.T) {
 			"activedefrag: unknown",
 		}},
 		{"oom-rejecting", full, []string{
-			"- OOM rejections since start (INFO errorstats): count=42",
+			"- OOM rejections since start (INFO errorstats): 42;",
 			"- used_memory: 55.9 MiB of maxmemory 4.0 GiB",
 			"- maxmemory-policy: volatile-lru",
 		}},

@@ -126,7 +126,7 @@ func fixtureService(t testing.TB) *handlers.Service {
 // bigFleetService has n instances whose numbers vary with their index, so
 // that severities and the risk order vary too.
 func bigFleetService(t testing.TB, n int) *handlers.Service {
-	base := info(t, "redis-7.4.txt")
+	base := info(t, "../versions/7.4.1/info-everything.txt") // a real Redis 7.4.1 reply
 	instances := make([]handlers.Instance, n)
 	snaps := map[string]*handlers.Snapshot{}
 	errs := map[string]error{}

@@ -26,6 +26,7 @@ func renderReport(rep *handlers.Report, lib *runbooks.Library) []Message {
 		head = append(head, ctx)
 	}
 	m.add(head...)
+	m.add(section(firstActionText(handlers.ChooseFirstAction(rep))))
 	if rep.Keys != nil {
 		for _, b := range keyBlocks(rep.Keys) {
 			m.add(b)
@@ -46,6 +47,21 @@ func renderReport(rep *handlers.Report, lib *runbooks.Library) []Message {
 		m.add(findingBlocks(rep, i, f, lib)...)
 	}
 	return m.finish(reportFallback(rep))
+}
+
+// firstActionText is the line at the top of a report: what to do first,
+// with the command that requests it when a remediation carries it out.
+func firstActionText(a handlers.FirstAction) string {
+	icon := ":point_right:"
+	if a.Nothing() {
+		icon = severityEmoji(handlers.SeverityNone)
+	}
+	text := icon + " *First:* "
+	var command string
+	if a.Command != "" {
+		command = "\n" + code(truncRaw(a.Command)) + " (approval required)"
+	}
+	return text + cut(Escape(a.Text), maxSection-textLen(text)-textLen(command)) + command
 }
 
 // reportContext is the line under the header: where the instance is, what

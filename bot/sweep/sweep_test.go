@@ -60,10 +60,10 @@ var (
 		"maxmemory": "268435456", "maxmemory_policy": "allkeys-lru", "used_memory_rss": "67108864",
 		"mem_fragmentation_ratio": "1.10", "allocator_frag_ratio": "1.02", "allocator_frag_bytes": "1048576",
 	}
-	// oomRejecting: writes rejected with OOM errors, a critical finding
-	// that fires at once (the service has no history here, so every sweep
-	// sees the count as new).
-	oomRejecting = map[string]string{"errorstat_OOM": "count=12"}
+	// oomRejecting: a noeviction instance over its maxmemory (58 MiB in
+	// use, 50 MB allowed) rejecting writes, a critical finding that fires
+	// at once. A count of OOM errors alone would be history, not an alert.
+	oomRejecting = map[string]string{"errorstat_OOM": "count=12", "maxmemory": "50000000", "maxmemory_policy": "noeviction"}
 	// libcAllocator: an info-level finding (allocator-not-jemalloc).
 	libcAllocator = map[string]string{"mem_allocator": "libc"}
 )
@@ -647,8 +647,10 @@ func TestBlackholeCostsOneTimeout(t *testing.T) {
 // clears only below the clearing threshold (5% lower), then after ClearFor.
 func TestClearThresholdHysteresis(t *testing.T) {
 	h := newHarness(t, "cache-1")
+	// Under noeviction, usage near maxmemory is capacity running out (an
+	// evicting cache at its limit is only information).
 	used := func(share float64) map[string]string {
-		return map[string]string{"used_memory": strconv.FormatInt(int64(share*268435456), 10)}
+		return map[string]string{"used_memory": strconv.FormatInt(int64(share*268435456), 10), "maxmemory_policy": "noeviction"}
 	}
 	h.prober.set("cache-1", used(0.80)) // maxmemory-near warning
 	h.sweepsQuiet(int(alerts.DefaultTiming("maxmemory-near").For[handlers.SeverityWarning]/time.Minute), "pending")

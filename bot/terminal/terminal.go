@@ -80,6 +80,7 @@ func (r *Renderer) printf(format string, args ...any) { fmt.Fprintf(r.w, format,
 // Report renders one instance's report with a runbook for each finding.
 func (r *Renderer) Report(rep *handlers.Report) {
 	r.header(rep)
+	r.firstAction(rep)
 	if len(rep.Path) > 0 {
 		r.printf("\n%s\n", r.paint(bold, "Fragmentation decision tree"))
 		for i, s := range rep.Path {
@@ -135,6 +136,21 @@ func (r *Renderer) header(rep *handlers.Report) {
 			r.printf("  %s\n", strings.Join(parts, "  "))
 		}
 	}
+}
+
+// firstAction prints what to do first, under the header and before
+// anything else: the one line a reader under pressure needs.
+func (r *Renderer) firstAction(rep *handlers.Report) {
+	a := handlers.ChooseFirstAction(rep)
+	label := r.paint(bold, "First:")
+	if a.Nothing() {
+		label = r.paint(bold+green, "First:")
+	}
+	text := Clean(a.Text)
+	if a.Command != "" {
+		text += " In Slack: " + Clean(a.Command) + " (approval-gated)."
+	}
+	r.printf("  %s %s\n", label, strings.TrimPrefix(wrap(text, 88, "         "), "         "))
 }
 
 // metricLabel shortens INFO names for the header; JSON keeps the originals.

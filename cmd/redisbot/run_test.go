@@ -234,8 +234,12 @@ func TestDiagnoseNoevictionAtLimit(t *testing.T) {
 	if !strings.Contains(f.Summary, "OOM command not allowed when used memory > 'maxmemory'") {
 		t.Errorf("summary does not quote the error users see: %s", f.Summary)
 	}
-	wantFinding(t, rep, "noeviction-trap", "critical")
-	wantFinding(t, rep, "maxmemory-near", "critical")
+	// One finding carries the outage; the policy's is context, and the
+	// limit is reached, not near.
+	wantFinding(t, rep, "noeviction-trap", "info")
+	if f, ok := rep.finding("maxmemory-near"); ok {
+		t.Errorf("maxmemory-near beside oom-rejecting: %s", f.Summary)
+	}
 	if res.code != exitCritical {
 		t.Errorf("exit = %d, want %d", res.code, exitCritical)
 	}
@@ -377,7 +381,8 @@ func TestDiagnoseReplicaAboveMaxmemory(t *testing.T) {
 	}
 	cfg := writeConfig(t, "instances:\n"+instanceYAML("replica-1", replica.Addr))
 	rep, _ := diagnoseJSON(t, cfg, "replica-1", "oom")
-	wantFinding(t, rep, "replica-over-maxmemory", "info")
+	// noeviction (the default): promoted, it would fail every write.
+	wantFinding(t, rep, "replica-over-maxmemory", "warning")
 	for _, id := range []string{"maxmemory-near", "oom-rejecting", "maxmemory-unset"} {
 		if _, ok := rep.finding(id); ok {
 			t.Errorf("%s on a replica that ignores maxmemory", id)

@@ -1,0 +1,177 @@
+package handlers
+
+import (
+	"strings"
+	"testing"
+)
+
+// reportOf evaluates every rule on the captured Redis 7.0 reply with the
+// fields and CONFIG answers given, as the service does.
+func reportOf(t *testing.T, fields, config map[string]string, limit int64) *Report {
+	t.Helper()
+	snap := fixture(t, "redis-7.0.txt", withLimitConfig(fields, config), config)
+	r := &Report{Verb: "diagnose", Instance: "cache-1", Snapshot: snap, MemoryLimit: limit}
+	r.Findings = Evaluate(Input{Cur: snap, MemoryLimit: limit, T: DefaultThresholds()})
+	r.Severity = Worst(r.Findings)
+	return r
+}
+
+func TestChooseFirstAction(t *testing.T) {
+	healthy := map[string]string{"used_memory_rss": mb(64), "mem_fragmentation_ratio": "1.10", "allocator_frag_ratio": "1.02",
+		"allocator_frag_bytes": mb(1), "allocator_rss_bytes": mb(1)}
+	merge := func(ms ...map[string]string) map[string]string {
+		out := map[string]string{}
+		for _, m := range ms {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		fields  map[string]string
+		config  map[string]string
+		limit   int64
+		id      string
+		finding string
+		text    string // a substring of the text
+		command string
+		gain    int64
+	}{
+		{name: "a healthy cache: nothing to do",
+			fields: healthy, config: map[string]string{"maxmemory": mb(256), "maxmemory-policy": "allkeys-lru"},
+			id: "nothing", text: "Nothing to do now"},
+		{name: "an allkeys-lru cache at its limit: nothing to do",
+			fields: merge(healthy, map[string]string{"evicted_keys": "5000"}), config: map[string]string{"maxmemory": mb(58), "maxmemory-policy": "allkeys-lru"},
+			id: "nothing", text: "findings are for information only"},
+		{name: "noeviction over its limit, with room under memory_limit",
+			fields: healthy, config: map[string]string{"maxmemory": mb(50), "maxmemory-policy": "noeviction"}, limit: 512 * MB,
+			id: "raise-maxmemory", finding: "oom-rejecting", text: "Raise maxmemory from 50.0 MiB to 409.0 MiB (+359.0 MiB)",
+			command: "/redis set cache-1 maxmemory 409mb", gain: 359 * MB},
+		{name: "noeviction over its limit, no memory_limit configured",
+			fields: healthy, config: map[string]string{"maxmemory": mb(50), "maxmemory-policy": "noeviction"},
+			id: "free-memory", finding: "oom-rejecting", text: "Free at least 8.1 MiB"},
+		{name: "noeviction over its limit because of client buffers",
+			fields: merge(healthy, map[string]string{"mem_clients_normal": mb(20), "connected_clients": "3"}), config: map[string]string{"maxmemory": mb(50), "maxmemory-policy": "noeviction"}, limit: 512 * MB,
+			id: "find-buffer-clients", finding: "oom-rejecting", text: "20.0 MiB of buffers", gain: 20 * MB},
+		{name: "allkeys-lru failing writes: the memory is not keys",
+			fields: merge(healthy, map[string]string{"errorstat_OOM": "count=5", "used_memory_overhead": mb(40)}),
+			config: map[string]string{"maxmemory": mb(50), "maxmemory-policy": "volatile-lru"},
+			id:     "free-memory", finding: "oom-rejecting"},
+		{name: "a primary without maxmemory under a memory limit",
+			fields: healthy, limit: 1024 * MB,
+			id: "set-maxmemory", finding: "maxmemory-unset", text: "Set maxmemory to 819.0 MiB", command: "/redis set cache-1 maxmemory 819mb"},
+		{name: "RSS near the limit with free pages to return",
+			fields: map[string]string{"used_memory_rss": mb(120), "allocator_rss_bytes": mb(40), "mem_fragmentation_ratio": "2.08"},
+			config: map[string]string{"maxmemory": mb(64), "maxmemory-policy": "allkeys-lru"}, limit: 130 * MB,
+			id: "memory-purge", finding: "rss-near-limit", command: "/redis purge cache-1", gain: 40 * MB},
+		{name: "a replica with noeviction above its maxmemory",
+			fields: merge(healthy, map[string]string{"role": "slave"}), config: map[string]string{"maxmemory": mb(50), "maxmemory-policy": "noeviction"},
+			id: "match-replica-maxmemory", finding: "replica-over-maxmemory", text: "Before any failover"},
+		{name: "volatile-lru without TTLs below the limit",
+			fields: healthy, config: map[string]string{"maxmemory": mb(256), "maxmemory-policy": "volatile-lru"},
+			id: "find-keys-without-ttl", finding: "volatile-no-ttl", text: "`redisbot keys cache-1`"},
+		{name: "rejected writes come before fragmentation",
+			config: map[string]string{"maxmemory": mb(50), "maxmemory-policy": "noeviction"}, limit: 1024 * MB,
+			id: "raise-maxmemory", finding: "oom-rejecting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := reportOf(t, tc.fields, tc.config, tc.limit)
+			a := ChooseFirstAction(r)
+			if a.ID != tc.id || a.Finding != tc.finding || !strings.Contains(a.Text, tc.text) || (tc.command != "" && a.Command != tc.command) || (tc.gain != 0 && a.GainBytes != tc.gain) {
+				t.Errorf("first action = %+v\nwant id %s for %q, text with %q, command %q, gain %s; findings %v",
+					a, tc.id, tc.finding, tc.text, tc.command, HumanBytes(tc.gain), findingIDs(r))
+			}
+			if a.Text == "" || !strings.HasSuffix(a.Text, ".") {
+				t.Errorf("text %q is not a sentence", a.Text)
+			}
+			if a.Remedy != "" && !hasAction(r, a) {
+				t.Errorf("remedy %s is not one the finding %s offers", a.Remedy, a.Finding)
+			}
+		})
+	}
+}
+
+// hasAction: the first action's remedy is one its finding offers, so the
+// Request buttons and the first line never disagree.
+func hasAction(r *Report, a FirstAction) bool {
+	f, ok := r.Finding(a.Finding)
+	if !ok {
+		return false
+	}
+	for _, act := range f.Actions {
+		if act == a.Remedy {
+			return true
+		}
+	}
+	return false
+}
+
+func findingIDs(r *Report) []string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, f.ID+"="+f.Severity.String())
+	}
+	return out
+}
+
+func TestFirstActionOfAFailedProbe(t *testing.T) {
+	for class, id := range map[ErrorClass]string{
+		ClassRefused: "check-process", ClassTimeout: "check-blocked", ClassAuth: "fix-credentials",
+		ClassNoPerm: "grant-acl", ClassLoading: "wait-loading", ClassBusy: "check-busy-script", ClassDNS: "check-reachability",
+	} {
+		e := &ReportError{Class: class, Message: "probe failed"}
+		r := &Report{Instance: "cache-1", Error: e, Findings: []Finding{unreachableFinding(Instance{Name: "cache-1", Addr: "10.0.0.1:6379"}, e)}}
+		if a := ChooseFirstAction(r); a.ID != id || a.Finding != "unreachable" {
+			t.Errorf("%s: first action %+v, want %s", class, a, id)
+		}
+	}
+}
+
+// Every finding of warning or worse gets an action with a sentence, and an
+// action's remedy is one its finding offers.
+func TestEveryFindingHasAFirstAction(t *testing.T) {
+	snap := fixture(t, "redis-7.0.txt", nil, nil)
+	for _, spec := range Catalogue {
+		for _, sev := range []Severity{SeverityWarning, SeverityCritical} {
+			f := newFinding(spec.ID, sev, "summary", factInt("n", 1))
+			r := &Report{Instance: "cache-1", Snapshot: snap, MemoryLimit: 1 << 30, Findings: []Finding{f}}
+			a := ChooseFirstAction(r)
+			if a.Nothing() || a.Text == "" || a.Finding != spec.ID {
+				t.Errorf("%s (%s): first action %+v", spec.ID, sev, a)
+			}
+			if a.Remedy != "" && !hasAction(r, a) {
+				t.Errorf("%s: remedy %s not among %v", spec.ID, a.Remedy, spec.Actions)
+			}
+		}
+	}
+	if a := ChooseFirstAction(nil); !a.Nothing() {
+		t.Errorf("nil report: %+v", a)
+	}
+}
+
+// Holes in used pages: active defrag when it can start, else a rebuild of
+// the memory (a failover when there is a replica to take over).
+func TestFirstActionForAllocatorFragmentation(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fields  map[string]string
+		id      string
+		command string
+	}{
+		{"above active-defrag-ignore-bytes", map[string]string{"allocator_frag_bytes": mb(300), "allocator_rss_bytes": mb(5)}, "defrag-on", "/redis defrag cache-1 on"},
+		{"below it, no replica", map[string]string{"allocator_frag_bytes": mb(53), "allocator_rss_bytes": mb(5), "connected_slaves": "0"}, "restart", "/redis restart cache-1"},
+		{"below it, with a replica", map[string]string{"allocator_frag_bytes": mb(53), "allocator_rss_bytes": mb(5), "connected_slaves": "1"}, "failover", "/redis failover cache-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := fixture(t, "redis-7.0.txt", tc.fields, nil)
+			r := &Report{Instance: "cache-1", Snapshot: snap, Findings: []Finding{newFinding("frag-high", SeverityCritical, "summary", factInt("n", 1))}}
+			a := ChooseFirstAction(r)
+			holes, _ := snap.Int("allocator_frag_bytes")
+			if a.ID != tc.id || a.Command != tc.command || a.GainBytes != holes {
+				t.Errorf("first action %+v, want %s (%s) freeing allocator_frag_bytes", a, tc.id, tc.command)
+			}
+		})
+	}
+}
