@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/redisbot/redisbot/handlers"
 )
 
 // storePingTimeout bounds the store check so a stuck store fails readiness
@@ -44,11 +47,26 @@ type Checks struct {
 // the process can answer at all) and /readyz (200 "ok" when every check in
 // c passes, else 503 with one line per failing check). now defaults to
 // time.Now. On a nil *Metrics only /healthz and /readyz are served.
-func (m *Metrics) Handler(c Checks, now func() time.Time) http.Handler {
+//
+// A panic in a request (a check, the registry) answers that request 500
+// and is logged to log (nil: nowhere) and counted; the server stays up.
+func (m *Metrics) Handler(c Checks, log *slog.Logger, now func() time.Time) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
 	started := now()
+	if ping := c.StorePing; ping != nil {
+		// The ping runs in a goroutine of its own (pingStore), out of
+		// reach of the request's recovery.
+		c.StorePing = func(ctx context.Context) error {
+			err := handlers.Safely(func() error { return ping(ctx) })
+			if pe, ok := handlers.AsPanic(err); ok {
+				m.Panicked(ctx, log, "http", pe)
+				return errors.New("internal error (logged)")
+			}
+			return err
+		}
+	}
 	mux := http.NewServeMux()
 	if m != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -64,8 +82,50 @@ func (m *Metrics) Handler(c Checks, now func() time.Time) http.Handler {
 		}
 		writeText(w, http.StatusOK, "ok\n")
 	})
-	return mux
+	return recoverRequests(mux, m, log)
 }
+
+// recoverRequests answers a request whose handler panics with 500 and logs
+// and counts the panic. net/http would recover it too, but only by dropping
+// the connection and printing to its own logger, uncounted.
+func recoverRequests(h http.Handler, m *Metrics, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tw := &trackingWriter{ResponseWriter: w}
+		pe, ok := handlers.AsPanic(handlers.Safely(func() error { h.ServeHTTP(tw, r); return nil }))
+		if !ok {
+			return
+		}
+		if pe.Value == http.ErrAbortHandler {
+			panic(http.ErrAbortHandler) // the handler's own way to abort
+		}
+		m.Panicked(r.Context(), log, "http", pe)
+		if tw.wrote {
+			// Part of a 200 is out: abort the connection rather than end
+			// a truncated body as if it were whole.
+			panic(http.ErrAbortHandler)
+		}
+		writeText(w, http.StatusInternalServerError, "internal error\n")
+	})
+}
+
+// trackingWriter remembers whether a response has started.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 func writeText(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -99,7 +159,7 @@ func pingStore(ctx context.Context, ping func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, storePingTimeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- ping(ctx) }()
+	go func() { done <- handlers.Safely(func() error { return ping(ctx) }) }()
 	select {
 	case err := <-done:
 		return err
@@ -126,25 +186,35 @@ func sweepStale(last, started, now time.Time, interval time.Duration) string {
 // Serve serves h on addr until ctx ends, then shuts down gracefully, giving
 // in-flight requests up to 5s. It returns nil after a clean shutdown.
 func Serve(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := Listen(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return ServeListener(ctx, ln, h)
+}
+
+// Listen binds addr, so a process can fail its start-up on a port it cannot
+// have before it starts anything else.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
 	// Binding is quick; an already ended ctx still gets a clean bind and
 	// shutdown rather than a listen error that reads like a port problem.
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.WithoutCancel(ctx), "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics: listen %s: %w", addr, err)
+		return nil, fmt.Errorf("metrics: listen %s: %w", addr, err)
 	}
-	return serve(ctx, ln, h)
+	return ln, nil
 }
 
-// serve is Serve on an open listener, which it closes.
-func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// ServeListener is Serve on a listener from Listen, which it closes.
+func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       time.Minute,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- handlers.Safely(func() error { return srv.Serve(ln) }) }()
 
 	select {
 	case err := <-errc:

@@ -9,11 +9,15 @@
 package metrics
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/redisbot/redisbot/handlers"
 )
 
 const namespace = "redisbot"
@@ -55,6 +59,7 @@ type Metrics struct {
 	slackErrors     *prometheus.CounterVec
 	slackRateLimit  *prometheus.CounterVec
 	storeErrors     *prometheus.CounterVec
+	panics          *prometheus.CounterVec
 
 	// alertStates remembers every state reported so far, so a state that
 	// drops out of a later report reads 0 instead of its last count.
@@ -124,6 +129,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "store_errors_total",
 			Help: "Failed store operations, by operation.",
 		}, []string{"op"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "panics_total",
+			Help: "Panics recovered (each failed one probe, command or job and is logged with its stack), by where.",
+		}, []string{"where"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -131,7 +140,7 @@ func New() *Metrics {
 		m.commands, m.commandDuration, m.ackLatency,
 		m.sweepDuration, m.sweeps, m.probeErrors, m.lastSweep,
 		m.alerts, m.approvals, m.remediations,
-		m.slackErrors, m.slackRateLimit, m.storeErrors,
+		m.slackErrors, m.slackRateLimit, m.storeErrors, m.panics,
 	)
 	return m
 }
@@ -146,7 +155,7 @@ func (m *Metrics) Registry() *prometheus.Registry {
 }
 
 // Command records one handled command: outcome is a small fixed set such as
-// "ok", "error", "denied".
+// "ok", "refused", "usage", "probe_error", "internal".
 func (m *Metrics) Command(verb, outcome string, d time.Duration) {
 	if m == nil {
 		return
@@ -231,4 +240,18 @@ func (m *Metrics) StoreError(op string) {
 		return
 	}
 	m.storeErrors.WithLabelValues(op).Inc()
+}
+
+// Panicked logs a recovered panic at error level with its stack, and
+// counts it in redisbot_panics_total{where}. where is a fixed name of the place
+// ("probe", "slack_command", "sweep", "http"). On a nil *Metrics it only
+// logs. ctx carries the request id the log handler adds.
+func (m *Metrics) Panicked(ctx context.Context, log *slog.Logger, where string, pe *handlers.PanicError) {
+	if log != nil {
+		log.ErrorContext(ctx, "recovered a panic", "where", where, "panic", pe.Detail(), "error", pe.Summary(), "stack", string(pe.Stack))
+	}
+	if m == nil {
+		return
+	}
+	m.panics.WithLabelValues(where).Inc()
 }

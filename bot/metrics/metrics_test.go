@@ -54,7 +54,7 @@ func TestRecordersShowInMetrics(t *testing.T) {
 	m.SlackError("chat.update", false)
 	m.StoreError("put_alert")
 
-	srv := httptest.NewServer(m.Handler(Checks{}, nil))
+	srv := httptest.NewServer(m.Handler(Checks{}, nil, nil))
 	defer srv.Close()
 
 	const want = `
@@ -158,7 +158,7 @@ func TestNilMetricsRecordsNothing(t *testing.T) {
 		t.Error("nil Metrics has a registry")
 	}
 
-	srv := httptest.NewServer(m.Handler(Checks{}, nil))
+	srv := httptest.NewServer(m.Handler(Checks{}, nil, nil))
 	defer srv.Close()
 	if status, body := get(t, srv, "/healthz"); status != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q, want 200 \"ok\\n\"", status, body)
@@ -178,7 +178,7 @@ func TestHealthz(t *testing.T) {
 		SlackConnected: func() bool { return false },
 		StorePing:      func(context.Context) error { return errors.New("down") },
 	}
-	srv := httptest.NewServer(New().Handler(c, nil))
+	srv := httptest.NewServer(New().Handler(c, nil, nil))
 	defer srv.Close()
 	if status, body := get(t, srv, "/healthz"); status != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q, want 200 \"ok\\n\"", status, body)
@@ -279,7 +279,7 @@ func TestReadyz(t *testing.T) {
 				}
 				return t0
 			}
-			srv := httptest.NewServer(New().Handler(tt.checks, now))
+			srv := httptest.NewServer(New().Handler(tt.checks, nil, now))
 			defer srv.Close()
 
 			status, body := get(t, srv, "/readyz")
@@ -312,7 +312,7 @@ func TestReadinessStoreHangs(t *testing.T) {
 func TestServeShutsDownOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, "127.0.0.1:0", New().Handler(Checks{}, nil)) }()
+	go func() { done <- Serve(ctx, "127.0.0.1:0", New().Handler(Checks{}, nil, nil)) }()
 
 	time.Sleep(50 * time.Millisecond) // let it bind and serve
 	cancel()
@@ -334,7 +334,7 @@ func TestServeAnswersUntilCancel(t *testing.T) {
 	addr := ln.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln, New().Handler(Checks{}, nil)) }()
+	go func() { done <- ServeListener(ctx, ln, New().Handler(Checks{}, nil, nil)) }()
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get("http://" + addr + "/healthz")

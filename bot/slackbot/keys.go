@@ -111,7 +111,14 @@ func (b *Bot) keysCommand(ctx context.Context, j job, cmd handlers.Command) erro
 		defer b.watches.Done()
 		defer finish()
 		defer cancel()
-		if err := b.runKeyScan(scanCtx, j, cmd, scan, finish); err != nil {
+		err := handlers.Safely(func() error { return b.runKeyScan(scanCtx, j, cmd, scan, finish) })
+		if pe, ok := handlers.AsPanic(err); ok {
+			// The scan is lost, the process is not; the user hears so.
+			b.opts.Metrics.Panicked(scanCtx, b.log.With("instance", name, "scan", scan.id, "ref", blockkit.ErrorRef(pe)), "keyscan", pe)
+			b.safely(scanCtx, "keyscan", func() { _ = b.ephemeral(context.WithoutCancel(scanCtx), j, blockkit.RenderError(pe)) })
+			return
+		}
+		if err != nil {
 			b.log.ErrorContext(scanCtx, "key scan failed", "instance", name, "scan", scan.id, "error", err)
 		}
 	}()
@@ -169,7 +176,17 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := b.opts.Router.Handle(ctx, cmd)
+		var resp *handlers.Response
+		err := handlers.Safely(func() error {
+			var err error
+			resp, err = b.opts.Router.Handle(ctx, cmd)
+			return err
+		})
+		if pe, ok := handlers.AsPanic(err); ok {
+			// Answered below like any failed scan: the internal-error
+			// message, whose reference this log line carries.
+			b.opts.Metrics.Panicked(ctx, b.log.With("instance", scan.instance, "scan", scan.id, "ref", blockkit.ErrorRef(pe)), "keyscan", pe)
+		}
 		done <- result{resp, err}
 	}()
 

@@ -174,7 +174,10 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 	}
 	if a.State == approvals.StateDone && a.Action == string(handlers.ActionDefragOn) && b.opts.Defrag != nil {
 		b.watches.Add(1)
-		go func() { defer b.watches.Done(); b.watchDefrag(a) }()
+		go func() {
+			defer b.watches.Done()
+			b.safely(requestid.With(b.background, a.ID), "defrag_watch", func() { b.watchDefrag(a) })
+		}()
 	}
 	return b.trail(ctx, a.Channel, a.MessageTS, a.State, actorOf(a, j.user), detail)
 }

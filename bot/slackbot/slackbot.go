@@ -186,7 +186,15 @@ func (b *Bot) Run(ctx context.Context) error {
 	sockCtx, cancelSock := context.WithCancel(ctx)
 	defer cancelSock()
 	sockErr := make(chan error, 1)
-	go func() { sockErr <- b.opts.Socket.RunContext(sockCtx) }()
+	go func() {
+		err := handlers.Safely(func() error { return b.opts.Socket.RunContext(sockCtx) })
+		if pe, ok := handlers.AsPanic(err); ok {
+			// No connection without it: Run ends with the error and serve
+			// exits, for its supervisor to restart it.
+			b.opts.Metrics.Panicked(ctx, b.log, "slack_socket", pe)
+		}
+		sockErr <- err
+	}()
 
 	expiry := time.NewTicker(30 * time.Second)
 	defer expiry.Stop()
@@ -195,7 +203,7 @@ loop:
 	for {
 		select {
 		case <-expiry.C:
-			go b.expireStale(workCtx)
+			b.goSafely(workCtx, "approval_expiry", func() { b.expireStale(workCtx) })
 		case <-ctx.Done():
 			break loop
 		case err := <-sockErr:
@@ -204,7 +212,9 @@ loop:
 			}
 			break loop
 		case evt := <-b.opts.Socket.Events:
-			b.dispatch(evt, jobs)
+			// This loop is the bot: a panic while taking one envelope
+			// loses that envelope, not the loop.
+			b.safely(ctx, "slack_dispatch", func() { b.dispatch(evt, jobs) })
 		}
 	}
 	cancelSock()
@@ -273,7 +283,9 @@ func (b *Bot) dispatch(evt socketmode.Event, jobs chan<- job) {
 	default:
 		// Every worker is busy and the queue is full: say so rather than
 		// block acks or drop the command silently.
-		go b.ephemeral(context.Background(), j, blockkit.RenderRefusal("redisbot is busy with other commands right now; try again in a minute."))
+		b.goSafely(context.Background(), "slack_busy_reply", func() {
+			_ = b.ephemeral(context.Background(), j, blockkit.RenderRefusal("redisbot is busy with other commands right now; try again in a minute."))
+		})
 	}
 }
 
@@ -364,6 +376,15 @@ func (b *Bot) duplicate(id string) bool {
 	return false
 }
 
+// Outcomes of a command, the outcome label of redisbot_commands_total.
+const (
+	outcomeOK         = "ok"          // answered
+	outcomeRefused    = "refused"     // channel, role or policy said no
+	outcomeUsage      = "usage"       // bad arguments, unknown verb or instance, stale button
+	outcomeProbeError = "probe_error" // answered, but the probe of at least one instance failed
+	outcomeInternal   = "internal"    // a panic or an error of the bot's own
+)
+
 func (b *Bot) process(ctx context.Context, j job) {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.CommandTimeout)
 	defer cancel()
@@ -371,26 +392,97 @@ func (b *Bot) process(ctx context.Context, j job) {
 	ctx = requestid.With(ctx, requestid.New())
 	log := b.log.With("envelope", j.envelope, "channel", j.channel, "user", j.user)
 	start := b.now()
-	var err error
-	switch j.kind {
-	case kindCommand, kindMention:
-		err = b.command(ctx, j)
-	case kindClick:
-		err = b.click(ctx, j)
-	}
+	var outcome string
+	err := handlers.Safely(func() error {
+		var err error
+		switch j.kind {
+		case kindCommand, kindMention:
+			outcome, err = b.command(ctx, j)
+		case kindClick:
+			outcome, err = b.click(ctx, j)
+		}
+		return err
+	})
 	verb := metricVerb(j)
-	if err != nil {
-		b.opts.Metrics.Command(verb, "error", b.now().Sub(start))
-		log.ErrorContext(ctx, "command failed", "error", err, "duration", b.now().Sub(start))
+	if pe, ok := handlers.AsPanic(err); ok {
+		// The command is lost, the worker and the process are not. The
+		// user gets the internal-error answer; its reference is logged
+		// next to the stack.
+		b.opts.Metrics.Panicked(ctx, log.With("ref", blockkit.ErrorRef(pe)), "slack_command", pe)
+		b.opts.Metrics.Command(verb, outcomeInternal, b.now().Sub(start))
+		b.safely(ctx, "slack_command", func() {
+			if err := b.ephemeral(ctx, j, blockkit.RenderError(pe)); err != nil {
+				log.WarnContext(ctx, "internal-error answer not sent", "error", err)
+			}
+		})
 		return
 	}
-	b.opts.Metrics.Command(verb, "ok", b.now().Sub(start))
-	log.InfoContext(ctx, "command done", "text", j.text, "action", j.action.ActionID, "duration", b.now().Sub(start))
+	if err != nil {
+		b.opts.Metrics.Command(verb, outcomeInternal, b.now().Sub(start))
+		log.ErrorContext(ctx, "command failed", "error", err, "ref", blockkit.ErrorRef(err), "duration", b.now().Sub(start))
+		return
+	}
+	b.opts.Metrics.Command(verb, outcome, b.now().Sub(start))
+	log.InfoContext(ctx, "command done", "text", j.text, "action", j.action.ActionID, "outcome", outcome, "duration", b.now().Sub(start))
+}
+
+// safely runs f; a panic in it is logged and counted under where instead
+// of ending the goroutine, and with it the process.
+func (b *Bot) safely(ctx context.Context, where string, f func()) {
+	if pe, ok := handlers.AsPanic(handlers.Safely(func() error { f(); return nil })); ok {
+		b.opts.Metrics.Panicked(ctx, b.log, where, pe)
+	}
+}
+
+// goSafely runs f in a goroutine of its own through safely: every
+// goroutine the bot starts does, since a panic nobody recovers in any
+// goroutine ends the whole process.
+func (b *Bot) goSafely(ctx context.Context, where string, f func()) {
+	go b.safely(ctx, where, f)
+}
+
+// errorOutcome classifies what the router or the approval flow refused to
+// do: the user's mistake, or the bot's.
+func errorOutcome(err error) string {
+	var refusal *access.Refusal
+	switch {
+	case errors.As(err, &refusal):
+		return outcomeRefused
+	case handlers.IsUsage(err), errors.Is(err, handlers.ErrUnknownInstance):
+		return outcomeUsage
+	}
+	return outcomeInternal
+}
+
+// reportsOutcome classifies an answer by its reports: a probe that failed
+// inside the bot (class internal) is the bot's failure, any other failed
+// probe is the instance's.
+func reportsOutcome(reports []*handlers.Report) string {
+	outcome := outcomeOK
+	for _, r := range reports {
+		switch {
+		case r.Failed() && r.Error.Class == handlers.ClassInternal:
+			return outcomeInternal
+		case r.Failed():
+			outcome = outcomeProbeError
+		}
+	}
+	return outcome
+}
+
+// answered is the outcome of a path that answers the user itself: ok when
+// its answer went out, internal when it failed.
+func answered(err error) (string, error) {
+	if err != nil {
+		return outcomeInternal, err
+	}
+	return outcomeOK, nil
 }
 
 // allowed checks the channel and the viewer role and returns the channel's
-// instance scope, or posts the refusal and returns false.
-func (b *Bot) allowed(ctx context.Context, j job) ([]string, bool) {
+// instance scope, or posts the refusal and returns the outcome of the
+// command (refused, or internal when the check itself failed) and false.
+func (b *Bot) allowed(ctx context.Context, j job) ([]string, string, bool) {
 	ch, err := b.opts.Access.Channel(j.channel)
 	if err == nil {
 		err = b.opts.Access.Require(ctx, j.user, access.Viewer)
@@ -398,59 +490,67 @@ func (b *Bot) allowed(ctx context.Context, j job) ([]string, bool) {
 	var refusal *access.Refusal
 	if errors.As(err, &refusal) {
 		b.ephemeral(ctx, j, blockkit.RenderRefusal(refusal.Reason))
-		return nil, false
+		return nil, outcomeRefused, false
 	}
 	if err != nil {
 		b.ephemeral(ctx, j, blockkit.RenderError(err))
-		return nil, false
+		return nil, outcomeInternal, false
 	}
-	return ch.Tags, true
+	return ch.Tags, "", true
 }
 
-func (b *Bot) command(ctx context.Context, j job) error {
+// command answers a slash command or a mention and returns its outcome.
+func (b *Bot) command(ctx context.Context, j job) (string, error) {
 	// Malformed input is answered before access checks or any Redis I/O.
 	cmd, err := handlers.ParseCommand(j.text)
 	if err != nil {
-		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+		return outcomeUsage, b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
-	scope, ok := b.allowed(ctx, j)
+	scope, outcome, ok := b.allowed(ctx, j)
 	if !ok {
-		return nil
+		return outcome, nil
 	}
 	cmd.Scope = scope
+	// The approval flow, alerts and key scans answer refusals and usage
+	// errors themselves; what they return says only whether they could.
 	if isRemediationVerb(cmd.Verb) {
-		return b.remediationCommand(ctx, j, cmd, scope)
+		return answered(b.remediationCommand(ctx, j, cmd, scope))
 	}
 	switch cmd.Verb {
 	case "silence", "silences", "trend":
-		return b.alertCommand(ctx, j, cmd, scope)
+		return answered(b.alertCommand(ctx, j, cmd, scope))
 	case "keys":
-		return b.keysCommand(ctx, j, cmd)
+		return answered(b.keysCommand(ctx, j, cmd))
 	}
 	resp, err := b.opts.Router.Handle(ctx, cmd)
 	if err != nil {
-		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+		return errorOutcome(err), b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
+	outcome = reportsOutcome(resp.Reports)
 	reply := blockkit.Render(resp, b.opts.Runbooks)
 	if resp.Verb == "help" {
 		for _, m := range reply.Messages {
 			if err := b.ephemeral(ctx, j, m); err != nil {
-				return err
+				return outcomeInternal, err
 			}
 		}
-		return nil
+		return outcome, nil
 	}
-	return b.post(ctx, j, reply)
+	if err := b.post(ctx, j, reply); err != nil {
+		return outcomeInternal, err
+	}
+	return outcome, nil
 }
 
-func (b *Bot) click(ctx context.Context, j job) error {
+// click answers a button and returns its outcome.
+func (b *Bot) click(ctx context.Context, j job) (string, error) {
 	click, err := blockkit.ParseClick(j.action.ActionID, j.action.Value)
 	if err != nil {
-		return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "this button is not one redisbot understands: " + err.Error()}))
+		return outcomeUsage, b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "this button is not one redisbot understands: " + err.Error()}))
 	}
-	scope, ok := b.allowed(ctx, j)
+	scope, outcome, ok := b.allowed(ctx, j)
 	if !ok {
-		return nil
+		return outcome, nil
 	}
 	switch click.Kind {
 	case blockkit.ActionRunbook:
@@ -458,28 +558,31 @@ func (b *Bot) click(ctx context.Context, j job) error {
 		// state now, not when the first message was posted.
 		resp, err := b.opts.Router.Handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Runbook.Instance}, Scope: scope})
 		if err != nil {
-			return b.ephemeral(ctx, j, blockkit.RenderError(err))
+			return errorOutcome(err), b.ephemeral(ctx, j, blockkit.RenderError(err))
 		}
 		reply, err := blockkit.RenderRunbook(resp.Reports[0], click.Runbook.Finding, b.opts.Runbooks)
 		if err != nil {
-			return b.ephemeral(ctx, j, blockkit.RenderError(err))
+			return outcomeUsage, b.ephemeral(ctx, j, blockkit.RenderError(err))
 		}
-		return b.post(ctx, j, reply)
+		if err := b.post(ctx, j, reply); err != nil {
+			return outcomeInternal, err
+		}
+		return reportsOutcome(resp.Reports), nil
 	case blockkit.ActionRequest:
 		if !b.remediationEnabled() {
-			return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot (no store configured)."))
+			return outcomeRefused, b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot (no store configured)."))
 		}
-		return b.request(ctx, j, remedy.Request{Instance: click.Instance, Action: click.Action, Params: map[string]string{}}, scope)
+		return answered(b.request(ctx, j, remedy.Request{Instance: click.Instance, Action: click.Action, Params: map[string]string{}}, scope))
 	case blockkit.ActionApprove, blockkit.ActionReject:
-		return b.decide(ctx, j, click)
+		return answered(b.decide(ctx, j, click))
 	case blockkit.ActionRevert:
-		return b.revert(ctx, j, click, scope)
+		return answered(b.revert(ctx, j, click, scope))
 	case blockkit.ActionSilence:
-		return b.snooze(ctx, j, click, scope)
+		return answered(b.snooze(ctx, j, click, scope))
 	case blockkit.ActionCancelScan:
-		return b.cancelScan(ctx, j, click)
+		return answered(b.cancelScan(ctx, j, click))
 	}
-	return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + click.Kind}))
+	return outcomeUsage, b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + click.Kind}))
 }
 
 // post sends a reply: the first message in the channel (or the job's

@@ -30,7 +30,12 @@ func (s *Sweeper) Digest(ctx context.Context, up Uploader) {
 	if channel == "" {
 		return
 	}
-	if err := s.digest(ctx, token, channel, up); err != nil {
+	err := handlers.Safely(func() error { return s.digest(ctx, token, channel, up) })
+	if pe, ok := handlers.AsPanic(err); ok {
+		s.o.Metrics.Panicked(ctx, s.o.Log, "digest", pe)
+		return
+	}
+	if err != nil {
 		s.o.Log.Warn("digest not posted", "error", err)
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers"
 )
 
 // Leader holds the lease for scheduled work. With several replicas on one
@@ -23,20 +25,22 @@ type Leader struct {
 	holder string
 	ttl    time.Duration
 	log    *slog.Logger
+	m      *metrics.Metrics
 
 	mu    sync.Mutex
 	token int64
 }
 
-// NewLeader returns a Leader for the lease name, held as holder.
-func NewLeader(st *store.Store, name, holder string, ttl time.Duration, log *slog.Logger) *Leader {
-	return &Leader{st: st, name: name, holder: holder, ttl: ttl, log: log}
+// NewLeader returns a Leader for the lease name, held as holder. m counts
+// panics while renewing; nil counts nothing.
+func NewLeader(st *store.Store, name, holder string, ttl time.Duration, log *slog.Logger, m *metrics.Metrics) *Leader {
+	return &Leader{st: st, name: name, holder: holder, ttl: ttl, log: log, m: m}
 }
 
 // Run acquires and renews the lease until ctx ends, then releases it so a
 // replica that stays up takes over at once.
 func (l *Leader) Run(ctx context.Context) {
-	l.renew(ctx)
+	l.renewSafely(ctx)
 	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
 	for {
@@ -47,9 +51,24 @@ func (l *Leader) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
-			l.renew(ctx)
+			l.renewSafely(ctx)
 		}
 	}
+}
+
+// renewSafely is renew where a panic (in the store, say) cannot end the
+// renewals: this replica stops acting as leader, as when the store is
+// unreachable, and tries again at the next tick. A leader whose renewals
+// had died would keep its token and act on a lease another replica holds.
+func (l *Leader) renewSafely(ctx context.Context) {
+	pe, ok := handlers.AsPanic(handlers.Safely(func() error { l.renew(ctx); return nil }))
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	l.token = 0
+	l.mu.Unlock()
+	l.m.Panicked(ctx, l.log, "leader", pe)
 }
 
 func (l *Leader) renew(ctx context.Context) {

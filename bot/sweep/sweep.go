@@ -101,7 +101,19 @@ func (s *Sweeper) Tick(ctx context.Context) {
 	defer s.running.Store(false)
 	ctx = requestid.With(ctx, requestid.New())
 	start := s.o.Now()
-	errs, err := s.sweep(ctx, token)
+	var errs map[string]int
+	err := handlers.Safely(func() error {
+		var err error
+		errs, err = s.sweep(ctx, token)
+		return err
+	})
+	if pe, ok := handlers.AsPanic(err); ok {
+		// This sweep is lost; the next tick starts afresh (the running
+		// flag is cleared on the way out) and readiness notices if every
+		// sweep fails this way.
+		s.o.Metrics.Panicked(ctx, s.o.Log, "sweep", pe)
+		return
+	}
 	if err != nil {
 		s.o.Log.WarnContext(ctx, "sweep stopped", "error", err)
 		return

@@ -234,7 +234,7 @@ func (h *harness) newSweeper(fleet sweep.Fleet, leader *sweep.Leader) *sweep.Swe
 // the lease (or finds another holder has it).
 func startLeader(t testing.TB, st *store.Store, holder string) *sweep.Leader {
 	t.Helper()
-	l := sweep.NewLeader(st, leaseName, holder, leaseTTL, discard)
+	l := sweep.NewLeader(st, leaseName, holder, leaseTTL, discard, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); l.Run(ctx) }()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/redisbot/redisbot/bot/terminal"
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
@@ -18,12 +19,16 @@ import (
 	"github.com/redisbot/redisbot/runbooks"
 )
 
-// Exit codes, a contract for scripts and monitoring wrappers.
+// Exit codes, a contract for scripts and monitoring wrappers (README, CLI).
 const (
-	exitOK       = 0
-	exitWarning  = 1
-	exitCritical = 2
-	exitError    = 3 // probe or config error
+	exitOK       = 0 // nothing above info
+	exitWarning  = 1 // a warning finding
+	exitCritical = 2 // a critical finding
+	exitError    = 3 // a probe failed (a panic while probing included), or the config or command is wrong, or serve could not start
+	// exitInternal is a bug: a panic that nothing below run recovered.
+	// EX_SOFTWARE from sysexits.h; distinct from 2, the code Go itself
+	// exits with on an unrecovered panic, which here means "critical".
+	exitInternal = 70
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,6 +44,50 @@ type options struct {
 
 // run executes one CLI invocation and returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return wiring{}.run(ctx, args, getenv, stdout, stderr)
+}
+
+// wiring is what end-to-end tests replace in a run: a fault that no real
+// server provides on demand, injected where the real one would happen.
+type wiring struct {
+	// prober, when set, wraps the prober the service (CLI and serve) uses.
+	prober func(handlers.Prober) handlers.Prober
+}
+
+func (w wiring) serviceProber(p *probe.Prober) handlers.Prober {
+	if w.prober == nil {
+		return p
+	}
+	return w.prober(p)
+}
+
+// run is invoke with a last line of defence: a panic that escaped every
+// recovery below (in this goroutine) prints its stack to stderr and exits
+// 70, never 2, which would read as "critical".
+func (w wiring) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	code := exitInternal
+	err := handlers.Safely(func() error { code = w.invoke(ctx, args, getenv, stdout, stderr); return nil })
+	if pe, ok := handlers.AsPanic(err); ok {
+		fmt.Fprintf(stderr, "redisbot: internal error: %s (a bug in redisbot; please report it with the stack below)\n%s", pe.Summary(), pe.Stack)
+		return exitInternal
+	}
+	return code
+}
+
+// printPanics tells a CLI user about a probe that panicked: the report
+// says "internal"; stderr gets the stack to report.
+func printPanics(stderr io.Writer) handlers.PanicHandler {
+	var mu sync.Mutex // fleet's probes report from their own goroutines
+	return func(_ context.Context, where, instance string, pe *handlers.PanicError) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stderr, "redisbot: internal error in %s of %s: %s (a bug in redisbot; please report it with the stack below)\n%s",
+			where, terminal.Clean(instance), pe.Summary(), pe.Stack)
+	}
+}
+
+// invoke executes one CLI invocation and returns the exit code.
+func (w wiring) invoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	opts, rest, err := parseFlags(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "redisbot: %v\n", err)
@@ -83,14 +132,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, err := range errs {
 		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(handlers.Redact(err.Error(), cfg.Secrets()...)))
 	}
-	svc := handlers.NewService(instances, prober, nil, cfg.Probe.Concurrency, nil)
+	svc := handlers.NewService(instances, w.serviceProber(prober), nil, cfg.Probe.Concurrency, nil)
 	svc.SetKeyScanner(keyScanner(cfg))
+	svc.OnPanic(printPanics(stderr))
 
 	switch cmd.Verb {
 	case "check-config":
 		return checkConfig(ctx, cfg, svc, path, opts, stdout)
 	case "serve":
-		return serve(ctx, cfg, svc, prober, lib, stderr, wantJSONLogs(opts.logFormat, stderr, getenv))
+		return serve(ctx, cfg, svc, w.serviceProber(prober), prober, lib, stderr, wantJSONLogs(opts.logFormat, stderr, getenv))
 	}
 
 	var bar *progressBar

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -30,15 +31,27 @@ import (
 	"github.com/redisbot/redisbot/runbooks"
 )
 
-// serve runs the Slack bot until ctx is cancelled (SIGTERM, SIGINT).
-func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, prober *probe.Prober, lib *runbooks.Library, stderr io.Writer, jsonLogs bool) int {
+// serve runs the Slack bot until ctx is cancelled (SIGTERM, SIGINT). The
+// service probes through serviceProber (prober itself, unless a test wraps
+// it); remediations use prober.
+func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, serviceProber handlers.Prober, prober *probe.Prober, lib *runbooks.Library, stderr io.Writer, jsonLogs bool) int {
 	log := newLogger(stderr, cfg.Secrets(), jsonLogs)
 	if err := cfg.RequireSlack(); err != nil {
 		log.Error("cannot serve", "error", err)
 		return exitError
 	}
+	// The port first: a bot that cannot be monitored (another process on
+	// the port, a typo) fails its start-up, before it connects to Slack or
+	// sweeps, rather than run on without /metrics, /healthz and /readyz.
 	var m *metrics.Metrics
+	var ln net.Listener
 	if cfg.HTTP.Listen != "" {
+		var err error
+		if ln, err = metrics.Listen(ctx, cfg.HTTP.Listen); err != nil {
+			log.Error("cannot serve /metrics, /healthz and /readyz on http.listen "+cfg.HTTP.Listen+": is another process using it?", "listen", cfg.HTTP.Listen, "error", err)
+			return exitError
+		}
+		defer ln.Close() // ServeListener closes it too; this covers the early returns
 		m = metrics.New()
 	}
 	st, err := store.Open(ctx, store.Options{
@@ -53,8 +66,11 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 	defer st.Close()
 	// The bot's own service reads the previous snapshot and the history
 	// window from the store, so rules can compare with the last sweep.
-	svc = handlers.NewService(svc.Instances(""), prober, st, cfg.Probe.Concurrency, nil)
+	svc = handlers.NewService(svc.Instances(""), serviceProber, st, cfg.Probe.Concurrency, nil)
 	svc.SetKeyScanner(keyScanner(cfg))
+	svc.OnPanic(func(ctx context.Context, where, instance string, pe *handlers.PanicError) {
+		m.Panicked(ctx, log.With("instance", instance), where, pe)
+	})
 	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
 	workflow := approvals.New(st, prober, executor,
 		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
@@ -114,11 +130,12 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, probe
 			LastSweep:      lastSweep,
 			SweepInterval:  everyInterval(cfg.Schedule.Sweep),
 		}
-		go func() {
-			if err := metrics.Serve(ctx, cfg.HTTP.Listen, m.Handler(checks, time.Now)); err != nil {
+		handler := m.Handler(checks, log, time.Now)
+		goSafely(ctx, log, m, "http", func() {
+			if err := metrics.ServeListener(ctx, ln, handler); err != nil {
 				log.Error("metrics endpoint", "error", err)
 			}
-		}()
+		})
 		log.Info("metrics and health endpoint", "listen", cfg.HTTP.Listen)
 	}
 	log.Info("redisbot serving", "version", version, "instances", len(cfg.Instances), "api_url", cfg.Slack.APIURL, "store", cfg.Store.String())
@@ -179,10 +196,10 @@ func wantJSONLogs(format string, w io.Writer, getenv func(string) string) bool {
 // schedule starts the cron jobs. Every replica runs the scheduler, but only
 // the one holding the leader lease does the work.
 func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st *store.Store, bot *slackbot.Bot, lib *runbooks.Library, m *metrics.Metrics, log *slog.Logger) (stop func(), sw *sweep.Sweeper, err error) {
-	leader := sweep.NewLeader(st, "scheduler", replicaID(), cfg.Schedule.Lease, log)
+	leader := sweep.NewLeader(st, "scheduler", replicaID(), cfg.Schedule.Lease, log, m)
 	leaderCtx, cancelLeader := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); leader.Run(leaderCtx) }()
+	goSafely(ctx, log, m, "leader", func() { defer close(done); leader.Run(leaderCtx) })
 	sw = sweep.New(sweep.Options{
 		Fleet: svc, Store: st, Poster: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: cfg.Alerts.ChannelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
@@ -198,7 +215,10 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 			svc.SetInstances(instances)
 		},
 	})
-	c := cron.New(cron.WithLocation(cfg.Schedule.Location))
+	// Each job recovers its own panics (a sweep, a digest); recoverJobs is
+	// there for anything that does not, so no tick takes the scheduler,
+	// or the process, down.
+	c := cron.New(cron.WithLocation(cfg.Schedule.Location), cron.WithChain(recoverJobs(log, m)))
 	if _, err := c.AddFunc(cfg.Schedule.Sweep, func() { sw.Tick(ctx) }); err != nil {
 		cancelLeader()
 		return nil, nil, fmt.Errorf("schedule.sweep: %w", err)
@@ -226,6 +246,28 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		cancelLeader()
 		<-done
 	}, sw, nil
+}
+
+// recoverJobs is a cron wrapper that logs and counts a job's panic
+// (where="cron"): that run is lost, the next runs on schedule.
+func recoverJobs(log *slog.Logger, m *metrics.Metrics) cron.JobWrapper {
+	return func(j cron.Job) cron.Job {
+		return cron.FuncJob(func() {
+			if pe, ok := handlers.AsPanic(handlers.Safely(func() error { j.Run(); return nil })); ok {
+				m.Panicked(context.Background(), log, "cron", pe)
+			}
+		})
+	}
+}
+
+// goSafely runs f in a goroutine whose panic is logged and counted under
+// where instead of ending the process.
+func goSafely(ctx context.Context, log *slog.Logger, m *metrics.Metrics, where string, f func()) {
+	go func() {
+		if pe, ok := handlers.AsPanic(handlers.Safely(func() error { f(); return nil })); ok {
+			m.Panicked(ctx, log, where, pe)
+		}
+	}()
 }
 
 // everyInterval is the period of an "@every" sweep spec, for /readyz's

@@ -67,6 +67,12 @@ func startBot(t *testing.T, instances, accessYAML string, env map[string]string)
 // launchBot runs `redisbot serve` with a config file against a local Slack.
 func launchBot(t *testing.T, fake *slacktest.Server, cfg string, env map[string]string) *runningBot {
 	t.Helper()
+	return launchBotWith(t, wiring{}, fake, cfg, env)
+}
+
+// launchBotWith is launchBot with test wiring (a fault injected).
+func launchBotWith(t *testing.T, w wiring, fake *slacktest.Server, cfg string, env map[string]string) *runningBot {
+	t.Helper()
 	connected := fake.Connections()
 	if env == nil {
 		env = map[string]string{}
@@ -76,7 +82,7 @@ func launchBot(t *testing.T, fake *slacktest.Server, cfg string, env map[string]
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"serve", "--config", cfg, "--log-format", "json"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
+		code <- w.run(ctx, []string{"serve", "--config", cfg, "--log-format", "json"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for fake.Connections() == connected {
