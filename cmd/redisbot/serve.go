@@ -72,6 +72,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		m.Panicked(ctx, log.With("instance", instance), where, pe)
 	})
 	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
+	executor.PurgeSettle = cfg.Remediation.PurgeSettle
 	workflow := approvals.New(st, prober, executor,
 		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
 		approvals.Config{
@@ -110,6 +111,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		Resolver:        svc,
 		Dedupe:          st,
 		Defrag:          executor,
+		DefragWatch:     cfg.Remediation.DefragWatch,
 		Metrics:         m,
 		KeyScans:        slackbot.KeyScanOptions{MaxConcurrent: cfg.Keys.MaxConcurrent, MaxDuration: cfg.Keys.MaxDuration},
 	})

@@ -98,6 +98,9 @@ type Config struct {
 	Schedule Schedule
 	// Alerts says where sweeps post alerts and digests.
 	Alerts Alerts
+	// Remediation says how remediations measure their effect and when the
+	// defrag watch turns defrag off.
+	Remediation Remediation
 }
 
 // Schedule says when the cron work of serve runs. Specs are robfig/cron

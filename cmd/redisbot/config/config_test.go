@@ -152,6 +152,7 @@ func TestLoadGood(t *testing.T) {
 			RepeatInterval: 2*time.Hour + 30*time.Minute,
 			StormThreshold: 0.75,
 		},
+		Remediation: DefaultRemediation(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)

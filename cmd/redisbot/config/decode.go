@@ -31,6 +31,7 @@ type rawConfig struct {
 	Alerts     rawAlerts      `mapstructure:"alerts"`
 	HTTP       rawHTTP        `mapstructure:"http"`
 	Keys       rawKeys        `mapstructure:"keys"`
+	Remedy     rawRemedy      `mapstructure:"remediation"`
 }
 
 type rawHTTP struct {
@@ -78,6 +79,28 @@ type rawRemediation struct {
 	FailoverMethod string   `mapstructure:"failover_method"`
 	PersistConfig  bool     `mapstructure:"persist_config"`
 	Failback       bool     `mapstructure:"failback"`
+}
+
+// rawRemedy is the top-level remediation section: how remediations measure
+// their effect. Per-instance remediation settings are rawRemediation.
+type rawRemedy struct {
+	PurgeSettle time.Duration  `mapstructure:"purge_settle"`
+	DefragWatch rawDefragWatch `mapstructure:"defrag_watch"`
+}
+
+// rawDefragWatch is remediation.defrag_watch: when the watch that follows
+// an approved defrag-on turns it off.
+type rawDefragWatch struct {
+	Interval       time.Duration `mapstructure:"interval"`
+	MaxDuration    time.Duration `mapstructure:"max_duration"`
+	TargetRatio    float64       `mapstructure:"target_ratio"`
+	MaxLatency     time.Duration `mapstructure:"max_latency"`
+	StallIntervals int           `mapstructure:"stall_intervals"`
+	StallShare     float64       `mapstructure:"stall_share"`
+	MinHitRatio    float64       `mapstructure:"min_hit_ratio"`
+	IdleRunning    int64         `mapstructure:"idle_running"`
+	RSSGrowth      float64       `mapstructure:"rss_growth"`
+	Settle         time.Duration `mapstructure:"settle"`
 }
 
 type rawTLS struct {

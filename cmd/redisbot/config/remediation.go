@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
 // Restart and failover methods (handlers.Remediation).
@@ -115,4 +117,87 @@ func checkArg(i int, arg string) string {
 		return "must be an absolute path or a command name without spaces"
 	}
 	return ""
+}
+
+// Remediation says how approved remediations measure their effect: how
+// long after MEMORY PURGE its result is read, and when the watch that
+// follows defrag-on turns it off (the remediation section).
+type Remediation struct {
+	// PurgeSettle is how long after MEMORY PURGE RSS is read again
+	// (remediation.purge_settle, default 2s, 0 to 1m).
+	PurgeSettle time.Duration
+	// DefragWatch bounds an active-defrag run (remediation.defrag_watch;
+	// remedy.DefaultWatchConfig's values by default). Its IgnoreBytes is
+	// not configured here: the watch takes it from the approved plan.
+	DefragWatch remedy.WatchConfig
+}
+
+// DefaultPurgeSettle gives jemalloc and Redis's RSS sampling time to show
+// what MEMORY PURGE returned.
+const DefaultPurgeSettle = 2 * time.Second
+
+// DefaultRemediation is the remediation section when the file has none.
+func DefaultRemediation() Remediation {
+	return Remediation{PurgeSettle: DefaultPurgeSettle, DefragWatch: remedy.DefaultWatchConfig()}
+}
+
+func defaultRawRemedy() rawRemedy {
+	w := remedy.DefaultWatchConfig()
+	return rawRemedy{PurgeSettle: DefaultPurgeSettle, DefragWatch: rawDefragWatch{
+		Interval: w.Interval, MaxDuration: w.MaxDuration, TargetRatio: w.TargetRatio, MaxLatency: w.MaxLatency,
+		StallIntervals: w.StallIntervals, StallShare: w.StallShare, MinHitRatio: w.MinHitRatio, IdleRunning: w.IdleRunning,
+		RSSGrowth: w.RSSGrowth, Settle: w.Settle,
+	}}
+}
+
+// remedy checks the remediation section; every value is checked, set or
+// default.
+func (l *loader) remedy(rr rawRemedy) Remediation {
+	rw := rr.DefragWatch
+	r := Remediation{PurgeSettle: rr.PurgeSettle, DefragWatch: remedy.WatchConfig{
+		Interval: rw.Interval, MaxDuration: rw.MaxDuration, TargetRatio: rw.TargetRatio, MaxLatency: rw.MaxLatency,
+		StallIntervals: rw.StallIntervals, StallShare: rw.StallShare, MinHitRatio: rw.MinHitRatio, IdleRunning: rw.IdleRunning,
+		RSSGrowth: rw.RSSGrowth, Settle: rw.Settle,
+	}}
+	if l.p.isFailed("remediation") {
+		return r
+	}
+	check := func(key string, bad bool, msg string) {
+		if !l.p.isFailed(key) && bad {
+			l.p.addf(key, "%s", msg)
+		}
+	}
+	between := func(key string, v, lo, hi time.Duration) {
+		check(key, v < lo || v > hi, fmt.Sprintf("must be between %s and %s", shortDuration(lo), shortDuration(hi)))
+	}
+	between("remediation.purge_settle", r.PurgeSettle, 0, time.Minute)
+	if l.p.isFailed("remediation.defrag_watch") {
+		return r
+	}
+	const w = "remediation.defrag_watch."
+	between(w+"interval", rw.Interval, time.Second, 10*time.Minute)
+	if !l.p.isFailed(w + "interval") {
+		check(w+"max_duration", rw.MaxDuration < rw.Interval || rw.MaxDuration > 24*time.Hour, "must be between the interval and 24h")
+	}
+	check(w+"target_ratio", !(rw.TargetRatio >= 1 && rw.TargetRatio <= 2), "must be between 1.0 and 2.0")
+	between(w+"max_latency", rw.MaxLatency, time.Millisecond, 10*time.Second)
+	check(w+"stall_intervals", rw.StallIntervals < 0 || rw.StallIntervals > 100, "must be between 0 (off) and 100")
+	check(w+"stall_share", !(rw.StallShare >= 0 && rw.StallShare <= 0.5), "must be between 0 and 0.5")
+	check(w+"min_hit_ratio", !(rw.MinHitRatio >= 0 && rw.MinHitRatio <= 1), "must be between 0 and 1")
+	check(w+"idle_running", rw.IdleRunning < 0 || rw.IdleRunning > 100, "must be between 0 and 100 (percent of a CPU)")
+	check(w+"rss_growth", !(rw.RSSGrowth >= 0 && rw.RSSGrowth <= 1), "must be between 0 (off) and 1")
+	between(w+"settle", rw.Settle, 0, 5*time.Minute)
+	return r
+}
+
+// shortDuration writes 1m and 24h, not 1m0s and 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

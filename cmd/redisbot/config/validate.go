@@ -60,6 +60,7 @@ func (l *loader) load(v *viper.Viper) *Config {
 		Alerts:    defaultRawAlerts(),
 		HTTP:      rawHTTP{Listen: DefaultHTTPListen},
 		Keys:      defaultRawKeys(),
+		Remedy:    defaultRawRemedy(),
 	}
 	l.decode(v, &raw)
 
@@ -101,6 +102,7 @@ func (l *loader) load(v *viper.Viper) *Config {
 	cfg.Schedule = l.schedule(raw.Schedule)
 	cfg.Alerts = l.alerts(raw.Alerts, tags)
 	cfg.Keys = l.keys(raw.Keys)
+	cfg.Remediation = l.remedy(raw.Remedy)
 	l.digestChannel(cfg)
 	return cfg
 }
