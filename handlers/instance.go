@@ -57,6 +57,10 @@ type Remediation struct {
 	// SAVE, a supervisor brings it back) or "" (restart not offered).
 	RestartMethod  string
 	RestartCommand []string
+	// RestartEnv names the variables of the bot's environment that
+	// RestartCommand gets, besides PATH and HOME; it gets nothing else of
+	// the bot's environment (the Slack tokens, the password variables).
+	RestartEnv []string
 	// FailoverMethod is "failover" (FAILOVER on the primary, Redis >= 6.2),
 	// "cluster-failover" (CLUSTER FAILOVER on a replica of a cluster node),
 	// "sentinel" (SENTINEL FAILOVER) or "" (failover not offered).

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
-
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/blockkit"
 	"github.com/redisbot/redisbot/bot/charts"
@@ -19,31 +17,20 @@ import (
 
 // Post, Update and Reply let scheduled work (sweeps, digests) post through
 // the same rate-limit-aware path as commands: a 429 is waited out, not
-// dropped.
+// dropped, and every configured secret is redacted (send.go).
 func (b *Bot) Post(ctx context.Context, channel string, m blockkit.Message) (string, error) {
-	var ts string
-	err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
-		var err error
-		_, ts, err = b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
-		return err
-	})
-	return ts, err
+	return b.postMessage(ctx, channel, "", m)
 }
 
 // Update edits a message in place.
 func (b *Bot) Update(ctx context.Context, channel, ts string, m blockkit.Message) error {
-	return b.retry(ctx, "chat.update", func(ctx context.Context) error {
-		_, _, _, err := b.opts.API.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
-		return err
-	})
+	return b.updateMessage(ctx, channel, ts, m)
 }
 
 // Reply posts in a message's thread.
 func (b *Bot) Reply(ctx context.Context, channel, threadTS string, m blockkit.Message) error {
-	return b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
-		_, _, err := b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(threadTS))
-		return err
-	})
+	_, err := b.postMessage(ctx, channel, threadTS, m)
+	return err
 }
 
 // alertCommand handles silence, silences and trend.
@@ -185,9 +172,5 @@ func randomID() string {
 
 // Upload attaches a file to a thread (the digest's chart).
 func (b *Bot) Upload(ctx context.Context, channel, threadTS, name, title string, content []byte) error {
-	return b.retry(ctx, "files.upload", func(ctx context.Context) error {
-		_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{Filename: name, Title: title,
-			Content: string(content), FileSize: len(content), Channel: channel, ThreadTimestamp: threadTS})
-		return err
-	})
+	return b.uploadFile(ctx, channel, threadTS, blockkit.File{Name: name, Title: title, Content: content})
 }

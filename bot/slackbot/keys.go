@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slack-go/slack"
-
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/blockkit"
 	"github.com/redisbot/redisbot/bot/requestid"
@@ -101,6 +99,9 @@ func (b *Bot) keysCommand(ctx context.Context, j job, cmd handlers.Command) erro
 		return b.ephemeral(ctx, j, refusal)
 	}
 	// The scan outlives the command's worker but keeps its request id.
+	// The scanner ends the scan itself after keys.max_duration; this
+	// bound, the same, covers the probe before it too, so the scan never
+	// outlives its lease (MaxDuration plus a minute).
 	scanCtx, cancel := context.WithTimeout(requestid.With(b.background, requestid.From(ctx)), b.opts.KeyScans.MaxDuration)
 	scan.cancel = cancel
 	// finish frees the instance for the next scan, here and on the other
@@ -255,16 +256,7 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 
 // postIn posts a message where the job's replies go and returns its ts.
 func (b *Bot) postIn(ctx context.Context, j job, m blockkit.Message) (string, error) {
-	if j.threadTS == "" {
-		return b.Post(ctx, j.channel, m)
-	}
-	var ts string
-	err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
-		var err error
-		_, ts, err = b.opts.API.PostMessageContext(ctx, j.channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(j.threadTS))
-		return err
-	})
-	return ts, err
+	return b.postMessage(ctx, j.channel, j.threadTS, m)
 }
 
 // cancelScan handles a Cancel click: the user who started the scan or an

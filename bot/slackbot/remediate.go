@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
-
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/blockkit"
@@ -105,13 +103,8 @@ func (b *Bot) request(ctx context.Context, j job, req remedy.Request, scope []st
 	}
 	// The request goes to the channel itself, never into a thread: that is
 	// where approvers see it. Its audit trail goes into its own thread.
-	var ts string
-	m := blockkit.RenderApproval(view(a), b.now())
-	if err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
-		var err error
-		_, ts, err = b.opts.API.PostMessageContext(ctx, j.channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
-		return err
-	}); err != nil {
+	ts, err := b.postMessage(ctx, j.channel, "", blockkit.RenderApproval(view(a), b.now()))
+	if err != nil {
 		return fmt.Errorf("post approval: %w", err)
 	}
 	if err := b.opts.Workflow.SetMessage(ctx, a.ID, j.channel, ts); err != nil {
@@ -211,7 +204,7 @@ func (b *Bot) watchDefrag(a store.Approval) {
 	o := res.Outcome()
 	// Redacted here as well as on its way to Slack: the store and the
 	// audit log keep it too.
-	o.Message = handlers.Redact(o.Message, inst.Password, inst.Remediation.Password)
+	o.Message = handlers.Redact(b.opts.Redactor.Redact(o.Message), inst.Password, inst.Remediation.Password)
 	note(o.Message)
 	b.log.InfoContext(ctx, "defrag watch ended", "approval", a.ID, "instance", a.Instance, "reason", res.Reason)
 	if b.opts.Store == nil {
@@ -258,11 +251,7 @@ func (b *Bot) updateApproval(ctx context.Context, a store.Approval) error {
 	if a.Channel == "" || a.MessageTS == "" {
 		return nil
 	}
-	m := blockkit.RenderApproval(view(a), b.now())
-	return b.retry(ctx, "chat.update", func(ctx context.Context) error {
-		_, _, _, err := b.opts.API.UpdateMessageContext(ctx, a.Channel, a.MessageTS, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
-		return err
-	})
+	return b.updateMessage(ctx, a.Channel, a.MessageTS, blockkit.RenderApproval(view(a), b.now()))
 }
 
 // trail posts one audit step in the approval message's thread.
@@ -270,11 +259,8 @@ func (b *Bot) trail(ctx context.Context, channel, ts, kind, actor, detail string
 	if channel == "" || ts == "" {
 		return nil
 	}
-	m := blockkit.RenderAuditLine(b.now(), kind, actor, detail)
-	return b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
-		_, _, err := b.opts.API.PostMessageContext(ctx, channel, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(ts))
-		return err
-	})
+	_, err := b.postMessage(ctx, channel, ts, blockkit.RenderAuditLine(b.now(), kind, actor, detail))
+	return err
 }
 
 // expireLoop moves stale requests to expired and redraws their messages.

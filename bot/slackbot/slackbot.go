@@ -79,6 +79,9 @@ type Options struct {
 	}
 	// KeyScans bounds /redis keys.
 	KeyScans KeyScanOptions
+	// Redactor removes every configured secret from whatever the bot
+	// sends to Slack (see send.go); nil sends text as rendered.
+	Redactor *handlers.Redactor
 }
 
 // Bot is a running Slack transport.
@@ -583,62 +586,6 @@ func (b *Bot) click(ctx context.Context, j job) (string, error) {
 		return answered(b.cancelScan(ctx, j, click))
 	}
 	return outcomeUsage, b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Msg: "unknown button " + click.Kind}))
-}
-
-// post sends a reply: the first message in the channel (or the job's
-// thread), the rest in its thread, files into the thread.
-func (b *Bot) post(ctx context.Context, j job, reply blockkit.Reply) error {
-	thread := j.threadTS
-	for i, m := range reply.Messages {
-		ts := thread
-		if i > 0 && !b.opts.ThreadReplies && j.threadTS == "" {
-			ts = ""
-		}
-		var posted string
-		err := b.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
-			var err error
-			_, posted, err = b.opts.API.PostMessageContext(ctx, j.channel,
-				slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(ts))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("post reply: %w", err)
-		}
-		if thread == "" && b.opts.ThreadReplies {
-			thread = posted
-		}
-	}
-	for _, f := range reply.Files {
-		err := b.retry(ctx, "files.upload", func(ctx context.Context) error {
-			_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{
-				Filename: f.Name, Title: f.Title, Content: string(f.Content), FileSize: len(f.Content),
-				Channel: j.channel, ThreadTimestamp: thread,
-			})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("upload %s: %w", f.Name, err)
-		}
-	}
-	return nil
-}
-
-// ephemeral answers only the user: through the command's response_url when
-// there is one (it works in channels the bot is not in), else
-// chat.postEphemeral.
-func (b *Bot) ephemeral(ctx context.Context, j job, m blockkit.Message) error {
-	if j.responseURL != "" && b.trustedHookURL(j.responseURL) {
-		return b.retry(ctx, "response_url", func(ctx context.Context) error {
-			return slack.PostWebhookContext(ctx, j.responseURL, &slack.WebhookMessage{
-				Text: m.Text, Blocks: &slack.Blocks{BlockSet: m.Blocks}, ResponseType: slack.ResponseTypeEphemeral,
-			})
-		})
-	}
-	return b.retry(ctx, "chat.postEphemeral", func(ctx context.Context) error {
-		_, err := b.opts.API.PostEphemeralContext(ctx, j.channel, j.user,
-			slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...), slack.MsgOptionTS(j.threadTS))
-		return err
-	})
 }
 
 // trustedHookURL accepts response_urls on Slack's hosts, or on the host of

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +20,12 @@ import (
 
 // TestNoSecretAnywhere runs the CLI and the Slack bot through every path
 // that handles a credential (diagnosis, a wrong password, key scans, an
-// approved remediation with its own user, sweeps and alerts, check-config,
-// a store on a password-protected Redis, the metrics endpoint) and then
-// searches everything they wrote (stdout, stderr, logs, every Slack post,
-// every uploaded file, /metrics) for every password and token it used.
+// approved remediation with its own user, an approved restart whose
+// command prints its environment, another instance's password and the
+// Slack token, sweeps and alerts, check-config, a store on a
+// password-protected Redis, the metrics endpoint) and then searches
+// everything they wrote (stdout, stderr, logs, every Slack post, every
+// uploaded file, /metrics) for every password and token it used.
 func TestNoSecretAnywhere(t *testing.T) {
 	const (
 		diagPW  = "diag-S3CRET-pw"
@@ -47,6 +51,21 @@ func TestNoSecretAnywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeSrv := redistest.StartT(t, "--requirepass", storePW)
+
+	// A restart command that prints what a careless tool might (another
+	// instance's password, the Slack token), lists its environment and
+	// fails, so that its output becomes the outcome Slack shows. The
+	// bot's own environment holds the tokens and passwords too: the
+	// command must not inherit them.
+	script := filepath.Join(t.TempDir(), "restart-cache-1.sh")
+	restart := "#!/bin/sh\necho 'bad-1: " + wrongPW + ", slack: " + slacktest.BotToken + "'\nenv | sort\nexit 1\n"
+	if err := os.WriteFile(script, []byte(restart), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"SLACK_BOT_TOKEN": slacktest.BotToken, "SLACK_APP_TOKEN": slacktest.AppToken,
+		"CACHE_PW": diagPW, "ADMIN_PW": adminPW, "BAD_PW": wrongPW, "KUBECONFIG": "/etc/redisbot/kubeconfig"} {
+		t.Setenv(k, v)
+	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,7 +94,8 @@ access:
   approvers: [U0LEAD]
 instances:
 %s%s`, metricsAddr, fake.APIURL(),
-		instanceYAML("cache-1", srv.Addr, "password_env: CACHE_PW", "remediation:", "  username: redisbot-admin", "  password_env: ADMIN_PW"),
+		instanceYAML("cache-1", srv.Addr, "password_env: CACHE_PW", "remediation:", "  username: redisbot-admin", "  password_env: ADMIN_PW",
+			"  restart_method: command", "  restart_command: ["+script+"]", "  restart_env: [KUBECONFIG]"),
 		instanceYAML("bad-1", srv.Addr, "password_env: BAD_PW")))
 	env := map[string]string{
 		"CACHE_PW": diagPW, "ADMIN_PW": adminPW, "BAD_PW": wrongPW,
@@ -106,6 +126,23 @@ instances:
 	})[0]
 	fake.Click("U0LEAD", onCall, msg.TS, button(t, msg, "approve/"))
 	fake.WaitPosts(t, 1, 30*time.Second, purgeDecided(msg.TS))
+	// An approved restart runs the command, which fails with its output.
+	fake.SlashCommand(slash(onCall, "U0OP", "restart cache-1"))
+	msg = fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "restart on cache-1 · PENDING")
+	})[0]
+	fake.Click("U0LEAD", onCall, msg.TS, button(t, msg, "approve/"))
+	failed := fake.WaitPosts(t, 1, 30*time.Second, updatedTo(msg.TS, "FAILED"))[0].BlocksText()
+	for _, want := range []string{"restart command: exit status 1", "KUBECONFIG=/etc/redisbot/kubeconfig", "bad-1: [redacted], slack: [redacted]"} {
+		if !strings.Contains(failed, want) {
+			t.Errorf("the failed restart's message lacks %q:\n%s", want, failed)
+		}
+	}
+	for _, name := range []string{"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "CACHE_PW", "ADMIN_PW", "BAD_PW"} {
+		if strings.Contains(failed, name) {
+			t.Errorf("the restart command got %s:\n%s", name, failed)
+		}
+	}
 	// A sweep (which also probes bad-1 with its wrong password) alerts on
 	// cache-1's OOM rejections.
 	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
@@ -130,8 +167,8 @@ instances:
 	}
 
 	all := strings.Join(seen, "\n")
-	if !strings.Contains(all, "auth") || !strings.Contains(all, "MEMORY PURGE") {
-		t.Fatal("the runs did not reach the auth failure and the purge: the search below would prove nothing")
+	if !strings.Contains(all, "auth") || !strings.Contains(all, "MEMORY PURGE") || !strings.Contains(all, "restart command: exit status 1") {
+		t.Fatal("the runs did not reach the auth failure, the purge and the restart: the search below would prove nothing")
 	}
 	for _, secret := range []string{diagPW, adminPW, wrongPW, storePW, slacktest.AppToken, slacktest.BotToken} {
 		if i := strings.Index(all, secret); i >= 0 {

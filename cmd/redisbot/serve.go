@@ -35,7 +35,10 @@ import (
 // service probes through serviceProber (prober itself, unless a test wraps
 // it); remediations use prober.
 func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, serviceProber handlers.Prober, prober *probe.Prober, lib *runbooks.Library, stderr io.Writer, jsonLogs bool) int {
-	log := newLogger(stderr, cfg.Secrets(), jsonLogs)
+	// One redactor of every configured secret, built once, for the logs,
+	// Slack and remediation outcomes alike.
+	redactor := handlers.NewRedactor(cfg.Secrets()...)
+	log := newLogger(stderr, redactor, jsonLogs)
 	if err := cfg.RequireSlack(); err != nil {
 		log.Error("cannot serve", "error", err)
 		return exitError
@@ -72,6 +75,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		m.Panicked(ctx, log.With("instance", instance), where, pe)
 	})
 	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
+	executor.Redactor = redactor
 	executor.PurgeSettle = cfg.Remediation.PurgeSettle
 	workflow := approvals.New(st, prober, executor,
 		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
@@ -114,6 +118,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		DefragWatch:     cfg.Remediation.DefragWatch,
 		Metrics:         m,
 		KeyScans:        slackbot.KeyScanOptions{MaxConcurrent: cfg.Keys.MaxConcurrent, MaxDuration: cfg.Keys.MaxDuration},
+		Redactor:        redactor,
 	})
 	var lastSweep func() time.Time
 	if cfg.Schedule.Sweep != "" {
@@ -158,16 +163,16 @@ func (g slackGroups) GroupMembers(ctx context.Context, id string) ([]string, err
 
 // newLogger logs JSON (or text for a person at a terminal) and replaces
 // every secret the config holds, wherever it would appear.
-func newLogger(w io.Writer, secrets []string, jsonLogs bool) *slog.Logger {
+func newLogger(w io.Writer, secrets *handlers.Redactor, jsonLogs bool) *slog.Logger {
 	opts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		switch a.Value.Kind() {
 		case slog.KindString:
-			a.Value = slog.StringValue(handlers.Redact(a.Value.String(), secrets...))
+			a.Value = slog.StringValue(secrets.Redact(a.Value.String()))
 		case slog.KindAny:
 			if err, ok := a.Value.Any().(error); ok {
-				a.Value = slog.StringValue(handlers.Redact(err.Error(), secrets...))
+				a.Value = slog.StringValue(secrets.Redact(err.Error()))
 			} else if s, ok := a.Value.Any().(fmt.Stringer); ok {
-				a.Value = slog.StringValue(handlers.Redact(s.String(), secrets...))
+				a.Value = slog.StringValue(secrets.Redact(s.String()))
 			}
 		}
 		return a

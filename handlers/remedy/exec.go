@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -49,7 +50,16 @@ type Executor struct {
 	// Redis samples RSS in its cron and jemalloc hands pages back
 	// asynchronously, so a probe at once under-reports what was returned.
 	PurgeSettle time.Duration
-	now  func() time.Time
+	// Redactor removes every configured secret (every instance's
+	// passwords, the Slack tokens, the store's) from outcomes, which are
+	// posted to Slack and kept in the audit log: a restart command's
+	// output may print any of them. Without it only the instance's own
+	// passwords are removed.
+	Redactor *handlers.Redactor
+	// Getenv reads the bot's environment for a restart command: PATH,
+	// HOME and the variables restart_env names (os.Getenv when nil).
+	Getenv func(string) string
+	now    func() time.Time
 }
 
 // NewExecutor returns an Executor.
@@ -105,7 +115,22 @@ func keyNumbers(s *handlers.Snapshot) []handlers.Fact {
 
 // Execute runs a plan that was approved and re-checked. It reports failure
 // in the Outcome rather than as an error: every path ends in an audit record.
+// Whatever the path, the outcome's text goes out without a secret in it.
 func (e *Executor) Execute(ctx context.Context, p Plan, inst handlers.Instance) Outcome {
+	o := e.execute(ctx, p, inst)
+	o.Message = e.redact(o.Message, inst)
+	for k, v := range o.Details {
+		o.Details[k] = e.redact(v, inst)
+	}
+	return o
+}
+
+// redact removes every configured secret and the instance's passwords.
+func (e *Executor) redact(text string, inst handlers.Instance) string {
+	return handlers.Redact(e.Redactor.Redact(text), inst.Password, inst.Remediation.Password)
+}
+
+func (e *Executor) execute(ctx context.Context, p Plan, inst handlers.Instance) Outcome {
 	start := e.now()
 	if inst.Addr == "" {
 		// Never let go-redis fall back to localhost:6379.
@@ -113,7 +138,7 @@ func (e *Executor) Execute(ctx context.Context, p Plan, inst handlers.Instance) 
 	}
 	before, err := e.prober.Probe(ctx, inst)
 	if err != nil {
-		return Outcome{Message: "could not probe before acting: " + handlers.Redact(err.Error(), inst.Password, inst.Remediation.Password)}
+		return Outcome{Message: "could not probe before acting: " + err.Error()}
 	}
 	o := Outcome{Before: keyNumbers(before), Details: map[string]string{}}
 	c := e.client(inst)
@@ -144,7 +169,7 @@ func (e *Executor) Execute(ctx context.Context, p Plan, inst handlers.Instance) 
 	o.Duration = e.now().Sub(start)
 	if err != nil {
 		if o.Message == "" {
-			o.Message = handlers.Redact(err.Error(), inst.Password, inst.Remediation.Password)
+			o.Message = err.Error()
 		}
 		return o
 	}
@@ -237,9 +262,20 @@ func (e *Executor) restart(ctx context.Context, c *redis.Client, inst handlers.I
 		cctx, cancel := context.WithTimeout(ctx, e.WaitBack)
 		defer cancel()
 		// argv comes from config only; no shell, nothing from chat.
-		out, err := exec.CommandContext(cctx, argv[0], argv[1:]...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("restart command: %w: %s", err, handlers.Truncate(strings.TrimSpace(string(out)), 300))
+		cmd := exec.CommandContext(cctx, argv[0], argv[1:]...)
+		env, withheld := e.restartEnv(inst)
+		cmd.Env = env
+		if len(withheld) > 0 {
+			o.Details["restart_env_withheld"] = strings.Join(withheld, ", ")
+		}
+		out := &headBuffer{max: restartOutput}
+		cmd.Stdout, cmd.Stderr = out, out
+		// A daemon the command starts may hold its output open: once the
+		// command has exited, Run stops waiting for that after WaitDelay.
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+			// Redacted before it is cut: a cut secret no longer matches.
+			return fmt.Errorf("restart command: %w: %s", err, handlers.Truncate(strings.TrimSpace(e.redact(out.String(), inst)), 300))
 		}
 	case "shutdown":
 		// The connection closes as the server exits: that error is success.
@@ -256,6 +292,56 @@ func (e *Executor) restart(ctx context.Context, c *redis.Client, inst handlers.I
 	o.Message = "restarted; back after " + o.Details["time_to_back"]
 	return nil
 }
+
+// restartOutput is how much of a restart command's output is kept: the
+// outcome shows its first 300 characters, redacted first.
+const restartOutput = 8 << 10
+
+// restartEnv is the environment of a restart command: PATH and HOME, so
+// that a script finds its tools, and the variables restart_env names. The
+// rest of the bot's environment, where the Slack tokens and the password
+// variables live, is not passed. A variable whose value holds a configured
+// secret is withheld whatever its name (an alias of a token, another
+// instance's password variable); withheld names it.
+func (e *Executor) restartEnv(inst handlers.Instance) (env, withheld []string) {
+	getenv := e.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	// Not nil: a nil Env would give the command the bot's whole
+	// environment.
+	env = []string{}
+	seen := map[string]bool{}
+	for _, name := range append([]string{"PATH", "HOME"}, inst.Remediation.RestartEnv...) {
+		v := getenv(name)
+		if seen[name] || v == "" {
+			continue
+		}
+		seen[name] = true
+		if e.redact(v, inst) != v {
+			withheld = append(withheld, name)
+			continue
+		}
+		env = append(env, name+"="+v)
+	}
+	return env, withheld
+}
+
+// headBuffer keeps the first max bytes written to it and drops the rest, so
+// a command that prints without end cannot fill the bot's memory.
+type headBuffer struct {
+	max int
+	buf []byte
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *headBuffer) String() string { return string(b.buf) }
 
 // waitBack waits until the instance answers with a new run_id and has
 // finished loading.

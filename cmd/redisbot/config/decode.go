@@ -76,6 +76,7 @@ type rawRemediation struct {
 	PasswordFile   string   `mapstructure:"password_file"`
 	RestartMethod  string   `mapstructure:"restart_method"`
 	RestartCommand []string `mapstructure:"restart_command"`
+	RestartEnv     []string `mapstructure:"restart_env"`
 	FailoverMethod string   `mapstructure:"failover_method"`
 	PersistConfig  bool     `mapstructure:"persist_config"`
 	Failback       bool     `mapstructure:"failback"`

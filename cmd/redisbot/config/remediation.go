@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -29,6 +30,7 @@ func (l *loader) remediation(key, name, group string, rr rawRemediation) handler
 		Username:       rr.Username,
 		RestartMethod:  rr.RestartMethod,
 		RestartCommand: rr.RestartCommand,
+		RestartEnv:     rr.RestartEnv,
 		FailoverMethod: rr.FailoverMethod,
 		PersistConfig:  rr.PersistConfig,
 		Failback:       rr.Failback,
@@ -74,6 +76,21 @@ func (l *loader) remediation(key, name, group string, rr rawRemediation) handler
 			l.p.addf(k, "%s", msg)
 		}
 	}
+	envKey := key + ".restart_env"
+	if methodOK && !l.p.isFailed(envKey) && r.RestartMethod != restartCommand && len(r.RestartEnv) > 0 {
+		l.p.addf(envKey, "only with restart_method command")
+	}
+	for i, name := range r.RestartEnv {
+		k := fmt.Sprintf("%s[%d]", envKey, i)
+		if l.p.isFailed(k) {
+			continue
+		}
+		if j := slices.Index(r.RestartEnv[:i], name); j >= 0 {
+			l.p.addf(k, "duplicate of %s[%d]", envKey, j)
+		} else if msg := checkRestartEnv(name, rr.PasswordEnv); msg != "" {
+			l.p.addf(k, "%s", msg)
+		}
+	}
 
 	if k := key + ".failover_method"; !l.p.isFailed(k) {
 		switch m := r.FailoverMethod; {
@@ -96,6 +113,26 @@ func (l *loader) remediation(key, name, group string, rr rawRemediation) handler
 		l.p.addf(k, "needs failover_method failover and a restart_method (fail-back follows the restart of the old primary)")
 	}
 	return r
+}
+
+// checkRestartEnv returns what is wrong with a name in restart_env, or "".
+// The restart command gets PATH and HOME anyway, and never a variable that
+// holds one of redisbot's secrets: the Slack tokens, every REDISBOT_
+// override (passwords among them) and the remediation password's
+// variable. (A variable whose value turns out to hold a configured secret,
+// whatever its name, is left out when the command runs.)
+func checkRestartEnv(name, passwordEnv string) string {
+	upper := strings.ToUpper(name)
+	switch {
+	case !envNamePattern.MatchString(name):
+		return notEnvName
+	case name == "PATH" || name == "HOME":
+		return name + " is always passed: list only other variables"
+	case upper == "SLACK_APP_TOKEN", upper == "SLACK_BOT_TOKEN", strings.HasPrefix(upper, "REDISBOT_"),
+		passwordEnv != "" && name == passwordEnv:
+		return name + " holds a secret redisbot reads: it is never passed to the restart command"
+	}
+	return ""
 }
 
 // checkArg returns what is wrong with element i of a restart command, or "".
