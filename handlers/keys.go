@@ -154,6 +154,10 @@ func (s *Service) Keys(ctx context.Context, name string, opts KeyScanOptions) (*
 		return r, nil
 	}
 	scan, err := scanner.Scan(ctx, nodes, opts)
+	if pe, ok := AsPanic(err); ok {
+		// The report says "internal"; the stack goes to the log.
+		s.panicked(ctx, "keyscan", name, pe)
+	}
 	if err != nil {
 		e := &ReportError{Class: ClassOf(err), Message: Redact(err.Error(), first.Password)}
 		if e.Class == "" {

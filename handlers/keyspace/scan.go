@@ -92,12 +92,10 @@ func (s *Scanner) Scan(ctx context.Context, nodes []handlers.Instance, opts hand
 		wg.Go(func() {
 			// A panic (a client library choking on a hostile reply) fails
 			// this node's scan, not the process.
-			defer func() {
-				if v := recover(); v != nil {
-					scans[i].fail(handlers.ClassError, panicError(v))
-				}
-			}()
-			scans[i].scan(ctx)
+			err := handlers.Safely(func() error { scans[i].scan(ctx); return nil })
+			if pe, ok := handlers.AsPanic(err); ok {
+				scans[i].fail(handlers.ClassInternal, scanPanic(pe))
+			}
 		})
 	}
 	wg.Wait()
@@ -310,7 +308,10 @@ type nodeScan struct {
 
 func (n *nodeScan) fail(class handlers.ErrorClass, err error) {
 	n.err, n.class = err, class
-	if class == "" {
+	switch _, panicked := handlers.AsPanic(err); {
+	case panicked:
+		n.class = handlers.ClassInternal
+	case class == "":
 		n.class = probe.Classify(err)
 	}
 }
@@ -457,19 +458,20 @@ func (n *nodeScan) fastLoop(ctx context.Context) (err error) {
 	)
 	for range fastWorkers {
 		wg.Go(func() {
-			defer func() {
-				if v := recover(); v != nil {
-					fail(panicError(v))
+			err := handlers.Safely(func() error {
+				for keys := range pages {
+					if ctx.Err() != nil {
+						continue // drain: the scan is over
+					}
+					if err := n.measure(ctx, keys); err != nil {
+						fail(err)
+					}
+					n.run.report()
 				}
-			}()
-			for keys := range pages {
-				if ctx.Err() != nil {
-					continue // drain: the scan is over
-				}
-				if err := n.measure(ctx, keys); err != nil {
-					fail(err)
-				}
-				n.run.report()
+				return nil
+			})
+			if pe, ok := handlers.AsPanic(err); ok {
+				fail(scanPanic(pe))
 			}
 		})
 	}

@@ -2,9 +2,7 @@ package keyspace
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/redisbot/redisbot/handlers"
 )
@@ -104,13 +102,10 @@ func (c *cursorCycle) repeats(cursor uint64) bool {
 	return false
 }
 
-// panicError is a recovered panic as a node's error. Only a runtime
-// error's own message is quoted: any other value may hold bytes a server
-// sent, so it is named by its type.
-func panicError(v any) error {
-	var rt runtime.Error
-	if err, ok := v.(error); ok && errors.As(err, &rt) {
-		return fmt.Errorf("internal error while scanning: %s", handlers.Truncate(rt.Error(), 120))
-	}
-	return fmt.Errorf("internal error while scanning: a panic with a value of type %T", v)
+// scanPanic is a recovered panic as a node's error: its text is the
+// panic's summary, safe to show (no bytes a server sent), and the
+// *handlers.PanicError with the stack stays in its chain for the service
+// to log.
+func scanPanic(pe *handlers.PanicError) error {
+	return fmt.Errorf("internal error while scanning: %w", pe)
 }

@@ -3,12 +3,14 @@ package keyspace
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/keyspace/scantest"
+	"github.com/redisbot/redisbot/handlers/probe"
 )
 
 // A SCAN that never comes back to cursor 0 ends the node's scan with a
@@ -102,7 +104,9 @@ func TestScanPanic(t *testing.T) {
 		opts.Fast = tc.fast
 		scan, err := s.Scan(context.Background(), standalone(srv.Addr), opts)
 		var pe *handlers.ProbeError
-		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "internal error while scanning: a panic with a value of type string") ||
+		_, panicked := handlers.AsPanic(err)
+		if !errors.As(err, &pe) || pe.Class != handlers.ClassInternal || !panicked ||
+			!strings.Contains(err.Error(), "internal error while scanning: panic: a panic with a value of type string") ||
 			strings.Contains(err.Error(), "\x1b") {
 			t.Errorf("panic at %s (fast=%v): scan %v, error %v", tc.step, tc.fast, scan, err)
 		}
@@ -135,5 +139,29 @@ func TestCursorCycle(t *testing.T) {
 		if c.repeats(i*2654435761 + 1) {
 			t.Fatalf("a cycle in distinct cursors at %d", i)
 		}
+	}
+}
+
+// The keys verb reports a scan that panicked as an internal failure, and
+// hands the panic, with its stack, to the service's panic handler once.
+func TestKeysReportsScanPanic(t *testing.T) {
+	t.Parallel()
+	srv := scantest.Start(t, scantest.Options{Mode: scantest.Endless, Keys: 1000})
+	p := probe.New(testTimeout, nil)
+	defer p.Close()
+	svc := handlers.NewService(standalone(srv.Addr), p, nil, 4, nil)
+	s := New(testTimeout)
+	s.between = func(string, []string) { panic("boom") }
+	svc.SetKeyScanner(s)
+	var heard []string
+	svc.OnPanic(func(_ context.Context, where, instance string, pe *handlers.PanicError) {
+		heard = append(heard, where+" "+instance+" "+fmt.Sprint(len(pe.Stack) > 0))
+	})
+	r, err := svc.Keys(context.Background(), "cache-1", options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Failed() || r.Error.Class != handlers.ClassInternal || len(heard) != 1 || heard[0] != "keyscan cache-1 true" {
+		t.Errorf("report error %+v, panics heard %q", r.Error, heard)
 	}
 }
