@@ -413,9 +413,18 @@ func checkInstances(ctx context.Context, reports []*handlers.Report, instances [
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			row := &rows[i]
-			row.KeyScan = checkKeyScan(ctx, inst, pc.Timeout)
-			if inst.Remediation.Username != "" || inst.Remediation.Password != "" {
-				row.Remediation = checkRemediation(ctx, inst, pc.Timeout)
+			// A client library that panics over a hostile reply fails this
+			// instance's row (exit 3), not the whole check.
+			err := handlers.Safely(func() error {
+				row.KeyScan = checkKeyScan(ctx, inst, pc.Timeout)
+				if inst.Remediation.Username != "" || inst.Remediation.Password != "" {
+					row.Remediation = checkRemediation(ctx, inst, pc.Timeout)
+				}
+				return nil
+			})
+			if _, ok := handlers.AsPanic(err); ok {
+				row.Status, row.ACL, row.KeyScan, row.Remediation = "error: "+string(handlers.ClassInternal), "-", nil, nil
+				return
 			}
 			missing := rep.Missing
 			if row.KeyScan.lacks() {
