@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -51,15 +52,29 @@ func TestRedactor(t *testing.T) {
 	}
 }
 
+// BenchmarkRedactor: one Redactor (every form of every secret, one
+// Replacer) against the loop of strings.ReplaceAll that Redact does over
+// the raw secrets alone, on a 3 KB message, for a small config and a fleet
+// of 20 instances with two passwords each.
 func BenchmarkRedactor(b *testing.B) {
-	secrets := make([]string, 0, 40)
-	for i := range 40 {
-		secrets = append(secrets, strings.Repeat(string(rune('a'+i%26)), 8)+"-S3CRET-"+string(rune('A'+i%26)))
-	}
-	r := handlers.NewRedactor(secrets...)
-	text := strings.Repeat("Scanned 1,000 keys of session:{id} in 2.1s, throttled; ", 60) // a 3 KB message
-	b.SetBytes(int64(len(text)))
-	for b.Loop() {
-		_ = r.Redact(text)
+	text := strings.Repeat("Scanned 1,000 keys of session:{id} in 2.1s, throttled; ", 60)
+	for _, n := range []int{6, 40} {
+		secrets := make([]string, 0, n)
+		for i := range n {
+			secrets = append(secrets, strings.Repeat(string(rune('a'+i%26)), 8)+"-S3CRET-"+string(rune('A'+i%26)))
+		}
+		r := handlers.NewRedactor(secrets...)
+		b.Run(fmt.Sprintf("secrets=%d/Redactor", n), func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				_ = r.Redact(text)
+			}
+		})
+		b.Run(fmt.Sprintf("secrets=%d/Redact", n), func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				_ = handlers.Redact(text, secrets...)
+			}
+		})
 	}
 }
