@@ -451,10 +451,11 @@ func Load(ctx context.Context, path string, getenv func(string) string) (*Config
 
 	pos, dups := positions(&root)
 	l := &loader{
-		ctx:    ctx,
-		dir:    filepath.Dir(path),
-		getenv: getenv,
-		p:      newProblems(pos),
+		ctx:          ctx,
+		dir:          filepath.Dir(path),
+		getenv:       getenv,
+		p:            newProblems(pos),
+		plainSecrets: map[int]int{},
 	}
 	l.checkSecretValues(&root)
 	// viper gets the checked tree, not the file: a refused secret is ""

@@ -383,6 +383,10 @@ func (l *loader) decodeErrors(prefix string, err error) {
 				l.p.add(key, errors.New("unknown key "+hidden))
 				continue
 			}
+			if l.followsSecret(joinKey(key, k)) {
+				l.p.add(key, errors.New(unknownAfterSecret))
+				continue
+			}
 			l.p.add(joinKey(key, k), errors.New("unknown key"))
 		}
 	case strings.HasPrefix(msg, "expected a map"):

@@ -31,6 +31,10 @@ import (
 //     taken as the text written, "123456", as the operator meant.
 //
 // An empty value ("password:" and nothing else) is no password, as before.
+//
+// In flow style, {password: abc, def} is the password "abc" and a key "def"
+// that YAML made of the rest of the line: an unknown key after an unquoted
+// secret on its line is reported without its name (followsSecret).
 
 // isSecretKey reports whether a key (the last part of its path, lower-cased)
 // holds a secret: a password, a token or the store's Redis URL, whatever
@@ -57,6 +61,11 @@ func (l *loader) checkSecretValues(doc *yaml.Node) {
 		if name == nil || !isSecretKey(lastKey(key)) {
 			return
 		}
+		if value.Kind == yaml.ScalarNode && value.Style&quotedOrBlock == 0 {
+			if col, ok := l.plainSecrets[value.Line]; !ok || value.Column < col {
+				l.plainSecrets[value.Line] = value.Column
+			}
+		}
 		msg, asText := secretValueProblem(name, value)
 		switch {
 		case msg != "":
@@ -66,6 +75,25 @@ func (l *loader) checkSecretValues(doc *yaml.Node) {
 			value.Tag = "!!str"
 		}
 	})
+}
+
+// quotedOrBlock are the styles of a scalar whose text YAML takes as written.
+const quotedOrBlock = yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+
+// unknownAfterSecret is the problem with an unknown key that followsSecret.
+const unknownAfterSecret = `unknown key after an unquoted secret on the same line, not shown: in {...} YAML ends an unquoted value at ", " and may have made a key of the rest: quote the secret`
+
+// followsSecret reports whether key comes after an unquoted secret value on
+// the same line. In flow style, {password: abc, def} is the password "abc"
+// and a key "def", part of the secret the operator meant: a problem with
+// that key must not name it.
+func (l *loader) followsSecret(key string) bool {
+	pos, ok := l.p.pos[key]
+	if !ok {
+		return false
+	}
+	col, ok := l.plainSecrets[pos>>20]
+	return ok && pos&(1<<20-1) > col
 }
 
 // Problems with a secret value, worded so that they never need the value.
@@ -89,7 +117,7 @@ func secretValueProblem(name, v *yaml.Node) (msg string, asText bool) {
 		return secretAnchor, false
 	case v.Style&yaml.TaggedStyle != 0 && v.ShortTag() != "!!str":
 		return secretTag, false
-	case v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+	case v.Style&quotedOrBlock != 0:
 		return "", false // quoted, or a block: taken as written
 	case v.LineComment != "" || name.LineComment != "" && name.Line == v.Line:
 		// "password: #pw" puts the comment on the key, "pw #x" on the

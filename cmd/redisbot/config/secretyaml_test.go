@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -185,5 +188,72 @@ func TestParseErrorsHideSecrets(t *testing.T) {
 	} {
 		checkNoSecret(t, secret, doc, env(nil))
 		checkNoSecret(t, strings.TrimSuffix(secret, "-SECRET"), doc, env(nil))
+	}
+}
+
+// FuzzSecretNotShown writes a secret after a secret key in the ways YAML
+// reads differently (alias, anchor, tag, comment, quotes, flow) and checks
+// that no error shows it. The secret is before + secretMark + after, and
+// the check is for the mark, which no message has: a check for the whole
+// secret would also find a short one such as "redi" in "redis://".
+func FuzzSecretNotShown(f *testing.F) {
+	for _, s := range [][2]string{{"Pa55", "w0rd"}, {"xoxb-1-", ""}, {"pw", " #x"}, {"0x", "1F"}, {"a'b", "\"c"}, {"*&!", ""}, {"redis://:", "@h:1"}} {
+		for form := range uint8(len(secretForms)) {
+			f.Add(form, s[0], s[1])
+		}
+	}
+	f.Fuzz(func(t *testing.T, form uint8, before, after string) {
+		secret := before + secretMark + after
+		if strings.ContainsAny(secret, "\r\n\x00") || strings.TrimSpace(secret) != secret {
+			return
+		}
+		doc := fmt.Sprintf(secretForms[int(form)%len(secretForms)], secret)
+		path := filepath.Join(t.TempDir(), "config.yml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(t.Context(), path, env(nil))
+		if err != nil && strings.Contains(strings.ToLower(err.Error()), strings.ToLower(secretMark)) {
+			t.Errorf("error for %q shows the secret:\n%s", doc, err)
+		}
+	})
+}
+
+// secretMark is in every secret FuzzSecretNotShown writes.
+const secretMark = "Q7zX"
+
+// secretForms place a secret (%[1]s) where YAML may read it as something
+// else than text.
+var secretForms = []string{
+	"instances:\n  - name: a\n    addr: 'x:1'\n    password: %[1]s\n",
+	"instances:\n  - name: a\n    addr: 'x:1'\n    password: *%[1]s\n",
+	"instances:\n  - name: a\n    addr: 'x:1'\n    password: &%[1]s\n",
+	"instances:\n  - name: a\n    addr: 'x:1'\n    password: !%[1]s\n",
+	"instances:\n  - name: a\n    addr: 'x:1'\n    password: !!int %[1]s\n",
+	"instances:\n  - name: a\n    addr: 'x:1'\n    password: \"%[1]s\"\n",
+	"instances:\n  - name: a\n    addr: 'x:1'\n    password: '%[1]s'\n",
+	"instances: [{name: a, addr: 'x:1', password: %[1]s}]\n",
+	"instances: [{name: a, password: *%[1]s, addr: 'x:1'}]\n",
+	"slack: {bot_token: %[1]s}\ninstances: [{name: a, addr: 'x:1'}]\n",
+	"store:\n  redis_url: %[1]s\ninstances: [{name: a, addr: 'x:1'}]\n",
+}
+
+// TestUnknownKeyAfterSecret: in flow style YAML ends an unquoted secret at
+// ", " and makes a key of the rest; that key, part of the secret meant, is
+// not named. Keys before the secret, or after a quoted one, are.
+func TestUnknownKeyAfterSecret(t *testing.T) {
+	hidden := "instances[0]: " + unknownAfterSecret
+	for doc, want := range map[string]string{
+		"instances: [{name: a, addr: 'x:1', password: abc, Q7zX: 1}]":   hidden,
+		"instances: [{name: a, password: abc, Q7zX, addr: 'x:1'}]":      hidden,
+		"instances: [{name: a, addr: 'x:1', passwd: 1, password: abc}]": "instances[0].passwd: unknown key",
+		"instances: [{name: a, addr: 'x:1', password: 'abc', def: 1}]":  "instances[0].def: unknown key",
+		// Anything after it on the line, even in another mapping.
+		"instances: [{name: a, addr: 'x:1', password: abc}, {name: b, xyz: 1, addr: 'x:2'}]": "instances[1]: " + unknownAfterSecret,
+	} {
+		_, err := Load(t.Context(), writeConfig(t, doc), env(nil))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s:\nerror %v\n want %s", doc, err, want)
+		}
 	}
 }

@@ -47,6 +47,9 @@ type loader struct {
 	dir    string          // directory of the config file, for relative paths
 	getenv func(string) string
 	p      *problems
+	// plainSecrets maps a line to the column of an unquoted secret value
+	// on it (checkSecretValues), for followsSecret.
+	plainSecrets map[int]int
 }
 
 func (l *loader) load(v *viper.Viper) *Config {
