@@ -161,9 +161,13 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 	if err := b.updateApproval(ctx, a); err != nil {
 		return err
 	}
-	detail := a.State
+	kind, detail := a.State, a.State
 	if o, ok := approvals.OutcomeOf(a); ok {
 		detail = o.Message
+		if a.State == approvals.StateDone && o.NoEffect {
+			// It ran and changed nothing: not a success to report.
+			kind = "no effect"
+		}
 	}
 	if a.State == approvals.StateDone && a.Action == string(handlers.ActionDefragOn) && b.opts.Defrag != nil {
 		b.watches.Add(1)
@@ -172,7 +176,7 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 			b.safely(requestid.With(b.background, a.ID), "defrag_watch", func() { b.watchDefrag(a) })
 		}()
 	}
-	return b.trail(ctx, a.Channel, a.MessageTS, a.State, actorOf(a, j.user), detail)
+	return b.trail(ctx, a.Channel, a.MessageTS, kind, actorOf(a, j.user), detail)
 }
 
 // watchDefrag follows an approved defrag-on: progress in the approval's

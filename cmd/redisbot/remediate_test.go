@@ -115,6 +115,14 @@ func TestSlackPurgeApprovedByAnotherUser(t *testing.T) {
 	if strings.Contains(string(done.Blocks), `"approve/`) {
 		t.Error("buttons left on a decided request")
 	}
+	// The trail says what happened: done, or that it changed nothing.
+	kind := "*done* by"
+	if strings.Contains(text, "NO EFFECT") {
+		kind = "*no effect* by"
+	}
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.ThreadTS == msg.TS && strings.Contains(p.BlocksText(), kind)
+	})
 	// The audit trail is in the thread.
 	fake.WaitPosts(t, 3, 10*time.Second, func(p slacktest.Post) bool { return p.ThreadTS == msg.TS })
 
