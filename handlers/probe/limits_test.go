@@ -192,21 +192,21 @@ func TestRealServerThroughTheLimits(t *testing.T) {
 		t.Errorf("MEMORY USAGE = %d", n)
 	}
 
-	// A 16 MiB string is at the limit; one byte more is refused, and the
-	// next command gets a fresh connection.
+	// A string of DefaultBulk bytes is at the limit; one byte more is
+	// refused, and the next command gets a fresh connection.
 	big := strings.Repeat("x", resplimit.DefaultBulk)
 	if err := direct.Set(ctx, "big", big, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := c.Get(ctx, "big").Result(); err != nil || len(got) != len(big) {
-		t.Fatalf("GET of a 16 MiB value: %d bytes, %v", len(got), err)
+		t.Fatalf("GET of a value at the bulk limit: %d bytes, %v", len(got), err)
 	}
 	if err := direct.Append(ctx, "big", "x").Err(); err != nil {
 		t.Fatal(err)
 	}
 	err = c.Get(ctx, "big").Err()
 	if !errors.Is(err, resplimit.ErrLimit) || probe.Classify(err) != handlers.ClassProtocol {
-		t.Errorf("GET of 16 MiB + 1: %v, want the bulk limit", err)
+		t.Errorf("GET of the bulk limit + 1: %v, want the bulk limit", err)
 	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Errorf("PING after a refused reply: %v", err)

@@ -77,7 +77,7 @@ func TestReadDeliversTheBytesBeforeTheViolationThenFails(t *testing.T) {
 			t.Errorf("read %d: a different error %v, want the same one", i, err)
 		}
 	}
-	if !strings.Contains(first.Error(), "bulk length 9223372036854775806 exceeds the 16 MiB limit") {
+	if !strings.Contains(first.Error(), "bulk length 9223372036854775806 exceeds the 1 MiB limit") {
 		t.Errorf("error = %q", first)
 	}
 	if inner.reads != reads {

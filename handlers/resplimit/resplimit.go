@@ -14,6 +14,26 @@
 // cannot act on a header until its "\r\n" arrives, so holding back the byte
 // that completes (or overflows) a bad header is enough to stop every
 // allocation it would cause.
+//
+// The limits are per connection, and nothing bounds their sum
+// process-wide. Between two writes a connection lets go-redis allocate at
+// most Batch (8 MiB by default); the caller then works on what it read,
+// and the probe parses an INFO of at most Bulk (1 MiB) into about 10 MiB
+// of heap when it is made of the shortest "field:value" lines. So:
+//
+//   - a probe in flight costs at most about 20 MiB, and 128 of them at
+//     once (probe.concurrency) about 2.5 GiB, if every server of a window
+//     of 128 answered with replies crafted to the limits at once;
+//   - a report holds its snapshot until the fleet command has printed, or
+//     the sweep has recorded, every instance's: a fleet of N servers each
+//     answering such an INFO holds about N x 10 MiB.
+//
+// Real servers are far from either: INFO everything is 25 to 100 KB. What
+// a fleet with hostile servers costs is measured in docs/benchmarks.md: 50
+// hostile servers among 1,000 (5 of them answering INFO with exactly Bulk
+// bytes) add about 35 MiB to the peak RSS of `redisbot fleet --json`, and
+// the other 45 nothing measurable; with the limits of before (16 MiB bulk
+// strings, 64 MiB a batch) the same fleet added about 600 MiB.
 package resplimit
 
 import (
@@ -34,13 +54,19 @@ var (
 )
 
 // Limits bound the replies a connection accepts. A zero field takes its
-// default. The defaults are far above anything a real server answers to
-// the commands redisbot sends: INFO everything is about 100 KB, CLUSTER
-// SHARDS of a 1,000-node cluster about 300 KB, a SCAN page holds about
-// COUNT (at most 1,000) keys, MEMORY STATS about 60 fields.
+// default. The defaults are the probe's: about ten times what a real
+// server answers to the commands redisbot sends, and no more, because a
+// hostile server may answer up to them. INFO everything is 25 KB on a
+// Redis 7.0 that ran 166 kinds of command, about 100 KB at most; CLUSTER
+// SHARDS of a 1,000-node cluster about 300 KB on the wire and about
+// 1.2 MB of go-redis values; a SCAN page holds about COUNT keys (the key
+// scan asks for 100 or 1,000: under 100 KB); MEMORY STATS about 60
+// fields. handlers/probe's TestRealServerThroughTheLimits reads these,
+// and a SCAN page of 100,000 keys (about 5 MB of values), from a real
+// server through the defaults.
 type Limits struct {
 	// Bulk is the longest bulk string, verbatim string or blob error, in
-	// bytes. Default 16 MiB.
+	// bytes. Default 1 MiB: the largest the probe reads is INFO.
 	Bulk int64
 	// Aggregate is the most elements one array, set or push may declare;
 	// a map or attribute of n pairs declares 2n. Default 1,048,576.
@@ -52,32 +78,34 @@ type Limits struct {
 	// in bytes, without its CRLF. Default 64 KiB.
 	Line int
 	// Reply is the most bytes one top-level reply may take on the wire,
-	// nested elements and a leading attribute included. Default 32 MiB.
+	// nested elements and a leading attribute included. Default 8 MiB.
 	Reply int64
 	// Alloc is the allocation budget of one top-level reply, charged when
 	// a header arrives, before the bytes it announces: a bulk string's
 	// length, 16 bytes per declared aggregate element (an interface
 	// slot), and 24 bytes per value (the header go-redis boxes it in) plus
 	// a simple line's length. It stops "*1000000" of "*1000000"s, a few
-	// wire bytes, from becoming gigabytes. Default 32 MiB.
+	// wire bytes, from becoming gigabytes. Default 8 MiB.
 	Alloc int64
 	// Batch is the allocation budget of all the replies read between two
 	// writes of the client: a pipeline's replies are all held at once, so
 	// without it 17 replies each just under Alloc would cost 17 times as
 	// much. A connection that only reads (Pub/Sub, which redisbot never
-	// uses) would eventually break it. Default 64 MiB.
+	// uses) would eventually break it. Default 8 MiB, as Alloc: a probe's
+	// pipeline of 16 commands reads about 30 KB to 100 KB, a key scan's
+	// pipeline of 1,000 keys about 100 KB.
 	Batch int64
 }
 
 // Defaults of Limits.
 const (
-	DefaultBulk      = 16 << 20
+	DefaultBulk      = 1 << 20
 	DefaultAggregate = 1 << 20
 	DefaultDepth     = 32
 	DefaultLine      = 64 << 10
-	DefaultReply     = 32 << 20
-	DefaultAlloc     = 32 << 20
-	DefaultBatch     = 64 << 20
+	DefaultReply     = 8 << 20
+	DefaultAlloc     = 8 << 20
+	DefaultBatch     = 8 << 20
 )
 
 // withDefaults fills in the zero (or negative) fields, and caps the others

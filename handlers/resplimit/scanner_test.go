@@ -117,7 +117,7 @@ func TestValidRepliesPassAtEveryBoundary(t *testing.T) {
 func TestViolations(t *testing.T) {
 	deep := strings.Repeat("*1\r\n", 33) + ":1\r\n"
 	longLine := "+" + strings.Repeat("A", 64<<10)
-	amplify := strings.Repeat("*1000000\r\n", 3)
+	amplify := strings.Repeat("*300000\r\n", 3)
 	cases := []struct {
 		name     string
 		lim      Limits
@@ -127,17 +127,17 @@ func TestViolations(t *testing.T) {
 		accepted int // bytes before the one that broke the rule
 	}{
 		{"huge bulk", Limits{}, "$9223372036854775806\r\n", ErrLimit,
-			"resplimit: bulk length 9223372036854775806 exceeds the 16 MiB limit", 21},
+			"resplimit: bulk length 9223372036854775806 exceeds the 1 MiB limit", 21},
 		{"huge array", Limits{}, "*2147483647\r\n", ErrLimit,
 			"resplimit: array length 2147483647 exceeds the 1048576-element limit", 12},
 		{"huge set", Limits{}, "~2000000\r\n", ErrLimit, "resplimit: set length 2000000 exceeds the 1048576-element limit", 9},
 		{"huge push", Limits{}, ">2000000\r\n", ErrLimit, "resplimit: push length 2000000 exceeds the 1048576-element limit", 9},
 		{"huge map", Limits{}, "%600000\r\n", ErrLimit, "resplimit: map of 600000 pairs exceeds the 1048576-element limit", 8},
 		{"huge attribute", Limits{}, "|600000\r\n", ErrLimit, "resplimit: attribute of 600000 pairs exceeds the 1048576-element limit", 8},
-		{"huge verbatim", Limits{}, "=16777217\r\n", ErrLimit, "resplimit: verbatim string length 16777217 exceeds the 16 MiB limit", 10},
-		{"huge blob error", Limits{}, "!16777217\r\n", ErrLimit, "resplimit: blob error length 16777217 exceeds the 16 MiB limit", 10},
+		{"huge verbatim", Limits{}, "=1048577\r\n", ErrLimit, "resplimit: verbatim string length 1048577 exceeds the 1 MiB limit", 9},
+		{"huge blob error", Limits{}, "!1048577\r\n", ErrLimit, "resplimit: blob error length 1048577 exceeds the 1 MiB limit", 9},
 		{"huge bulk inside an array", Limits{}, "*2\r\n$1\r\na\r\n$99999999999\r\n", ErrLimit,
-			"resplimit: bulk length 99999999999 exceeds the 16 MiB limit", 24},
+			"resplimit: bulk length 99999999999 exceeds the 1 MiB limit", 24},
 		{"deep nesting", Limits{}, deep, ErrLimit, "resplimit: aggregates nested deeper than the 32-level limit", 32*4 + 3},
 		{"endless status line", Limits{}, longLine + "AAAA", ErrLimit, "resplimit: status line longer than the 64 KiB limit", 1 + 64<<10},
 		{"line one byte too long", Limits{Line: 4}, "-ERROR\r\n", ErrLimit, "resplimit: error line longer than the 4 bytes limit", 5},
@@ -147,7 +147,7 @@ func TestViolations(t *testing.T) {
 		{"bulk longer than the reply may be", Limits{Reply: 100}, "$200\r\n", ErrLimit,
 			"resplimit: bulk length 200 makes the reply longer than the 100 bytes limit", 5},
 		{"array of arrays", Limits{}, amplify, ErrLimit,
-			"resplimit: reply declares 48000072 bytes of allocations, over the 32 MiB budget", 29},
+			"resplimit: reply declares 9600048 bytes of allocations, over the 8 MiB budget", 17},
 		{"batch budget", Limits{Alloc: 1000, Batch: 1200}, "$600\r\n" + strings.Repeat("x", 600) + "\r\n" + "$600\r\n", ErrLimit,
 			"resplimit: replies to one batch of commands declare 1252 bytes of allocations, over the 1200 bytes budget", 613},
 		{"unknown type byte", Limits{}, "HTTP/1.1 400 Bad Request\r\n", ErrProtocol, "resplimit: unknown reply type byte 'H'", 0},
