@@ -37,8 +37,11 @@ test: redis-server vet
 demo: redis-server build
 	$(GO) run ./cmd/redisbot-demo -redisbot $(BIN)
 
+# The Go benchmarks, then the peak RSS of `fleet --json` over 1,000 fake
+# instances with and without hostile ones (docs/benchmarks.md).
 bench: redis-server
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	GO=$(GO) scripts/bench-hostile-fleet.sh
 
 fuzz:
 	$(GO) test ./handlers -run '^$$' -fuzz FuzzParseInfo -fuzztime 30s
