@@ -147,6 +147,9 @@ func (b *boltBackend) put(ctx context.Context, kind, key string, val []byte, ttl
 		return err
 	}
 	return b.db.Update(func(tx *bolt.Tx) error {
+		if err := b.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		return b.apply(tx, updateOp{kind: kind, key: key, ttl: ttl, val: val})
 	})
 }
@@ -157,6 +160,9 @@ func (b *boltBackend) putIfAbsent(ctx context.Context, kind, key string, val []b
 	}
 	wrote := false
 	err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := b.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		bk, err := bucket(tx, kind)
 		if err != nil {
 			return err
@@ -182,6 +188,9 @@ func (b *boltBackend) update(ctx context.Context, kind, key string, ttl time.Dur
 	// so concurrent updates in this process are serialised and each fn
 	// sees the previous one's result.
 	return b.db.Update(func(tx *bolt.Tx) error {
+		if err := b.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		return b.apply(tx, updateOp{kind: kind, key: key, ttl: ttl, fn: fn})
 	})
 }
@@ -196,6 +205,9 @@ func (b *boltBackend) updateMany(ctx context.Context, ops []updateOp) ([]error, 
 	}
 	failed := make([]error, len(ops))
 	err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := b.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		for i, op := range ops {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -243,6 +255,9 @@ func (b *boltBackend) delete(ctx context.Context, kind string, keys ...string) (
 	}
 	n := 0
 	err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := b.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		bk, err := bucket(tx, kind)
 		if err != nil {
 			return err
@@ -415,6 +430,11 @@ func (b *boltBackend) acquireLease(ctx context.Context, name, holder string, ttl
 			var last int64
 			if v := tokens.Get([]byte(name)); len(v) == 8 {
 				last = int64(binary.BigEndian.Uint64(v))
+			} else {
+				// A new counter starts at the clock in microseconds, as
+				// on Redis (see acquireScript): tokens grow across a
+				// store that was replaced by an empty one.
+				last = now.UnixMicro()
 			}
 			// The lease record's token is a second witness in case the
 			// counter was lost: never hand out a token twice.
@@ -480,4 +500,25 @@ func (b *boltBackend) checkLease(ctx context.Context, name string, token int64) 
 		return nil
 	})
 	return ok, err
+}
+
+// checkFence refuses, inside the write's own transaction, a write whose
+// context carries a fence that is no longer the lease's newest token.
+func (b *boltBackend) checkFence(ctx context.Context, tx *bolt.Tx) error {
+	f, ok := FenceOf(ctx)
+	if !ok {
+		return nil
+	}
+	tokens, err := bucket(tx, bucketLeaseTokens)
+	if err != nil {
+		return err
+	}
+	v := tokens.Get([]byte(f.Lease))
+	if len(v) != 8 {
+		return fmt.Errorf("lease %q token %d: the store has no token for it: %w", f.Lease, f.Token, ErrFenced)
+	}
+	if cur := int64(binary.BigEndian.Uint64(v)); cur != f.Token {
+		return fmt.Errorf("lease %q token %d: token %d was issued since: %w", f.Lease, f.Token, cur, ErrFenced)
+	}
+	return nil
 }

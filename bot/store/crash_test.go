@@ -97,7 +97,7 @@ func TestCrashBolt(t *testing.T) {
 	defer s.Close()
 	// bbolt's own consistency check: every page reachable once, no page
 	// both free and in use.
-	err = s.b.(*boltBackend).db.View(func(tx *bolt.Tx) error {
+	err = s.raw.(*boltBackend).db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			t.Errorf("bbolt check: %v", err)
 		}

@@ -9,7 +9,7 @@ import (
 // observed is a backend that reports its failures (store_errors_total):
 // a store that cannot write is a bot that forgets approvals and alerts,
 // and should page someone before users notice. A missing key, a cancelled
-// context and an error of the caller's own update function (a domain
+// context, a stale leader's write refused by its fence and an error of the caller's own update function (a domain
 // refusal such as "already decided") are not failures of the store.
 type observed struct {
 	backend
@@ -17,7 +17,7 @@ type observed struct {
 }
 
 func (o observed) fail(op, kind string, err error) {
-	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrFenced) || errors.Is(err, context.Canceled) {
 		return
 	}
 	if kind != "" {

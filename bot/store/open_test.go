@@ -55,7 +55,7 @@ func TestOpenRedisHidesPassword(t *testing.T) {
 	if ok, err := s.Once(context.Background(), "k", time.Minute); err != nil || !ok {
 		t.Errorf("Once on database 3 = %v, %v", ok, err)
 	}
-	keys, err := s.b.(*redisBackend).c.Keys(context.Background(), "redisbot:once:*").Result()
+	keys, err := s.raw.(*redisBackend).c.Keys(context.Background(), "redisbot:once:*").Result()
 	if err != nil || len(keys) != 1 {
 		t.Errorf("keys under the default prefix = %v, %v", keys, err)
 	}
@@ -114,7 +114,7 @@ func TestBoltSweep(t *testing.T) {
 	}
 	count := func(bucketName string) int {
 		n := 0
-		_ = s.b.(*boltBackend).db.View(func(tx *bolt.Tx) error {
+		_ = s.raw.(*boltBackend).db.View(func(tx *bolt.Tx) error {
 			n = tx.Bucket([]byte(bucketName)).Stats().KeyN
 			return nil
 		})

@@ -121,7 +121,7 @@ func (r *redisBackend) get(ctx context.Context, kind, key string) ([]byte, error
 }
 
 func (r *redisBackend) put(ctx context.Context, kind, key string, val []byte, ttl time.Duration) error {
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := r.txPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, r.key(kind, key), val, max(ttl, 0))
 		if indexed(kind) {
 			p.ZAdd(ctx, r.index(kind), redis.Z{Member: key})
@@ -136,7 +136,7 @@ func (r *redisBackend) put(ctx context.Context, kind, key string, val []byte, tt
 
 func (r *redisBackend) putIfAbsent(ctx context.Context, kind, key string, val []byte, ttl time.Duration) (bool, error) {
 	var set *redis.BoolCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := r.txPipelined(ctx, func(p redis.Pipeliner) error {
 		set = p.SetNX(ctx, r.key(kind, key), val, max(ttl, 0))
 		if indexed(kind) {
 			// Harmless when the key existed: its entry is already there.
@@ -155,6 +155,9 @@ func (r *redisBackend) update(ctx context.Context, kind, key string, ttl time.Du
 	for attempt := 1; ; attempt++ {
 		var fnErr error
 		err := r.c.Watch(ctx, func(tx *redis.Tx) error {
+			if err := r.checkFence(ctx, tx); err != nil {
+				return err
+			}
 			old, err := tx.Get(ctx, k).Bytes()
 			if errors.Is(err, redis.Nil) {
 				old, err = nil, nil
@@ -176,7 +179,7 @@ func (r *redisBackend) update(ctx context.Context, kind, key string, ttl time.Du
 				return nil
 			})
 			return err
-		}, k)
+		}, r.fenceWatch(ctx, k)...)
 		switch {
 		case fnErr != nil:
 			return fnErr
@@ -305,10 +308,12 @@ func (r *redisBackend) updateGroup(ctx context.Context, ops []updateOp, failed [
 		if nothing() {
 			return nil
 		}
-		_, err := r.c.TxPipelined(ctx, writeAll)
-		return err
+		return r.txPipelined(ctx, writeAll)
 	}
 	return r.c.Watch(ctx, func(tx *redis.Tx) error {
+		if err := r.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		vals, err := tx.MGet(ctx, watch...).Result()
 		if err != nil {
 			return err
@@ -326,7 +331,7 @@ func (r *redisBackend) updateGroup(ctx context.Context, ops []updateOp, failed [
 		// EXEC fails with TxFailedErr if anyone wrote a watched key.
 		_, err = tx.TxPipelined(ctx, writeAll)
 		return err
-	}, watch...)
+	}, r.fenceWatch(ctx, watch...)...)
 }
 
 func (r *redisBackend) delete(ctx context.Context, kind string, keys ...string) (int, error) {
@@ -340,7 +345,7 @@ func (r *redisBackend) delete(ctx context.Context, kind string, keys ...string) 
 		members[i] = k
 	}
 	var del *redis.IntCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := r.txPipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, full...)
 		if indexed(kind) {
 			p.ZRem(ctx, r.index(kind), members...)
@@ -451,6 +456,14 @@ func (r *redisBackend) sweep(context.Context) error { return nil }
 // none, so tokens keep growing across holders and expiries. The scripts
 // read the server's clock: replicas with skewed clocks still agree on who
 // holds a lease.
+//
+// A counter that does not exist starts at the server's clock in
+// microseconds: a store that restarted empty (no persistence) would
+// otherwise hand out token 1 again, which a stale leader may hold. Tokens
+// of the lost incarnation were counted up from its own start, one per new
+// holder, so they stay below the new start unless the store changed hands
+// more than once a microsecond or its clock went back by more than that
+// incarnation's lifetime.
 var acquireScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -462,7 +475,11 @@ if cur[1] and cur[1] ~= ARGV[1] then
 end
 local token = cur[2]
 if not cur[1] then
-  token = tostring(redis.call('INCR', KEYS[2]))
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  -- %d: tostring would write a 16-digit count as 1.79e+15.
+  token = string.format('%d', redis.call('INCR', KEYS[2]))
 end
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token)
 redis.call('PEXPIRE', KEYS[1], ttl)

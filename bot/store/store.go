@@ -69,6 +69,10 @@ type Options struct {
 	// OnError, when set, hears every failed backend operation, named like
 	// "update_approvals", for the store-errors metric.
 	OnError func(op string)
+	// OnFenced, when set, hears every write refused with ErrFenced (a
+	// stale leader's), named like "put_alerts", and every failed
+	// CheckFence ("check"), for the fenced-work metric.
+	OnFenced func(op string)
 }
 
 // Store is redisbot's durable state. It is safe for concurrent use, and on
@@ -76,10 +80,12 @@ type Options struct {
 // server.
 type Store struct {
 	b              backend
+	raw            backend // b without its wrappers, for tests that look inside
 	now            func() time.Time
 	retention      time.Duration
 	auditRetention time.Duration
 	ids            idSource
+	onFenced       func(op string)
 }
 
 // Open opens the bbolt file, or connects to Redis when o.RedisURL is set
@@ -122,10 +128,20 @@ func (o Options) withDefaults() Options {
 
 func newStore(b backend, o Options) *Store {
 	o = o.withDefaults()
+	raw := b
 	if o.OnError != nil {
 		b = observed{b, o.OnError}
 	}
-	return &Store{b: b, now: o.Now, retention: o.Retention, auditRetention: o.AuditRetention}
+	// Outermost, so the observer above counts the backend's own errors.
+	b = classified{backend: b, onFenced: o.OnFenced}
+	return &Store{b: b, raw: raw, now: o.Now, retention: o.Retention, auditRetention: o.AuditRetention, onFenced: o.OnFenced}
+}
+
+// fenced reports a refused piece of stale work to OnFenced.
+func (s *Store) fenced(op string) {
+	if s.onFenced != nil {
+		s.onFenced(op)
+	}
 }
 
 // Close releases the file or the Redis connections.

@@ -35,7 +35,7 @@ func sweepSnapshot(instance string, at time.Time, n int) *handlers.Snapshot {
 // envelope read against the injected clock, or Redis's PTTL.
 func expiresIn(t *testing.T, f *fixture, kind, key string) time.Duration {
 	t.Helper()
-	switch b := f.s.b.(type) {
+	switch b := f.s.raw.(type) {
 	case *boltBackend:
 		var d time.Duration
 		err := b.db.View(func(tx *bolt.Tx) error {
