@@ -27,6 +27,11 @@ type Instance struct {
 	// topology.Expand found through it: a seed stands for the whole
 	// cluster and is replaced by one instance per node.
 	Cluster bool
+	// Seeds are the addresses of a cluster seed entry's nodes that are
+	// asked, in order, for the cluster's members, so that one node down
+	// does not hide the cluster; Addr is the first. Empty for one seed
+	// address and for every other instance.
+	Seeds []string
 	// Sentinel, when set, names a master monitored by Sentinel. A config
 	// entry with a Sentinel section has no Addr of its own: topology.Expand
 	// replaces it with the current master and its replicas, which keep the

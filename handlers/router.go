@@ -134,6 +134,8 @@ func verbHelp(verb string) (VerbHelp, bool) {
 // commands and *UnknownInstanceError for names not in config; a failed probe
 // is not an error but an "unreachable" finding in the report.
 func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
+	// Before scoping: a read replaces the whole list, never a view's.
+	s.refreshFor(ctx, cmd)
 	if len(cmd.Scope) > 0 {
 		s = s.scoped(cmd.Scope)
 	}
@@ -145,6 +147,14 @@ func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
 	one := func(f func(context.Context, string) (*Report, error)) (*Response, error) {
 		if len(cmd.Args) != 1 {
 			return nil, usage(fmt.Sprintf("%s takes exactly one instance name", cmd.Verb))
+		}
+		// A cluster seed's or Sentinel entry's name stands for its members.
+		if reports, ok, err := s.memberReports(ctx, cmd.Verb, cmd.Args[0], f); ok {
+			if err != nil {
+				return nil, err
+			}
+			resp.Reports = reports
+			return resp, nil
 		}
 		r, err := f(ctx, cmd.Args[0])
 		if err != nil {

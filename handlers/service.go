@@ -45,6 +45,9 @@ type Service struct {
 	concurrency int
 	scanner     KeyScanner
 	onPanic     PanicHandler
+	// members re-reads cluster and Sentinel membership (SetMembership);
+	// nil: the list changes only through SetInstances.
+	members *membership
 }
 
 // PanicHandler hears about a panic the service recovered while probing
@@ -109,9 +112,9 @@ func (s *Service) all() []Instance {
 // one of the tags.
 func (s *Service) scoped(tags []string) *Service {
 	s.mu.RLock()
-	onPanic := s.onPanic
+	onPanic, members := s.onPanic, s.members
 	s.mu.RUnlock()
-	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner(), onPanic: onPanic}
+	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner(), onPanic: onPanic, members: members}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {
@@ -220,6 +223,9 @@ func (s *Service) report(ctx context.Context, verb, name string, analyse func(In
 // command, the fleet view or the process.
 func (s *Service) probeAndAnalyse(ctx context.Context, verb string, inst Instance, analyse func(Input, *Report)) *Report {
 	r := &Report{Verb: verb, Instance: inst.Name, Addr: inst.Addr, Tags: inst.Tags, ProbedAt: s.now(), MemoryLimit: inst.MemoryLimit, Findings: []Finding{}}
+	if ge := s.groupFailure(inst); ge != nil {
+		return groupFailed(r, inst, ge)
+	}
 	snap, err := s.probe(ctx, inst)
 	if pe, ok := AsPanic(err); ok {
 		return failed(r, inst, &ReportError{Class: ClassInternal, Message: "internal error while probing: " + pe.Summary()})

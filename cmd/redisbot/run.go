@@ -15,7 +15,6 @@ import (
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
-	"github.com/redisbot/redisbot/handlers/topology"
 	"github.com/redisbot/redisbot/runbooks"
 )
 
@@ -127,12 +126,12 @@ func (w wiring) invoke(ctx context.Context, args []string, getenv func(string) s
 	defer prober.Close()
 	// Cluster seeds become their nodes and Sentinel entries their current
 	// primary and replicas; an entry that cannot be expanded stays, and is
-	// reported unreachable.
-	instances, errs := topology.Expand(ctx, cfg.Instances, cfg.Probe.Timeout)
-	for _, err := range errs {
+	// reported unreachable with the reason.
+	svc := handlers.NewService(nil, w.serviceProber(prober), nil, cfg.Probe.Concurrency, nil)
+	setMembership(svc, cfg)
+	for _, err := range svc.Refresh(ctx) {
 		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(handlers.Redact(err.Error(), cfg.Secrets()...)))
 	}
-	svc := handlers.NewService(instances, w.serviceProber(prober), nil, cfg.Probe.Concurrency, nil)
 	svc.SetKeyScanner(keyScanner(cfg))
 	svc.OnPanic(printPanics(stderr))
 

@@ -27,7 +27,6 @@ import (
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
 	"github.com/redisbot/redisbot/handlers/remedy"
-	"github.com/redisbot/redisbot/handlers/topology"
 	"github.com/redisbot/redisbot/runbooks"
 )
 
@@ -70,6 +69,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	// The bot's own service reads the previous snapshot and the history
 	// window from the store, so rules can compare with the last sweep.
 	svc = handlers.NewService(svc.Instances(""), serviceProber, st, cfg.Probe.Concurrency, nil)
+	setMembership(svc, cfg)
 	svc.SetKeyScanner(keyScanner(cfg))
 	svc.OnPanic(func(ctx context.Context, where, instance string, pe *handlers.PanicError) {
 		m.Panicked(ctx, log.With("instance", instance), where, pe)
@@ -77,8 +77,8 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
 	executor.Redactor = redactor
 	executor.PurgeSettle = cfg.Remediation.PurgeSettle
-	workflow := approvals.New(st, prober, executor,
-		func(name string) (handlers.Instance, error) { return svc.Resolve(name, nil) },
+	workflow := approvals.New(st, prober, refreshAfterFailover{Executor: executor, svc: svc, log: log},
+		func(name string) (handlers.Instance, error) { return svc.ResolveFresh(ctx, name, nil) },
 		approvals.Config{
 			Expiry:            cfg.Approvals.Expiry,
 			AllowSelfApproval: cfg.Access.AllowSelfApproval,
@@ -102,6 +102,10 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		Approvers: cfg.Access.Approvers,
 	}, slackGroups{api}, cfg.Slack.UsergroupTTL, nil)
 
+	// Names of cluster and Sentinel members are resolved on a current list.
+	resolver := resolverFunc(func(name string, scope []string) (handlers.Instance, error) {
+		return svc.ResolveFresh(ctx, name, scope)
+	})
 	bot := slackbot.New(slackbot.Options{
 		API: api, Socket: socket, Router: svc, Access: policy, Runbooks: lib,
 		APIURL:          cfg.Slack.APIURL,
@@ -112,7 +116,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		Logger:          log,
 		Workflow:        workflow,
 		Store:           st,
-		Resolver:        svc,
+		Resolver:        resolver,
 		Dedupe:          st,
 		Defrag:          executor,
 		DefragWatch:     cfg.Remediation.DefragWatch,
@@ -211,15 +215,13 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		Fleet: svc, Store: st, Poster: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: cfg.Alerts.ChannelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
+		Metrics: m,
 		// Expand cluster and Sentinel entries again before each sweep: after
 		// a failover, <name>.master must point at the new primary.
-		Metrics: m,
 		Refresh: func(ctx context.Context) {
-			instances, errs := topology.Expand(ctx, cfg.Instances, cfg.Probe.Timeout)
-			for _, err := range errs {
+			for _, err := range svc.Refresh(ctx) {
 				log.Warn("expand instances", "error", err)
 			}
-			svc.SetInstances(instances)
 		},
 	})
 	// Each job recovers its own panics (a sweep, a digest); recoverJobs is

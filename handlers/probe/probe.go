@@ -240,7 +240,12 @@ func (p *Prober) client(inst handlers.Instance) (*redis.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[inst.Name]; ok {
-		return c, nil
+		if c.Options().Addr == inst.Addr {
+			return c, nil
+		}
+		// The name moved to another server (<entry>.master after a
+		// failover): the old client would probe the old master.
+		_ = c.Close()
 	}
 	opts, err := ClientOptions(inst, p.timeout)
 	if err != nil {

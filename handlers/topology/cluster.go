@@ -15,18 +15,43 @@ import (
 	"github.com/redisbot/redisbot/handlers"
 )
 
-// expandCluster asks the seed for its cluster's nodes: CLUSTER SHARDS
+// expandCluster asks the entry's seeds, in order, for the cluster's nodes;
+// the first that tells wins. With one seed its error is returned as it
+// is; with several, every seed's.
+func expandCluster(ctx context.Context, seed handlers.Instance, timeout time.Duration) ([]handlers.Instance, error) {
+	addrs := seed.Seeds
+	if len(addrs) == 0 {
+		addrs = []string{seed.Addr}
+	}
+	failed := &askedAll{what: "seed"}
+	for _, addr := range addrs {
+		members, err := askSeed(ctx, seed, addr, timeout)
+		if err == nil {
+			return clusterInstances(seed, members), nil
+		}
+		failed.addrs, failed.errs = append(failed.addrs, addr), append(failed.errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(addrs) == 1 {
+		return nil, failed.errs[0]
+	}
+	return nil, failed
+}
+
+// askSeed asks the node at addr for its cluster's members: CLUSTER SHARDS
 // (Redis >= 7.0), or CLUSTER NODES when the server does not know SHARDS or
 // the ACL denies it.
-func expandCluster(ctx context.Context, seed handlers.Instance, timeout time.Duration) ([]handlers.Instance, error) {
+func askSeed(ctx context.Context, seed handlers.Instance, addr string, timeout time.Duration) ([]member, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := dial(seed, seed.Addr, timeout)
+	c, err := dial(seed, addr, timeout)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	seedHost, _, err := net.SplitHostPort(seed.Addr)
+	seedHost, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("seed address: %w", err)
 	}
@@ -46,7 +71,12 @@ func expandCluster(ctx context.Context, seed handlers.Instance, timeout time.Dur
 	if len(members) == 0 {
 		return nil, errors.New("the cluster reported no nodes")
 	}
+	return members, nil
+}
 
+// clusterInstances are the instances of the cluster's members, sorted by
+// name, each with the seed entry's settings.
+func clusterInstances(seed handlers.Instance, members []member) []handlers.Instance {
 	out := make([]handlers.Instance, 0, len(members))
 	seen := map[string]bool{}
 	for _, m := range members {
@@ -63,7 +93,7 @@ func expandCluster(ctx context.Context, seed handlers.Instance, timeout time.Dur
 		out = append(out, in)
 	}
 	slices.SortFunc(out, byName)
-	return out, nil
+	return out
 }
 
 // errNoHost means CLUSTER SHARDS listed a node without an address. A node

@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,18 +31,18 @@ func expandSentinel(ctx context.Context, entry handlers.Instance, timeout time.D
 	if s.Master == "" || len(s.Addrs) == 0 {
 		return nil, errors.New("the sentinel section needs a master name and at least one address")
 	}
-	var msgs []string
+	failed := &askedAll{what: "sentinel"}
 	for _, addr := range s.Addrs {
 		master, replicas, err := askSentinel(ctx, entry, addr, timeout)
 		if err == nil {
 			return sentinelMembers(entry, master, replicas), nil
 		}
-		msgs = append(msgs, "sentinel "+addr+": "+err.Error())
+		failed.addrs, failed.errs = append(failed.addrs, addr), append(failed.errs, err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return nil, fmt.Errorf("no sentinel answered: %s", strings.Join(msgs, "; "))
+	return nil, failed
 }
 
 func sentinelMembers(entry handlers.Instance, master member, replicas []member) []handlers.Instance {

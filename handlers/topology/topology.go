@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/probe"
 )
 
 // Tags added to expanded instances, besides ClusterTag and SentinelTag.
@@ -65,16 +66,17 @@ func isSentinelEntry(in handlers.Instance) bool {
 // through unchanged. Members their group reports as failed or down are
 // kept, so that they are diagnosed as unreachable.
 //
-// An entry that cannot be expanded yields an error and stays in the list
-// as it is, so that it is reported unreachable rather than silently
-// dropped. A Sentinel entry kept this way has no Addr: callers must report
-// it as unreachable without dialling it (go-redis would dial
-// localhost:6379 for an empty address). An expanded name that another
-// instance already has is an error too, and that member is skipped: names
-// from config win, then the member expanded first.
+// An entry that cannot be expanded yields a *handlers.GroupError (which
+// servers were asked, what they answered, classified as a probe error is)
+// and stays in the list as it is, so that it is reported unreachable with
+// that reason rather than silently dropped. A Sentinel entry kept this way
+// has no Addr: callers must report it as unreachable without dialling it
+// (go-redis would dial localhost:6379 for an empty address). An expanded
+// name that another instance already has is an error too, and that member
+// is skipped: names from config win, then the member expanded first.
 //
 // Each entry is expanded concurrently; timeout bounds connecting to and
-// asking one server (the seed, or each sentinel in turn).
+// asking one server (each seed, or each sentinel, in turn).
 func Expand(ctx context.Context, insts []handlers.Instance, timeout time.Duration) ([]handlers.Instance, []error) {
 	type result struct {
 		insts    []handlers.Instance
@@ -97,7 +99,7 @@ func Expand(ctx context.Context, insts []handlers.Instance, timeout time.Duratio
 		wg.Go(func() {
 			got, err := expand(ctx, in, timeout)
 			if err != nil {
-				results[i] = result{insts: []handlers.Instance{in}, err: fmt.Errorf("expand %s: %w", in.Name, err)}
+				results[i] = result{insts: []handlers.Instance{in}, err: groupError(in.Name, err)}
 				return
 			}
 			results[i] = result{insts: got, expanded: true}
@@ -131,6 +133,37 @@ func Expand(ctx context.Context, insts []handlers.Instance, timeout time.Duratio
 	return out, errs
 }
 
+// groupError is the failure to expand entry, classified as a failed probe
+// is: refused when every sentinel refused the connection, timeout, dns,
+// auth... ("error" when nothing more precise applies).
+func groupError(entry string, err error) *handlers.GroupError {
+	class := probe.Classify(err)
+	if class == "" {
+		class = handlers.ClassError
+	}
+	return &handlers.GroupError{Entry: entry, Class: class, Err: err}
+}
+
+// askedAll is the failure of every server of a group, asked in turn: the
+// seeds of a cluster or the sentinels of a master. It unwraps to each
+// answer, so that the class says why (all refused: refused).
+type askedAll struct {
+	// what is the servers' role, "no <what> answered".
+	what  string
+	addrs []string
+	errs  []error
+}
+
+func (e *askedAll) Error() string {
+	parts := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		parts[i] = e.what + " " + e.addrs[i] + ": " + err.Error()
+	}
+	return "no " + e.what + " answered: " + strings.Join(parts, "; ")
+}
+
+func (e *askedAll) Unwrap() []error { return e.errs }
+
 // derive is an instance of group entry: entry's settings with name, addr
 // and the extra tags.
 //
@@ -140,6 +173,7 @@ func derive(entry handlers.Instance, name, addr string, extra ...string) handler
 	in := entry
 	in.Name, in.Addr, in.Origin = name, addr, entry.Name
 	in.Tags = slices.Clone(entry.Tags)
+	in.Seeds = nil // a member is one server
 	for _, t := range extra {
 		if !slices.Contains(in.Tags, t) {
 			in.Tags = append(in.Tags, t)

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"net"
 	"reflect"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/probe"
 	"github.com/redisbot/redisbot/handlers/redistest"
 	"github.com/redisbot/redisbot/handlers/topology/topotest"
 )
@@ -102,6 +104,31 @@ func TestExpandCluster(t *testing.T) {
 		again, errs := Expand(ctx, got, timeout)
 		if len(errs) != 0 || !reflect.DeepEqual(again, got) {
 			t.Errorf("Expand of expanded instances changed them: %v, %v", again, errs)
+		}
+	})
+
+	t.Run("the seed's name stands for every node", func(t *testing.T) {
+		p := probe.New(timeout, nil)
+		t.Cleanup(func() { p.Close() })
+		svc := handlers.NewService(nil, p, nil, 4, nil)
+		svc.SetMembership(func(ctx context.Context) ([]handlers.Instance, []error) {
+			return Expand(ctx, []handlers.Instance{plain, seed}, timeout)
+		}, time.Hour, timeout)
+		for _, verb := range []string{"diagnose", "frag", "oom"} {
+			resp, err := svc.Handle(ctx, handlers.Command{Verb: verb, Args: []string{"orders"}})
+			if err != nil || len(resp.Reports) != 4 {
+				t.Fatalf("%s orders = %v, %v", verb, resp, err)
+			}
+			got := map[string]string{}
+			for _, r := range resp.Reports {
+				if r.Failed() || r.Snapshot == nil {
+					t.Fatalf("%s of %s failed: %+v", verb, r.Instance, r.Error)
+				}
+				got[r.Addr] = map[string]string{"master": TagPrimary, "slave": TagReplica}[r.Snapshot.Role()]
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s orders: roles by address %v, want %v", verb, got, want)
+			}
 		}
 	})
 
@@ -218,17 +245,74 @@ func TestExpandUnreachable(t *testing.T) {
 	if len(errs) != 3 {
 		t.Fatalf("errors = %v, want 3", errs)
 	}
-	for i, want := range []string{
-		"expand orders: CLUSTER SHARDS: dial tcp " + seed.Addr,
-		"expand sessions: no sentinel answered: sentinel " + entry.Sentinel.Addrs[0] + ": SENTINEL GET-MASTER-ADDR-BY-NAME: dial tcp",
-		"expand standalone: CLUSTER NODES: ERR This instance has cluster support disabled",
+	for i, want := range []struct {
+		entry, prefix string
+		class         handlers.ErrorClass
+	}{
+		{"orders", "expand orders: CLUSTER SHARDS: dial tcp " + seed.Addr, handlers.ClassRefused},
+		{"sessions", "expand sessions: no sentinel answered: sentinel " + entry.Sentinel.Addrs[0] + ": SENTINEL GET-MASTER-ADDR-BY-NAME: dial tcp", handlers.ClassRefused},
+		{"standalone", "expand standalone: CLUSTER NODES: ERR This instance has cluster support disabled", handlers.ClassError},
 	} {
-		if !strings.HasPrefix(errs[i].Error(), want) {
-			t.Errorf("error %d = %q, want prefix %q", i, errs[i], want)
+		var ge *handlers.GroupError
+		if !errors.As(errs[i], &ge) || ge.Entry != want.entry || ge.Class != want.class || !strings.HasPrefix(errs[i].Error(), want.prefix) {
+			t.Errorf("error %d = %#v (%q), want entry %s, class %s, prefix %q", i, errs[i], errs[i], want.entry, want.class, want.prefix)
 		}
 	}
 	if !strings.Contains(errs[1].Error(), "sentinel "+entry.Sentinel.Addrs[1]+": ") {
 		t.Errorf("every sentinel should be tried: %v", errs[1])
+	}
+
+	// The service reports each entry with the reason it could not be
+	// expanded and the servers asked, not "check that the server is up"
+	// with no address.
+	p := probe.New(timeout, nil)
+	t.Cleanup(func() { p.Close() })
+	svc := handlers.NewService(nil, p, nil, 4, nil)
+	svc.SetMembership(func(ctx context.Context) ([]handlers.Instance, []error) { return Expand(ctx, in, timeout) }, time.Hour, timeout)
+	resp, err := svc.Handle(context.Background(), handlers.Command{Verb: "diagnose", Args: []string{"sessions"}})
+	if err != nil || len(resp.Reports) != 1 {
+		t.Fatalf("diagnose sessions = %v, %v", resp, err)
+	}
+	r := resp.Reports[0]
+	f := r.Findings[0]
+	errText, _ := handlers.Evidence(f.Evidence).Get("error")
+	addr, _ := handlers.Evidence(f.Evidence).Get("addr")
+	if f.ID != "unreachable" || r.Error.Class != handlers.ClassRefused ||
+		!strings.HasPrefix(f.Summary, "Members unknown (refused): the Sentinel master mymaster behind sessions could not be read; check that the sentinels are up") ||
+		!strings.HasPrefix(errText.Text, "no sentinel answered: sentinel "+entry.Sentinel.Addrs[0]+": ") || !strings.Contains(errText.Text, "connection refused") ||
+		addr.Text != strings.Join(entry.Sentinel.Addrs, ", ") {
+		t.Errorf("finding of sessions with every sentinel down: %+v", f)
+	}
+}
+
+// A cluster entry with several seeds is expanded from the first that
+// answers: the first seed down does not hide the cluster. With every seed
+// down, the error names each.
+func TestExpandClusterSeeds(t *testing.T) {
+	t.Parallel()
+	cl := topotest.StartClusterT(t, 2, 0)
+	dead := deadAddr(t)
+	seed := handlers.Instance{Name: "orders", Addr: dead, Seeds: []string{dead, cl.Primaries[1].Addr}, Cluster: true}
+	got, errs := Expand(context.Background(), []handlers.Instance{seed}, timeout)
+	if len(errs) != 0 || len(got) != 2 {
+		t.Fatalf("Expand = %v, %v", got, errs)
+	}
+	for _, in := range got {
+		if in.Seeds != nil || in.Origin != "orders" || !in.HasTag(TagPrimary) {
+			t.Errorf("member %+v", in)
+		}
+	}
+
+	other := deadAddr(t)
+	seed.Seeds = []string{dead, other}
+	got, errs = Expand(context.Background(), []handlers.Instance{seed}, timeout)
+	var ge *handlers.GroupError
+	if len(errs) != 1 || !errors.As(errs[0], &ge) || ge.Class != handlers.ClassRefused || len(got) != 1 || got[0].Name != "orders" {
+		t.Fatalf("Expand with every seed down = %v, %v", got, errs)
+	}
+	if msg := errs[0].Error(); !strings.HasPrefix(msg, "expand orders: no seed answered: seed "+dead+": CLUSTER SHARDS: dial tcp") ||
+		!strings.Contains(msg, "; seed "+other+": CLUSTER SHARDS: dial tcp") {
+		t.Errorf("error = %q", msg)
 	}
 }
 
@@ -340,5 +424,25 @@ func TestParseClusterNodes(t *testing.T) {
 	}
 	if got := members[0].addr(); got != "[::1]:7000" {
 		t.Errorf("addr = %q", got)
+	}
+}
+
+// A member's name moves to another server when its group fails over
+// (<entry>.master): the prober, which pools connections by name, must
+// probe the server at the new address, not the one its pooled client
+// reaches.
+func TestProbeFollowsAMovedMember(t *testing.T) {
+	t.Parallel()
+	a, b := redistest.StartT(t), redistest.StartT(t)
+	p := probe.New(timeout, nil)
+	defer p.Close()
+	for _, addr := range []string{a.Addr, b.Addr, a.Addr} {
+		snap, err := p.Probe(context.Background(), handlers.Instance{Name: MasterName("sessions"), Addr: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := snap.Info.String("tcp_port"); got != strconv.Itoa(port(t, addr)) {
+			t.Errorf("probe of sessions.master at %s answered from port %s", addr, got)
+		}
 	}
 }

@@ -1,8 +1,9 @@
 // Package topotest builds real Redis Clusters and Sentinels on free
 // loopback ports for integration tests, on top of redistest: a cluster
 // from bare cluster-enabled servers (ADDSLOTSRANGE, MEET, REPLICATE), a
-// Sentinel from redis-server --sentinel. Every process is stopped when the
-// test ends.
+// Sentinel from redis-server --sentinel, a server that a supervisor starts
+// again when it exits, and a shard whose memory is fragmented. Every
+// process is stopped when the test ends.
 package topotest
 
 import (
@@ -10,12 +11,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,5 +353,219 @@ func (s *Sentinel) WaitReplicas(t testing.TB, master string, n int) {
 	})
 	if err != nil {
 		t.Fatalf("topotest: sentinel replicas of %s: %v\n%s", master, err, s.LogTail())
+	}
+}
+
+// Supervised is a redis-server that is started again, on the same port and
+// in the same directory, whenever it exits, as systemd or a container
+// runtime would bring it back: SHUTDOWN SAVE on it is a restart
+// (restart_method shutdown). A cluster node keeps its nodes.conf in Dir
+// and rejoins its cluster.
+type Supervised struct {
+	Addr string
+	Dir  string
+
+	log  string
+	done chan struct{}
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	starts   int
+	stopping bool
+}
+
+// StartSupervisedT starts a supervised redis-server with the extra
+// arguments, waits until it answers PING, and stops it for good when the
+// test ends. Persistence is off unless args turn it on; SHUTDOWN SAVE
+// still writes the RDB it reloads.
+func StartSupervisedT(t testing.TB, args ...string) *Supervised {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("topotest: %v", redistest.ErrNoServer)
+	}
+	dir := t.TempDir()
+	var lastErr error
+	// A free port can be taken before the server binds it: retry.
+	for range 5 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("topotest: free port: %v", err)
+		}
+		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		s := &Supervised{Addr: net.JoinHostPort("127.0.0.1", port), Dir: dir, log: filepath.Join(dir, "redis-"+port+".log"), done: make(chan struct{})}
+		argv := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir, "--dbfilename", "dump-" + port + ".rdb",
+			"--save", "", "--appendonly", "no", "--logfile", s.log, "--daemonize", "no"}, args...)
+		go s.supervise(bin, argv)
+		if lastErr = s.ready(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+		s.Stop()
+	}
+	t.Fatalf("topotest: supervised redis-server: %v", lastErr)
+	return nil
+}
+
+// supervise runs the server until Stop, starting it again 50ms after each
+// exit. A server that exits within a second of its start twice in a row
+// (a port taken, a bad argument) is given up.
+func (s *Supervised) supervise(bin string, argv []string) {
+	defer close(s.done)
+	quick := 0
+	for {
+		cmd := exec.Command(bin, argv...)
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			return
+		}
+		err := cmd.Start()
+		s.cmd = cmd
+		s.starts++
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+		began := time.Now()
+		_ = cmd.Wait()
+		s.mu.Lock()
+		stopping := s.stopping
+		s.mu.Unlock()
+		if stopping {
+			return
+		}
+		if time.Since(began) < time.Second {
+			if quick++; quick >= 2 {
+				return
+			}
+		} else {
+			quick = 0
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Supervised) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return Wait(ctx, func() error {
+		select {
+		case <-s.done:
+			return fmt.Errorf("redis-server on %s exited: %s", s.Addr, s.LogTail())
+		default:
+		}
+		_, err := Role(ctx, s.Addr)
+		return err
+	})
+}
+
+// Starts is how many times the supervisor has started the server: 1
+// until it is first restarted.
+func (s *Supervised) Starts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starts
+}
+
+// Stop stops the supervisor and kills the server.
+func (s *Supervised) Stop() {
+	s.mu.Lock()
+	s.stopping = true
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Kill()
+	}
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// LogTail returns the last lines of the server's log, for failure
+// messages.
+func (s *Supervised) LogTail() string {
+	b, _ := os.ReadFile(s.log)
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// Client returns a go-redis client for the server (RESP2, like redisbot)
+// that never retries a command: a retried SHUTDOWN would stop the server
+// its supervisor just brought back.
+func (s *Supervised) Client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, MaxRetries: -1})
+}
+
+// FragmentT fragments the memory of the primary c is connected to, and of
+// its replicas, which apply the same writes: n strings written with
+// SETRANGE key 150 "a", then two thirds of them deleted at random (a fixed
+// seed, so every run frees the same keys), which leaves most pages partly
+// used. With n = 300,000 on Redis 7.0 mem_fragmentation_ratio ends near 2
+// with about 50 MiB beyond the data. All keys must hash to slots c's
+// server holds: give it all of them (a one-shard cluster).
+func FragmentT(t testing.TB, c *redis.Client, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	const batch = 10000
+	run := func(add func(redis.Pipeliner, int)) {
+		for start := 0; start < n; start += batch {
+			p := c.Pipeline()
+			for i := start; i < min(start+batch, n); i++ {
+				add(p, i)
+			}
+			if _, err := p.Exec(ctx); err != nil {
+				t.Fatalf("topotest: fragment: %v", err)
+			}
+		}
+	}
+	run(func(p redis.Pipeliner, i int) { p.SetRange(ctx, "frag:"+strconv.Itoa(i), 150, "a") })
+	r := rand.New(rand.NewPCG(1, 2))
+	run(func(p redis.Pipeliner, i int) {
+		if r.IntN(3) != 0 {
+			p.Del(ctx, "frag:"+strconv.Itoa(i))
+		}
+	})
+}
+
+// WaitCaughtUpT waits until every replica of the primary at addr has
+// applied all of its writes (INFO replication offsets equal).
+func WaitCaughtUpT(t testing.TB, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	err := Wait(ctx, func() error {
+		text, err := do(ctx, addr, "INFO", "replication").Text()
+		if err != nil {
+			return err
+		}
+		var offset string
+		var replicas []string
+		for _, line := range strings.Split(text, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "master_repl_offset:"); ok {
+				offset = v
+			}
+			if strings.HasPrefix(line, "slave") && strings.Contains(line, ":ip=") {
+				replicas = append(replicas, line)
+			}
+		}
+		if len(replicas) == 0 {
+			return errors.New("no replica connected")
+		}
+		for _, r := range replicas {
+			if !strings.Contains(r, ",offset="+offset+",") {
+				return fmt.Errorf("replica behind offset %s: %s", offset, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("topotest: replicas of %s: %v", addr, err)
 	}
 }
