@@ -395,7 +395,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_remediation_failover.yml", "instances[0].remediation.failover_method: \"sentinel\" needs a sentinel section\n" +
 			`instances[1].remediation.failover_method: "manual" is not failover, cluster-failover, sentinel or empty`},
 		{"bad_http.yml", "http.listen: must be host:port, as in 127.0.0.1:9121 (empty turns the endpoint off)"},
-		{"bad_remediation_failback.yml", "instances[0].remediation.failback: needs failover_method failover and a restart_method (fail-back follows the restart of the old primary)"},
+		{"bad_remediation_failback.yml", "instances[0].remediation.failback: needs failover_method failover or cluster-failover and a restart_method (fail-back follows the restart of the old primary)"},
 		{"bad_remediation_failover_group.yml", "instances[0].remediation.failover_method: \"failover\" does not work in cluster mode: use cluster-failover\n" +
 			"instances[0].remediation.restart_method: \"command\" runs one fixed command, not one per node: use shutdown (a supervisor brings each node back)\n" +
 			"instances[1].remediation.failover_method: \"cluster-failover\" needs cluster: true\n" +
@@ -410,6 +410,12 @@ func TestLoadErrors(t *testing.T) {
 			"instances[2].sentinel.addrs: at least one sentinel address is required\n" +
 			"instances[3].addr: is required\n" +
 			"instances[3].db: must be 0 with cluster: Redis Cluster has only database 0"},
+		{"bad_group_seeds.yml", "instances[0].addr: not with seeds: list every seed under seeds, in the order to ask them\n" +
+			"instances[1].seeds[1]: missing port\n" +
+			"instances[1].seeds[2]: duplicate of instances[1].seeds[0]\n" +
+			"instances[2].seeds: only with cluster: true (the nodes asked for a cluster's members)\n" +
+			"instances[3].seeds: expected a list, got a string\n" +
+			"instances[4].seeds: only with cluster: true (the nodes asked for a cluster's members)"},
 		{"bad_group_types.yml", "instances[0].cluster: invalid boolean \"maybe\"\n" +
 			"instances[1].sentinel: expected a mapping, got a boolean\n" +
 			"instances[2].sentinel.master: expected a string, got an integer (quote it)\n" +

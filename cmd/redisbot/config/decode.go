@@ -61,6 +61,7 @@ type rawInstance struct {
 	Thresholds   map[string]any `mapstructure:"thresholds"`
 	Remediation  rawRemediation `mapstructure:"remediation"`
 	Cluster      bool           `mapstructure:"cluster"`
+	Seeds        []string       `mapstructure:"seeds"`
 	Sentinel     *rawSentinel   `mapstructure:"sentinel"`
 }
 

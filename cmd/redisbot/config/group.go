@@ -28,6 +28,7 @@ func (l *loader) group(key string, ri rawInstance, sentinel bool, in *handlers.I
 	if k := key + ".db"; ri.Cluster && ri.DB != 0 && !l.p.isFailed(k) {
 		l.p.addf(k, "must be 0 with cluster: Redis Cluster has only database 0")
 	}
+	l.seeds(key, ri, in)
 	switch {
 	case ri.Cluster:
 		return groupCluster
@@ -67,4 +68,38 @@ func (l *loader) group(key string, ri rawInstance, sentinel bool, in *handlers.I
 		}
 	}
 	return groupSentinel
+}
+
+// seeds checks the seeds of a cluster entry: nodes of one cluster, asked
+// in order for its members, so that one node down does not hide the
+// cluster. The first becomes the entry's addr.
+func (l *loader) seeds(key string, ri rawInstance, in *handlers.Instance) {
+	k := key + ".seeds"
+	if l.p.isFailed(k) || len(ri.Seeds) == 0 {
+		return
+	}
+	if !ri.Cluster {
+		l.p.addf(k, "only with cluster: true (the nodes asked for a cluster's members)")
+		return
+	}
+	seen := map[string]int{}
+	for i, addr := range ri.Seeds {
+		k := fmt.Sprintf("%s[%d]", k, i)
+		if l.p.isFailed(k) {
+			continue
+		}
+		if msg := checkAddr(addr); msg != "" {
+			l.p.add(k, errors.New(msg))
+			continue
+		}
+		if j, dup := seen[addr]; dup {
+			l.p.addf(k, "duplicate of %s.seeds[%d]", key, j)
+		} else {
+			seen[addr] = i
+		}
+	}
+	if ri.Addr == "" {
+		in.Addr = ri.Seeds[0]
+	}
+	in.Seeds = ri.Seeds
 }

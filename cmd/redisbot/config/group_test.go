@@ -12,7 +12,7 @@ func TestLoadGroups(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if len(cfg.Instances) != 3 {
+	if len(cfg.Instances) != 4 {
 		t.Fatalf("instances = %v", cfg.Instances)
 	}
 	orders := cfg.Instances[0]
@@ -36,6 +36,15 @@ func TestLoadGroups(t *testing.T) {
 	if c := cfg.Instances[2]; c.Cluster || c.Sentinel != nil || c.Remediation.FailoverMethod != "failover" {
 		t.Errorf("plain instance = %+v", c)
 	}
+	carts := cfg.Instances[3]
+	want = handlers.Instance{
+		Name: "carts", Addr: "10.0.1.1:7000", Seeds: []string{"10.0.1.1:7000", "10.0.1.2:7000", "[::1]:7000"},
+		Thresholds: handlers.DefaultThresholds(), Cluster: true,
+		Remediation: handlers.Remediation{RestartMethod: "shutdown", FailoverMethod: "cluster-failover", Failback: true},
+	}
+	if !reflect.DeepEqual(carts, want) {
+		t.Errorf("cluster entry with seeds:\n got %+v\nwant %+v", carts, want)
+	}
 	// Tags only the expanded instances carry route alerts and limit
 	// channels.
 	if got := cfg.Alerts.ChannelFor([]string{"sentinel-sessions"}); got != "C0SESS" {
@@ -47,8 +56,9 @@ func TestLoadGroups(t *testing.T) {
 }
 
 // checkGroupInvariants holds for every instance Load accepts: one server
-// has an address; a cluster seed too, and database 0; a Sentinel entry has
-// none, but a master name and valid sentinel addresses.
+// has an address; a cluster seed too (the first of its seeds, when it has
+// several, each valid and listed once), and database 0; a Sentinel entry
+// has none, but a master name and valid sentinel addresses.
 func checkGroupInvariants(t *testing.T, in handlers.Instance) {
 	t.Helper()
 	if in.Sentinel == nil {
@@ -57,6 +67,16 @@ func checkGroupInvariants(t *testing.T, in handlers.Instance) {
 		}
 		if in.Cluster && in.DB != 0 {
 			t.Errorf("%s: Load accepted db %d on a cluster seed", in.Name, in.DB)
+		}
+		seen := map[string]bool{}
+		for _, a := range in.Seeds {
+			if msg := checkAddr(a); msg != "" || seen[a] || !in.Cluster {
+				t.Errorf("%s: Load accepted seed %q (%s, a duplicate, or not a cluster)", in.Name, a, msg)
+			}
+			seen[a] = true
+		}
+		if len(in.Seeds) > 0 && in.Addr != in.Seeds[0] {
+			t.Errorf("%s: addr %q is not the first seed of %v", in.Name, in.Addr, in.Seeds)
 		}
 		return
 	}

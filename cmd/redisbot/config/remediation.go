@@ -109,8 +109,8 @@ func (l *loader) remediation(key, name, group string, rr rawRemediation) handler
 			l.p.addf(k, "%s is not failover, cluster-failover, sentinel or empty", quote(m))
 		}
 	}
-	if k := key + ".failback"; r.Failback && !l.p.isFailed(k) && (r.FailoverMethod != failoverCommand || r.RestartMethod == "") {
-		l.p.addf(k, "needs failover_method failover and a restart_method (fail-back follows the restart of the old primary)")
+	if k := key + ".failback"; r.Failback && !l.p.isFailed(k) && (r.FailoverMethod != failoverCommand && r.FailoverMethod != failoverCluster || r.RestartMethod == "") {
+		l.p.addf(k, "needs failover_method failover or cluster-failover and a restart_method (fail-back follows the restart of the old primary)")
 	}
 	return r
 }

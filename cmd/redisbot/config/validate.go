@@ -200,6 +200,11 @@ func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, see
 			if ri.Addr != "" {
 				l.p.addf(k, "not with sentinel: the sentinels give the master's address")
 			}
+		case ri.Cluster && (len(ri.Seeds) > 0 || l.p.isFailed(key+".seeds")):
+			// group checks seeds, the first of which becomes the addr.
+			if ri.Addr != "" {
+				l.p.addf(k, "not with seeds: list every seed under seeds, in the order to ask them")
+			}
 		default:
 			if msg := checkAddr(ri.Addr); msg != "" {
 				l.p.add(k, errors.New(msg))
