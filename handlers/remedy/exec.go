@@ -185,7 +185,8 @@ func (e *Executor) execute(ctx context.Context, p Plan, inst handlers.Instance) 
 	if p.Action == handlers.ActionMemoryPurge {
 		_ = sleep(ctx, e.PurgeSettle)
 	}
-	after, err := e.prober.Probe(ctx, inst)
+	// After a cluster failover another server serves the data.
+	after, err := e.prober.Probe(ctx, servingAfter(inst, o))
 	if err == nil {
 		o.After = keyNumbers(after)
 	}

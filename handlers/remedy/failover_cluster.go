@@ -1,6 +1,7 @@
 package remedy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,15 +29,28 @@ const (
 	FailoverSentinel = "sentinel"
 )
 
-// FactSlotsMigrating is "yes" while a primary of an instance's cluster has
-// slots migrating or importing and "no" when none has. It is not learned
-// once and stored: ClusterFacts reads it fresh for each MakePlan.
-const FactSlotsMigrating = "cluster_slots_migrating"
+// Facts about an instance's cluster that ClusterFacts reads fresh for
+// each MakePlan; none is learned once and stored.
+const (
+	// FactSlotsMigrating is "yes" while a primary of the cluster has slots
+	// migrating or importing and "no" when none has.
+	FactSlotsMigrating = "cluster_slots_migrating"
+	// FactReplica is the address of the replica a cluster failover would
+	// promote, FactReplicaMemory its fragmentation in words, and
+	// FactReplicaFragmented "yes" when it is as fragmented as the rules
+	// call fragmented (promoting it would reclaim nothing) and "no" when
+	// it is not.
+	FactReplica           = "cluster_replica"
+	FactReplicaMemory     = "cluster_replica_memory"
+	FactReplicaFragmented = "cluster_replica_fragmented"
+)
 
 // ClusterFacts asks the cluster of inst, through every primary's CLUSTER
-// NODES, whether slots are migrating, for MakePlan's cluster-failover
-// check. Callers merge the result into the stored facts before MakePlan,
-// at request and at approval time. Each command takes at most timeout.
+// NODES, whether slots are migrating, and the replica a failover would
+// promote for its memory, for MakePlan's cluster-failover checks. Callers
+// merge the result into the stored facts before MakePlan, at request and
+// at approval time. Each command takes at most timeout. A replica that
+// cannot be read leaves its facts out: the executor judges it again.
 func ClusterFacts(ctx context.Context, inst handlers.Instance, timeout time.Duration) (Facts, error) {
 	e := &Executor{timeout: timeout}
 	c := e.client(inst)
@@ -49,7 +63,36 @@ func ClusterFacts(ctx context.Context, inst handlers.Instance, timeout time.Dura
 	if err != nil {
 		return nil, err
 	}
-	return Facts{FactSlotsMigrating: yesNo(migrating)}, nil
+	facts := Facts{FactSlotsMigrating: yesNo(migrating)}
+	i := slices.IndexFunc(nodes, func(n topology.ClusterNode) bool { return n.Has("myself") })
+	if i < 0 || !nodes[i].Primary() {
+		return facts, nil
+	}
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return facts, nil
+	}
+	candidates, err := replicaCandidates(nodes, nodes[i], handlers.ParseInfo(info), inst.Addr)
+	if err != nil {
+		return facts, nil
+	}
+	// The first compact candidate, as the executor chooses.
+	for _, addr := range candidates {
+		rc := e.client(at(inst, addr))
+		mem, err := rc.Info(ctx, "memory").Result()
+		rc.Close()
+		if err != nil {
+			continue
+		}
+		fragmented, words := judgeReplica(&handlers.Snapshot{Info: handlers.ParseInfo(mem)}, thresholdsOf(inst))
+		if facts[FactReplica] == "" || !fragmented {
+			facts[FactReplica], facts[FactReplicaMemory], facts[FactReplicaFragmented] = addr, words, yesNo(fragmented)
+		}
+		if !fragmented {
+			break
+		}
+	}
+	return facts, nil
 }
 
 // SlotsMigrating reports whether CLUSTER NODES, as the node c is connected
@@ -109,6 +152,9 @@ func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, fa
 	switch method {
 	case FailoverCluster:
 		p.Commands = []string{"CLUSTER FAILOVER on an in-sync replica of this node (from CLUSTER NODES), then wait until it reports role master"}
+		if inst.Remediation.RestartMethod == "shutdown" && !clusterFailback(inst) {
+			p.Commands[0] = "probe the replicas; a fragmented one is restarted first (SHUTDOWN SAVE; its supervisor brings it back and it reloads compact), then " + p.Commands[0]
+		}
 		p.Risks = []string{"Writes to this node's slots pause while the replica catches up (Redis allows a manual failover 5s); cluster clients follow the MOVED redirections to the new primary."}
 	case FailoverSentinel:
 		master := ""
@@ -120,6 +166,9 @@ func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, fa
 	}
 	if inst.Remediation.RestartMethod != "" {
 		p.Commands = append(p.Commands, "then restart the old primary ("+inst.Remediation.RestartMethod+") once it is a replica, so it resyncs into fresh memory")
+	}
+	if method == FailoverCluster && clusterFailback(inst) {
+		p.Commands = append(p.Commands, "then, once it is in sync, CLUSTER FAILOVER on the old primary: it serves again from its fresh memory")
 	}
 	p.Risks = append(p.Risks, "A partial resync would keep the old primary's fragmented memory: it is restarted to force a full one.")
 
@@ -140,6 +189,7 @@ func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, fa
 			check("slot migrations checked", false, false, "", "not checked when planning",
 				"the executor asks every primary's CLUSTER NODES right before CLUSTER FAILOVER and refuses during a migration")
 		}
+		checkClusterReplica(inst, facts, check)
 	case FailoverSentinel:
 		ok := inst.Sentinel != nil && inst.Sentinel.Master != "" && len(inst.Sentinel.Addrs) > 0
 		check("monitored by Sentinel", ok, true, "sentinel master "+sentinelMaster(inst), "the instance has no sentinel section",
@@ -148,6 +198,39 @@ func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, fa
 			"use remediation.failover_method: cluster-failover")
 	}
 	checkReplicaInSync(s, check)
+}
+
+// checkClusterReplica checks that the failover leaves the shard a compact
+// primary. The replica applied the same writes and deletes as this
+// primary, so it is usually as fragmented: promoting it as it is would
+// move the problem, not end it. It is fine when the replica is compact,
+// when it can be rebuilt first (restart_method shutdown: a supervisor
+// brings it back and it reloads into fresh memory), or when fail-back
+// hands the role back to this node once it has restarted.
+func checkClusterReplica(inst handlers.Instance, facts Facts, check checkFunc) {
+	const name = "the primary after the failover is compact"
+	replica, words := facts[FactReplica], facts[FactReplicaMemory]
+	switch {
+	case facts[FactReplicaFragmented] == "no":
+		check(name, true, true, "replica "+replica+" to promote: "+words, "", "")
+	case facts[FactReplicaFragmented] != "yes":
+		check("replica memory checked", false, false, "", "not checked when planning",
+			"the executor probes the replicas right before CLUSTER FAILOVER and refuses a fragmented one it cannot rebuild")
+	case clusterFailback(inst):
+		check(name, true, true, "replica "+replica+" is fragmented ("+words+"), but fail-back hands the role back to this node once it has restarted and resynced", "", "")
+	case inst.Remediation.RestartMethod == "shutdown":
+		check(name, true, true, "replica "+replica+" is fragmented ("+words+"): it is restarted first and promoted once it has reloaded compact", "", "")
+	default:
+		check(name, false, true, "", "replica "+replica+" is as fragmented ("+words+"): promoting it would reclaim nothing",
+			"set remediation.restart_method: shutdown (a supervisor brings each node back) so that the replica is restarted first, or restart it and ask again")
+	}
+}
+
+// clusterFailback reports whether a cluster failover hands the primary
+// role back to the node it relieved: fail-back asked for, and a restart
+// method to rebuild that node with first.
+func clusterFailback(inst handlers.Instance) bool {
+	return inst.Remediation.Failback && inst.Remediation.RestartMethod != ""
 }
 
 func sentinelMaster(inst handlers.Instance) string {
@@ -161,6 +244,16 @@ func sentinelMaster(inst handlers.Instance) string {
 // its replicas, after checking that no slot is migrating anywhere in the
 // cluster (a primary that hands over its slots mid-migration would leave
 // the migration half done).
+//
+// A failover reclaims memory only if the primary it leaves is compact. The
+// replica applied the same writes and deletes, so it is usually as
+// fragmented as this node: each replica is probed first, and a fragmented
+// one is rebuilt before it is promoted (restart_method shutdown: its
+// supervisor brings it back and it reloads into fresh memory) or the
+// failover is refused with the numbers. With fail-back the role returns to
+// this node once it has restarted and resynced, whatever the replica held.
+// The outcome measures the server that serves the slots at the end
+// (Details["serving_primary"]), not this node's address.
 func (e *Executor) clusterFailover(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) error {
 	start := e.now()
 	nodes, err := clusterNodes(ctx, c)
@@ -187,9 +280,35 @@ func (e *Executor) clusterFailover(ctx context.Context, c *redis.Client, inst ha
 	if err != nil {
 		return fmt.Errorf("INFO replication: %w", err)
 	}
-	replica, err := pickReplica(nodes, self, handlers.ParseInfo(info), inst.Addr)
+	candidates, err := replicaCandidates(nodes, self, handlers.ParseInfo(info), inst.Addr)
 	if err != nil {
 		return err
+	}
+	t := thresholdsOf(inst)
+	replica, snap, err := e.chooseReplica(ctx, inst, candidates, t)
+	if err != nil {
+		return err
+	}
+	fragmented, words := judgeReplica(snap, t)
+	o.Details["replica_memory"] = words
+	var notes []string
+	if fragmented && !clusterFailback(inst) {
+		if inst.Remediation.RestartMethod != "shutdown" {
+			o.Message = fmt.Sprintf("refused: the replica %s is as fragmented as this primary (%s): promoting it would reclaim nothing. "+
+				"Set remediation.restart_method: shutdown so that redisbot restarts it first, or restart it and ask again", replica, words)
+			return errors.New(o.Message)
+		}
+		rebuilt, err := e.rebuildReplica(ctx, inst, replica, snap, o)
+		if err != nil {
+			return fmt.Errorf("restarting the fragmented replica %s before promoting it: %w", replica, err)
+		}
+		fragmented, after := judgeReplica(rebuilt, t)
+		o.Details["replica_memory"] = words + " → " + after
+		if fragmented {
+			o.Message = fmt.Sprintf("refused: the replica %s is still fragmented after its restart (%s), so it was not promoted", replica, after)
+			return errors.New(o.Message)
+		}
+		notes = append(notes, fmt.Sprintf("replica %s restarted first (%s → %s)", replica, words, after))
 	}
 
 	rc := e.client(at(inst, replica))
@@ -201,40 +320,234 @@ func (e *Executor) clusterFailover(ctx context.Context, c *redis.Client, inst ha
 		return fmt.Errorf("replica %s after CLUSTER FAILOVER: %w", replica, err)
 	}
 	o.Details["new_primary"] = replica
-	return e.afterFailover(ctx, c, inst, before, o, start)
+	o.Details["serving_primary"] = replica
+	if err := e.afterFailover(ctx, c, inst, before, o, start); err != nil {
+		return err
+	}
+	if clusterFailback(inst) {
+		if err := e.clusterFailBack(ctx, inst); err != nil {
+			return fmt.Errorf("failover done, fail-back failed: %w", err)
+		}
+		o.Details["failed_back_to"] = inst.Addr
+		o.Details["serving_primary"] = inst.Addr
+		o.Message += "; failed back to " + inst.Addr
+	}
+	o.Message = strings.Join(append(notes, o.Message), "; ")
+	e.measureServing(ctx, inst, before, o)
+	return nil
 }
 
-// pickReplica chooses the replica of self to promote: among the healthy
-// replicas CLUSTER NODES lists for self, the one INFO replication shows
-// online with the highest offset. When none can be matched by address
-// (announced addresses differ from what the primary sees), the first
-// healthy one: without FORCE, CLUSTER FAILOVER only completes once that
-// replica has caught up.
-func pickReplica(nodes []topology.ClusterNode, self topology.ClusterNode, info handlers.Info, selfAddr string) (string, error) {
-	var candidates []string
+// replicaCandidates are the replicas of self that may be promoted, best
+// first: the healthy replicas CLUSTER NODES lists for self, those INFO
+// replication shows online by highest offset, then the others (announced
+// addresses may differ from what the primary sees; without FORCE, CLUSTER
+// FAILOVER only completes once the replica has caught up).
+func replicaCandidates(nodes []topology.ClusterNode, self topology.ClusterNode, info handlers.Info, selfAddr string) ([]string, error) {
+	var healthy []string
 	for _, n := range nodes {
 		if n.PrimaryID != self.ID || n.Has("fail") || n.Has("fail?") || n.Has("noaddr") || n.Has("handshake") || n.LinkState != "connected" {
 			continue
 		}
-		candidates = append(candidates, nodeAddr(n, selfAddr))
+		healthy = append(healthy, nodeAddr(n, selfAddr))
 	}
-	if len(candidates) == 0 {
-		return "", errors.New("no healthy replica of this node in CLUSTER NODES")
+	if len(healthy) == 0 {
+		return nil, errors.New("no healthy replica of this node in CLUSTER NODES")
 	}
-	best, bestOffset := "", int64(-1)
+	type online struct {
+		addr   string
+		offset int64
+	}
+	var synced []online
 	n, _ := info.Int("connected_slaves")
 	for i := range n {
 		sub := info.Sub("slave" + strconv.FormatInt(i, 10))
 		addr := net.JoinHostPort(sub["ip"], sub["port"])
 		offset, err := strconv.ParseInt(sub["offset"], 10, 64)
-		if sub["state"] == "online" && err == nil && offset > bestOffset && slices.Contains(candidates, addr) {
-			best, bestOffset = addr, offset
+		if sub["state"] == "online" && err == nil && slices.Contains(healthy, addr) {
+			synced = append(synced, online{addr, offset})
 		}
 	}
-	if best == "" {
-		best = candidates[0]
+	slices.SortStableFunc(synced, func(a, b online) int { return cmp.Compare(b.offset, a.offset) })
+	out := make([]string, 0, len(healthy))
+	for _, s := range synced {
+		out = append(out, s.addr)
 	}
-	return best, nil
+	for _, addr := range healthy {
+		if !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	return out, nil
+}
+
+// chooseReplica probes the candidates and returns the first compact one,
+// or the first that answered when all are fragmented. A replica that does
+// not answer is skipped; none answering is an error, since a replica that
+// cannot be read cannot be judged.
+func (e *Executor) chooseReplica(ctx context.Context, inst handlers.Instance, candidates []string, t handlers.Thresholds) (string, *handlers.Snapshot, error) {
+	var (
+		first     string
+		firstSnap *handlers.Snapshot
+		failures  []string
+	)
+	for _, addr := range candidates {
+		snap, err := e.prober.Probe(ctx, at(inst, addr))
+		if err != nil {
+			failures = append(failures, addr+": "+err.Error())
+			continue
+		}
+		if fragmented, _ := judgeReplica(snap, t); !fragmented {
+			return addr, snap, nil
+		}
+		if first == "" {
+			first, firstSnap = addr, snap
+		}
+	}
+	if first == "" {
+		return "", nil, fmt.Errorf("no replica could be probed to judge its memory: %s", strings.Join(failures, "; "))
+	}
+	return first, firstSnap, nil
+}
+
+// judgeReplica says whether the server s describes is fragmented as the
+// fragmentation rules judge it (mem_fragmentation_ratio at frag_warning
+// or above, with more than frag_noise_bytes beyond the data), and its
+// numbers in words. An unknown ratio is not called fragmented.
+func judgeReplica(s *handlers.Snapshot, t handlers.Thresholds) (bool, string) {
+	ratio, ok := handlers.EffectiveFragRatio(s, t)
+	rss, rssOK := s.Int("used_memory_rss")
+	used, usedOK := s.Int("used_memory")
+	words := "mem_fragmentation_ratio "
+	switch raw, rawOK := s.Float("mem_fragmentation_ratio"); {
+	case rawOK:
+		words += handlers.Ratio(raw)
+	default:
+		words += "unknown"
+	}
+	if rssOK && usedOK {
+		words += fmt.Sprintf(", RSS %s for %s of data", handlers.HumanBytes(rss), handlers.HumanBytes(used))
+	}
+	return ok && ratio >= t.FragWarning, words
+}
+
+// thresholdsOf are the instance's thresholds, or the defaults for an
+// instance built without any.
+func thresholdsOf(inst handlers.Instance) handlers.Thresholds {
+	if inst.Thresholds == (handlers.Thresholds{}) {
+		return handlers.DefaultThresholds()
+	}
+	return inst.Thresholds
+}
+
+// rebuildReplica restarts the replica at addr with SHUTDOWN SAVE (its
+// supervisor brings it back: restart_method shutdown), waits until it is
+// back with a new run_id, loaded and in sync with this node, and returns
+// its fresh snapshot. Loading its RDB or a full sync allocates every key
+// anew, so it comes back compact.
+func (e *Executor) rebuildReplica(ctx context.Context, inst handlers.Instance, addr string, before *handlers.Snapshot, o *Outcome) (*handlers.Snapshot, error) {
+	start := e.now()
+	r := at(inst, addr)
+	rc := e.client(r)
+	defer rc.Close()
+	// The connection closes as the server exits: that error is success.
+	if err := rc.Do(ctx, "SHUTDOWN", "SAVE").Err(); err != nil && isServerError(err) {
+		return nil, fmt.Errorf("SHUTDOWN SAVE: %w", err)
+	}
+	if err := e.waitBack(ctx, r, before); err != nil {
+		return nil, err
+	}
+	if err := e.waitSynced(ctx, rc); err != nil {
+		return nil, err
+	}
+	snap, err := e.prober.Probe(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("probe after its restart: %w", err)
+	}
+	o.Details["replica_restarted_in"] = e.now().Sub(start).Round(time.Millisecond).String()
+	return snap, nil
+}
+
+// waitSynced waits until the server on c is a replica whose link to its
+// primary is up and that is not in a sync, for at most WaitBack.
+func (e *Executor) waitSynced(ctx context.Context, c *redis.Client) error {
+	deadline := e.now().Add(e.WaitBack)
+	state := "unknown"
+	for {
+		text, err := c.Info(ctx, "replication").Result()
+		if err == nil {
+			in := handlers.ParseInfo(text)
+			role, _ := in.String("role")
+			link, _ := in.String("master_link_status")
+			syncing, _ := in.Int("master_sync_in_progress")
+			if role == "slave" && link == "up" && syncing == 0 {
+				return nil
+			}
+			state = fmt.Sprintf("role %s, master_link_status %s, master_sync_in_progress %d", orUnknown(role, role != ""), orUnknown(link, link != ""), syncing)
+		}
+		if e.now().After(deadline) {
+			return fmt.Errorf("not in sync after %s (%s)", e.WaitBack, state)
+		}
+		if err := sleep(ctx, e.Poll); err != nil {
+			return err
+		}
+	}
+}
+
+// clusterFailBack hands the primary role back to inst's node, restarted
+// and now a compact replica: CLUSTER FAILOVER on it once it is in sync.
+func (e *Executor) clusterFailBack(ctx context.Context, inst handlers.Instance) error {
+	c := e.client(inst)
+	defer c.Close()
+	if err := e.waitSynced(ctx, c); err != nil {
+		return fmt.Errorf("%s: %w", inst.Addr, err)
+	}
+	if err := c.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		return fmt.Errorf("CLUSTER FAILOVER on %s: %w", inst.Addr, err)
+	}
+	if err := e.waitRole(ctx, c, "master"); err != nil {
+		return fmt.Errorf("%s after CLUSTER FAILOVER: %w", inst.Addr, err)
+	}
+	return nil
+}
+
+// measureServing probes the server that serves the slots now and says in
+// the outcome what the shard's primary holds before and after; a failover
+// that left the serving primary as big as before had no effect.
+func (e *Executor) measureServing(ctx context.Context, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) {
+	serving := o.Details["serving_primary"]
+	after, err := e.prober.Probe(ctx, servingAfter(inst, *o))
+	if err != nil {
+		o.Message += "; the serving primary " + serving + " could not be probed: " + err.Error()
+		return
+	}
+	b, bOK := before.Int("used_memory_rss")
+	a, aOK := after.Int("used_memory_rss")
+	if !bOK || !aOK {
+		return
+	}
+	text := fmt.Sprintf("RSS %s → %s", handlers.HumanBytes(b), handlers.HumanBytes(a))
+	if rb, ok := before.Float("mem_fragmentation_ratio"); ok {
+		if ra, ok := after.Float("mem_fragmentation_ratio"); ok {
+			text += fmt.Sprintf(", mem_fragmentation_ratio %s → %s", handlers.Ratio(rb), handlers.Ratio(ra))
+		}
+	}
+	o.Details["serving_primary_memory"] = text
+	o.Message += "; serving primary " + serving + ": " + text
+	if b-a < noEffectBytes {
+		o.NoEffect = true
+		o.Message += " (nothing reclaimed)"
+	}
+}
+
+// servingAfter is the server whose numbers an outcome's After shows: the
+// one that serves the data once the action is done. A cluster failover
+// names it in Details["serving_primary"]; every other action leaves it on
+// inst.
+func servingAfter(inst handlers.Instance, o Outcome) handlers.Instance {
+	if addr := o.Details["serving_primary"]; addr != "" && addr != inst.Addr {
+		return at(inst, addr)
+	}
+	return inst
 }
 
 // sentinelFailover asks the first sentinel that answers to fail over the
@@ -289,7 +602,12 @@ func (e *Executor) sentinelFailover(ctx context.Context, c *redis.Client, inst h
 		}
 	}
 	o.Details["sentinel"] = sentinel
-	return e.afterFailover(ctx, c, inst, before, o, start)
+	o.Details["serving_primary"] = o.Details["new_primary"]
+	if err := e.afterFailover(ctx, c, inst, before, o, start); err != nil {
+		return err
+	}
+	e.measureServing(ctx, inst, before, o)
+	return nil
 }
 
 // afterFailover reports the failover and, when a restart method is
@@ -338,8 +656,23 @@ func (e *Executor) waitRole(ctx context.Context, c *redis.Client, want string) e
 }
 
 // at is inst's settings for the server at addr, another member of its
-// group.
+// group, named as topology.Expand names it: a probe of it must share no
+// pooled connection or in-flight probe with inst's, which the prober keys
+// by name.
 func at(inst handlers.Instance, addr string) handlers.Instance {
+	if addr == inst.Addr {
+		return inst
+	}
+	group := inst.Origin
+	if group == "" {
+		group = inst.Name
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err == nil && perr == nil {
+		inst.Name = topology.NodeName(group, host, n)
+	} else {
+		inst.Name = group + "." + addr
+	}
 	inst.Addr = addr
 	return inst
 }
