@@ -32,6 +32,18 @@ type Message struct {
 	// at most 3000 characters.
 	Text   string        `json:"text"`
 	Blocks []slack.Block `json:"blocks"`
+	// Meta, when set, goes with the message as Slack message metadata:
+	// invisible to people, returned by conversations.history. Alert
+	// messages carry their alert's key in it, so a leader that lost its
+	// record of a post finds the message instead of posting it again.
+	Meta *Meta `json:"meta,omitempty"`
+}
+
+// Meta is machine-readable data a message carries (Slack's event_type and
+// event_payload; this bot's payloads are flat strings).
+type Meta struct {
+	Type   string            `json:"event_type"`
+	Fields map[string]string `json:"event_payload"`
 }
 
 // Reply is what one command posts: Messages[0] in the channel, the rest in

@@ -19,42 +19,34 @@ import (
 // instead of hanging the orchestrator's probe.
 const storePingTimeout = time.Second
 
-// staleSweeps is how many sweep intervals may pass without a sweep before
-// the bot stops reporting ready: one missed sweep is noise, three are not.
-const staleSweeps = 3
-
 // shutdownTimeout bounds the graceful shutdown in Serve.
 const shutdownTimeout = 5 * time.Second
 
-// Checks are the inputs of /readyz. A nil function is a check that does not
-// apply to this process (no Slack transport, no store, no sweeps) and is
-// skipped.
+// Checks are the inputs of /readyz, which means "this replica can serve
+// commands": Slack connected and the store answering. It is the same on
+// the replica that leads and on one that follows: with two replicas behind
+// a readiness probe both must be ready, or a rolling update, whose new pod
+// starts as a follower, never proceeds. Whether the fleet is being swept
+// is shared state, not this replica's: /metrics reports it from the store
+// (redisbot_fleet_last_sweep_age_seconds) on every replica. A nil function
+// is a check that does not apply to this process and is skipped.
 type Checks struct {
 	// SlackConnected reports whether the Socket Mode connection is up.
 	SlackConnected func() bool
 	// StorePing answers whether the store is usable; it gets 1s.
 	StorePing func(ctx context.Context) error
-	// LastSweep is when the last sweep completed; zero when none has yet,
-	// in which case the time the handler was built stands in for it, so a
-	// fresh process gets the same grace as a fresh sweep.
-	LastSweep func() time.Time
-	// SweepInterval is the scheduled sweep interval: readiness fails when
-	// the last sweep is older than 3x this. 0 turns the check off.
-	SweepInterval time.Duration
 }
 
 // Handler serves /metrics from the own registry, /healthz (200 "ok" while
 // the process can answer at all) and /readyz (200 "ok" when every check in
-// c passes, else 503 with one line per failing check). now defaults to
-// time.Now. On a nil *Metrics only /healthz and /readyz are served.
+// c passes, else 503 with one line per failing check). On a nil *Metrics
+// only /healthz and /readyz are served. now is unused since readiness
+// stopped judging sweep ages (see Checks); it stays so callers need not
+// change.
 //
 // A panic in a request (a check, the registry) answers that request 500
 // and is logged to log (nil: nowhere) and counted; the server stays up.
-func (m *Metrics) Handler(c Checks, log *slog.Logger, now func() time.Time) http.Handler {
-	if now == nil {
-		now = time.Now
-	}
-	started := now()
+func (m *Metrics) Handler(c Checks, log *slog.Logger, _ func() time.Time) http.Handler {
 	if ping := c.StorePing; ping != nil {
 		// The ping runs in a goroutine of its own (pingStore), out of
 		// reach of the request's recovery.
@@ -75,7 +67,7 @@ func (m *Metrics) Handler(c Checks, log *slog.Logger, now func() time.Time) http
 		writeText(w, http.StatusOK, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		failed := readiness(r.Context(), c, started, now())
+		failed := readiness(r.Context(), c)
 		if len(failed) > 0 {
 			writeText(w, http.StatusServiceUnavailable, strings.Join(failed, "\n")+"\n")
 			return
@@ -135,19 +127,15 @@ func writeText(w http.ResponseWriter, status int, body string) {
 }
 
 // readiness returns one line per failing check, none when the bot is ready.
-func readiness(ctx context.Context, c Checks, started, now time.Time) []string {
+func readiness(ctx context.Context, c Checks) []string {
 	var failed []string
 	if c.SlackConnected != nil && !c.SlackConnected() {
 		failed = append(failed, "slack: not connected")
 	}
 	if c.StorePing != nil {
 		if err := pingStore(ctx, c.StorePing); err != nil {
-			failed = append(failed, "store: "+err.Error())
-		}
-	}
-	if c.LastSweep != nil && c.SweepInterval > 0 {
-		if msg := sweepStale(c.LastSweep(), started, now, c.SweepInterval); msg != "" {
-			failed = append(failed, "sweep: "+msg)
+			// The store's errors already start with "store: ".
+			failed = append(failed, "store: "+strings.TrimPrefix(err.Error(), "store: "))
 		}
 	}
 	return failed
@@ -166,21 +154,6 @@ func pingStore(ctx context.Context, ping func(context.Context) error) error {
 	case <-ctx.Done():
 		return fmt.Errorf("no answer within %v: %w", storePingTimeout, ctx.Err())
 	}
-}
-
-// sweepStale says why the sweeps are stale, or "" when they are recent.
-func sweepStale(last, started, now time.Time, interval time.Duration) string {
-	limit := staleSweeps * interval
-	if last.IsZero() {
-		if age := now.Sub(started); age > limit {
-			return fmt.Sprintf("no sweep completed in %v since start (limit %v)", age.Round(time.Second), limit)
-		}
-		return ""
-	}
-	if age := now.Sub(last); age > limit {
-		return fmt.Sprintf("last sweep %v ago (limit %v)", age.Round(time.Second), limit)
-	}
-	return ""
 }
 
 // Serve serves h on addr until ctx ends, then shuts down gracefully, giving

@@ -60,6 +60,10 @@ type Metrics struct {
 	slackRateLimit  *prometheus.CounterVec
 	storeErrors     *prometheus.CounterVec
 	panics          *prometheus.CounterVec
+	leader          prometheus.Gauge
+	fenced          *prometheus.CounterVec
+	dedupeLocal     prometheus.Counter
+	fleet           *fleetSweep
 
 	// alertStates remembers every state reported so far, so a state that
 	// drops out of a later report reads 0 instead of its last count.
@@ -133,7 +137,20 @@ func New() *Metrics {
 			Namespace: namespace, Name: "panics_total",
 			Help: "Panics recovered (each failed one probe, command or job and is logged with its stack), by where.",
 		}, []string{"where"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "leader",
+			Help: "1 while this replica holds the leader lease and runs sweeps and digests, else 0.",
+		}),
+		fenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "fenced_total",
+			Help: "Work of a stale leader refused by its lease's fencing token: store writes, Slack posts, sweeps not started, by what.",
+		}, []string{"what"}),
+		dedupeLocal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "envelope_dedupe_local_total",
+			Help: "Slack envelopes deduplicated on this replica only because the shared store did not answer (another replica may handle a redelivery too).",
+		}),
 	}
+	m.fleet = &fleetSweep{now: func() time.Time { return m.now() }}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -141,6 +158,7 @@ func New() *Metrics {
 		m.sweepDuration, m.sweeps, m.probeErrors, m.lastSweep,
 		m.alerts, m.approvals, m.remediations,
 		m.slackErrors, m.slackRateLimit, m.storeErrors, m.panics,
+		m.leader, m.fenced, m.dedupeLocal, m.fleet,
 	)
 	return m
 }
@@ -254,4 +272,87 @@ func (m *Metrics) Panicked(ctx context.Context, log *slog.Logger, where string, 
 		return
 	}
 	m.panics.WithLabelValues(where).Inc()
+}
+
+// Leading records whether this replica holds the leader lease.
+func (m *Metrics) Leading(leading bool) {
+	if m == nil {
+		return
+	}
+	if leading {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
+}
+
+// Fenced counts one piece of a stale leader's work refused by its fencing
+// token: what is "store" (a write), "slack" (a post or its retry) or
+// "sweep" (a sweep or digest not started).
+func (m *Metrics) Fenced(what string) {
+	if m == nil {
+		return
+	}
+	m.fenced.WithLabelValues(what).Inc()
+}
+
+// DedupeLocal counts an envelope deduplicated on this replica alone while
+// the shared store did not answer.
+func (m *Metrics) DedupeLocal() {
+	if m == nil {
+		return
+	}
+	m.dedupeLocal.Inc()
+}
+
+// FleetSweep records when the fleet was last swept, by any replica, as
+// read from the shared store; the zero time when none is recorded.
+func (m *Metrics) FleetSweep(at time.Time) {
+	if m == nil {
+		return
+	}
+	m.fleet.set(at)
+}
+
+// fleetSweep exports the fleet's last sweep, read from the store by every
+// replica: its time, and its age computed at scrape time, so a follower
+// reports the same freshness as the leader and the age keeps growing while
+// nobody sweeps (or the store cannot be read). Nothing is exported until a
+// sweep is known.
+type fleetSweep struct {
+	now func() time.Time
+
+	mu sync.Mutex
+	at time.Time
+}
+
+var (
+	fleetSweepAtDesc = prometheus.NewDesc(namespace+"_fleet_last_sweep_timestamp_seconds",
+		"Unix time of the last fleet sweep by any replica, as recorded in the shared store.", nil, nil)
+	fleetSweepAgeDesc = prometheus.NewDesc(namespace+"_fleet_last_sweep_age_seconds",
+		"Seconds since the last fleet sweep by any replica, as recorded in the shared store.", nil, nil)
+)
+
+func (f *fleetSweep) set(at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.at = at
+}
+
+// Describe implements prometheus.Collector.
+func (f *fleetSweep) Describe(ch chan<- *prometheus.Desc) {
+	ch <- fleetSweepAtDesc
+	ch <- fleetSweepAgeDesc
+}
+
+// Collect implements prometheus.Collector.
+func (f *fleetSweep) Collect(ch chan<- prometheus.Metric) {
+	f.mu.Lock()
+	at := f.at
+	f.mu.Unlock()
+	if at.IsZero() {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(fleetSweepAtDesc, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
+	ch <- prometheus.MustNewConstMetric(fleetSweepAgeDesc, prometheus.GaugeValue, max(f.now().Sub(at).Seconds(), 0))
 }

@@ -3,12 +3,13 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -186,24 +187,25 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
-	const interval = time.Minute
 	up := func() bool { return true }
 	down := func() bool { return false }
 	pingOK := func(context.Context) error { return nil }
 	pingErr := func(context.Context) error { return errors.New("bolt: database not open") }
-	at := func(ts time.Time) func() time.Time { return func() time.Time { return ts } }
+	// The store's own errors start with "store: ", which /readyz must not
+	// say twice.
+	storeErr := func(context.Context) error {
+		return errors.New("store: facts \"*readyz*\": store: redis GET facts: connection refused")
+	}
 
 	tests := []struct {
 		name       string
 		checks     Checks
-		sinceStart time.Duration // how long after the handler was built /readyz is asked
 		wantStatus int
 		wantBody   string
 	}{
 		{
 			name:       "all pass",
-			checks:     Checks{SlackConnected: up, StorePing: pingOK, LastSweep: at(t0.Add(9 * time.Minute)), SweepInterval: interval},
-			sinceStart: 10 * time.Minute,
+			checks:     Checks{SlackConnected: up, StorePing: pingOK},
 			wantStatus: http.StatusOK,
 			wantBody:   "ok\n",
 		},
@@ -225,61 +227,21 @@ func TestReadyz(t *testing.T) {
 			wantBody:   "store: bolt: database not open\n",
 		},
 		{
-			name:       "stale sweep",
-			checks:     Checks{SlackConnected: up, LastSweep: at(t0.Add(6 * time.Minute)), SweepInterval: interval},
-			sinceStart: 10 * time.Minute,
+			name:       "store error named once",
+			checks:     Checks{SlackConnected: up, StorePing: storeErr},
 			wantStatus: http.StatusServiceUnavailable,
-			wantBody:   "sweep: last sweep 4m0s ago (limit 3m0s)\n",
-		},
-		{
-			name:       "sweep exactly at the limit",
-			checks:     Checks{LastSweep: at(t0.Add(7 * time.Minute)), SweepInterval: interval},
-			sinceStart: 10 * time.Minute,
-			wantStatus: http.StatusOK,
-			wantBody:   "ok\n",
-		},
-		{
-			name:       "no sweep yet, within grace",
-			checks:     Checks{LastSweep: at(time.Time{}), SweepInterval: interval},
-			sinceStart: 2 * time.Minute,
-			wantStatus: http.StatusOK,
-			wantBody:   "ok\n",
-		},
-		{
-			name:       "no sweep since start",
-			checks:     Checks{LastSweep: at(time.Time{}), SweepInterval: interval},
-			sinceStart: 5 * time.Minute,
-			wantStatus: http.StatusServiceUnavailable,
-			wantBody:   "sweep: no sweep completed in 5m0s since start (limit 3m0s)\n",
-		},
-		{
-			name:       "sweep check off",
-			checks:     Checks{LastSweep: at(t0), SweepInterval: 0},
-			sinceStart: time.Hour,
-			wantStatus: http.StatusOK,
-			wantBody:   "ok\n",
+			wantBody:   "store: facts \"*readyz*\": store: redis GET facts: connection refused\n",
 		},
 		{
 			name:       "everything fails",
-			checks:     Checks{SlackConnected: down, StorePing: pingErr, LastSweep: at(t0), SweepInterval: interval},
-			sinceStart: time.Hour,
+			checks:     Checks{SlackConnected: down, StorePing: pingErr},
 			wantStatus: http.StatusServiceUnavailable,
-			wantBody: "slack: not connected\n" +
-				"store: bolt: database not open\n" +
-				"sweep: last sweep 1h0m0s ago (limit 3m0s)\n",
+			wantBody:   "slack: not connected\nstore: bolt: database not open\n",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The handler reads the clock once when built, then per request.
-			var built atomic.Bool
-			now := func() time.Time {
-				if built.Swap(true) {
-					return t0.Add(tt.sinceStart)
-				}
-				return t0
-			}
-			srv := httptest.NewServer(New().Handler(tt.checks, nil, now))
+			srv := httptest.NewServer(New().Handler(tt.checks, nil, nil))
 			defer srv.Close()
 
 			status, body := get(t, srv, "/readyz")
@@ -290,6 +252,50 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// A follower is as ready as the leader: nothing in /readyz depends on this
+// replica having swept, however long it has followed; the fleet's sweep
+// freshness is in /metrics, read from the shared store.
+func TestFollowerReadyAndFleetSweepAge(t *testing.T) {
+	m := New()
+	now := t0.Add(time.Hour)
+	m.now = func() time.Time { return now }
+	srv := httptest.NewServer(m.Handler(Checks{SlackConnected: func() bool { return true }, StorePing: func(context.Context) error { return nil }}, nil, nil))
+	defer srv.Close()
+	if status, body := get(t, srv, "/readyz"); status != http.StatusOK {
+		t.Errorf("follower /readyz = %d %q", status, body)
+	}
+	_, body := get(t, srv, "/metrics")
+	if strings.Contains(body, "redisbot_fleet_last_sweep") {
+		t.Errorf("a fleet sweep age before any is known:\n%s", grepLines(body, "fleet"))
+	}
+	if !strings.Contains(body, "redisbot_leader 0") {
+		t.Errorf("/metrics lacks redisbot_leader 0")
+	}
+	m.Leading(true)
+	m.FleetSweep(t0.Add(59 * time.Minute))
+	m.Fenced("slack")
+	m.DedupeLocal()
+	_, body = get(t, srv, "/metrics")
+	for _, want := range []string{"redisbot_leader 1", "redisbot_fleet_last_sweep_age_seconds 60",
+		fmt.Sprintf("redisbot_fleet_last_sweep_timestamp_seconds %g", float64(t0.Add(59*time.Minute).Unix())),
+		`redisbot_fenced_total{what="slack"} 1`, "redisbot_envelope_dedupe_local_total 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(body, "leader|fleet|fenced|dedupe"))
+		}
+	}
+}
+
+// grepLines keeps the lines of text matching the regexp, for failures.
+func grepLines(text, re string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if regexp.MustCompile(re).MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func TestReadinessStoreHangs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
@@ -298,7 +304,7 @@ func TestReadinessStoreHangs(t *testing.T) {
 		hang := func(context.Context) error { <-release; return nil }
 
 		start := time.Now()
-		failed := readiness(t.Context(), Checks{StorePing: hang}, t0, t0)
+		failed := readiness(t.Context(), Checks{StorePing: hang})
 		if took := time.Since(start); took != storePingTimeout {
 			t.Errorf("readiness took %v, want %v", took, storePingTimeout)
 		}

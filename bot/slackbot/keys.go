@@ -137,6 +137,9 @@ func (b *Bot) scanLease(ctx context.Context, scan *keyScan) (release func(), ref
 	name, holder := "keyscan/"+scan.instance, scan.id+"/"+scan.user
 	lease, ok, err := b.opts.Store.AcquireLease(ctx, name, holder, b.opts.KeyScans.MaxDuration+time.Minute)
 	switch {
+	case storeDown(err):
+		// One scan per instance across replicas cannot be promised.
+		return nil, blockkit.RenderRefusal(storeDownText), false
 	case err != nil:
 		return nil, blockkit.RenderError(fmt.Errorf("key scan of %s: %w", scan.instance, err)), false
 	case !ok:
@@ -271,6 +274,9 @@ func (b *Bot) cancelScan(ctx context.Context, j job, click blockkit.Click) error
 			return b.ephemeral(ctx, j, blockkit.RenderRefusal("That key scan is no longer running."))
 		}
 		if err := b.opts.Store.SetFact(ctx, scanFacts, cancelFact+click.ScanID, j.user); err != nil {
+			if done, aerr := b.answerStoreDown(ctx, j, err, storeDownText); done {
+				return aerr
+			}
 			return b.ephemeral(ctx, j, blockkit.RenderError(fmt.Errorf("cancel the key scan: %w", err)))
 		}
 		return b.ephemeral(ctx, j, blockkit.RenderNote("Cancel passed on to the redisbot replica running this scan: its message turns into the report of what it saw so far within a few seconds (if you may cancel it)."))

@@ -92,6 +92,9 @@ func (b *Bot) request(ctx context.Context, j job, req remedy.Request, scope []st
 		return b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
 	a, plan, err := b.opts.Workflow.Request(ctx, j.user, req, inst)
+	if done, aerr := b.answerStoreDown(ctx, j, err, storeDownText); done {
+		return aerr
+	}
 	var blocked *approvals.BlockedError
 	switch {
 	case errors.As(err, &blocked):
@@ -120,8 +123,14 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot."))
 	}
 	current, err := b.opts.Store.Approval(ctx, click.ApprovalID)
-	if err != nil {
+	if done, aerr := b.answerStoreDown(ctx, j, err, storeDownApprovalText); done {
+		return aerr
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal("This approval request no longer exists."))
+	}
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
 	// The requester may withdraw their own request; deciding takes the
 	// approver role.
@@ -148,6 +157,9 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal(err.Error()))
 	case errors.Is(err, approvals.ErrExpired):
 		_ = b.ephemeral(ctx, j, blockkit.RenderRefusal(err.Error()))
+	case storeDown(err) && a.ID == "":
+		_, aerr := b.answerStoreDown(ctx, j, err, storeDownApprovalText)
+		return aerr
 	case err != nil && a.ID == "":
 		return b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
@@ -337,8 +349,14 @@ func (b *Bot) revert(ctx context.Context, j job, click blockkit.Click, scope []s
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot."))
 	}
 	a, err := b.opts.Store.Approval(ctx, click.ApprovalID)
-	if err != nil {
+	if done, aerr := b.answerStoreDown(ctx, j, err, storeDownText); done {
+		return aerr
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal("This approval request no longer exists."))
+	}
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
 	plan, err := approvals.PlanOf(a)
 	old := plan.Params["old"]

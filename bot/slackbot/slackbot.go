@@ -360,7 +360,10 @@ func (b *Bot) duplicate(id string) bool {
 		if err == nil {
 			return !first
 		}
-		b.log.Warn("shared dedupe unavailable, using local", "error", err)
+		// Said, and counted: until the store answers, a redelivery that
+		// reaches another replica is handled there too.
+		b.opts.Metrics.DedupeLocal()
+		b.log.Warn("shared envelope dedup unavailable (state store): deduplicating on this replica only", "envelope", id, "error", err)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -418,6 +421,14 @@ func (b *Bot) process(ctx context.Context, j job) {
 				log.WarnContext(ctx, "internal-error answer not sent", "error", err)
 			}
 		})
+		return
+	}
+	if storeDown(err) {
+		// Whatever needed the store, the user hears why nothing happened.
+		b.opts.Metrics.Command(verb, outcomeUnavailable, b.now().Sub(start))
+		if _, err := b.answerStoreDown(ctx, j, err, storeDownText); err != nil {
+			log.WarnContext(ctx, "store-unavailable answer not sent", "error", err)
+		}
 		return
 	}
 	if err != nil {
@@ -618,6 +629,10 @@ func retry(ctx context.Context, log *slog.Logger, m *metrics.Metrics, what strin
 		err := f(ctx)
 		if err == nil {
 			return nil
+		}
+		var fe *fenceError
+		if errors.As(err, &fe) {
+			return err // not Slack's error, and no later attempt would pass
 		}
 		var wait time.Duration
 		var rl *slack.RateLimitedError

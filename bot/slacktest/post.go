@@ -25,7 +25,10 @@ type Post struct {
 	ReplaceOriginal bool
 	DeleteOriginal  bool
 	File            *File // files.upload
-	At              time.Time
+	// Metadata is the message metadata posted or set by chat.update, as
+	// sent ({"event_type":...,"event_payload":{...}}); nil when none.
+	Metadata json.RawMessage
+	At       time.Time
 }
 
 // File is a file the bot uploaded with the files upload v2 flow.

@@ -83,7 +83,7 @@ type Server struct {
 	changed      chan struct{}
 	closed       bool
 	idSeq        int
-	tsSeq        int
+	lastTS       int64 // microseconds of the last message ts
 	tickets      map[string]bool
 	conns        []*socketConn // open sockets in connect order
 	next         int           // round-robin position in conns
@@ -101,9 +101,13 @@ type Server struct {
 	rateLimits   map[string]int
 	retryAfter   map[string]time.Duration
 	rateLimited  map[string]int
-	unknown      []string
-	violations   []string
-	allowed      []string
+	holds        []*hold
+	held         map[string]int
+	// done is closed when the server closes, releasing held answers.
+	done       chan struct{}
+	unknown    []string
+	violations []string
+	allowed    []string
 }
 
 // New starts a Server on a loopback port; t.Cleanup closes its sockets and
@@ -130,6 +134,8 @@ func New(t testing.TB, opts ...Option) *Server {
 		rateLimits:   map[string]int{},
 		retryAfter:   map[string]time.Duration{},
 		rateLimited:  map[string]int{},
+		held:         map[string]int{},
+		done:         make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -150,6 +156,7 @@ func (s *Server) APIURL() string { return s.http.URL + "/api/" }
 func (s *Server) close() {
 	s.mu.Lock()
 	s.closed = true
+	close(s.done)
 	for _, c := range s.conns {
 		c.ws.Close()
 	}
@@ -197,11 +204,13 @@ func (s *Server) nextIDLocked() int {
 }
 
 // nextTSLocked returns a message timestamp in Slack's "seconds.micros" form,
-// unique and increasing, so tests can order and thread by it.
+// unique and increasing, so tests can order and thread by it. Like Slack's
+// it is the time of the post, so conversations.history's oldest and latest
+// select by time.
 func (s *Server) nextTSLocked() string {
-	s.tsSeq++
-	micros := s.tsSeq * 100
-	return fmt.Sprintf("%d.%06d", 1700000000+micros/1000000, micros%1000000)
+	micros := max(time.Now().UnixMicro(), s.lastTS+1)
+	s.lastTS = micros
+	return fmt.Sprintf("%d.%06d", micros/1000000, micros%1000000)
 }
 
 func (s *Server) violateLocked(format string, args ...any) {

@@ -26,6 +26,7 @@ var apiMethods = map[string]apiMethod{
 	"chat.postMessage":             {BotToken, (*Server).chatPostMessage},
 	"chat.postEphemeral":           {BotToken, (*Server).chatPostEphemeral},
 	"chat.update":                  {BotToken, (*Server).chatUpdate},
+	"conversations.history":        {BotToken, (*Server).conversationsHistory},
 	"users.info":                   {BotToken, (*Server).usersInfo},
 	"usergroups.users.list":        {BotToken, (*Server).usergroupsUsersList},
 	"files.getUploadURLExternal":   {BotToken, (*Server).filesGetUploadURLExternal},
@@ -35,11 +36,14 @@ var apiMethods = map[string]apiMethod{
 // message is a message in the workspace, kept so that chat.update and Click
 // can refer to it by ts.
 type message struct {
-	channel   string
-	user      string
-	text      string
-	threadTS  string
-	blocks    json.RawMessage
+	channel  string
+	user     string
+	text     string
+	threadTS string
+	blocks   json.RawMessage
+	// metadata is the message's Slack message metadata as posted
+	// ({"event_type":...,"event_payload":{...}}), nil when none.
+	metadata  json.RawMessage
 	fromBot   bool
 	ephemeral bool
 }
@@ -98,7 +102,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSONStatus(w, http.StatusOK, apiError(code))
 		return
 	}
-	writeJSONStatus(w, http.StatusOK, m.handle(s, p))
+	body := m.handle(s, p)
+	s.waitHeld(r.Context(), name)
+	writeJSONStatus(w, http.StatusOK, body)
 }
 
 // readParams reads the parameters the way Slack does: form-encoded,
@@ -255,12 +261,17 @@ func (s *Server) chatPostMessage(p url.Values) any {
 	m := &message{channel: ch, user: BotUserID, text: p.Get("text"), threadTS: p.Get("thread_ts"), blocks: blocksParam(p), fromBot: true}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	meta, code := s.metadataLocked("chat.postMessage to "+ch, p)
+	if code != "" {
+		return apiError(code)
+	}
+	m.metadata = meta
 	if code := s.admitLocked("chat.postMessage to "+ch, m.text, m.blocks); code != "" {
 		return apiError(code)
 	}
 	ts := s.nextTSLocked()
 	s.messages[ts] = m
-	s.postLocked(Post{Method: "chat.postMessage", Channel: ch, TS: ts, ThreadTS: m.threadTS, Text: m.text, Blocks: m.blocks})
+	s.postLocked(Post{Method: "chat.postMessage", Channel: ch, TS: ts, ThreadTS: m.threadTS, Text: m.text, Blocks: m.blocks, Metadata: meta})
 	return map[string]any{"ok": true, "channel": ch, "ts": ts, "message": botMessage(ts, m)}
 }
 
@@ -299,6 +310,10 @@ func (s *Server) chatUpdate(p url.Values) any {
 	if !m.fromBot || m.ephemeral {
 		return apiError("cant_update_message")
 	}
+	meta, code := s.metadataLocked("chat.update of "+ch+" "+ts, p)
+	if code != "" {
+		return apiError(code)
+	}
 	if code := s.admitLocked("chat.update of "+ch+" "+ts, text, blocks); code != "" {
 		return apiError(code)
 	}
@@ -306,7 +321,10 @@ func (s *Server) chatUpdate(p url.Values) any {
 	if blocks != nil {
 		m.blocks = blocks
 	}
-	s.postLocked(Post{Method: "chat.update", Channel: ch, TS: ts, ThreadTS: m.threadTS, Text: text, Blocks: blocks})
+	if meta != nil {
+		m.metadata = meta
+	}
+	s.postLocked(Post{Method: "chat.update", Channel: ch, TS: ts, ThreadTS: m.threadTS, Text: text, Blocks: blocks, Metadata: meta})
 	return map[string]any{"ok": true, "channel": ch, "ts": ts, "text": text, "message": botMessage(ts, m)}
 }
 

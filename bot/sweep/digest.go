@@ -22,12 +22,18 @@ const digestKey = "*digest*"
 // fragmentation trend and time to OOM, restarts, silences and remediations
 // since the previous digest, and a chart of the riskiest in its thread.
 func (s *Sweeper) Digest(ctx context.Context, up Uploader) {
-	token, ok := s.o.Leader.Token()
-	if !ok || s.o.ChannelFor == nil {
+	if _, ok := s.o.Leader.Token(); !ok || s.o.ChannelFor == nil {
 		return
 	}
 	channel := s.o.ChannelFor(nil)
 	if channel == "" {
+		return
+	}
+	// Fenced like a sweep: a stale leader's digest writes and posts
+	// nothing.
+	ctx, token, ok := s.o.Leader.Fence(ctx)
+	if !ok {
+		s.o.Metrics.Fenced("sweep")
 		return
 	}
 	err := handlers.Safely(func() error { return s.digest(ctx, token, channel, up) })

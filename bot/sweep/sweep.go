@@ -28,6 +28,12 @@ type Poster interface {
 	Reply(ctx context.Context, channel, threadTS string, m blockkit.Message) error
 }
 
+// Finder finds the messages of a channel that carry metadata of a type,
+// posted since a time, by ts; the Slack transport implements it.
+type Finder interface {
+	Tagged(ctx context.Context, channel, metaType string, since time.Time) (map[string]blockkit.Meta, error)
+}
+
 // Fleet probes every instance; handlers.Service implements it.
 type Fleet interface {
 	Fleet(ctx context.Context, tag string) ([]*handlers.Report, error)
@@ -36,9 +42,13 @@ type Fleet interface {
 
 // Options configure a Sweeper.
 type Options struct {
-	Fleet    Fleet
-	Store    *store.Store
-	Poster   Poster
+	Fleet  Fleet
+	Store  *store.Store
+	Poster Poster
+	// Finder, when set, is asked before an alert is posted whether its
+	// message is already in the channel (see deliver). Without it an
+	// alert whose record was lost is posted again.
+	Finder   Finder
 	Leader   *Leader
 	Runbooks *runbooks.Library
 	// ChannelFor routes an instance's alerts by its tags; "" posts nothing.
@@ -60,6 +70,11 @@ type Sweeper struct {
 	o       Options
 	running atomic.Bool
 	last    atomic.Int64 // unix nanoseconds of the last finished sweep
+
+	// posted are the firing alert messages found in each channel during
+	// the running sweep (channel, then alert key, to ts), read once per
+	// channel and sweep; only the sweep's goroutine uses it.
+	posted map[string]map[string]string
 }
 
 // LastSweep is when the last sweep finished (zero: none yet), for /readyz.
@@ -85,13 +100,19 @@ func New(o Options) *Sweeper {
 }
 
 // errFenced stops a sweep whose leader lost the lease mid-way.
-var errFenced = errors.New("lost the leader lease: not posting")
+var errFenced = fmt.Errorf("lost the leader lease: not posting: %w", store.ErrFenced)
 
 // Tick runs one sweep if this replica leads and no sweep is running: a
 // sweep still running when the next tick comes is not started twice.
+//
+// The sweep runs on a context fenced by the lease (Leader.Fence): from the
+// moment another replica takes the lease, every write of this sweep to the
+// store (history, snapshots, alerts) is refused by the store and every
+// Slack attempt by the poster, retries after a 429 included. A leader
+// resumed after a pause therefore neither starts a sweep on the lease it
+// remembers nor finishes one it had started.
 func (s *Sweeper) Tick(ctx context.Context) {
-	token, ok := s.o.Leader.Token()
-	if !ok {
+	if _, ok := s.o.Leader.Token(); !ok {
 		return
 	}
 	if !s.running.CompareAndSwap(false, true) {
@@ -100,6 +121,12 @@ func (s *Sweeper) Tick(ctx context.Context) {
 	}
 	defer s.running.Store(false)
 	ctx = requestid.With(ctx, requestid.New())
+	ctx, token, ok := s.o.Leader.Fence(ctx)
+	if !ok {
+		s.o.Metrics.Fenced("sweep")
+		s.o.Log.WarnContext(ctx, "not sweeping: the store does not confirm this replica's lease (another replica took it, or the store is down)")
+		return
+	}
 	start := s.o.Now()
 	var errs map[string]int
 	err := handlers.Safely(func() error {
@@ -114,16 +141,27 @@ func (s *Sweeper) Tick(ctx context.Context) {
 		s.o.Metrics.Panicked(ctx, s.o.Log, "sweep", pe)
 		return
 	}
+	if errors.Is(err, store.ErrFenced) {
+		s.o.Log.WarnContext(ctx, "sweep stopped: another replica took the leader lease; nothing more is written or posted", "error", err)
+		return
+	}
 	if err != nil {
 		s.o.Log.WarnContext(ctx, "sweep stopped", "error", err)
 		return
 	}
-	s.last.Store(s.o.Now().UnixNano())
+	end := s.o.Now()
+	if err := s.o.Store.RecordFleetSweep(ctx, end, s.o.Leader.Holder()); err != nil {
+		s.o.Log.WarnContext(ctx, "record the fleet sweep", "error", err)
+	} else {
+		s.o.Metrics.FleetSweep(end)
+	}
+	s.last.Store(end.UnixNano())
 	s.o.Metrics.Sweep(s.o.Now().Sub(start), errs)
 	s.o.Log.InfoContext(ctx, "sweep done", "duration", s.o.Now().Sub(start), "instances", len(s.o.Fleet.Instances("")))
 }
 
 func (s *Sweeper) sweep(ctx context.Context, token int64) (map[string]int, error) {
+	s.posted = nil // a new sweep reads the channels afresh
 	if s.o.Refresh != nil {
 		s.o.Refresh(ctx)
 	}
@@ -163,7 +201,11 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 	// encoded snapshots are not all in memory at once.
 	const chunk = 128
 	for start := 0; start < len(records); start += chunk {
-		if err := s.o.Store.RecordSweep(ctx, records[start:min(start+chunk, len(records))]); err != nil {
+		err := s.o.Store.RecordSweep(ctx, records[start:min(start+chunk, len(records))])
+		if errors.Is(err, store.ErrFenced) {
+			return err
+		}
+		if err != nil {
 			s.o.Log.WarnContext(ctx, "store sweep records", "error", err)
 		}
 	}
@@ -287,6 +329,9 @@ func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f h
 			return errFenced
 		}
 		if err := s.deliver(ctx, n, r, f, &a, tags, now); err != nil {
+			if errors.Is(err, store.ErrFenced) {
+				return err
+			}
 			// Keep the previous state so the next sweep tries again.
 			s.o.Log.WarnContext(ctx, "alert not delivered", "instance", r.Instance, "finding", f.ID, "error", err)
 			return nil
@@ -294,7 +339,9 @@ func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f h
 	}
 	if next.State == alerts.StateInactive && a.MessageTS == "" {
 		if stored.Instance != "" {
-			_ = s.o.Store.DeleteAlert(ctx, r.Instance, f.ID)
+			if err := s.o.Store.DeleteAlert(ctx, r.Instance, f.ID); errors.Is(err, store.ErrFenced) {
+				return err
+			}
 		}
 		return nil
 	}
@@ -322,15 +369,34 @@ func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handler
 	}
 	f.Severity = n.Alert.Severity
 	view := blockkit.AlertView{Instance: r.Instance, Finding: f, State: "firing", Since: n.Alert.FiringSince, OnCallGroup: s.o.OnCallGroup, Report: r}
+	alert := func(state string) blockkit.Message {
+		m := blockkit.RenderAlert(view, s.o.Runbooks, now)
+		m.Meta = alertMeta(r.Instance, f.ID, state, n.Alert.FiringSince)
+		return m
+	}
 	switch n.Kind {
 	case alerts.NotifyFire:
-		ts, err := s.o.Poster.Post(ctx, channel, blockkit.RenderAlert(view, s.o.Runbooks, now))
+		m := alert(stateFiring)
+		ts, found, err := s.alreadyPosted(ctx, channel, r.Instance, f.ID, now)
 		if err != nil {
 			return err
 		}
+		if found {
+			// Posted before its record was saved (a crash, the store
+			// failing or restarting empty, a leader that lost the lease
+			// after posting): the message is the record. Redraw it with
+			// what is true now instead of posting a second one.
+			s.o.Log.InfoContext(ctx, "alert message already in the channel: using it", "instance", r.Instance, "finding", f.ID, "ts", ts)
+			if err := s.o.Poster.Update(ctx, channel, ts, m); err != nil {
+				return err
+			}
+		} else if ts, err = s.o.Poster.Post(ctx, channel, m); err != nil {
+			return err
+		}
+		s.remember(channel, r.Instance, f.ID, ts)
 		a.Channel, a.MessageTS = channel, ts
 	case alerts.NotifyEscalate:
-		if err := s.o.Poster.Update(ctx, channel, a.MessageTS, blockkit.RenderAlert(view, s.o.Runbooks, now)); err != nil {
+		if err := s.o.Poster.Update(ctx, channel, a.MessageTS, alert(stateFiring)); err != nil {
 			return err
 		}
 		return s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote(fmt.Sprintf("Now %s: %s", n.Alert.Severity, f.Summary)))
@@ -338,7 +404,7 @@ func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handler
 		return s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote(fmt.Sprintf("Still %s since %s: %s", n.Alert.Severity, n.Alert.FiringSince.UTC().Format("15:04 UTC"), f.Summary)))
 	case alerts.NotifyResolve:
 		view.State = "resolved"
-		if err := s.o.Poster.Update(ctx, channel, a.MessageTS, blockkit.RenderAlert(view, s.o.Runbooks, now)); err != nil {
+		if err := s.o.Poster.Update(ctx, channel, a.MessageTS, alert(stateResolved)); err != nil {
 			return err
 		}
 		if err := s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote("Resolved: the finding has been clear for the clear period.")); err != nil {

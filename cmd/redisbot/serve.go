@@ -60,6 +60,8 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		Path: cfg.Store.Path, RedisURL: cfg.Store.RedisURL,
 		Retention: cfg.Store.Retention, AuditRetention: cfg.Store.AuditRetention,
 		OnError: m.StoreError,
+		// A stale leader's writes refused by its fencing token.
+		OnFenced: func(string) { m.Fenced("store") },
 	})
 	if err != nil {
 		log.Error("cannot open the state store", "store", cfg.Store.String(), "error", err)
@@ -75,8 +77,8 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		m.Panicked(ctx, log.With("instance", instance), where, pe)
 	})
 	executor := remedy.NewExecutor(prober, cfg.Probe.Timeout, nil)
-	executor.Redactor = redactor
 	executor.PurgeSettle = cfg.Remediation.PurgeSettle
+	executor.Redactor = redactor
 	workflow := approvals.New(st, prober, refreshAfterFailover{Executor: executor, svc: svc, log: log},
 		func(name string) (handlers.Instance, error) { return svc.ResolveFresh(ctx, name, nil) },
 		approvals.Config{
@@ -124,22 +126,20 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		KeyScans:        slackbot.KeyScanOptions{MaxConcurrent: cfg.Keys.MaxConcurrent, MaxDuration: cfg.Keys.MaxDuration},
 		Redactor:        redactor,
 	})
-	var lastSweep func() time.Time
 	if cfg.Schedule.Sweep != "" {
-		stopCron, sw, err := schedule(ctx, cfg, svc, st, bot, lib, m, log)
+		stopCron, err := schedule(ctx, cfg, svc, st, bot, lib, m, log)
 		if err != nil {
 			log.Error("cannot schedule sweeps", "error", err)
 			return exitError
 		}
 		defer stopCron()
-		lastSweep = sw.LastSweep
 	}
 	if m != nil {
+		// Ready means "can serve commands", on a follower as on the
+		// leader; the fleet's sweep age is in /metrics (see metrics.Checks).
 		checks := metrics.Checks{
 			SlackConnected: bot.Connected,
 			StorePing:      func(ctx context.Context) error { _, err := st.Facts(ctx, "*readyz*"); return err },
-			LastSweep:      lastSweep,
-			SweepInterval:  everyInterval(cfg.Schedule.Sweep),
 		}
 		handler := m.Handler(checks, log, time.Now)
 		goSafely(ctx, log, m, "http", func() {
@@ -206,13 +206,13 @@ func wantJSONLogs(format string, w io.Writer, getenv func(string) string) bool {
 
 // schedule starts the cron jobs. Every replica runs the scheduler, but only
 // the one holding the leader lease does the work.
-func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st *store.Store, bot *slackbot.Bot, lib *runbooks.Library, m *metrics.Metrics, log *slog.Logger) (stop func(), sw *sweep.Sweeper, err error) {
+func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st *store.Store, bot *slackbot.Bot, lib *runbooks.Library, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
 	leader := sweep.NewLeader(st, "scheduler", replicaID(), cfg.Schedule.Lease, log, m)
 	leaderCtx, cancelLeader := context.WithCancel(ctx)
 	done := make(chan struct{})
 	goSafely(ctx, log, m, "leader", func() { defer close(done); leader.Run(leaderCtx) })
-	sw = sweep.New(sweep.Options{
-		Fleet: svc, Store: st, Poster: bot, Leader: leader, Runbooks: lib,
+	sw := sweep.New(sweep.Options{
+		Fleet: svc, Store: st, Poster: bot, Finder: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: cfg.Alerts.ChannelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
 		Metrics: m,
@@ -230,23 +230,23 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 	c := cron.New(cron.WithLocation(cfg.Schedule.Location), cron.WithChain(recoverJobs(log, m)))
 	if _, err := c.AddFunc(cfg.Schedule.Sweep, func() { sw.Tick(ctx) }); err != nil {
 		cancelLeader()
-		return nil, nil, fmt.Errorf("schedule.sweep: %w", err)
+		return nil, fmt.Errorf("schedule.sweep: %w", err)
 	}
 	if cfg.Schedule.Digest != "" {
 		if _, err := c.AddFunc(cfg.Schedule.Digest, func() { sw.Digest(ctx, bot) }); err != nil {
 			cancelLeader()
-			return nil, nil, fmt.Errorf("schedule.digest: %w", err)
+			return nil, fmt.Errorf("schedule.digest: %w", err)
 		}
 	}
 	if _, err := c.AddFunc("@hourly", func() {
-		if _, ok := leader.Token(); ok {
-			if err := st.Prune(ctx); err != nil {
+		if fenced, _, ok := leader.Fence(ctx); ok {
+			if err := st.Prune(fenced); err != nil {
 				log.Warn("prune", "error", err)
 			}
 		}
 	}); err != nil {
 		cancelLeader()
-		return nil, nil, err
+		return nil, err
 	}
 	c.Start()
 	log.Info("sweeps scheduled", "spec", cfg.Schedule.Sweep, "timezone", cfg.Schedule.Location.String(), "lease", cfg.Schedule.Lease)
@@ -254,7 +254,7 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		<-c.Stop().Done()
 		cancelLeader()
 		<-done
-	}, sw, nil
+	}, nil
 }
 
 // recoverJobs is a cron wrapper that logs and counts a job's panic
@@ -277,16 +277,6 @@ func goSafely(ctx context.Context, log *slog.Logger, m *metrics.Metrics, where s
 			m.Panicked(ctx, log, where, pe)
 		}
 	}()
-}
-
-// everyInterval is the period of an "@every" sweep spec, for /readyz's
-// staleness check; other cron specs return 0 (not checked).
-func everyInterval(spec string) time.Duration {
-	d, err := time.ParseDuration(strings.TrimPrefix(spec, "@every "))
-	if err != nil || !strings.HasPrefix(spec, "@every ") {
-		return 0
-	}
-	return d
 }
 
 // replicaID names this process in the leader lease.

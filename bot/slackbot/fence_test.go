@@ -1,0 +1,199 @@
+package slackbot
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers/redistest"
+)
+
+// fenceBot is a Bot on a local Slack with metrics, and a bbolt store whose
+// "scheduler" lease r1 holds: ctx is fenced by r1's token.
+func fenceBot(t *testing.T, client *http.Client) (b *Bot, fake *slacktest.Server, st *store.Store, m *metrics.Metrics, fenced context.Context) {
+	t.Helper()
+	fake = slacktest.New(t)
+	opts := []slack.Option{slack.OptionAPIURL(fake.APIURL())}
+	if client != nil {
+		opts = append(opts, slack.OptionHTTPClient(client))
+	}
+	m = metrics.New()
+	b = New(Options{API: slack.New(slacktest.BotToken, opts...), APIURL: fake.APIURL(), Metrics: m})
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "redisbot.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	l, ok, err := st.AcquireLease(context.Background(), "scheduler", "r1", time.Minute)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	return b, fake, st, m, st.WithFence(context.Background(), store.Fence{Lease: "scheduler", Token: l.Token})
+}
+
+// A post that waits out a 429 checks the lease again before it posts: a
+// leader that lost the lease while it waited posts nothing (issue 17,
+// case 2), and says so in its log and metrics, not as a Slack error.
+func TestRetryAfterRateLimitChecksTheFence(t *testing.T) {
+	b, fake, st, m, fenced := fenceBot(t, nil)
+	fake.RateLimit("chat.postMessage", 1, time.Second)
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Post(fenced, "C0ALERTS", blockkit.RenderNote("cache-1 is rejecting writes"))
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.RateLimited("chat.postMessage") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no 429")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// While it waits, another replica takes the lease.
+	ctx := context.Background()
+	if err := st.ReleaseLease(ctx, "scheduler", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.AcquireLease(ctx, "scheduler", "r2", time.Minute); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := <-done; !errors.Is(err, store.ErrFenced) {
+		t.Errorf("post after the lease moved: %v, want ErrFenced", err)
+	}
+	if posts := fake.Posts(); len(posts) != 0 {
+		t.Errorf("a fenced leader posted: %v", posts)
+	}
+	body := scrapeMetrics(t, m)
+	for _, want := range []string{`redisbot_fenced_total{what="slack"} 1`, `redisbot_slack_errors_total{method="chat.postMessage"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// A leader that kept its lease posts once after the wait.
+	fresh, ok, err := st.AcquireLease(ctx, "scheduler", "r2", time.Minute)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	fake.RateLimit("chat.postMessage", 1, time.Second)
+	if _, err := b.Post(st.WithFence(ctx, store.Fence{Lease: "scheduler", Token: fresh.Token}), "C0ALERTS", blockkit.RenderNote("still rejecting")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fake.Posts()); n != 1 {
+		t.Errorf("%d posts by the leader, want 1", n)
+	}
+}
+
+// scrapeMetrics is what /metrics serves.
+func scrapeMetrics(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler(metrics.Checks{}, nil, nil))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+// Alert messages carry their metadata in Slack, set by post and update,
+// and Tagged reads them back from the channel's history: top-level
+// messages of the type asked, newest within the window.
+func TestTaggedMessagesRoundTrip(t *testing.T) {
+	b, fake, _, _, _ := fenceBot(t, nil)
+	ctx := context.Background()
+	alert := func(state string) blockkit.Message {
+		m := blockkit.RenderNote("cache-1 oom-rejecting " + state)
+		m.Meta = &blockkit.Meta{Type: "redisbot_alert", Fields: map[string]string{"instance": "cache-1", "finding": "oom-rejecting", "state": state}}
+		return m
+	}
+	ts, err := b.Post(ctx, "C0ALERTS", alert("firing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reply(ctx, "C0ALERTS", ts, blockkit.RenderNote("a note in the thread")); err != nil {
+		t.Fatal(err)
+	}
+	other := blockkit.RenderNote("a digest")
+	other.Meta = &blockkit.Meta{Type: "redisbot_digest", Fields: map[string]string{}}
+	if _, err := b.Post(ctx, "C0ALERTS", other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Post(ctx, "C0OTHER", alert("firing")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[ts].Fields["state"] != "firing" || got[ts].Fields["instance"] != "cache-1" {
+		t.Fatalf("Tagged = %+v, want the alert %s firing", got, ts)
+	}
+	if err := b.Update(ctx, "C0ALERTS", ts, alert("resolved")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now().Add(-time.Hour)); got[ts].Fields["state"] != "resolved" {
+		t.Errorf("after the update: %+v", got)
+	}
+	if v := fake.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+// A post whose answer was lost (the client gave up, the post had landed)
+// is not posted again by the retry: the message is found by its metadata.
+func TestLostAnswerNotPostedTwice(t *testing.T) {
+	b, fake, _, _, _ := fenceBot(t, &http.Client{Timeout: 300 * time.Millisecond})
+	release := fake.HoldAnswers("chat.postMessage", 1)
+	defer release()
+	m := blockkit.RenderNote("cache-1 oom-rejecting")
+	m.Meta = &blockkit.Meta{Type: "redisbot_alert", Fields: map[string]string{"instance": "cache-1", "finding": "oom-rejecting", "state": "firing"}}
+	ts, err := b.Post(context.Background(), "C0ALERTS", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := fake.Posts()
+	if len(posts) != 1 || posts[0].TS != ts || fake.Held("chat.postMessage") != 1 {
+		t.Errorf("posts %v (held %d), want the one message %s", posts, fake.Held("chat.postMessage"), ts)
+	}
+}
+
+// While the shared store does not answer, envelopes are deduplicated on
+// this replica only, and that is logged and counted.
+func TestDedupeFallbackIsCounted(t *testing.T) {
+	srv := redistest.StartT(t)
+	st, err := store.Open(context.Background(), store.Options{RedisURL: "redis://" + srv.Addr + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := metrics.New()
+	b := New(Options{Dedupe: st, Metrics: m})
+	if b.duplicate("e1") || !b.duplicate("e1") {
+		t.Fatal("shared dedupe")
+	}
+	srv.Stop()
+	if b.duplicate("e2") || !b.duplicate("e2") {
+		t.Error("local dedupe while the store is down")
+	}
+	if body := scrapeMetrics(t, m); !strings.Contains(body, "redisbot_envelope_dedupe_local_total 2") {
+		t.Errorf("/metrics lacks the fallback count:\n%s", body)
+	}
+}
