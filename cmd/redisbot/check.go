@@ -81,6 +81,9 @@ type storeCheck struct {
 	// Status is "ok" or "error".
 	Status string `json:"status"`
 	Detail string `json:"detail,omitempty"`
+	// Warning says what the store will forget: a Redis server that
+	// persists nothing, or one whose persistence could not be read.
+	Warning string `json:"warning,omitempty"`
 }
 
 // instanceCheck is one row of the instance table. The first six fields
@@ -128,11 +131,15 @@ func (p *permCheck) lacks() bool { return p != nil && len(p.Missing) > 0 }
 // degrades around it rather than failing: diagnosis goes on without
 // CONFIG GET's settings, /redis keys is refused, an approved action fails
 // with NOPERM and changes nothing. Commands that could not be checked are
-// not counted: check-config cannot tell.
+// not counted: check-config cannot tell. A store that keeps nothing across
+// a restart is a warning too: the bot runs, and forgets.
 func (r *checkReport) exitCode() int {
 	code := exitOK
 	if r.Slack.Status == "error" || r.Store.Status == "error" {
 		return exitError
+	}
+	if r.Store.Warning != "" {
+		code = exitWarning
 	}
 	for _, in := range r.Instances {
 		if in.Status != "ok" || in.KeyScan.failed() || in.Remediation.failed() {
@@ -192,7 +199,11 @@ func secretForms(secrets []string) []string {
 func (r *checkReport) writeText(w io.Writer) {
 	fmt.Fprintf(w, "config %s: valid, %d instances\n\n", r.Config, len(r.Instances))
 	fmt.Fprintf(w, "slack: %s\n", terminal.Clean(r.Slack.text()))
-	fmt.Fprintf(w, "store: %s %s: %s\n\n", r.Store.Backend, terminal.Clean(r.Store.Location), terminal.Clean(r.Store.text()))
+	fmt.Fprintf(w, "store: %s %s: %s\n", r.Store.Backend, terminal.Clean(r.Store.Location), terminal.Clean(r.Store.text()))
+	if r.Store.Warning != "" {
+		fmt.Fprintf(w, "  warning: %s\n", terminal.Clean(r.Store.Warning))
+	}
+	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tADDR\tVERSION\tROLE\tSTATUS\tACL")
@@ -375,8 +386,26 @@ func checkStore(ctx context.Context, cfg config.Store) storeCheck {
 	}
 	if err != nil {
 		res.Status, res.Detail = "error", "write and read back: "+err.Error()
+		return res
 	}
+	res.Warning = durabilityWarning(ctx, st)
 	return res
+}
+
+// durabilityWarning says what a store that keeps nothing across a restart
+// of its server loses, or "" when it keeps its data. Several replicas rely
+// on the store for approvals and for the record of what was posted.
+func durabilityWarning(ctx context.Context, st *store.Store) string {
+	d, err := st.Durability(ctx)
+	switch {
+	case err != nil:
+		return "could not read the server's persistence settings: " + err.Error()
+	case !d.Known:
+		return "could not read the server's persistence settings (CONFIG GET appendonly and save refused): make sure it runs with appendonly yes, or a restart loses pending approvals"
+	case !d.Persistent():
+		return "the Redis server persists nothing (appendonly no, no save schedule): a restart of it loses pending approvals, silences and alert records (alerts are found again by their Slack messages, approvals are not); set appendonly yes"
+	}
+	return ""
 }
 
 // checkInstances builds the instance table from the probes and checks,

@@ -390,7 +390,9 @@ func TestCheckConfigStore(t *testing.T) {
 	})
 
 	t.Run("redis store with a password", func(t *testing.T) {
-		state := redistest.StartT(t, "--requirepass", "store-S3CRET")
+		// With AOF: a store that persists nothing is a warning (exit 1),
+		// tested in TestCheckStoreDurability.
+		state := redistest.StartT(t, "--requirepass", "store-S3CRET", "--appendonly", "yes")
 		for _, tc := range []struct {
 			name, password, status string
 			code                   int
