@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -196,4 +197,31 @@ func TestDedupeFallbackIsCounted(t *testing.T) {
 	if body := scrapeMetrics(t, m); !strings.Contains(body, "redisbot_envelope_dedupe_local_total 2") {
 		t.Errorf("/metrics lacks the fallback count:\n%s", body)
 	}
+}
+
+// Slack refusing the history read is reported as permanent (the sweep then
+// alerts without the check); a network failure is not.
+func TestTaggedRefusalIsPermanent(t *testing.T) {
+	b, _, _, _, _ := fenceBot(t, nil)
+	_, err := b.Tagged(context.Background(), "", "redisbot_alert", time.Now().Add(-time.Hour))
+	var p interface{ Permanent() bool }
+	if !errors.As(err, &p) || !p.Permanent() || !strings.Contains(err.Error(), "channel_not_found") {
+		t.Errorf("refused read: %v", err)
+	}
+	dead := New(Options{API: slack.New(slacktest.BotToken, slack.OptionAPIURL("http://"+freeLoopback(t)+"/api/"))})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := dead.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now()); err == nil || errors.As(err, &p) {
+		t.Errorf("unreachable Slack: %v, want a transient error", err)
+	}
+}
+
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -161,6 +161,10 @@ func (b *Bot) Tagged(ctx context.Context, channel, metaType string, since time.T
 			})
 			return err
 		}))
+		var refused slack.SlackErrorResponse
+		if errors.As(err, &refused) {
+			return nil, &historyRefused{fmt.Errorf("read the history of %s: %w", channel, err)}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read the history of %s: %w", channel, err)
 		}
@@ -183,6 +187,19 @@ func (b *Bot) Tagged(ctx context.Context, channel, metaType string, since time.T
 	}
 	return out, nil
 }
+
+// historyRefused is Slack refusing to show a channel's history (the app
+// lacks channels:history, the bot is not in the channel): asking again
+// will not help, unlike a network error. It says so to the sweep with
+// Permanent, which then posts without the check rather than never.
+type historyRefused struct{ err error }
+
+func (e *historyRefused) Error() string { return e.err.Error() }
+
+func (e *historyRefused) Unwrap() error { return e.err }
+
+// Permanent reports that the read will keep failing.
+func (e *historyRefused) Permanent() bool { return true }
 
 // findMessage looks for the newest message in channel since since whose
 // metadata is meta.

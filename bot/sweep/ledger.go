@@ -61,10 +61,17 @@ func (s *Sweeper) alreadyPosted(ctx context.Context, channel, instance, finding 
 	found, ok := s.posted[channel]
 	if !ok {
 		tagged, err := s.o.Finder.Tagged(ctx, channel, alertMetaType, now.Add(-alertLookback))
-		if errors.Is(err, store.ErrFenced) {
+		var permanent interface{ Permanent() bool }
+		switch {
+		case errors.Is(err, store.ErrFenced):
 			return "", false, err
-		}
-		if err != nil {
+		case errors.As(err, &permanent) && permanent.Permanent():
+			// Slack will not show this channel (a missing
+			// channels:history scope): alert as before, at least once,
+			// rather than never.
+			s.o.Log.WarnContext(ctx, "cannot read the alert channel to check for alerts already posted: posting without the check (give the app channels:history, or groups:history for a private channel)", "channel", channel, "error", err)
+			tagged = nil
+		case err != nil:
 			return "", false, fmt.Errorf("read %s for alert messages already posted: %w", channel, err)
 		}
 		found = firingByKey(tagged)

@@ -232,3 +232,21 @@ func TestLeaderForgetsAnUnrenewedLease(t *testing.T) {
 		t.Error("Fence after a lease-long pause")
 	}
 }
+
+// permanentErr is Slack refusing the read for good (a missing scope).
+type permanentErr struct{}
+
+func (permanentErr) Error() string   { return "read the history of C0ALERTS: missing_scope" }
+func (permanentErr) Permanent() bool { return true }
+
+// A channel Slack will never show (the app lacks channels:history) does not
+// stop alerts: they post without the check.
+func TestRefusedChannelStillAlerts(t *testing.T) {
+	h := newHarness(t, "cache-1")
+	c := newChannelPoster()
+	c.findErr = permanentErr{}
+	h.withChannel(c, h.leader)
+	h.prober.set("cache-1", oomRejecting)
+	wantCalls(t, "channel history refused", h.sweepAfter(0), "post")
+	h.sweepsQuiet(2, "posted")
+}
