@@ -583,6 +583,10 @@ func remediationCommands(r handlers.Remediation) (reads, writes []command) {
 		writes = append(writes, command{"cluster|failover", []any{"CLUSTER", "FAILOVER", checkArg}})
 	case "sentinel":
 		reads = append(reads, command{"role", []any{"ROLE"}})
+		// Writes pause on the old master until the bot has made it a
+		// replica of the one Sentinel promoted.
+		writes = append(writes, command{"client|pause", []any{"CLIENT", "PAUSE", "1", "WRITE"}},
+			command{"client|unpause", []any{"CLIENT", "UNPAUSE"}}, command{"replicaof", []any{"REPLICAOF", checkArg, checkArg}})
 	}
 	if r.RestartMethod == "shutdown" {
 		writes = append(writes, command{"shutdown", []any{"SHUTDOWN", checkArg}})

@@ -393,15 +393,17 @@ func (e *Executor) waitBack(ctx context.Context, inst handlers.Instance, before 
 }
 
 func (e *Executor) failover(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) error {
+	var err error
 	switch inst.Remediation.FailoverMethod {
 	case FailoverCluster:
 		return e.clusterFailover(ctx, c, inst, before, o)
 	case FailoverSentinel:
-		return e.sentinelFailover(ctx, c, inst, before, o)
+		err = e.sentinelFailover(ctx, c, inst, before, o)
+	default:
+		err = e.switchPrimary(ctx, c, inst, before, o)
 	}
-	// switchPrimary's errors say what was done before the step that
-	// failed: they are the message.
-	err := e.switchPrimary(ctx, c, inst, before, o)
+	// switchPrimary's and sentinelFailover's errors say what was done
+	// before the step that failed: they are the message.
 	if err != nil {
 		o.Message = err.Error()
 	}
@@ -435,18 +437,8 @@ const ReplicaOfEnv = "REDISBOT_REPLICAOF"
 // fails with the number of changes it applied meanwhile.
 func (e *Executor) switchPrimary(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) error {
 	method := inst.Remediation.RestartMethod
-	if file, _ := before.Info.String("config_file"); method == "shutdown" && file == "" {
-		return errors.New("refused: restart_method shutdown leaves the old primary's restart to its supervisor, which starts it from its config file, " +
-			"and this server has none (config_file is empty): it would come back as an empty primary and take writes that its resync then discards. " +
-			"Start it from a config file, or use restart_method command with a command that passes " + ReplicaOfEnv + " to redis-server; nothing was changed")
-	}
-	if method == "shutdown" {
-		// The restart depends on rewriting the file: find out now, not
-		// after FAILOVER, whether it can be. This rewrite only writes the
-		// settings the server already runs with.
-		if err := c.ConfigRewrite(ctx).Err(); err != nil {
-			return fmt.Errorf("refused: restart_method shutdown needs CONFIG REWRITE, so that the old primary's supervisor starts it as a replica, and it failed: %w; nothing was changed", err)
-		}
+	if err := restartable(ctx, c, method, before); err != nil {
+		return err
 	}
 	start := e.now()
 	if err := c.Do(ctx, "FAILOVER", "TIMEOUT", "10000").Err(); err != nil {
@@ -466,26 +458,9 @@ func (e *Executor) switchPrimary(ctx context.Context, c *redis.Client, inst hand
 	}
 	// A partial resync would keep the fragmented pages: restart the old
 	// primary so it loads a fresh copy.
-	back, err := e.restartAsReplica(ctx, c, inst, before, newPrimary, o)
+	back, lost, err := e.rejoinAsReplica(ctx, c, inst, before, newPrimary, o)
 	if err != nil {
-		return fmt.Errorf("%s, but the old primary's restart as its replica failed: %w", o.Message, err)
-	}
-	sync := "fully resynced"
-	if !back.full {
-		sync = "resynced (partial, after loading its own RDB)"
-	}
-	o.Message = "failed over to " + newPrimary + "; old primary restarted as its replica and " + sync
-	lost := false
-	if back.standalone {
-		warning := fmt.Sprintf("the old primary came back as a primary, not as a replica of %s (its restart did not apply %s and its config file names no primary), and REPLICAOF was sent at once", newPrimary, ReplicaOfEnv)
-		if back.changes > 0 {
-			warning = fmt.Sprintf("WRITES LOST: %s: it had applied %d changes (rdb_changes_since_last_save), and its sync discarded them", warning, back.changes)
-			lost = true
-		} else {
-			warning += ": it applied no change meanwhile, but it could have; fix the restart command"
-		}
-		o.Details["restart_contract"] = warning
-		o.Message = warning + ". " + o.Message
+		return err
 	}
 	if inst.Remediation.Failback {
 		if err := e.failback(ctx, inst, newPrimary, o); err != nil {
@@ -501,6 +476,59 @@ func (e *Executor) switchPrimary(ctx context.Context, c *redis.Client, inst hand
 		return errors.New(o.Message)
 	}
 	return nil
+}
+
+// restartable refuses, before anything changes, a restart method that
+// cannot bring the old primary back as a replica: restart_method shutdown
+// leaves the restart to a supervisor that starts the server from its
+// config file, so the server needs one and CONFIG REWRITE must work on it.
+// Every failover that restarts its old primary (standalone and Sentinel)
+// asks this first.
+func restartable(ctx context.Context, c *redis.Client, method string, before *handlers.Snapshot) error {
+	if method != "shutdown" {
+		return nil
+	}
+	if file, _ := before.Info.String("config_file"); file == "" {
+		return errors.New("refused: restart_method shutdown leaves the old primary's restart to its supervisor, which starts it from its config file, " +
+			"and this server has none (config_file is empty): it would come back as an empty primary and take writes that its resync then discards. " +
+			"Start it from a config file, or use restart_method command with a command that passes " + ReplicaOfEnv + " to redis-server; nothing was changed")
+	}
+	// The restart depends on rewriting the file: find out now, not after
+	// the failover, whether it can be. This rewrite only writes the
+	// settings the server already runs with.
+	if err := c.ConfigRewrite(ctx).Err(); err != nil {
+		return fmt.Errorf("refused: restart_method shutdown needs CONFIG REWRITE, so that the old primary's supervisor starts it as a replica, and it failed: %w; nothing was changed", err)
+	}
+	return nil
+}
+
+// rejoinAsReplica restarts the old primary as a replica of newPrimary
+// (restartAsReplica) once a failover has made it follow that primary, and
+// says in o how it came back. lost is set when it came back as a primary
+// and applied changes that its sync then discarded: the failover must then
+// fail, with the number in its message.
+func (e *Executor) rejoinAsReplica(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, newPrimary string, o *Outcome) (back rejoined, lost bool, err error) {
+	back, err = e.restartAsReplica(ctx, c, inst, before, newPrimary, o)
+	if err != nil {
+		return back, false, fmt.Errorf("%s, but the old primary's restart as its replica failed: %w", o.Message, err)
+	}
+	sync := "fully resynced"
+	if !back.full {
+		sync = "resynced (partial, after loading its own RDB)"
+	}
+	o.Message = "failed over to " + newPrimary + "; old primary restarted as its replica and " + sync
+	if back.standalone {
+		warning := fmt.Sprintf("the old primary came back as a primary, not as a replica of %s (its restart did not apply %s and its config file names no primary), and REPLICAOF was sent at once", newPrimary, ReplicaOfEnv)
+		if back.changes > 0 {
+			warning = fmt.Sprintf("WRITES LOST: %s: it had applied %d changes (rdb_changes_since_last_save), and its sync discarded them", warning, back.changes)
+			lost = true
+		} else {
+			warning += ": it applied no change meanwhile, but it could have; fix the restart command"
+		}
+		o.Details["restart_contract"] = warning
+		o.Message = warning + ". " + o.Message
+	}
+	return back, lost, nil
 }
 
 // rewriteAfterFailback rewrites the config file that has named the interim

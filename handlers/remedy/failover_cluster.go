@@ -551,13 +551,29 @@ func servingAfter(inst handlers.Instance, o Outcome) handlers.Instance {
 }
 
 // sentinelFailover asks the first sentinel that answers to fail over the
-// master, after checking that the master Sentinel knows is this instance.
+// master, after checking that the master Sentinel knows is this instance,
+// and restarts the old master as a replica of the new one.
+//
+// No write a client saw acknowledged may be lost, and Sentinel does not
+// pause the old master: it promotes a replica at once and turns the old
+// master into a replica only about 8 s after it has seen it still report
+// the master role, while clients that kept its address write to it. Those
+// writes never reach the new master. So writes are paused on the old
+// master first (CLIENT PAUSE WRITE) until every replica has its offset,
+// and once Sentinel names the new master the bot makes the old one its
+// replica itself (REPLICAOF, as Sentinel would later) before writes
+// resume: paused writes then answer READONLY. The restart is the
+// standalone failover's (rejoinAsReplica): REDISBOT_REPLICAOF for the
+// restart command, CONFIG REWRITE of a config file, the server watched.
 func (e *Executor) sentinelFailover(ctx context.Context, c *redis.Client, inst handlers.Instance, before *handlers.Snapshot, o *Outcome) error {
 	s := inst.Sentinel
 	if s == nil || s.Master == "" || len(s.Addrs) == 0 {
 		return errors.New("no sentinel section: failover_method sentinel needs the sentinels and the master name")
 	}
-	start := e.now()
+	method := inst.Remediation.RestartMethod
+	if err := restartable(ctx, c, method, before); err != nil {
+		return err
+	}
 	var (
 		sc                *redis.SentinelClient
 		sentinel, current string
@@ -581,33 +597,127 @@ func (e *Executor) sentinelFailover(ctx context.Context, c *redis.Client, inst h
 	}
 	defer sc.Close()
 	if current != inst.Addr {
-		o.Message = fmt.Sprintf("refused: Sentinel's master %s is %s, not this instance (%s); the topology changed since it was read", s.Master, current, inst.Addr)
-		return errors.New(o.Message)
+		return fmt.Errorf("refused: Sentinel's master %s is %s, not this instance (%s); the topology changed since it was read", s.Master, current, inst.Addr)
 	}
-	if err := sc.Failover(ctx, s.Master).Err(); err != nil {
-		return fmt.Errorf("SENTINEL FAILOVER %s on %s: %w", s.Master, sentinel, err)
+
+	start := e.now()
+	newPrimary, err := e.sentinelSwitch(ctx, c, sc, s.Master, current, start)
+	if err != nil {
+		return err
 	}
-	deadline := e.now().Add(e.WaitBack)
-	for {
-		addr, err := topology.MasterAddr(ctx, sc, s.Master)
-		if err == nil && addr != current {
-			o.Details["new_primary"] = addr
-			break
-		}
-		if e.now().After(deadline) {
-			return fmt.Errorf("the sentinel still reports %s as master after %s", current, e.WaitBack)
-		}
-		if err := sleep(ctx, e.Poll); err != nil {
+	o.addPhase("SENTINEL FAILOVER", e.now().Sub(start), "client writes paused")
+	o.Details["sentinel"] = sentinel
+	o.Details["new_primary"] = newPrimary
+	o.Details["serving_primary"] = newPrimary
+	o.Details["failover_time"] = e.now().Sub(start).Round(time.Millisecond).String()
+	o.Message = "failed over to " + newPrimary + " in " + o.Details["failover_time"]
+	lost := false
+	if method == "" {
+		o.Message += "; the old primary was not restarted (no restart method), so it keeps its fragmented memory"
+	} else {
+		// A partial resync would keep the fragmented pages: restart the
+		// old primary so it loads a fresh copy.
+		if _, lost, err = e.rejoinAsReplica(ctx, c, inst, before, newPrimary, o); err != nil {
 			return err
 		}
 	}
-	o.Details["sentinel"] = sentinel
-	o.Details["serving_primary"] = o.Details["new_primary"]
-	if err := e.afterFailover(ctx, c, inst, before, o, start); err != nil {
-		return err
-	}
 	e.measureServing(ctx, inst, before, o)
+	if lost {
+		return errors.New(o.Message)
+	}
 	return nil
+}
+
+// sentinelPause bounds the write pause on the old master during a
+// Sentinel failover: should the bot die before it lifts the pause, the
+// server takes writes again after this.
+const sentinelPause = 30 * time.Second
+
+// sentinelSwitch pauses writes on the old master (c), waits until its
+// replicas have every write, has the sentinel sc fail master over, and
+// once the sentinel names the new master makes the old one its replica
+// before writes resume. It returns the new master's address. Until
+// SENTINEL FAILOVER is sent, a failure lifts the pause and changes
+// nothing.
+func (e *Executor) sentinelSwitch(ctx context.Context, c *redis.Client, sc *redis.SentinelClient, master, current string, start time.Time) (string, error) {
+	if err := c.Do(ctx, "CLIENT", "PAUSE", sentinelPause.Milliseconds(), "WRITE").Err(); err != nil {
+		return "", fmt.Errorf("CLIENT PAUSE WRITE, to keep the old master from taking writes the new one would not have: %w; nothing was changed", err)
+	}
+	// Lifted on every path: once the old master follows the new one a
+	// paused write gets READONLY; on a failure it is applied as before.
+	defer func() { _ = c.Do(context.WithoutCancel(ctx), "CLIENT", "UNPAUSE").Err() }()
+	// Sentinel promotes the replica with the best offset without waiting
+	// for it to catch up: wait here, while no write comes in.
+	deadline := start.Add(sentinelPause / 2)
+	err := e.waitFor(ctx, start, "caught up by every replica", e.pollAfter, func() (bool, string, error) {
+		text, err := c.Info(ctx, "replication").Result()
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		state := replicasBehind(handlers.ParseInfo(text))
+		if state != "" && e.now().After(deadline) {
+			return false, "", fmt.Errorf("the replicas did not catch up within %s (%s): SENTINEL FAILOVER was not sent, nothing was changed", sentinelPause/2, state)
+		}
+		return state == "", state, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := sc.Failover(ctx, master).Err(); err != nil {
+		return "", fmt.Errorf("SENTINEL FAILOVER %s: %w; nothing was changed", master, err)
+	}
+	// Writes resume when the pause ends: the new master must be known
+	// and the old one following it before then.
+	deadline = start.Add(sentinelPause - time.Second)
+	var newPrimary string
+	err = e.waitFor(ctx, start, "failed over by Sentinel", e.pollAfter, func() (bool, string, error) {
+		addr, err := topology.MasterAddr(ctx, sc, master)
+		switch {
+		case err == nil && addr != current:
+			newPrimary = addr
+			return true, "", nil
+		case e.now().After(deadline):
+			return false, "", fmt.Errorf("SENTINEL FAILOVER %s sent, but the sentinel still reports %s as master after %s: writes on it resume; ask Sentinel (SENTINEL MASTER %s) whether it is still failing over", master, current, sentinelPause-time.Second, master)
+		case err != nil:
+			return false, err.Error(), nil
+		}
+		return false, "master still " + current, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	host, port, err := net.SplitHostPort(newPrimary)
+	if err != nil {
+		return "", fmt.Errorf("new master %q: %w", newPrimary, err)
+	}
+	if err := c.Do(ctx, "REPLICAOF", host, port).Err(); err != nil {
+		return "", fmt.Errorf("Sentinel failed over to %s, but REPLICAOF on the old master failed (%w): it takes writes again until Sentinel makes it a replica, and they are lost", newPrimary, err)
+	}
+	return newPrimary, nil
+}
+
+// replicasBehind says which online replicas in INFO replication of a
+// primary have not acknowledged its offset, or that none is online; ""
+// when every online replica has.
+func replicasBehind(in handlers.Info) string {
+	offset, _ := in.Int("master_repl_offset")
+	n, _ := in.Int("connected_slaves")
+	var behind []string
+	online := 0
+	for i := range n {
+		sub := in.Sub("slave" + strconv.FormatInt(i, 10))
+		if sub["state"] != "online" {
+			continue
+		}
+		online++
+		if got, err := strconv.ParseInt(sub["offset"], 10, 64); err != nil || got < offset {
+			behind = append(behind, fmt.Sprintf("%s at %s of %d", net.JoinHostPort(sub["ip"], sub["port"]), sub["offset"], offset))
+		}
+	}
+	if online == 0 {
+		return "no replica online"
+	}
+	return strings.Join(behind, ", ")
 }
 
 // afterFailover reports the failover and, when a restart method is
