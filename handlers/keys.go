@@ -106,11 +106,16 @@ func (s *Service) keyScanner() KeyScanner {
 }
 
 // KeyTargets returns the servers a key scan of name covers: the instance
-// itself, or, for the name of a cluster seed in config, every primary of
-// that cluster.
+// itself; for the name of a cluster seed in config, every primary of that
+// cluster; for the name of a Sentinel entry, its current master, as the
+// last membership read found it (a replica holds the same keys, but a
+// scan reads the primary, which serves them).
 func (s *Service) KeyTargets(name string) ([]Instance, error) {
 	var primaries []Instance
 	for _, inst := range s.all() {
+		if inst.Sentinel != nil && inst.Origin == name && inst.HasTag("primary") {
+			return []Instance{inst}, nil
+		}
 		if inst.Name == name {
 			if inst.Cluster && inst.HasTag("replica") {
 				// A cluster replica answers MOVED for every key it holds
