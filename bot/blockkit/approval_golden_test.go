@@ -156,3 +156,60 @@ func TestPassingChecksReadAsPassing(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverPlanGolden pins what a failover's plan tells the approver on
+// each topology: the old primary comes back as a replica
+// (REDISBOT_REPLICAOF for restart_command, CONFIG REWRITE for shutdown),
+// how long writes pause, the cluster's replica judgement, and a shutdown
+// restart without a config file as a failed check with its hint.
+func TestFailoverPlanGolden(t *testing.T) {
+	now := time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC)
+	replica := []string{"connected_slaves", "1", "slave0", "ip=10.0.0.2,port=6379,state=online,offset=100,lag=0"}
+	withFile := append([]string{"config_file", "/etc/redis/cache-1.conf"}, replica...)
+	failover := remedy.Request{Instance: "cache-1", Action: handlers.ActionFailover}
+	pol := remedy.DefaultPolicy()
+	inst := func(r handlers.Remediation) handlers.Instance {
+		i := handlers.Instance{Name: "cache-1", Thresholds: handlers.DefaultThresholds(), Remediation: r}
+		if r.FailoverMethod == remedy.FailoverSentinel {
+			i.Sentinel = &handlers.Sentinel{Master: "mymaster", Addrs: []string{"10.0.0.9:26379"}}
+		}
+		return i
+	}
+	fragmented := remedy.Facts{remedy.FactSlotsMigrating: "no", remedy.FactReplica: "10.0.0.2:6379",
+		remedy.FactReplicaMemory: "mem_fragmentation_ratio 1.88, RSS 1.9 GiB for 1.0 GiB of data", remedy.FactReplicaFragmented: "yes"}
+	for _, tc := range []struct {
+		name, state string
+		plan        remedy.Plan
+		want        []string
+	}{
+		{"approval-failover-command", "pending", remedy.MakePlan(failover,
+			inst(handlers.Remediation{FailoverMethod: "failover", RestartMethod: "command", RestartCommand: []string{"/usr/local/bin/restart-redis"}, Failback: true}),
+			planSnapshot("7.4.6", replica...), nil, pol),
+			[]string{"REDISBOT_REPLICAOF=\"&lt;host&gt; &lt;port&gt;\" of the new primary", "FAILOVER gives up after 10 s",
+				"get READONLY until the fail-back", ":white_check_mark: the old primary comes back as a replica — restart_command gets REDISBOT_REPLICAOF"}},
+		{"approval-failover-shutdown-refused", StateRefused, remedy.MakePlan(failover,
+			inst(handlers.Remediation{FailoverMethod: "failover", RestartMethod: "shutdown"}), planSnapshot("7.4.6", replica...), nil, pol),
+			[]string{":x: the old primary comes back as a replica — no config file (config_file is empty)", "↳ start the server from a config file"}},
+		{"approval-failover-sentinel", "pending", remedy.MakePlan(failover,
+			inst(handlers.Remediation{FailoverMethod: remedy.FailoverSentinel, RestartMethod: "shutdown"}), planSnapshot("7.4.6", withFile...), nil, pol),
+			[]string{"CLIENT PAUSE 30000 WRITE", "SENTINEL FAILOVER mymaster", "CONFIG REWRITE (its config file then names the new master",
+				"at most 30s", ":white_check_mark: the old primary comes back as a replica — config file /etc/redis/cache-1.conf"}},
+		{"approval-failover-cluster", "pending", remedy.MakePlan(failover,
+			inst(handlers.Remediation{FailoverMethod: remedy.FailoverCluster, RestartMethod: "shutdown"}), planSnapshot("7.4.6", append([]string{"cluster_enabled", "1"}, replica...)...), fragmented, pol),
+			[]string{"restart the fragmented replica 10.0.0.2:6379 first", "rejoins from its nodes.conf as a replica",
+				":white_check_mark: the primary after the failover is compact — replica 10.0.0.2:6379 is fragmented"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := RenderApproval(planView(tc.state, tc.plan), now)
+			r := Reply{Messages: []Message{m}}
+			checkReply(t, r, map[string]bool{"<@U0OPERATOR>": true})
+			text := messageText(m)
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("lacks %q:\n%s", w, text)
+				}
+			}
+			checkGolden(t, tc.name, r)
+		})
+	}
+}

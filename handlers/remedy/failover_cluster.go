@@ -151,26 +151,28 @@ func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, fa
 	cluster, _ := s.Int("cluster_enabled")
 	switch method {
 	case FailoverCluster:
-		p.Commands = []string{"CLUSTER FAILOVER on an in-sync replica of this node (from CLUSTER NODES), then wait until it reports role master"}
-		if inst.Remediation.RestartMethod == "shutdown" && !clusterFailback(inst) {
-			p.Commands[0] = "probe the replicas; a fragmented one is restarted first (SHUTDOWN SAVE; its supervisor brings it back and it reloads compact), then " + p.Commands[0]
+		p.Commands = []string{clusterReplicaStep(inst, facts), "CLUSTER FAILOVER on it, then wait until it reports role master"}
+		p.Risks = []string{"Writes to this node's slots pause while the replica catches up (Redis allows a manual failover 5 s); cluster clients follow the MOVED redirections to the new primary."}
+		if inst.Remediation.RestartMethod != "" {
+			p.Commands = append(p.Commands, "then restart the old primary ("+inst.Remediation.RestartMethod+"): it rejoins from its nodes.conf as a replica and resyncs into fresh memory")
+			p.Risks = append(p.Risks, "The old primary is restarted, not just resynced: a partial resync would keep its fragmented memory.")
+		} else {
+			p.Risks = append(p.Risks, "No restart method: the old primary is not restarted and keeps its fragmented memory.")
 		}
-		p.Risks = []string{"Writes to this node's slots pause while the replica catches up (Redis allows a manual failover 5s); cluster clients follow the MOVED redirections to the new primary."}
+		if clusterFailback(inst) {
+			p.Commands = append(p.Commands, "then, once it is in sync, CLUSTER FAILOVER on the old primary: it serves again from its fresh memory")
+		}
 	case FailoverSentinel:
-		master := ""
-		if inst.Sentinel != nil {
-			master = inst.Sentinel.Master
+		master := sentinelMaster(inst)
+		p.Commands = []string{
+			fmt.Sprintf("CLIENT PAUSE %d WRITE on this master, until every replica has acknowledged its offset", sentinelPause.Milliseconds()),
+			"SENTINEL FAILOVER " + master + " on the first sentinel that answers, then wait until it names a new master",
+			"REPLICAOF <new master> on this server, then CLIENT UNPAUSE: paused writes get READONLY",
 		}
-		p.Commands = []string{"SENTINEL FAILOVER " + master + " on the first sentinel that answers, then wait until it reports a new master address"}
-		p.Risks = []string{"Sentinel does not pause the old primary: writes it accepts until Sentinel turns it into a replica (seconds) are lost. Clients must ask Sentinel for the master."}
+		p.Risks = []string{fmt.Sprintf("Client writes to this master pause until Sentinel has promoted a replica (at most %s; then writes resume here and the bot stops waiting for Sentinel). "+
+			"Clients that ask Sentinel for the master move to the new one; clients pinned to this address get READONLY from then on.", sentinelPause)}
+		planRestartAsReplica(p, inst, s, "the new master", check)
 	}
-	if inst.Remediation.RestartMethod != "" {
-		p.Commands = append(p.Commands, "then restart the old primary ("+inst.Remediation.RestartMethod+") once it is a replica, so it resyncs into fresh memory")
-	}
-	if method == FailoverCluster && clusterFailback(inst) {
-		p.Commands = append(p.Commands, "then, once it is in sync, CLUSTER FAILOVER on the old primary: it serves again from its fresh memory")
-	}
-	p.Risks = append(p.Risks, "A partial resync would keep the old primary's fragmented memory: it is restarted to force a full one.")
 
 	check("failover is configured", true, true, "remediation.failover_method: "+method, "", "")
 	role := s.Role()
@@ -198,6 +200,27 @@ func planGroupFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, fa
 			"use remediation.failover_method: cluster-failover")
 	}
 	checkReplicaInSync(s, check)
+}
+
+// clusterReplicaStep is the plan's first step of a cluster failover: the
+// replica it promotes, as ClusterFacts judged it, or that it judges them
+// when they were not read.
+func clusterReplicaStep(inst handlers.Instance, facts Facts) string {
+	replica, words := facts[FactReplica], facts[FactReplicaMemory]
+	rebuild := inst.Remediation.RestartMethod == "shutdown" && !clusterFailback(inst)
+	switch {
+	case facts[FactReplicaFragmented] == "no":
+		return "promote the compact replica " + replica + " (" + words + ")"
+	case facts[FactReplicaFragmented] == "yes" && clusterFailback(inst):
+		return "promote the replica " + replica + " as it is (" + words + "): the old primary takes the role back once rebuilt"
+	case facts[FactReplicaFragmented] == "yes" && rebuild:
+		return "restart the fragmented replica " + replica + " first (" + words + "; SHUTDOWN SAVE, its supervisor brings it back and it reloads compact), then promote it once it is in sync and compact"
+	case facts[FactReplicaFragmented] == "yes":
+		return "promote the replica " + replica + ", as fragmented as this primary (" + words + "): refused, it would reclaim nothing"
+	case rebuild:
+		return "probe the replicas and promote the first compact one; a fragmented one is restarted first (SHUTDOWN SAVE; its supervisor brings it back and it reloads compact)"
+	}
+	return "probe the replicas and promote the first compact one; refuse if every one is fragmented"
 }
 
 // checkClusterReplica checks that the failover leaves the shard a compact

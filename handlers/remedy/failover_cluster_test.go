@@ -80,7 +80,7 @@ func TestClusterFailover(t *testing.T) {
 	if c, ok := check(plan, "no slot migration in progress"); !ok || !c.OK || !c.Blocking {
 		t.Errorf("migration check = %+v, %v", c, ok)
 	}
-	if !strings.HasPrefix(plan.Commands[0], "CLUSTER FAILOVER") {
+	if plan.Commands[0] != "promote the compact replica "+replica+" ("+facts[remedy.FactReplicaMemory]+")" || plan.Commands[1] != "CLUSTER FAILOVER on it, then wait until it reports role master" {
 		t.Errorf("commands = %q", plan.Commands)
 	}
 	// Without the facts, the approver is warned that migrations were not
@@ -252,7 +252,8 @@ func TestSentinelFailover(t *testing.T) {
 	if b := blocked(plan); b != "" {
 		t.Fatalf("sentinel failover blocked: %s", b)
 	}
-	if plan.Commands[0] != "SENTINEL FAILOVER mymaster on the first sentinel that answers, then wait until it reports a new master address" {
+	if plan.Commands[1] != "SENTINEL FAILOVER mymaster on the first sentinel that answers, then wait until it names a new master" ||
+		!strings.HasPrefix(plan.Commands[0], "CLIENT PAUSE 30000 WRITE on this master") {
 		t.Errorf("commands = %q", plan.Commands)
 	}
 	// The replica cannot be failed over: it is not the master.
@@ -525,7 +526,7 @@ func TestClusterFailoverRebuildsTheReplica(t *testing.T) {
 	if c, _ := check(plan, "the primary after the failover is compact"); !c.OK || !strings.Contains(c.Detail, "it is restarted first") {
 		t.Errorf("check = %+v", c)
 	}
-	if !strings.HasPrefix(plan.Commands[0], "probe the replicas; a fragmented one is restarted first") {
+	if !strings.HasPrefix(plan.Commands[0], "restart the fragmented replica "+replica.Addr+" first (mem_fragmentation_ratio ") {
 		t.Errorf("commands = %q", plan.Commands)
 	}
 

@@ -425,12 +425,15 @@ func planRestart(p *Plan, inst handlers.Instance, s *handlers.Snapshot, check ch
 }
 
 func planFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, check checkFunc) {
-	p.Commands = []string{"FAILOVER TIMEOUT 10000"}
-	if inst.Remediation.RestartMethod != "" {
-		p.Commands = append(p.Commands, "then restart the old primary ("+inst.Remediation.RestartMethod+") so it resyncs into fresh memory")
+	p.Commands = []string{"FAILOVER TIMEOUT 10000: this primary pauses client writes until the replica has every write, then hands it the role"}
+	p.Risks = []string{"Client writes pause until the replica has caught up (FAILOVER gives up after 10 s, and writes resume here); clients that follow the primary (Sentinel, cluster or ROLE after READONLY) move to the new one, clients pinned to this address get READONLY" + pinnedUntil(inst) + "."}
+	planRestartAsReplica(p, inst, s, "the new primary", check)
+	if inst.Remediation.Failback && inst.Remediation.RestartMethod != "" {
+		p.Commands = append(p.Commands, "then, once it has caught up, FAILOVER TO this server on the new primary: it serves again from its fresh memory (writes pause again until it has every write)")
+		if file, _ := s.Info.String("config_file"); file != "" {
+			p.Commands = append(p.Commands, "then CONFIG REWRITE again, so that its config file names no primary")
+		}
 	}
-	p.Risks = []string{"Writes pause for up to the timeout while the replica catches up; clients must follow the new primary (Sentinel, cluster or DNS).",
-		"A partial resync would keep the old primary's fragmented memory: it is restarted to force a full one."}
 	method := inst.Remediation.FailoverMethod
 	check("failover is configured", method == "failover", true, "remediation.failover_method: failover",
 		"no failover method for this instance", "set remediation.failover_method: failover")
@@ -441,6 +444,46 @@ func planFailover(p *Plan, inst handlers.Instance, s *handlers.Snapshot, check c
 	cluster, _ := s.Int("cluster_enabled")
 	check("not cluster mode", cluster == 0, true, "cluster_enabled:0", "cluster mode", "use remediation.failover_method: cluster-failover")
 	checkReplicaInSync(s, check)
+}
+
+// pinnedUntil says how long clients pinned to the old primary's address
+// get READONLY: until the fail-back, or for good.
+func pinnedUntil(inst handlers.Instance) string {
+	if inst.Remediation.Failback && inst.Remediation.RestartMethod != "" {
+		return " until the fail-back"
+	}
+	return " from then on"
+}
+
+// planRestartAsReplica adds what the executor's restart-as-replica step
+// (Executor.rejoinAsReplica) does to the old primary after a standalone or
+// Sentinel failover, and checks that it can come back as a replica of
+// newPrimary: restart_method shutdown needs a config file for CONFIG
+// REWRITE to put the replicaof line in, or its supervisor starts an empty
+// primary whose resync discards the writes it took.
+func planRestartAsReplica(p *Plan, inst handlers.Instance, s *handlers.Snapshot, newPrimary string, check checkFunc) {
+	method := inst.Remediation.RestartMethod
+	file, _ := s.Info.String("config_file")
+	const name = "the old primary comes back as a replica"
+	switch method {
+	case "":
+		p.Risks = append(p.Risks, "No restart method: the old primary is not restarted and keeps its fragmented memory.")
+		return
+	case "command":
+		line := "then run restart_command with " + ReplicaOfEnv + "=\"<host> <port>\" of " + newPrimary + ", for redis-server --replicaof, so the old primary comes back as its replica"
+		if file != "" {
+			line = "then CONFIG REWRITE (its config file " + file + " then names " + newPrimary + " as its primary) and run restart_command with " + ReplicaOfEnv + "=\"<host> <port>\" of " + newPrimary + ", for redis-server --replicaof"
+		}
+		p.Commands = append(p.Commands, line)
+		check(name, true, false, "restart_command gets "+ReplicaOfEnv+"; should the server come back a primary anyway, it is sent REPLICAOF at once and the outcome fails with the changes it applied", "", "")
+	case "shutdown":
+		p.Commands = append(p.Commands, "then CONFIG REWRITE (its config file then names "+newPrimary+" as its primary) and SHUTDOWN SAVE: its supervisor starts it from that file as a replica")
+		check(name, file != "", true, "config file "+file+": CONFIG REWRITE writes its replicaof line before SHUTDOWN SAVE",
+			"no config file (config_file is empty): its supervisor would start it as an empty primary, whose resync discards the writes it took",
+			"start the server from a config file, or use restart_method: command with a command that passes "+ReplicaOfEnv+" to redis-server")
+	}
+	p.Commands = append(p.Commands, "wait until it is back, synced and caught up with "+newPrimary+" (every phase timed in the outcome)")
+	p.Risks = append(p.Risks, "The old primary is restarted, not just resynced: a partial resync would keep its fragmented memory. Clients pinned to it get errors while it restarts.")
 }
 
 // checkReplicaInSync is the precondition every failover method shares.
