@@ -77,7 +77,8 @@ type Sweeper struct {
 	posted map[string]map[string]string
 }
 
-// LastSweep is when the last sweep finished (zero: none yet), for /readyz.
+// LastSweep is when this replica's last sweep finished (zero: none yet).
+// The fleet's, by whichever replica led, is in the store (LastFleetSweep).
 func (s *Sweeper) LastSweep() time.Time {
 	if n := s.last.Load(); n != 0 {
 		return time.Unix(0, n)
@@ -136,8 +137,8 @@ func (s *Sweeper) Tick(ctx context.Context) {
 	})
 	if pe, ok := handlers.AsPanic(err); ok {
 		// This sweep is lost; the next tick starts afresh (the running
-		// flag is cleared on the way out) and readiness notices if every
-		// sweep fails this way.
+		// flag is cleared on the way out), and the fleet's sweep age in
+		// /metrics grows if every sweep fails this way.
 		s.o.Metrics.Panicked(ctx, s.o.Log, "sweep", pe)
 		return
 	}
