@@ -141,6 +141,7 @@ var Catalogue = []Spec{
 	{"ttl-size-mix", "Keys with a TTL vary widely in size", AreaKeys, nil},
 	{"memory-doctor", "MEMORY DOCTOR reported issues", AreaDoctor, nil},
 	{"unreachable", "Instance could not be probed", AreaProbe, nil},
+	{"slow-server", "Server is reachable but slow to answer", AreaProbe, nil},
 	{"restarted", "Instance restarted since the last sample", AreaProbe, nil},
 }
 

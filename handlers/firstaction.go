@@ -40,6 +40,7 @@ var urgency = []string{
 	"oom-rejecting",
 	"rss-near-limit",
 	"frag-swap",
+	"slow-server",
 	"maxmemory-near",
 	"volatile-no-ttl",
 	"noeviction-trap",
@@ -135,6 +136,9 @@ func actionFor(r *Report, f Finding) FirstAction {
 		return relieveRSS(r, f)
 	case "frag-swap":
 		return FirstAction{ID: "check-swap", Text: "Check the host for swapping (VmSwap in /proc/<pid>/status, vmstat si/so): RSS below used memory means pages are on disk."}
+	case "slow-server":
+		return FirstAction{ID: "find-slow-cause",
+			Text: "Find what holds the server up, from a shell near it: LATENCY LATEST and SLOWLOG GET 10 for a slow command, INFO persistence for a fork, the host's swap (vmstat si/so); if redis-cli --latency is fast there, the network between the bot and the server is slow."}
 	case "restarted":
 		return FirstAction{ID: "check-oom-kill", Text: "Look for an OOM kill in the host's kernel log (dmesg -T | grep -i -E 'killed process|out of memory') and in the container's events."}
 	case "client-buffers":

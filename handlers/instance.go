@@ -121,6 +121,10 @@ type Thresholds struct {
 	ReplicaBuffers      int64   `mapstructure:"replica_buffers"`        // mem_clients_slaves
 	ManyScripts         int64   `mapstructure:"many_scripts"`           // number_of_cached_scripts
 	LazyfreeBacklog     int64   `mapstructure:"lazyfree_backlog"`       // lazyfree_pending_objects in one sample
+	// slow-server judges how long the server took to answer the probe:
+	// INFO's round trip, or the connect when it took longer.
+	SlowReplyInfo    time.Duration `mapstructure:"slow_reply_info"`    // from this: slow-server info
+	SlowReplyWarning time.Duration `mapstructure:"slow_reply_warning"` // from this: slow-server warning
 	// The history rules judge a window of past samples, not one snapshot.
 	FragRisingPerHour  float64       `mapstructure:"frag_rising_per_hour"` // least-squares rise of mem_fragmentation_ratio per hour
 	FragRisingMinSpan  time.Duration `mapstructure:"frag_rising_min_span"` // frag-rising needs a window at least this long
@@ -180,6 +184,14 @@ func DefaultThresholds() Thresholds {
 		// cannot reuse.
 		TTLSizeSpread:  16,
 		TTLSizeMinKeys: 1000,
+
+		// A Redis answers INFO in well under a millisecond, in a few
+		// across a datacenter. 200 ms is already more than many clients'
+		// command timeout; 500 ms is a quarter of the probe timeout and
+		// longer than a fork stalls an instance of up to about 25 GB
+		// (the slow-server runbook says why).
+		SlowReplyInfo:    200 * time.Millisecond,
+		SlowReplyWarning: 500 * time.Millisecond,
 	}
 }
 
@@ -204,5 +216,7 @@ func (t Thresholds) Clearing(margin float64) Thresholds {
 	c.MaxmemoryOfLimit, c.CowUsedShare = down(t.MaxmemoryOfLimit), down(t.CowUsedShare)
 	c.ClientBufferAvg, c.ClientBufferTotal = int64(down(float64(t.ClientBufferAvg))), int64(down(float64(t.ClientBufferTotal)))
 	c.ReplicaBuffers = int64(down(float64(t.ReplicaBuffers)))
+	c.SlowReplyInfo = time.Duration(down(float64(t.SlowReplyInfo)))
+	c.SlowReplyWarning = time.Duration(down(float64(t.SlowReplyWarning)))
 	return c
 }

@@ -33,6 +33,7 @@ func Evaluate(in Input) []Finding {
 		findings = append(findings, r(in)...)
 	}
 	findings = append(findings, doctorFinding(in)...)
+	findings = append(findings, ruleSlowServer(in)...)
 	SortFindings(findings)
 	return findings
 }

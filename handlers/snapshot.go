@@ -13,9 +13,16 @@ import (
 type Snapshot struct {
 	Instance string    `json:"instance"`
 	ProbedAt time.Time `json:"probed_at"`
-	// RoundTrip is how long the probe took on the wire.
+	// RoundTrip is INFO's round trip on an open connection: from sending
+	// it to reading its whole reply. It is the server's reply latency as a
+	// client sees it: the network, the wait behind whatever the server was
+	// doing, and the answer.
 	RoundTrip time.Duration `json:"round_trip_ns"`
-	Info      Info          `json:"info"`
+	// Connect is how long opening the connection took (TCP, TLS, and the
+	// HELLO and AUTH of the client library), when the probe opened one; 0
+	// when it reused a pooled connection.
+	Connect time.Duration `json:"connect_ns,omitempty"`
+	Info    Info          `json:"info"`
 	// Config holds the CONFIG GET answers the server gave; a key is absent
 	// when it is unknown (denied, renamed, or not in that version).
 	Config map[string]string `json:"config,omitempty"`

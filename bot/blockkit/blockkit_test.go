@@ -627,7 +627,7 @@ func TestManyFindingsSplit(t *testing.T) {
 		t.Fatalf("%d messages for %d findings, want at least 3", len(r.Messages), len(fs))
 	}
 	checkReply(t, r, nil)
-	if !strings.HasSuffix(r.Messages[1].Text, "(2/3)") {
+	if want := fmt.Sprintf("(2/%d)", len(r.Messages)); !strings.HasSuffix(r.Messages[1].Text, want) {
 		t.Errorf("continuation fallback %q", r.Messages[1].Text)
 	}
 }

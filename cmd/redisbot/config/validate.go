@@ -415,6 +415,7 @@ var thresholdPairs = []struct {
 	{"alloc_frag_warning", "alloc_frag_critical", false},
 	{"maxmemory_warning", "maxmemory_critical", false},
 	{"rss_limit_warning", "rss_limit_critical", false},
+	{"slow_reply_info", "slow_reply_warning", false},
 }
 
 // shareThresholds are fractions of a whole and cannot exceed 1.
@@ -473,8 +474,7 @@ func (l *loader) checkThresholds(prefix string, t handlers.Thresholds, set map[s
 		if !ok[pr.lo] || !ok[pr.hi] || !isSet(pr.lo) && !isSet(pr.hi) {
 			continue
 		}
-		lo := v.FieldByIndex(thresholdIndex(pr.lo)).Float()
-		hi := v.FieldByIndex(thresholdIndex(pr.hi)).Float()
+		lo, hi := number(v.FieldByIndex(thresholdIndex(pr.lo))), number(v.FieldByIndex(thresholdIndex(pr.hi)))
 		if hi > lo || pr.orEqual && hi == lo {
 			continue
 		}
@@ -491,6 +491,14 @@ func (l *loader) checkThresholds(prefix string, t handlers.Thresholds, set map[s
 			l.p.addf(prefix+"."+pr.lo, "must be less than %s", pr.hi)
 		}
 	}
+}
+
+// number is a ratio's value, or a duration's, for comparing a pair.
+func number(f reflect.Value) float64 {
+	if f.Kind() == reflect.Float64 {
+		return f.Float()
+	}
+	return float64(f.Int())
 }
 
 // thresholdIndex is the field index of the threshold with mapstructure tag
