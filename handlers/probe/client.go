@@ -14,8 +14,15 @@ import (
 // ClientOptions are how every part of redisbot reaches an instance (probes,
 // topology, key scans, remediations, check-config), so they all behave the
 // same on a slow or dead server:
-//   - RESP2: it works on every server and proxy supported; RESP3's HELLO
-//     costs a round trip and fails on some proxies;
+//   - RESP2 (Protocol 2): every server and proxy supported speaks it.
+//     It does not spare the HELLO: go-redis v9 opens every connection
+//     with HELLO in a round trip of its own whatever the protocol
+//     (initConn in its redis.go), and no option turns that off. With a
+//     password HELLO carries the AUTH, so it costs no more than AUTH
+//     would; a server that does not know HELLO (Redis 5, some proxies)
+//     answers ERR and gets AUTH in its own round trip instead. A new
+//     connection thus costs the connect (and TLS handshake), HELLO, and
+//     SELECT when DB is not 0; a pooled one pays them once;
 //   - no command retries and one dial retry: a dead server costs one
 //     timeout, not three;
 //   - every step bounded by timeout, and by the context's deadline;

@@ -1,8 +1,11 @@
 // Package probe reads a Redis or Valkey instance's memory state into a
-// handlers.Snapshot, in one pipelined round trip where the server allows it.
-// It degrades instead of aborting: a denied or renamed CONFIG, a missing
-// MEMORY DOCTOR, or an old server without "INFO everything" leave parts of
-// the snapshot unknown, never a failed probe.
+// handlers.Snapshot, in two round trips under one deadline: INFO alone,
+// then CONFIG GET, MEMORY STATS and MEMORY DOCTOR pipelined. It degrades
+// instead of aborting: a denied or renamed CONFIG, a missing MEMORY
+// DOCTOR, an old server without "INFO everything", or a slow server whose
+// later replies miss the deadline leave parts of the snapshot unknown,
+// never a failed probe. Only an INFO that does not arrive makes the
+// instance unreachable.
 package probe
 
 import (
@@ -134,6 +137,8 @@ func (p *Prober) probeSafely(ctx context.Context, inst handlers.Instance) (*hand
 }
 
 func (p *Prober) probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+	// One deadline for the whole probe, connecting included: every round
+	// trip below gets what the ones before it left.
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	fail := func(err error) error {
@@ -152,67 +157,33 @@ func (p *Prober) probe(ctx context.Context, inst handlers.Instance) (*handlers.S
 	}
 
 	start := p.now()
-	pipe := c.Pipeline()
-	info := pipe.Info(ctx, "everything")
-	configs := make([]*redis.MapStringStringCmd, len(ConfigKeys))
-	for i, key := range ConfigKeys {
-		configs[i] = pipe.ConfigGet(ctx, key)
-	}
-	stats := pipe.Do(ctx, "MEMORY", "STATS")
-	doctor := pipe.Do(ctx, "MEMORY", "DOCTOR")
-	_, execErr := pipe.Exec(ctx) // each command's error is read below
-	roundTrip := p.now().Sub(start)
-
-	infoText, err := info.Result()
-	if err == nil && infoText == "" && execErr != nil {
-		// A failure while setting up the connection (AUTH, SELECT) is only
-		// reported by Exec, not on the commands.
-		err = execErr
-	}
-	if err != nil && isServerError(err) && !isClassified(err) {
-		// Servers older than 6.0 or proxies reject "everything".
-		infoText, err = fallbackInfo(ctx, c)
-	}
+	info, err := p.readInfo(ctx, c, start)
 	if err != nil {
 		p.drop(inst.Name, err)
 		return nil, fail(fmt.Errorf("INFO: %w", err))
 	}
-
 	snap := &handlers.Snapshot{
 		Instance:  inst.Name,
 		ProbedAt:  start,
-		RoundTrip: roundTrip,
-		Info:      handlers.ParseInfo(infoText),
+		RoundTrip: info.roundTrip,
+		Connect:   info.connect,
+		Info:      handlers.ParseInfo(info.text),
 		Config:    map[string]string{},
 	}
 	if !snap.Info.Has("used_memory") {
 		return nil, fail(errors.New("INFO reply has no used_memory field: not a Redis server?"))
 	}
+	// INFO answered: the instance is reachable and the snapshot exists,
+	// whatever happens to the rest. What is refused, or does not arrive
+	// before the deadline, is listed in Missing and the rules work
+	// without it. A reply that is not Redis (over a limit, unparsable) is
+	// another matter: whatever sent it cannot be believed about INFO
+	// either, and the probe fails as if INFO had been that reply.
+	if err := p.readRest(ctx, c, snap); err != nil {
+		p.drop(inst.Name, err)
+		return nil, fail(err)
+	}
 
-	var configErr error
-	for _, cmd := range configs {
-		m, err := cmd.Result()
-		if err != nil {
-			configErr = err
-			continue
-		}
-		for k, v := range m {
-			snap.Config[k] = v
-		}
-	}
-	if configErr != nil {
-		snap.Missing = append(snap.Missing, "CONFIG GET: "+describe(configErr))
-	}
-	if v, err := stats.Result(); err == nil {
-		snap.MemoryStats = flattenStats(v)
-	} else {
-		snap.Missing = append(snap.Missing, "MEMORY STATS: "+describe(err))
-	}
-	if v, err := doctor.Text(); err == nil {
-		snap.Doctor = v
-	} else {
-		snap.Missing = append(snap.Missing, "MEMORY DOCTOR: "+describe(err))
-	}
 	// Before any rule sees it, and before it is shared with concurrent
 	// callers: numbers that cannot be true become unknown, with a note.
 	snap.Validate()
@@ -224,15 +195,195 @@ func (p *Prober) probe(ctx context.Context, inst handlers.Instance) (*handlers.S
 	return snap, nil
 }
 
-func fallbackInfo(ctx context.Context, c *redis.Client) (string, error) {
-	text, err := c.Info(ctx, "all").Result()
-	if err == nil {
-		return text, nil
+// infoReply is INFO's text and how long it took to get.
+type infoReply struct {
+	text string
+	// connect is how long opening the connection took (TCP, TLS, and the
+	// HELLO go-redis sends), 0 when the probe reused a pooled one.
+	connect time.Duration
+	// roundTrip is INFO's own round trip, once connected.
+	roundTrip time.Duration
+}
+
+// readInfo sends INFO in a round trip of its own, before anything else:
+// go-redis stamps a pipeline's transport error on every command in it,
+// even those whose replies it had read, so a server that answers INFO and
+// then stalls would read as unreachable. Alone, INFO's reply is kept
+// whatever follows, and its round trip is the server's reply latency,
+// untangled from the other commands and from the connect.
+//
+// Servers older than 6.0 and proxies reject "INFO everything": it falls
+// back to "INFO all", then to plain INFO. start is when the probe began.
+func (p *Prober) readInfo(ctx context.Context, c *redis.Client, start time.Time) (infoReply, error) {
+	var connected connectTime
+	ctx = context.WithValue(ctx, connectKey{}, &connected)
+	var (
+		r   infoReply
+		err error
+	)
+	for _, section := range [][]string{{"everything"}, {"all"}, nil} {
+		sent := p.now()
+		r.text, err = c.Info(ctx, section...).Result()
+		// A connection opened for this INFO is not part of its round trip.
+		at, ok := connected.get()
+		if ok && at.After(sent) {
+			sent = at
+		}
+		r.roundTrip = p.now().Sub(sent)
+		if ok {
+			r.connect = at.Sub(start)
+		}
+		// Only a plain ERR (an unknown section) is worth another try: a
+		// timeout, NOAUTH or NOPERM would fail the fallbacks the same way.
+		if err == nil || !isServerError(err) || isClassified(err) {
+			break
+		}
 	}
-	if !isServerError(err) {
-		return "", err
+	return r, err
+}
+
+// readRest reads what the rules need besides INFO in one pipelined round
+// trip: CONFIG GET of each setting, MEMORY STATS, and MEMORY DOCTOR last
+// (only the doctor verb and finding need its text). Every reply that
+// arrived before the deadline is kept (see arrived); a part the server
+// refused (ACL, CONFIG renamed) or that did not arrive in time is unknown,
+// and noted once in Missing. It fails only on a reply that is not Redis.
+func (p *Prober) readRest(ctx context.Context, c *redis.Client, snap *handlers.Snapshot) error {
+	pipe := c.Pipeline()
+	configs := make([]*redis.Cmd, len(ConfigKeys))
+	for i, key := range ConfigKeys {
+		configs[i] = pipe.Do(ctx, "CONFIG", "GET", key)
 	}
-	return c.Info(ctx).Result()
+	stats := pipe.Do(ctx, "MEMORY", "STATS")
+	doctor := pipe.Do(ctx, "MEMORY", "DOCTOR")
+	_, _ = pipe.Exec(ctx) // each command's reply, or error, is read below
+
+	var configErr error
+	for _, cmd := range configs {
+		v, err := reply(cmd)
+		if err != nil {
+			configErr = err
+			continue
+		}
+		for k, val := range configPairs(v) {
+			snap.Config[k] = val
+		}
+	}
+	if configErr != nil {
+		if notRedis(configErr) {
+			return fmt.Errorf("CONFIG GET: %w", configErr)
+		}
+		snap.Missing = append(snap.Missing, "CONFIG GET: "+p.describe(configErr))
+	}
+	v, err := reply(stats)
+	switch {
+	case err == nil:
+		snap.MemoryStats = flattenStats(v)
+	case notRedis(err):
+		return fmt.Errorf("MEMORY STATS: %w", err)
+	default:
+		snap.Missing = append(snap.Missing, "MEMORY STATS: "+p.describe(err))
+	}
+	v, err = reply(doctor)
+	switch {
+	case err != nil && notRedis(err):
+		return fmt.Errorf("MEMORY DOCTOR: %w", err)
+	case err != nil:
+		snap.Missing = append(snap.Missing, "MEMORY DOCTOR: "+p.describe(err))
+	default:
+		// Valid RESP that is not text (a proxy's own answer) is only a
+		// missing part.
+		if text, ok := v.(string); ok {
+			snap.Doctor = text
+		} else {
+			snap.Missing = append(snap.Missing, fmt.Sprintf("MEMORY DOCTOR: error (a %T, not text)", v))
+		}
+	}
+	return nil
+}
+
+// reply is a pipelined command's reply when it arrived, else its error.
+//
+// go-redis ends a pipeline at the first transport error (a timeout, a
+// reply over a limit) and stamps that error on every command without an
+// error of its own: on those it never read, and on those it had read
+// before. A command's value is set only from a reply read whole, and the
+// stamp leaves it alone (setCmdsErr and pipelineReadCmds in go-redis'
+// redis.go; TestSlowRepliesKeepWhatArrived holds the probe to it), so the
+// value tells which replies arrived. An error reply of the command's own
+// (NOPERM, ERR) is never overwritten, and stays its error.
+func reply(cmd *redis.Cmd) (any, error) {
+	err := cmd.Err()
+	if err == nil || isServerError(err) {
+		return cmd.Val(), err
+	}
+	switch v := cmd.Val().(type) {
+	case []any:
+		// A partly read array is nil; a complete one, even empty, is not.
+		if v != nil {
+			return v, nil
+		}
+	case string:
+		// A partly read bulk string is ""; no reply read here is empty.
+		if v != "" {
+			return v, nil
+		}
+	case int64:
+		return v, nil
+	}
+	return nil, err
+}
+
+// configPairs turns CONFIG GET's RESP2 reply (name, value, name, value...)
+// into a map; a key the server does not know answers an empty array.
+func configPairs(v any) map[string]string {
+	list, _ := v.([]any)
+	out := make(map[string]string, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		k, kok := list[i].(string)
+		val, vok := list[i+1].(string)
+		if kok && vok {
+			out[k] = val
+		}
+	}
+	return out
+}
+
+// notRedis reports whether err is a reply no Redis sends: over a limit,
+// or one go-redis cannot parse.
+func notRedis(err error) bool { return Classify(err) == handlers.ClassProtocol }
+
+// connectKey carries a probe's *connectTime in the context of its INFO,
+// where the client's OnConnect hook finds it.
+type connectKey struct{}
+
+// connectTime is when a connection a probe opened was ready: dialled,
+// TLS done, and go-redis' HELLO (and AUTH) answered.
+type connectTime struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (t *connectTime) set(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.at = at
+}
+
+func (t *connectTime) get() (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.at, !t.at.IsZero()
+}
+
+// onConnect is the probe clients' OnConnect hook: go-redis calls it, with
+// the context of the command that needed the connection, once the
+// connection is set up and before that command is sent.
+func (p *Prober) onConnect(ctx context.Context, _ *redis.Conn) error {
+	if t, ok := ctx.Value(connectKey{}).(*connectTime); ok {
+		t.set(p.now())
+	}
+	return nil
 }
 
 // client returns the pooled client of an instance, creating it on first use.
@@ -252,13 +403,18 @@ func (p *Prober) client(inst handlers.Instance) (*redis.Client, error) {
 		return nil, err
 	}
 	opts.PoolSize = 2
+	// Pipelines share the main pool: INFO and the pipeline after it then
+	// use one connection, where go-redis' own pipeline pool would open a
+	// second one (another connect and HELLO) for every probe's first
+	// pipeline.
+	opts.PipelinePoolSize = -1
+	opts.OnConnect = p.onConnect
 	opts.ConnMaxIdleTime = 5 * time.Minute
 	// A probe's replies are about 10 KB. go-redis' defaults (32 KiB,
 	// 128 KiB for its pipeline pool, per connection) cost 256 KiB per
 	// instance: 250 MB for a fleet of 1,000. Small buffers read in a
 	// few more syscalls and keep a 1,000-instance sweep within budget.
 	opts.ReadBufferSize, opts.WriteBufferSize = 16<<10, 4<<10
-	opts.PipelineReadBufferSize, opts.PipelineWriteBufferSize = 16<<10, 4<<10
 	c := redis.NewClient(opts)
 	p.clients[inst.Name] = c
 	return c, nil
@@ -351,8 +507,14 @@ func flattenStats(v any) map[string]float64 {
 	return out
 }
 
-// describe is the short form of a partial failure recorded in Missing.
-func describe(err error) string {
+// describe is the short form of a partial failure recorded in Missing. A
+// part that did not arrive in time says so with the probe's timeout, the
+// deadline it missed.
+func (p *Prober) describe(err error) string {
+	class := Classify(err)
+	if class == handlers.ClassTimeout {
+		return "timed out after " + p.timeout.String()
+	}
 	msg := err.Error()
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
@@ -360,5 +522,5 @@ func describe(err error) string {
 	if len(msg) > 120 {
 		msg = msg[:120] + "..."
 	}
-	return string(Classify(err)) + " (" + msg + ")"
+	return string(class) + " (" + msg + ")"
 }
