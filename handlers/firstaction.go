@@ -250,6 +250,8 @@ func probeAction(r *Report) FirstAction {
 		return FirstAction{ID: "check-busy-script", Text: "Find the script or function blocking the server; SCRIPT KILL or FUNCTION KILL stops one that has not written."}
 	case ClassRefused:
 		return FirstAction{ID: "check-process", Text: "Check whether redis-server is running (connection refused), and look for an OOM kill in the kernel log (dmesg -T | grep -i oom)."}
+	case ClassTLS:
+		return FirstAction{ID: "check-tls", Text: "Check TLS on that port before the server: redis-cli --tls PING (with the CA the bot uses) tells a plain port from a certificate the bot rejects; compare the instance's tls settings (ca_file, server_name) with the server's tls-port and certificate."}
 	case ClassTimeout:
 		return FirstAction{ID: "check-blocked", Text: "Check whether the server is blocked or overloaded (no answer within the probe timeout): SLOWLOG GET and LATENCY LATEST from a shell near it."}
 	case "internal":

@@ -298,27 +298,7 @@ func failed(r *Report, inst Instance, e *ReportError) *Report {
 }
 
 func unreachableFinding(inst Instance, e *ReportError) Finding {
-	sev := SeverityCritical
-	hint := "check that the server is up and reachable from the bot"
-	switch e.Class {
-	case ClassLoading:
-		sev, hint = SeverityWarning, "the server is loading its dataset; memory numbers settle when it finishes"
-	case ClassAuth:
-		sev, hint = SeverityWarning, "check the instance's username and password in the bot's config"
-	case ClassNoPerm:
-		sev, hint = SeverityWarning, "the bot's ACL user lacks a command it needs (see docs/redis-acl.md)"
-	case ClassBusy:
-		hint = "a script or function is blocking the server (SCRIPT KILL / FUNCTION KILL)"
-	case ClassTimeout:
-		hint = "no answer within the probe timeout: the server is blocked, overloaded or the network drops packets"
-	case ClassRefused:
-		hint = "nothing listens on that port: the process is down or restarting (an OOM kill?)"
-	case ClassProtocol:
-		hint = "the answer was not Redis: is the address right?"
-	case ClassInternal:
-		// The bot failed, so the instance's state is unknown rather than bad.
-		sev, hint = SeverityWarning, "the bot itself failed while reading this instance (a bug in redisbot; its log has the stack)"
-	}
+	sev, hint := e.Class.advice()
 	f := newFinding("unreachable", sev, fmt.Sprintf("Probe failed (%s): %s.", e.Class, hint),
 		factText("error_class", string(e.Class)), factText("error", e.Message), factText("addr", inst.Addr))
 	return f
