@@ -245,7 +245,7 @@ func (p *Prober) readInfo(ctx context.Context, c *redis.Client, start time.Time)
 // readRest reads what the rules need besides INFO in one pipelined round
 // trip: CONFIG GET of each setting, MEMORY STATS, and MEMORY DOCTOR last
 // (only the doctor verb and finding need its text). Every reply that
-// arrived before the deadline is kept (see arrived); a part the server
+// arrived before the deadline is kept (see reply); a part the server
 // refused (ACL, CONFIG renamed) or that did not arrive in time is unknown,
 // and noted once in Missing. It fails only on a reply that is not Redis.
 func (p *Prober) readRest(ctx context.Context, c *redis.Client, snap *handlers.Snapshot) error {
