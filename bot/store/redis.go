@@ -43,7 +43,7 @@ const (
 //   - a bulk string: one record. The largest is an instance's last
 //     snapshot, JSON of about 1.1 times the INFO text the probe read
 //     (10 KB for a real INFO, 100 KB for a busy server's INFO everything),
-//     which the probe's own limits cap at 16 MiB: 64 MiB leaves room;
+//     which the probe's own limits cap at 1 MiB: 64 MiB leaves room;
 //   - an aggregate: an MGET or ZRANGEBYLEX page of listPage (512) keys, or
 //     an EXEC of a batchGroup (256 SETs and a ZADD per kind);
 //   - nesting: two levels at most (EXEC of replies, a script's array);

@@ -138,10 +138,10 @@ func TestProbeHostileServers(t *testing.T) {
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // TestProbeHostileToOneCommand: a server hostile to one of the probe's
-// commands fails the whole probe, whichever command it is: go-redis
-// stamps a pipeline's connection error on every command of it, INFO
-// included, so the error reads "INFO: ..." even when MEMORY DOCTOR's
-// answer broke the limit.
+// commands fails the whole probe, whichever command it is: a reply that
+// is not Redis (over a limit, unparsable) says nothing of the server can
+// be believed. The error names the command whose reply broke the limit
+// (INFO is a round trip of its own; the rest share a pipeline).
 func TestProbeHostileToOneCommand(t *testing.T) {
 	for _, cmd := range []string{"INFO", "CONFIG GET", "MEMORY STATS", "MEMORY DOCTOR"} {
 		t.Run(cmd, func(t *testing.T) {
