@@ -51,22 +51,7 @@ func (l *loader) group(key string, ri rawInstance, sentinel bool, in *handlers.I
 	if k := sk + ".addrs"; !l.p.isFailed(k) && len(s.Addrs) == 0 {
 		l.p.addf(k, "at least one sentinel address is required")
 	}
-	seen := map[string]int{}
-	for i, addr := range s.Addrs {
-		k := fmt.Sprintf("%s.addrs[%d]", sk, i)
-		if l.p.isFailed(k) {
-			continue
-		}
-		if msg := checkAddr(addr); msg != "" {
-			l.p.add(k, errors.New(msg))
-			continue
-		}
-		if j, dup := seen[addr]; dup {
-			l.p.addf(k, "duplicate of %s.addrs[%d]", sk, j)
-		} else {
-			seen[addr] = i
-		}
-	}
+	l.addrList(sk+".addrs", s.Addrs)
 	return groupSentinel
 }
 
@@ -82,9 +67,19 @@ func (l *loader) seeds(key string, ri rawInstance, in *handlers.Instance) {
 		l.p.addf(k, "only with cluster: true (the nodes asked for a cluster's members)")
 		return
 	}
+	l.addrList(k, ri.Seeds)
+	if ri.Addr == "" {
+		in.Addr = ri.Seeds[0]
+	}
+	in.Seeds = ri.Seeds
+}
+
+// addrList checks a list of host:port addresses under key (sentinels,
+// cluster seeds): each one well formed and none twice.
+func (l *loader) addrList(key string, addrs []string) {
 	seen := map[string]int{}
-	for i, addr := range ri.Seeds {
-		k := fmt.Sprintf("%s[%d]", k, i)
+	for i, addr := range addrs {
+		k := fmt.Sprintf("%s[%d]", key, i)
 		if l.p.isFailed(k) {
 			continue
 		}
@@ -93,13 +88,9 @@ func (l *loader) seeds(key string, ri rawInstance, in *handlers.Instance) {
 			continue
 		}
 		if j, dup := seen[addr]; dup {
-			l.p.addf(k, "duplicate of %s.seeds[%d]", key, j)
+			l.p.addf(k, "duplicate of %s[%d]", key, j)
 		} else {
 			seen[addr] = i
 		}
 	}
-	if ri.Addr == "" {
-		in.Addr = ri.Seeds[0]
-	}
-	in.Seeds = ri.Seeds
 }
