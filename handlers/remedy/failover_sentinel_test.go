@@ -3,7 +3,6 @@ package remedy_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,21 +55,7 @@ func sentinelFailoverUnderWrites(t *testing.T, keys int, old oldPrimary) switchR
 		t.Fatalf("sentinel failover blocked: %s", b)
 	}
 
-	start := time.Now()
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	run := switchRun{old: old.addr, replica: replica.Addr,
-		pinned: &writer{name: "pinned", start: start}, follower: &writer{name: "follower", follow: true, start: start}}
-	for _, w := range []*writer{run.pinned, run.follower} {
-		wg.Go(func() { w.run(wctx, old.addr) })
-	}
-	time.Sleep(300 * time.Millisecond)
-	run.executeAt = time.Since(start)
-	run.outcome = e.Execute(ctx, plan, inst)
-	time.Sleep(300 * time.Millisecond)
-	stop()
-	wg.Wait()
-	run.loggedSync = loggedSync(t, old.log)
+	run := executeUnderWriters(ctx, t, e, plan, inst, old, replica.Addr)
 	if run.outcome.Details["new_primary"] != replica.Addr {
 		t.Fatalf("outcome = %+v", run.outcome)
 	}

@@ -246,23 +246,7 @@ func failoverUnderWrites(tb testing.TB, keys int, old oldPrimary) switchRun {
 		tb.Fatalf("failover blocked: %+v", b)
 	}
 
-	start := time.Now()
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	run := switchRun{old: old.addr, replica: replica.Addr,
-		pinned: &writer{name: "pinned", start: start}, follower: &writer{name: "follower", follow: true, start: start}}
-	for _, w := range []*writer{run.pinned, run.follower} {
-		wg.Go(func() { w.run(wctx, old.addr) })
-	}
-	// Writes acknowledged before the switch must survive it too.
-	time.Sleep(300 * time.Millisecond)
-	run.executeAt = time.Since(start)
-	run.outcome = e.Execute(ctx, plan, inst)
-	// And writes after it.
-	time.Sleep(300 * time.Millisecond)
-	stop()
-	wg.Wait()
-	run.loggedSync = loggedSync(tb, old.log)
+	run := executeUnderWriters(ctx, tb, e, plan, inst, old, replica.Addr)
 	if run.outcome.Details["failed_back_to"] != old.addr {
 		tb.Fatalf("no fail-back: %+v", run.outcome)
 	}
@@ -627,4 +611,28 @@ func BenchmarkFailoverUnderWrites(b *testing.B) {
 			}
 		})
 	}
+}
+
+// executeUnderWriters runs plan through e while a writer pinned to the old
+// primary's address and one that follows the primary write throughout,
+// from 300 ms before the switch (writes acknowledged before it must
+// survive it too) to 300 ms after it.
+func executeUnderWriters(ctx context.Context, tb testing.TB, e *remedy.Executor, plan remedy.Plan, inst handlers.Instance, old oldPrimary, replica string) switchRun {
+	tb.Helper()
+	start := time.Now()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	run := switchRun{old: old.addr, replica: replica,
+		pinned: &writer{name: "pinned", start: start}, follower: &writer{name: "follower", follow: true, start: start}}
+	for _, w := range []*writer{run.pinned, run.follower} {
+		wg.Go(func() { w.run(wctx, old.addr) })
+	}
+	time.Sleep(300 * time.Millisecond)
+	run.executeAt = time.Since(start)
+	run.outcome = e.Execute(ctx, plan, inst)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	wg.Wait()
+	run.loggedSync = loggedSync(tb, old.log)
+	return run
 }
