@@ -10,7 +10,7 @@
 #   KILLS=3 scripts/bench-takeover.sh
 #
 # The measurement is cmd/redisbot's TestHATakeoverTime, which `make test`
-# skips (it runs only with REDISBOT_TAKEOVER_KILLS set).
+# runs for one round of each signal, without the time bound.
 set -euo pipefail
 
 KILLS=${KILLS:-10}

@@ -22,13 +22,16 @@ import (
 // the follower's next try, within lease/3) as the baseline side by side.
 // Each time: the lease's new holder (the survivor's "became leader" log
 // line) and its first fleet sweep (the store's record), from the signal;
-// then a fresh replica replaces the dead one. It runs only when asked,
-// through scripts/bench-takeover.sh (docs/benchmarks.md): about 25 s a
-// round.
+// then a fresh replica replaces the dead one. `make test` runs one round
+// of each (both signals must lead to a takeover); the measurement,
+// REDISBOT_TAKEOVER_KILLS rounds with the lease + lease/3 bound checked,
+// runs through scripts/bench-takeover.sh (docs/benchmarks.md): about 25 s
+// a round.
 func TestHATakeoverTime(t *testing.T) {
 	kills, _ := strconv.Atoi(os.Getenv("REDISBOT_TAKEOVER_KILLS"))
-	if kills <= 0 {
-		t.Skip("set REDISBOT_TAKEOVER_KILLS (scripts/bench-takeover.sh)")
+	measuring := kills > 0
+	if !measuring {
+		kills = 1
 	}
 	state := startState(t, true)
 	cache := redistest.StartT(t)
@@ -85,7 +88,9 @@ func TestHATakeoverTime(t *testing.T) {
 			lease, sweep = append(lease, r[0]), append(sweep, r[1])
 		}
 		t.Logf("%-8s x%d: lease taken %s; first sweep %s", name, len(lease), spread(lease), spread(sweep))
-		if name == "kill -9" && slices.Max(lease) > 4*time.Second+500*time.Millisecond {
+		// The bound is checked when measuring on a quiet machine; under
+		// make test's parallel load a takeover only has to happen.
+		if measuring && name == "kill -9" && slices.Max(lease) > 4*time.Second+500*time.Millisecond {
 			t.Errorf("a takeover after kill -9 took %v, over lease + lease/3 (4s)", slices.Max(lease))
 		}
 	}
