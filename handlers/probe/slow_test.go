@@ -236,40 +236,25 @@ func findingIDs(r *handlers.Report) []string {
 // untouched. It returns the proxy's address.
 func slowProxy(t *testing.T, backend string, delay func(cmd []string) time.Duration) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
+	return serve(t, func(client net.Conn) {
+		server, err := net.Dial("tcp", backend)
+		if err != nil {
+			return
+		}
+		defer server.Close()
+		go func() { _, _ = io.Copy(client, server); client.Close() }()
+		r := bufio.NewReader(client)
 		for {
-			client, err := l.Accept()
+			cmd, err := readArray(r)
 			if err != nil {
 				return
 			}
-			server, err := net.Dial("tcp", backend)
-			if err != nil {
-				client.Close()
-				continue
+			time.Sleep(delay(cmd))
+			if _, err := server.Write(encodeCommand(cmd)); err != nil {
+				return
 			}
-			go func() { _, _ = io.Copy(client, server); client.Close() }()
-			go func() {
-				defer server.Close()
-				r := bufio.NewReader(client)
-				for {
-					cmd, err := readArray(r)
-					if err != nil {
-						return
-					}
-					time.Sleep(delay(cmd))
-					if _, err := server.Write(encodeCommand(cmd)); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return l.Addr().String()
+	})
 }
 
 func encodeCommand(args []string) []byte {
