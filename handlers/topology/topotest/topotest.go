@@ -317,14 +317,7 @@ func (s *Sentinel) Stop() {
 
 // LogTail returns the last lines of the sentinel's log, for failure
 // messages.
-func (s *Sentinel) LogTail() string {
-	b, _ := os.ReadFile(s.log)
-	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(lines) > 15 {
-		lines = lines[len(lines)-15:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
+func (s *Sentinel) LogTail() string { return logTail(s.log) }
 
 // WaitReplicas waits until the sentinel lists n replicas of master that it
 // could promote: connected, not down, with their link to the master up.
@@ -486,14 +479,7 @@ func (s *Supervised) Stop() {
 
 // LogTail returns the last lines of the server's log, for failure
 // messages.
-func (s *Supervised) LogTail() string {
-	b, _ := os.ReadFile(s.log)
-	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
-	if len(lines) > 15 {
-		lines = lines[len(lines)-15:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
+func (s *Supervised) LogTail() string { return logTail(s.log) }
 
 // Client returns a go-redis client for the server (RESP2, like redisbot)
 // that never retries a command: a retried SHUTDOWN would stop the server
@@ -568,4 +554,14 @@ func WaitCaughtUpT(t testing.TB, addr string) {
 	if err != nil {
 		t.Fatalf("topotest: replicas of %s: %v", addr, err)
 	}
+}
+
+// logTail is the last 15 lines of a server's log file.
+func logTail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
 }
