@@ -21,6 +21,8 @@ type FirstAction struct {
 	// out, if there is one, and Command what to type in Slack for it.
 	Remedy  Action `json:"remedy,omitempty"`
 	Command string `json:"command,omitempty"`
+	// Set is a config-set's setting and value, as a button requests it.
+	Set Setting `json:"set,omitzero"`
 	// GainBytes is the memory the action frees or adds, when the numbers
 	// tell; 0 when unknown or none.
 	GainBytes int64 `json:"gain_bytes,omitempty"`
@@ -101,7 +103,24 @@ func ChooseFirstAction(r *Report) FirstAction {
 	}
 	a := actionFor(r, *first)
 	a.Finding = first.ID
+	if a.Remedy != "" && !offered(r, *first, a) {
+		// The advice stands, but the bot cannot carry it out here (no
+		// method configured, a build that cannot, nothing to gain): no
+		// command that would only be refused.
+		a.Remedy, a.Command, a.Set = "", "", Setting{}
+	}
 	return a
+}
+
+// offered reports whether the options of f include the first action's
+// remediation (for a config-set, the same setting).
+func offered(r *Report, f Finding, a FirstAction) bool {
+	for _, o := range ActionOptions(r, f) {
+		if o.Action == a.Remedy && (a.Remedy != ActionConfigSet || o.Set.Name == a.Set.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 func plural(n int, one, many string) string {
@@ -303,7 +322,7 @@ func raiseMaxmemory(r *Report, f Finding) (FirstAction, bool) {
 		return FirstAction{}, false
 	}
 	return FirstAction{ID: "raise-maxmemory", Remedy: ActionConfigSet, GainBytes: room - u.Maxmemory,
-		Command: fmt.Sprintf("/redis set %s maxmemory %dmb", r.Instance, room>>20),
+		Command: fmt.Sprintf("/redis set %s maxmemory %dmb", r.Instance, room>>20), Set: maxmemorySetting(room),
 		Text: fmt.Sprintf("Raise maxmemory from %s to %s (+%s): the %s memory_limit holds it with fragmentation and fork headroom.",
 			HumanBytes(u.Maxmemory), HumanBytes(room), HumanBytes(room-u.Maxmemory), HumanBytes(r.MemoryLimit))}, true
 }
@@ -319,7 +338,7 @@ func lowerMaxmemory(r *Report, f Finding) (FirstAction, bool) {
 		return FirstAction{}, false
 	}
 	return FirstAction{ID: "lower-maxmemory", Remedy: ActionConfigSet,
-		Command: fmt.Sprintf("/redis set %s maxmemory %dmb", r.Instance, room>>20),
+		Command: fmt.Sprintf("/redis set %s maxmemory %dmb", r.Instance, room>>20), Set: maxmemorySetting(room),
 		Text: fmt.Sprintf("Lower maxmemory from %s to %s so that RSS at full use fits under the %s memory_limit (%s in use now).",
 			HumanBytes(u.Maxmemory), HumanBytes(room), HumanBytes(r.MemoryLimit), HumanBytes(used))}, true
 }
@@ -331,7 +350,7 @@ func setMaxmemory(r *Report, f Finding) FirstAction {
 	room, ok := evidenceBytes(f, "safe_maxmemory")
 	if ok && room > used {
 		return FirstAction{ID: "set-maxmemory", Remedy: ActionConfigSet,
-			Command: fmt.Sprintf("/redis set %s maxmemory %dmb", r.Instance, room>>20),
+			Command: fmt.Sprintf("/redis set %s maxmemory %dmb", r.Instance, room>>20), Set: maxmemorySetting(room),
 			Text: fmt.Sprintf("Set maxmemory to %s (%s in use) so Redis evicts or refuses writes before the kernel's OOM killer ends it at the %s memory_limit.",
 				HumanBytes(room), HumanBytes(used), HumanBytes(r.MemoryLimit))}
 	}
@@ -435,4 +454,211 @@ func evidenceBytes(f Finding, name string) (int64, bool) {
 	}
 	n, ok := fact.Value.(int64)
 	return n, ok
+}
+
+// Setting is a config-set's parameter: which setting, to what value (bytes
+// for maxmemory).
+type Setting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// maxmemorySetting is maxmemory at size, rounded down to whole MiB as the
+// typed command is.
+func maxmemorySetting(size int64) Setting {
+	return Setting{Name: "maxmemory", Value: strconv.FormatInt(size>>20<<20, 10)}
+}
+
+// FactDefragSupported is what a defrag-on taught the bot about a server's
+// build: "no" once it refused CONFIG SET activedefrag yes (a distribution
+// build linked against the system jemalloc), "yes" once it accepted it.
+const FactDefragSupported = "defrag_supported"
+
+// Capabilities are what the bot may do to an instance beyond reading it:
+// the methods its config gives it and what earlier remediations learned.
+// They never hold a credential, so a report can carry them.
+type Capabilities struct {
+	RestartMethod  string
+	FailoverMethod string
+	// Learned are facts remembered from earlier remediations
+	// (FactDefragSupported).
+	Learned map[string]string
+}
+
+// CapabilitiesOf reads an instance's capabilities from its config and what
+// the bot learned about it.
+func CapabilitiesOf(inst Instance, learned map[string]string) Capabilities {
+	return Capabilities{RestartMethod: inst.Remediation.RestartMethod, FailoverMethod: inst.Remediation.FailoverMethod, Learned: learned}
+}
+
+// ActionOption is a remediation a button may request for a finding: one
+// this instance can carry out and that is not known to be futile, with the
+// memory it is expected to give and, for a config-set, the value the
+// finding implies.
+type ActionOption struct {
+	Action Action
+	// Set is a config-set's setting and value; zero for the others.
+	Set Setting
+	// Label names the action with its expected gain or value: "Purge:
+	// about 120.0 MiB back", "Set maxmemory 163.0 MiB".
+	Label string
+	// GainBytes is the memory it is expected to free or add; 0 unknown.
+	GainBytes int64
+}
+
+// minPurgeGain is the least MEMORY PURGE must be expected to return to be
+// offered: below it a purge measured after its settle reads "no effect"
+// (the allocator's own metadata and pages it reuses at once account for a
+// few MiB of allocator_rss_bytes).
+const minPurgeGain = 10 << 20
+
+// ActionOptions lists, in the finding's catalogue order, the remediations
+// worth a button for f on this report's instance. The finding proposes
+// them; the instance disposes: failover and restart need their configured
+// method, defrag needs jemalloc, a build that has not refused it and holes
+// above active-defrag-ignore-bytes, purge needs pages to give back, and a
+// config-set needs a value the numbers imply. A failed probe offers
+// nothing: nothing is known to act on.
+func ActionOptions(r *Report, f Finding) []ActionOption {
+	if r == nil || r.Snapshot == nil || r.Failed() {
+		return nil
+	}
+	var out []ActionOption
+	for _, a := range f.Actions {
+		switch a {
+		case ActionConfigSet:
+			out = append(out, configSetOptions(r, f)...)
+		default:
+			if o, ok := option(r, a); ok {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+// option is the button of a parameterless remediation, when it can work.
+func option(r *Report, a Action) (ActionOption, bool) {
+	n := numbers{r}
+	jemalloc, _ := r.Snapshot.Jemalloc()
+	defragOn, _ := n.config("activedefrag")
+	switch a {
+	case ActionMemoryPurge:
+		gain := purgeGain(r)
+		if !jemalloc || gain < minPurgeGain {
+			return ActionOption{}, false
+		}
+		return ActionOption{Action: a, GainBytes: gain, Label: "Purge: about " + HumanBytes(gain) + " back"}, true
+	case ActionDefragOn:
+		frag, ok := n.int("allocator_frag_bytes")
+		if !jemalloc || !ok || defragOn == "yes" || r.Can.Learned[FactDefragSupported] == "no" || frag < defragIgnoreBytes(r) {
+			return ActionOption{}, false
+		}
+		return ActionOption{Action: a, GainBytes: frag, Label: "Defrag: up to " + HumanBytes(frag) + " back"}, true
+	case ActionDefragOff:
+		if defragOn != "yes" {
+			return ActionOption{}, false
+		}
+		return ActionOption{Action: a, Label: "Turn defrag off"}, true
+	case ActionBGSave:
+		return ActionOption{Action: a, Label: "BGSAVE now"}, true
+	case ActionFailover:
+		replicas, _ := n.int("connected_slaves")
+		if r.Can.FailoverMethod == "" || r.Snapshot.IsReplica() || replicas == 0 {
+			return ActionOption{}, false
+		}
+		return rebuildOption(r, a, "Failover"), true
+	case ActionRestart:
+		if r.Can.RestartMethod == "" {
+			return ActionOption{}, false
+		}
+		return rebuildOption(r, a, "Restart"), true
+	}
+	return ActionOption{}, false
+}
+
+// rebuildOption labels a failover or restart with what rebuilding the
+// memory gives back: the RSS held beyond the data.
+func rebuildOption(r *Report, a Action, verb string) ActionOption {
+	rss, _ := numbers{r}.int("used_memory_rss")
+	used, _ := numbers{r}.int("used_memory")
+	if excess := rss - used; excess >= minPurgeGain {
+		return ActionOption{Action: a, GainBytes: excess, Label: verb + ": about " + HumanBytes(excess) + " back"}
+	}
+	return ActionOption{Action: a, Label: verb}
+}
+
+// purgeGain is what MEMORY PURGE can return: the purgeable_bytes the
+// fragmentation rules computed (retained and muzzy pages), else the free
+// pages jemalloc holds (allocator_rss_bytes), an upper bound.
+func purgeGain(r *Report) int64 {
+	if n, ok := reportBytes(r, "purgeable_bytes"); ok {
+		return n
+	}
+	held, _ := numbers{r}.int("allocator_rss_bytes")
+	return max(held, 0)
+}
+
+// defragIgnoreBytes is the server's active-defrag-ignore-bytes, below which
+// active defrag never starts; Redis' default when CONFIG GET did not say.
+func defragIgnoreBytes(r *Report) int64 {
+	ignore := int64(100 << 20)
+	if v, ok := (numbers{r}).config("active-defrag-ignore-bytes"); ok {
+		if b, err := strconv.ParseInt(v, 10, 64); err == nil && b >= 0 {
+			ignore = b
+		}
+	}
+	return ignore
+}
+
+// configSetOptions are the settings the finding's numbers imply: a
+// maxmemory the memory limit holds, and an evicting policy where the
+// finding says the current one cannot evict.
+func configSetOptions(r *Report, f Finding) []ActionOption {
+	var out []ActionOption
+	if a, ok := maxmemoryChange(r, f); ok {
+		size, _ := strconv.ParseInt(a.Set.Value, 10, 64)
+		out = append(out, ActionOption{Action: ActionConfigSet, Set: a.Set, GainBytes: a.GainBytes,
+			Label: "Set maxmemory " + HumanBytes(size)})
+	}
+	if p, ok := policyChange(r, f); ok {
+		out = append(out, ActionOption{Action: ActionConfigSet, Set: Setting{Name: "maxmemory-policy", Value: p},
+			Label: "Set policy " + p})
+	}
+	return out
+}
+
+// maxmemoryChange is the maxmemory a finding implies, as its first action
+// computes it.
+func maxmemoryChange(r *Report, f Finding) (FirstAction, bool) {
+	switch f.ID {
+	case "oom-rejecting", "maxmemory-near", "noeviction-trap", "oom-forecast", "volatile-no-ttl":
+		return raiseMaxmemory(r, f)
+	case "maxmemory-headroom", "cow-headroom":
+		return lowerMaxmemory(r, f)
+	case "maxmemory-unset":
+		a := setMaxmemory(r, f)
+		return a, a.Set.Name != ""
+	}
+	return FirstAction{}, false
+}
+
+// policyChange is the evicting policy a finding implies: noeviction near
+// the limit fails writes where allkeys-lru would evict, and a volatile
+// policy without TTLs evicts nothing where its allkeys twin would.
+func policyChange(r *Report, f Finding) (string, bool) {
+	policy, ok := r.Snapshot.Policy()
+	if !ok {
+		return "", false
+	}
+	switch {
+	case f.ID == "noeviction-trap" && policy == "noeviction":
+		return "allkeys-lru", true
+	case f.ID == "volatile-no-ttl" && strings.HasPrefix(policy, "volatile-"):
+		if policy == "volatile-lfu" {
+			return "allkeys-lfu", true
+		}
+		return "allkeys-lru", true
+	}
+	return "", false
 }

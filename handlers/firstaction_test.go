@@ -152,26 +152,106 @@ func TestEveryFindingHasAFirstAction(t *testing.T) {
 }
 
 // Holes in used pages: active defrag when it can start, else a rebuild of
-// the memory (a failover when there is a replica to take over).
+// the memory (a failover when there is a replica to take over). The
+// command is there only when the instance has the method configured: the
+// advice stands, but a command the bot would refuse is not offered.
 func TestFirstActionForAllocatorFragmentation(t *testing.T) {
+	methods := Capabilities{RestartMethod: "shutdown", FailoverMethod: "failover"}
 	for _, tc := range []struct {
 		name    string
 		fields  map[string]string
+		can     Capabilities
 		id      string
 		command string
 	}{
-		{"above active-defrag-ignore-bytes", map[string]string{"allocator_frag_bytes": mb(300), "allocator_rss_bytes": mb(5)}, "defrag-on", "/redis defrag cache-1 on"},
-		{"below it, no replica", map[string]string{"allocator_frag_bytes": mb(53), "allocator_rss_bytes": mb(5), "connected_slaves": "0"}, "restart", "/redis restart cache-1"},
-		{"below it, with a replica", map[string]string{"allocator_frag_bytes": mb(53), "allocator_rss_bytes": mb(5), "connected_slaves": "1"}, "failover", "/redis failover cache-1"},
+		{"above active-defrag-ignore-bytes", map[string]string{"allocator_frag_bytes": mb(300), "allocator_rss_bytes": mb(5)}, Capabilities{}, "defrag-on", "/redis defrag cache-1 on"},
+		{"above it, a build without defrag", map[string]string{"allocator_frag_bytes": mb(300), "allocator_rss_bytes": mb(5)},
+			Capabilities{Learned: map[string]string{FactDefragSupported: "no"}}, "defrag-on", ""},
+		{"below it, no replica", map[string]string{"allocator_frag_bytes": mb(53), "allocator_rss_bytes": mb(5), "connected_slaves": "0"}, methods, "restart", "/redis restart cache-1"},
+		{"below it, with a replica", map[string]string{"allocator_frag_bytes": mb(53), "allocator_rss_bytes": mb(5), "connected_slaves": "1"}, methods, "failover", "/redis failover cache-1"},
+		{"below it, with a replica, no method", map[string]string{"allocator_frag_bytes": mb(53), "allocator_rss_bytes": mb(5), "connected_slaves": "1"}, Capabilities{}, "failover", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			snap := fixture(t, "redis-7.0.txt", tc.fields, nil)
-			r := &Report{Instance: "cache-1", Snapshot: snap, Findings: []Finding{newFinding("frag-high", SeverityCritical, "summary", factInt("n", 1))}}
+			r := &Report{Instance: "cache-1", Snapshot: snap, Can: tc.can, Findings: []Finding{newFinding("frag-high", SeverityCritical, "summary", factInt("n", 1))}}
 			a := ChooseFirstAction(r)
 			holes, _ := snap.Int("allocator_frag_bytes")
 			if a.ID != tc.id || a.Command != tc.command || a.GainBytes != holes {
-				t.Errorf("first action %+v, want %s (%s) freeing allocator_frag_bytes", a, tc.id, tc.command)
+				t.Errorf("first action %+v, want %s (%q) freeing allocator_frag_bytes", a, tc.id, tc.command)
+			}
+			if (a.Remedy == "") != (tc.command == "") {
+				t.Errorf("remedy %q with command %q", a.Remedy, a.Command)
 			}
 		})
+	}
+}
+
+// A finding proposes remediations; the instance decides which of them get
+// a button: configured, not known to be futile, labelled with their gain or
+// the value the numbers imply.
+func TestActionOptions(t *testing.T) {
+	methods := Capabilities{RestartMethod: "command", FailoverMethod: "failover"}
+	frag := func(ev ...Fact) Finding { return newFinding("frag-high", SeverityCritical, "summary", ev...) }
+	for _, tc := range []struct {
+		name    string
+		fields  map[string]string
+		config  map[string]string
+		can     Capabilities
+		finding Finding
+		want    []string
+	}{
+		{"nothing purgeable, holes below ignore-bytes, no methods",
+			map[string]string{"allocator_rss_bytes": mb(5), "allocator_frag_bytes": mb(53)}, nil, Capabilities{}, frag(), nil},
+		{"the rules' purgeable bytes win over allocator_rss_bytes",
+			map[string]string{"allocator_rss_bytes": mb(50), "allocator_frag_bytes": mb(53)}, nil, Capabilities{}, frag(factBytes("purgeable_bytes", 5*MB)), nil},
+		{"free pages to give back",
+			map[string]string{"allocator_rss_bytes": mb(120), "allocator_frag_bytes": mb(53)}, nil, Capabilities{}, frag(), []string{"Purge: about 120.0 MiB back"}},
+		{"holes defrag can fill",
+			map[string]string{"allocator_rss_bytes": mb(5), "allocator_frag_bytes": mb(300)}, nil, Capabilities{}, frag(), []string{"Defrag: up to 300.0 MiB back"}},
+		{"a build that refused defrag",
+			map[string]string{"allocator_rss_bytes": mb(5), "allocator_frag_bytes": mb(300)}, nil,
+			Capabilities{Learned: map[string]string{FactDefragSupported: "no"}}, frag(), nil},
+		{"defrag already on",
+			map[string]string{"allocator_rss_bytes": mb(5), "allocator_frag_bytes": mb(300)}, map[string]string{"activedefrag": "yes"}, Capabilities{}, frag(), nil},
+		{"not jemalloc",
+			map[string]string{"allocator_rss_bytes": mb(120), "allocator_frag_bytes": mb(300), "mem_allocator": "libc"}, nil, Capabilities{}, frag(), nil},
+		{"methods configured, a replica",
+			map[string]string{"allocator_rss_bytes": mb(5), "allocator_frag_bytes": mb(53), "connected_slaves": "1", "used_memory": mb(60), "used_memory_rss": mb(180)},
+			nil, methods, frag(), []string{"Failover: about 120.0 MiB back", "Restart: about 120.0 MiB back"}},
+		{"methods configured, no replica to fail over to",
+			map[string]string{"allocator_rss_bytes": mb(5), "allocator_frag_bytes": mb(53), "connected_slaves": "0", "used_memory": mb(60), "used_memory_rss": mb(180)},
+			nil, methods, frag(), []string{"Restart: about 120.0 MiB back"}},
+		{"a replica does not fail over",
+			map[string]string{"allocator_rss_bytes": mb(5), "allocator_frag_bytes": mb(53), "role": "slave", "connected_slaves": "1"},
+			nil, Capabilities{FailoverMethod: "failover"}, frag(), nil},
+		{"noeviction near the limit",
+			nil, map[string]string{"maxmemory-policy": "noeviction"}, Capabilities{}, newFinding("noeviction-trap", SeverityWarning, "summary"), []string{"Set policy allkeys-lru"}},
+		{"volatile-lfu without TTLs",
+			nil, map[string]string{"maxmemory-policy": "volatile-lfu"}, Capabilities{}, newFinding("volatile-no-ttl", SeverityWarning, "summary"), []string{"Set policy allkeys-lfu"}},
+		{"room under the memory limit",
+			map[string]string{"used_memory": mb(60)}, map[string]string{"maxmemory": mb(100), "maxmemory-policy": "allkeys-lru"}, Capabilities{},
+			newFinding("maxmemory-near", SeverityCritical, "summary", factBytes("safe_maxmemory", 163*MB+12345)), []string{"Set maxmemory 163.0 MiB"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := fixture(t, "redis-7.0.txt", tc.fields, tc.config)
+			r := &Report{Instance: "cache-1", Snapshot: snap, Can: tc.can, Findings: []Finding{tc.finding}}
+			var got []string
+			for _, o := range ActionOptions(r, tc.finding) {
+				got = append(got, o.Label)
+				if o.Action == ActionConfigSet && (o.Set.Name == "" || o.Set.Value == "") {
+					t.Errorf("%s without its setting: %+v", o.Label, o.Set)
+				}
+				if o.Set.Name == "maxmemory" && o.Set.Value != mb(163) {
+					t.Errorf("maxmemory %s, want whole MiB %s", o.Set.Value, mb(163))
+				}
+			}
+			if strings.Join(got, " | ") != strings.Join(tc.want, " | ") {
+				t.Errorf("options %q, want %q", got, tc.want)
+			}
+		})
+	}
+	failed := &Report{Instance: "cache-1", Error: &ReportError{Class: ClassRefused}, Can: methods}
+	if got := ActionOptions(failed, frag()); got != nil {
+		t.Errorf("a failed probe offers %v", got)
 	}
 }

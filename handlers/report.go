@@ -33,6 +33,8 @@ type Report struct {
 	// part of the JSON contract.
 	Snapshot    *Snapshot `json:"-"`
 	MemoryLimit int64     `json:"-"`
+	// Can is what the bot may do to the instance (ActionOptions).
+	Can Capabilities `json:"-"`
 }
 
 // MarshalJSON writes the report with its first action ("first_action"),

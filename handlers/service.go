@@ -31,6 +31,13 @@ type WindowHistory interface {
 	Window(ctx context.Context, instance string, from, to time.Time) ([]Point, error)
 }
 
+// Learned returns what earlier remediations taught the bot about an
+// instance (FactDefragSupported); a History that implements it lets
+// reports offer only the actions the instance can carry out.
+type Learned interface {
+	Facts(ctx context.Context, instance string) (map[string]string, error)
+}
+
 // HistoryWindow is how far back trend rules look.
 const HistoryWindow = 6 * time.Hour
 
@@ -273,6 +280,11 @@ func (s *Service) analyse(ctx context.Context, r *Report, inst Instance, snap *S
 		failed(r, inst, e)
 		return
 	}
+	var learned map[string]string
+	if l, ok := s.history.(Learned); ok {
+		learned, _ = l.Facts(ctx, inst.Name) // unknown facts only offer more, and the plan re-checks
+	}
+	r.Can = CapabilitiesOf(inst, learned)
 	in := Input{Cur: snap, MemoryLimit: inst.MemoryLimit, T: inst.Thresholds}
 	if s.history != nil {
 		if prev, ok := s.history.Last(ctx, inst.Name); ok {

@@ -307,7 +307,7 @@ func TestLearnsDefragUnsupported(t *testing.T) {
 		t.Fatalf("defrag on Debian's build: %s", got.State)
 	}
 	facts, _ := e.st.Facts(ctx, "cache-1")
-	if facts[remedy.FactDefragSupported] != "no" {
+	if facts[handlers.FactDefragSupported] != "no" {
 		t.Errorf("facts = %v", facts)
 	}
 	// The next request is refused up front, with the alternatives that

@@ -17,8 +17,9 @@ import (
 
 // Button kinds of the remediation flow.
 const (
-	// ActionRequest is "Request <action>" under a finding:
-	// request/<action>/<index>, value {"instance","action"}.
+	// ActionRequest is a remediation button under a finding or an alert:
+	// request/<action>/<finding index>/<option index>, value
+	// {"instance","action"} and, for a config-set, "setting" and "value".
 	ActionRequest = "request"
 	// ActionApprove and ActionReject are on a pending approval:
 	// approve/<approval id>, value the same id.
@@ -33,26 +34,29 @@ const (
 type Click struct {
 	Kind       string
 	Runbook    RunbookRef      // runbook
-	Instance   string          // request, silence
-	Action     handlers.Action // request
+	Instance   string           // request, silence
+	Action     handlers.Action  // request
+	Set        handlers.Setting // request of a config-set
 	ApprovalID string          // approve, reject
 	ScanID     string          // cancel-scan
 	Finding    string          // silence
 	Duration   time.Duration   // silence
 }
 
-// RequestRef is the value of a "Request <action>" button.
+// RequestRef is the value of a remediation button.
 type RequestRef struct {
 	Instance string          `json:"instance"`
 	Action   handlers.Action `json:"action"`
+	Setting  string          `json:"setting,omitempty"`
+	Value    string          `json:"value,omitempty"`
 }
 
 var approvalID = regexp.MustCompile(`^[0-9a-f]{12}$`)
 
-// requestable actions need no parameter, so a button can ask for them;
-// config-set needs a value and is typed as /redis set.
+// requestable are the actions a button can ask for; a config-set carries
+// its setting and value, checked as /redis set checks them.
 var requestable = []handlers.Action{handlers.ActionMemoryPurge, handlers.ActionDefragOn, handlers.ActionDefragOff,
-	handlers.ActionBGSave, handlers.ActionFailover, handlers.ActionRestart}
+	handlers.ActionBGSave, handlers.ActionFailover, handlers.ActionRestart, handlers.ActionConfigSet}
 
 // ParseClick checks any button click that came back from Slack; ids and
 // values are untrusted and validated as strictly as ParseAction does.
@@ -91,24 +95,51 @@ func ParseClick(actionID, value string) (Click, error) {
 		if !instanceName.MatchString(ref.Instance) {
 			return Click{}, fmt.Errorf("bad instance name %q", ref.Instance)
 		}
-		return Click{Kind: kind, Instance: ref.Instance, Action: ref.Action}, nil
+		set, err := requestedSetting(ref)
+		if err != nil {
+			return Click{}, err
+		}
+		return Click{Kind: kind, Instance: ref.Instance, Action: ref.Action, Set: set}, nil
 	}
 	return Click{}, fmt.Errorf("unknown button kind %q", kind)
 }
 
-// requestButtons are the "Request <action>" buttons of a finding.
+// requestedSetting checks a button's setting and value the way /redis set
+// does: only a config-set has them, and only maxmemory (a size) and the
+// policy (a known one) can be set.
+func requestedSetting(ref RequestRef) (handlers.Setting, error) {
+	if ref.Action != handlers.ActionConfigSet {
+		if ref.Setting != "" || ref.Value != "" {
+			return handlers.Setting{}, fmt.Errorf("%s takes no setting", ref.Action)
+		}
+		return handlers.Setting{}, nil
+	}
+	verb := map[string]string{"maxmemory": "maxmemory", "maxmemory-policy": "policy"}[ref.Setting]
+	if verb == "" {
+		return handlers.Setting{}, fmt.Errorf("bad setting %q", ref.Setting)
+	}
+	r, err := remedy.ParseRequest("set", []string{ref.Instance, verb, ref.Value})
+	if err != nil {
+		return handlers.Setting{}, err
+	}
+	return handlers.Setting{Name: r.Params["setting"], Value: r.Params["value"]}, nil
+}
+
+// requestButtons are the remediation buttons of a finding: the options the
+// domain offers for this instance (handlers.ActionOptions), each labelled
+// with its gain or value.
 func requestButtons(rep *handlers.Report, i int, f handlers.Finding) []slack.BlockElement {
-	if !instanceName.MatchString(rep.Instance) || rep.Failed() {
+	if !instanceName.MatchString(rep.Instance) {
 		return nil
 	}
 	var out []slack.BlockElement
-	for _, a := range f.Actions {
-		if !slices.Contains(requestable, a) || len(out) == 3 {
+	for j, o := range handlers.ActionOptions(rep, f) {
+		value, err := json.Marshal(RequestRef{Instance: rep.Instance, Action: o.Action, Setting: o.Set.Name, Value: o.Set.Value})
+		if err != nil || len(value) > maxButtonValue {
 			continue
 		}
-		value, _ := json.Marshal(RequestRef{Instance: rep.Instance, Action: a})
-		out = append(out, slack.NewButtonBlockElement(fmt.Sprintf("%s/%s/%d", ActionRequest, a, i), string(value),
-			plainText("Request "+string(a), maxButtonText)))
+		out = append(out, slack.NewButtonBlockElement(fmt.Sprintf("%s/%s/%d/%d", ActionRequest, o.Action, i, j), string(value),
+			plainText(o.Label, maxButtonText)))
 	}
 	return out
 }

@@ -57,13 +57,13 @@ func TestApprovalGolden(t *testing.T) {
 	}{
 		{name: "approval-defrag-pending",
 			// 7.2.6: the crash fixes are in, the RSS defect warns.
-			view: planView("pending", remedy.MakePlan(defragOn, inst, planSnapshot("7.2.6"), remedy.Facts{remedy.FactDefragSupported: "yes"}, pol)),
+			view: planView("pending", remedy.MakePlan(defragOn, inst, planSnapshot("7.2.6"), remedy.Facts{handlers.FactDefragSupported: "yes"}, pol)),
 			want: []string{":white_check_mark: this build supports active defrag — the server accepted activedefrag yes before",
 				":white_check_mark: no known active-defrag crash in this version — redis 7.2.6: none known",
 				":warning: no other known active-defrag defect — redis 7.2.6:", "↳ defrag may still help"},
 			notWant: []string{"built without defrag support", "Consider instead"}},
 		{name: "approval-defrag-refused",
-			view: planView(StateRefused, remedy.MakePlan(defragOn, restartable, planSnapshot("7.2.4"), remedy.Facts{remedy.FactDefragSupported: "no"}, pol)),
+			view: planView(StateRefused, remedy.MakePlan(defragOn, restartable, planSnapshot("7.2.4"), remedy.Facts{handlers.FactDefragSupported: "no"}, pol)),
 			want: []string{"defrag-on on cache-1 · REFUSED", ":x: this build supports active defrag — the server refused",
 				"↳ rebuild the memory with failover or restart instead", ":x: no known active-defrag crash in this version — redis 7.2.4:",
 				"*Would have run*", "*Consider instead*, its preconditions hold now: `restart` (`/redis restart cache-1`)"},
@@ -97,7 +97,7 @@ func TestApprovalGolden(t *testing.T) {
 		First: sample(0, 2332665446, 1080242995, 1.89, 1.92), Last: sample(105*time.Second, 1391564390, 138726604, 1.11, 1.14),
 		Final: sample(120*time.Second, 1391564390, 138726604, 1.11, 1.14)}
 	outcome := watched.Outcome()
-	defragDone := planView("done", remedy.MakePlan(defragOn, inst, planSnapshot("7.4.6"), remedy.Facts{remedy.FactDefragSupported: "yes"}, pol))
+	defragDone := planView("done", remedy.MakePlan(defragOn, inst, planSnapshot("7.4.6"), remedy.Facts{handlers.FactDefragSupported: "yes"}, pol))
 	defragDone.Approvers, defragDone.Outcome = []string{"U0LEAD"}, &outcome
 	cases = append(cases, struct {
 		name          string
@@ -136,7 +136,7 @@ func TestPassingChecksReadAsPassing(t *testing.T) {
 	inst := handlers.Instance{Name: "cache-1", Thresholds: handlers.DefaultThresholds(), Remediation: handlers.Remediation{FailoverMethod: "failover"}}
 	snap := planSnapshot("7.4.6", "connected_slaves", "1", "slave0", "ip=10.0.0.2,port=6379,state=online,offset=100,lag=0")
 	for _, a := range []handlers.Action{handlers.ActionMemoryPurge, handlers.ActionDefragOn, handlers.ActionFailover, handlers.ActionBGSave} {
-		p := remedy.MakePlan(remedy.Request{Instance: "cache-1", Action: a}, inst, snap, remedy.Facts{remedy.FactDefragSupported: "yes"}, remedy.DefaultPolicy())
+		p := remedy.MakePlan(remedy.Request{Instance: "cache-1", Action: a}, inst, snap, remedy.Facts{handlers.FactDefragSupported: "yes"}, remedy.DefaultPolicy())
 		for _, c := range p.Checks {
 			if !c.OK {
 				continue

@@ -20,6 +20,10 @@ func TestParseClick(t *testing.T) {
 		{"reject/0123456789ab", "0123456789ab", Click{Kind: ActionReject, ApprovalID: "0123456789ab"}},
 		{"request/memory-purge/0", `{"instance":"cache-1","action":"memory-purge"}`, Click{Kind: ActionRequest, Instance: "cache-1", Action: handlers.ActionMemoryPurge}},
 		{"runbook/frag-high/2", `{"instance":"cache-1","finding":"frag-high"}`, Click{Kind: ActionRunbook, Runbook: RunbookRef{Instance: "cache-1", Finding: "frag-high"}}},
+		{"request/config-set/3/0", `{"instance":"cache-1","action":"config-set","setting":"maxmemory","value":"170917888"}`,
+			Click{Kind: ActionRequest, Instance: "cache-1", Action: handlers.ActionConfigSet, Set: handlers.Setting{Name: "maxmemory", Value: "170917888"}}},
+		{"request/config-set/3/1", `{"instance":"cache-1","action":"config-set","setting":"maxmemory-policy","value":"allkeys-lru"}`,
+			Click{Kind: ActionRequest, Instance: "cache-1", Action: handlers.ActionConfigSet, Set: handlers.Setting{Name: "maxmemory-policy", Value: "allkeys-lru"}}},
 	}
 	for _, tc := range ok {
 		got, err := ParseClick(tc.id, tc.value)
@@ -30,7 +34,11 @@ func TestParseClick(t *testing.T) {
 	bad := [][2]string{
 		{"approve/0123456789ab", "ffffffffffff"},                                 // value and id disagree
 		{"approve/../../etc", "../../etc"},                                       // not an approval id
-		{"request/config-set/0", `{"instance":"cache-1","action":"config-set"}`}, // needs a value: typed, not clicked
+		{"request/config-set/0", `{"instance":"cache-1","action":"config-set"}`}, // needs a setting and a value
+		{"request/config-set/0", `{"instance":"cache-1","action":"config-set","setting":"save","value":""}`},
+		{"request/config-set/0", `{"instance":"cache-1","action":"config-set","setting":"maxmemory","value":"-1"}`},
+		{"request/config-set/0", `{"instance":"cache-1","action":"config-set","setting":"maxmemory-policy","value":"evict-all"}`},
+		{"request/memory-purge/0", `{"instance":"cache-1","action":"memory-purge","setting":"maxmemory","value":"1mb"}`},
 		{"request/memory-purge/0", `{"instance":"cache-1","action":"restart"}`},  // id and value disagree
 		{"request/memory-purge/0", `{"instance":"10.0.0.1:6379","action":"memory-purge"}`},
 		{"request/memory-purge/0", `{"instance":"cache-1","action":"memory-purge","host":"x"}`},

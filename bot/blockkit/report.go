@@ -2,6 +2,7 @@ package blockkit
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -261,13 +262,20 @@ func findingBlocks(rep *handlers.Report, i int, f handlers.Finding, lib *runbook
 	sec := slack.NewSectionBlock(mrkdwn(text), fields, nil, slack.SectionBlockOptionBlockID(fmt.Sprintf("finding-%d", i)))
 
 	about := []string{"runbook " + code(truncRaw(f.Runbook))}
-	if len(f.Actions) > 0 {
-		acts := make([]string, len(f.Actions))
-		for j, a := range f.Actions {
-			acts[j] = inline(string(a))
+	// The actions named are those this instance can carry out now, as
+	// its buttons are: a catalogue list would name refused ones.
+	switch opts := handlers.ActionOptions(rep, f); {
+	case len(opts) > 0:
+		var acts []string
+		for _, o := range opts {
+			if a := inline(string(o.Action)); !slices.Contains(acts, a) {
+				acts = append(acts, a)
+			}
 		}
 		about = append(about, "actions: "+strings.Join(acts, ", ")+" (approval required)")
-	} else {
+	case len(f.Actions) > 0 && !rep.Failed():
+		about = append(about, "no bot action can help on this instance now")
+	default:
 		about = append(about, "no bot actions")
 	}
 	if extra := len(f.Evidence) - maxFields; extra > 0 {

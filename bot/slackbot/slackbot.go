@@ -586,7 +586,11 @@ func (b *Bot) click(ctx context.Context, j job) (string, error) {
 		if !b.remediationEnabled() {
 			return outcomeRefused, b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot (no store configured)."))
 		}
-		return answered(b.request(ctx, j, remedy.Request{Instance: click.Instance, Action: click.Action, Params: map[string]string{}}, scope))
+		params := map[string]string{}
+		if click.Set.Name != "" {
+			params["setting"], params["value"] = click.Set.Name, click.Set.Value
+		}
+		return answered(b.request(ctx, j, remedy.Request{Instance: click.Instance, Action: click.Action, Params: params}, scope))
 	case blockkit.ActionApprove, blockkit.ActionReject:
 		return answered(b.decide(ctx, j, click))
 	case blockkit.ActionRevert:

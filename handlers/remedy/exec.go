@@ -193,8 +193,11 @@ func (e *Executor) execute(ctx context.Context, p Plan, inst handlers.Instance) 
 	if err == nil {
 		o.After = keyNumbers(after)
 	}
-	if p.Action == handlers.ActionMemoryPurge && after != nil {
+	switch {
+	case p.Action == handlers.ActionMemoryPurge && after != nil:
 		purgeOutcome(before, after, &o)
+	case p.Action == handlers.ActionConfigSet:
+		configSetOutcome(p, &o)
 	}
 	return o
 }
@@ -207,7 +210,7 @@ func (e *Executor) defragOn(ctx context.Context, c *redis.Client, p Plan, o *Out
 	// should change.
 	if err := c.ConfigSet(ctx, "activedefrag", "yes").Err(); err != nil {
 		if strings.Contains(err.Error(), errNoDefrag) {
-			o.Learned = map[string]string{FactDefragSupported: "no"}
+			o.Learned = map[string]string{handlers.FactDefragSupported: "no"}
 			o.Message = "this server was built without active defrag support (it needs Redis' bundled jemalloc); use failover or restart to reclaim the memory"
 		}
 		return err
@@ -221,7 +224,7 @@ func (e *Executor) defragOn(ctx context.Context, c *redis.Client, p Plan, o *Out
 			}
 		}
 	}
-	o.Learned = map[string]string{FactDefragSupported: "yes"}
+	o.Learned = map[string]string{handlers.FactDefragSupported: "yes"}
 	o.Message = "active defrag is on; the watch reports what it reclaims when it stops"
 	return nil
 }

@@ -2,6 +2,7 @@ package remedy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,23 @@ func purgeOutcome(before, after *handlers.Snapshot, o *Outcome) {
 		return
 	}
 	o.Message = "MEMORY PURGE returned " + o.Details["rss_returned"] + " of RSS"
+}
+
+// configSetOutcome is neutral when the setting already had the value: the
+// command ran and changed nothing (a second click, a stale button).
+func configSetOutcome(p Plan, o *Outcome) {
+	setting, value := p.Params["setting"], p.Params["value"]
+	if old := p.Params["old"]; old != value {
+		return
+	}
+	o.NoEffect = true
+	shown := value
+	if setting == "maxmemory" {
+		if n, err := strconv.ParseInt(value, 10, 64); err == nil {
+			shown = handlers.HumanBytes(n)
+		}
+	}
+	o.Message = fmt.Sprintf("%s was already %s: nothing changed", setting, shown)
 }
 
 // Summary is the watch's final note, for an on-call engineer: why defrag

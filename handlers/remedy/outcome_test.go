@@ -123,3 +123,24 @@ func TestPurgeReturnsRetainedPages(t *testing.T) {
 	}
 	t.Logf("MEMORY PURGE returned %s (RSS %s → %s), measured %s after", handlers.HumanBytes(returned), before.Text, after.Text, e.PurgeSettle)
 }
+
+// A config-set to the value the server already has ran and changed
+// nothing: neutral, saying so. A real change is a plain success.
+func TestConfigSetToTheSameValueIsNeutral(t *testing.T) {
+	srv := redistest.StartT(t, "--maxmemory-policy", "allkeys-lru")
+	inst := handlers.Instance{Name: "cache-1", Addr: srv.Addr, Thresholds: handlers.DefaultThresholds()}
+	e, p := executor(t)
+	for _, tc := range []struct {
+		policy   string
+		noEffect bool
+	}{{"allkeys-lru", true}, {"allkeys-lfu", false}} {
+		plan := planFor(t, p, inst, remedy.Request{Action: handlers.ActionConfigSet, Params: map[string]string{"setting": "maxmemory-policy", "value": tc.policy}})
+		o := e.Execute(context.Background(), plan, inst)
+		if !o.OK || o.NoEffect != tc.noEffect {
+			t.Errorf("set policy %s: OK %v, no effect %v, %q", tc.policy, o.OK, o.NoEffect, o.Message)
+		}
+		if tc.noEffect && o.Message != "maxmemory-policy was already allkeys-lru: nothing changed" {
+			t.Errorf("message %q", o.Message)
+		}
+	}
+}

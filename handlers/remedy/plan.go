@@ -71,9 +71,6 @@ func (p Plan) Blocked() []Check {
 // Facts are what the bot learned about an instance earlier.
 type Facts map[string]string
 
-// FactDefragSupported is "no" once the server refused to enable defrag.
-const FactDefragSupported = "defrag_supported"
-
 // Policy holds the limits from config.
 type Policy struct {
 	// DefragMaxOps: defrag-on is refused above this instantaneous_ops_per_sec.
@@ -286,7 +283,7 @@ func planDefragOn(p *Plan, inst handlers.Instance, s *handlers.Snapshot, facts F
 		"The bot watches it and turns it off when the target is reached, when it stops making progress, when RSS grows while it runs, after the maximum duration, or when latency rises.",
 	}
 	checkJemalloc("active defrag needs jemalloc; failover or restart rebuild the memory instead")
-	switch facts[FactDefragSupported] {
+	switch facts[handlers.FactDefragSupported] {
 	case "no":
 		check("this build supports active defrag", false, true, "",
 			"the server refused CONFIG SET activedefrag yes before: it was built without defrag support (distribution packages link the system jemalloc)",

@@ -106,7 +106,7 @@ func TestPlanChecks(t *testing.T) {
 			fields: map[string]string{"mem_fragmentation_ratio": "1.1", "allocator_rss_bytes": "1000"}, blocked: "there is memory to return"},
 		{name: "defrag on", req: remedy.Request{Action: handlers.ActionDefragOn}, inst: inst},
 		{name: "defrag on a build that cannot", req: remedy.Request{Action: handlers.ActionDefragOn}, inst: inst,
-			facts: remedy.Facts{remedy.FactDefragSupported: "no"}, blocked: "this build supports active defrag"},
+			facts: remedy.Facts{handlers.FactDefragSupported: "no"}, blocked: "this build supports active defrag"},
 		{name: "defrag under heavy traffic", req: remedy.Request{Action: handlers.ActionDefragOn}, inst: inst,
 			fields: map[string]string{"instantaneous_ops_per_sec": "90000"}, blocked: "traffic below the defrag ceiling"},
 		{name: "defrag at memory pressure", req: remedy.Request{Action: handlers.ActionDefragOn}, inst: inst,
@@ -187,7 +187,7 @@ func TestExecuteOnRealServer(t *testing.T) {
 		o := e.Execute(ctx, planFor(t, p, inst, remedy.Request{Action: handlers.ActionDefragOn}), inst)
 		// Debian's redis-server links the system jemalloc: the server says
 		// no, and the bot learns it.
-		if o.OK || o.Learned[remedy.FactDefragSupported] != "no" || !strings.Contains(o.Message, "without active defrag support") {
+		if o.OK || o.Learned[handlers.FactDefragSupported] != "no" || !strings.Contains(o.Message, "without active defrag support") {
 			t.Errorf("outcome = %+v", o)
 		}
 		if v := c.ConfigGet(ctx, "active-defrag-cycle-max").Val()["active-defrag-cycle-max"]; v != "50" {

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/handlers/redistest"
+)
+
+// buttonLabels maps every button of a message, by action id, to its label.
+func buttonLabels(t *testing.T, p slacktest.Post) map[string]string {
+	t.Helper()
+	var blocks []struct {
+		Elements []struct {
+			Type     string          `json:"type"`
+			ActionID string          `json:"action_id"`
+			Text     json.RawMessage `json:"text"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal(p.Blocks, &blocks); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, b := range blocks {
+		for _, e := range b.Elements {
+			var text slack.TextBlockObject
+			if e.Type == "button" && json.Unmarshal(e.Text, &text) == nil {
+				out[e.ActionID] = text.Text
+			}
+		}
+	}
+	return out
+}
+
+// requestLabels are the labels of a message's remediation buttons, by the
+// action each requests.
+func requestLabels(t *testing.T, p slacktest.Post) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for id, label := range buttonLabels(t, p) {
+		if parts := strings.Split(id, "/"); parts[0] == "request" {
+			out[parts[1]] = append(out[parts[1]], label)
+		}
+	}
+	return out
+}
+
+// A diagnosis shows a button only for what the instance can carry out:
+// failover and restart only with their method configured (and a replica to
+// fail over to), purge only when the allocator holds pages to give back,
+// each labelled with what it is expected to give.
+func TestSlackButtonsOnlyWhenTheyCanWork(t *testing.T) {
+	srv := redistest.StartT(t)
+	c := srv.Client()
+	defer c.Close()
+	ctx := context.Background()
+	if err := redistest.Fragment(ctx, c, 500_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := redistest.WaitQuiet(ctx, c, 1000); err != nil {
+		t.Fatal(err)
+	}
+	instances := instanceYAML("plain-1", srv.Addr) +
+		instanceYAML("methods-1", srv.Addr, "remediation:", "  restart_method: shutdown", "  failover_method: failover")
+	bot := startBot(t, instances, remediationAccess, nil)
+	fake := bot.fake
+
+	diagnose := func(name string) slacktest.Post {
+		fake.SlashCommand(slash(onCall, "U0OP", "diagnose "+name))
+		return fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+			return p.Method == "chat.postMessage" && p.ThreadTS == "" && strings.Contains(p.BlocksText(), name+" · ")
+		})[0]
+	}
+	gain := regexp.MustCompile(`^(Purge: about|Defrag: up to|Failover: about|Restart: about) \d+\.\d (MiB|GiB) back$|^Restart$`)
+
+	plain := requestLabels(t, diagnose("plain-1"))
+	if len(plain["failover"]) > 0 || len(plain["restart"]) > 0 {
+		t.Errorf("failover or restart offered without a method: %v", plain)
+	}
+	// Whether purge is worth a button depends on the pages the allocator
+	// holds after the deletes; the button follows the number.
+	info, err := c.InfoMap(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := strconv.ParseInt(info["Memory"]["allocator_rss_bytes"], 10, 64)
+	t.Logf("plain-1 buttons %v with %d bytes of free allocator pages", plain, held)
+	if purge := len(plain["memory-purge"]) > 0; purge != (held >= 10<<20) {
+		t.Errorf("purge button %v with %d bytes of free allocator pages: %v", purge, held, plain)
+	}
+
+	methods := requestLabels(t, diagnose("methods-1"))
+	if len(methods["restart"]) == 0 {
+		t.Errorf("no restart button with restart_method configured: %v", methods)
+	}
+	if len(methods["failover"]) > 0 {
+		t.Errorf("failover offered with no replica to take over: %v", methods)
+	}
+	for action, labels := range methods {
+		for _, l := range labels {
+			if !gain.MatchString(l) {
+				t.Errorf("%s button labelled %q, without its gain", action, l)
+			}
+		}
+	}
+	if v := fake.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+// A finding that implies a setting offers it with its value, and the
+// button requests exactly that (an approval for CONFIG SET of it).
+func TestSlackSettingButtonRequestsItsValue(t *testing.T) {
+	srv := fullServer(t)
+	bot := startBot(t, instanceYAML("full-1", srv.Addr), remediationAccess, nil)
+	fake := bot.fake
+	fake.AllowMentions("<@U0*>")
+
+	fake.SlashCommand(slash(onCall, "U0OP", "diagnose full-1"))
+	post := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "full-1 · ")
+	})[0]
+	labels := requestLabels(t, post)
+	found := false
+	for _, l := range labels["config-set"] {
+		found = found || l == "Set policy allkeys-lru"
+	}
+	if !found {
+		t.Fatalf("no Set policy allkeys-lru button on a full noeviction server: %v\n%s", labels, post.BlocksText())
+	}
+	var id string
+	for a, l := range buttonLabels(t, post) {
+		if l == "Set policy allkeys-lru" {
+			id = a
+		}
+	}
+	fake.Click("U0OP", onCall, post.TS, button(t, post, id))
+	approval := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "config-set on full-1 · PENDING")
+	})[0]
+	if !strings.Contains(approval.BlocksText(), "CONFIG SET maxmemory-policy allkeys-lru") {
+		t.Errorf("approval does not set the policy:\n%s", approval.BlocksText())
+	}
+}
