@@ -176,12 +176,42 @@ func TestSlackDefragOnABuildWithoutDefrag(t *testing.T) {
 	}
 }
 
+// retainedBot starts a server whose allocator retains free pages a purge
+// returns (keys written, then deleted by one script with jemalloc's
+// background thread off), and a bot with operators and approvers.
+func retainedBot(t *testing.T) *runningBot {
+	t.Helper()
+	srv := redistest.StartT(t)
+	c := srv.Client()
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.ConfigSet(ctx, "jemalloc-bg-thread", "no").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const keys = 150_000
+	if err := redistest.Fill(ctx, c, "purge:", keys, 400, 0); err != nil {
+		t.Fatal(err)
+	}
+	del := "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('DEL', 'purge:' .. i) end return 1"
+	if err := c.Eval(ctx, del, nil, keys).Err(); err != nil {
+		t.Fatal(err)
+	}
+	bot := startBot(t, instanceYAML("frag-1", srv.Addr), remediationAccess, nil)
+	bot.fake.AddUserGroup("S0LEADS", "U0LEAD")
+	bot.fake.AllowMentions("<@U0*>")
+	return bot
+}
+
 func TestSlackRequestButtonAndRestartBetweenRequestAndApproval(t *testing.T) {
-	bot, _ := fragmentedBot(t)
+	bot := retainedBot(t)
 	fake := bot.fake
 	fake.SlashCommand(slash(onCall, "U0OP", "diagnose frag-1"))
 	diag := fake.WaitPosts(t, 1, 10*time.Second, inChannel(onCall))[0]
-	fake.Click("U0OP", onCall, diag.TS, button(t, diag, "request/memory-purge/"))
+	purge := button(t, diag, "request/memory-purge/")
+	if labels := buttonLabels(t, diag); !strings.HasPrefix(labels[purge.ActionID], "Purge: about ") {
+		t.Errorf("purge button labelled %q", labels[purge.ActionID])
+	}
+	fake.Click("U0OP", onCall, diag.TS, purge)
 	msg := approvalMessage(t, fake, 1, "memory-purge")
 
 	// The bot restarts before anyone approves.
