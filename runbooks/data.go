@@ -14,7 +14,7 @@ func DataFor(rep *handlers.Report, f handlers.Finding) Data {
 	if rep == nil {
 		return d
 	}
-	d.Instance = rep.Instance
+	d.Instance, d.Addr = rep.Instance, rep.Addr
 	if rep.Snapshot != nil {
 		d.Info, d.Config = rep.Snapshot.Info, rep.Snapshot.Config
 	}

@@ -31,6 +31,7 @@ import (
 	"io/fs"
 	"maps"
 	"math"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -182,13 +183,15 @@ func (l *Library) IDs() []string {
 // transport escapes them) and no value can make the template fail.
 type Data struct {
 	Instance string
+	Addr     string            // host:port from the config; never credentials
 	Info     map[string]string // raw INFO fields (used_memory, mem_fragmentation_ratio, ...)
 	Config   map[string]string // CONFIG GET answers (maxmemory-policy, activedefrag, save, ...)
 	Extra    map[string]string // values the caller adds (memory_limit, finding evidence)
 }
 
 // Render returns a copy of the runbook for id with its Evidence section
-// executed against data.
+// executed against data and, in every section, the placeholders the data
+// knows filled in (Fill).
 func (l *Library) Render(id string, data Data) (*Runbook, error) {
 	rb, ok := l.runbooks[id]
 	if !ok {
@@ -201,12 +204,55 @@ func (l *Library) Render(id string, data Data) (*Runbook, error) {
 		return nil, fmt.Errorf("runbook %s: %w", id, err)
 	}
 	out := rb.clone()
+	values := data.Placeholders()
 	for i := range out.Sections {
 		if strings.EqualFold(out.Sections[i].Heading, evidence) {
 			out.Sections[i].Body = text
 		}
+		out.Sections[i].Body = Fill(out.Sections[i].Body, values)
 	}
 	return out, nil
+}
+
+// Placeholders are the values for the runbooks' <name> placeholders that
+// this data knows: <instance>, <host> and <port> from the config, <pid>
+// from INFO. A password is never one of them: runbooks show commands to
+// copy, and a copied command ends up in shell history and chat.
+func (d Data) Placeholders() map[string]string {
+	values := map[string]string{}
+	if d.Instance != "" {
+		values["instance"] = d.Instance
+	}
+	// Only a plain host:port: a Sentinel group or a unix socket has no
+	// -h/-p to give redis-cli.
+	if host, port, err := net.SplitHostPort(d.Addr); err == nil && host != "" {
+		if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 {
+			values["host"], values["port"] = host, port
+		}
+	}
+	if pid, ok := d.Info["process_id"]; ok {
+		if n, err := strconv.Atoi(pid); err == nil && n > 0 {
+			values["pid"] = pid
+		}
+	}
+	return values
+}
+
+// placeholder is a runbook's <name>: lower case, digits, - and _.
+var placeholder = regexp.MustCompile(`<([a-z][a-z0-9_-]*)>`)
+
+// Fill replaces each <name> in text whose name values holds; the others
+// (<key>, <pod>) stay for the reader to fill.
+func Fill(text string, values map[string]string) string {
+	if len(values) == 0 {
+		return text
+	}
+	return placeholder.ReplaceAllStringFunc(text, func(m string) string {
+		if v, ok := values[m[1:len(m)-1]]; ok {
+			return v
+		}
+		return m
+	})
 }
 
 // The heading is "# <id>: <title>"; ids are the finding ids, lower case with

@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -484,4 +485,60 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every placeholder the bot knows is filled in every section, and only
+// those: a key name or a pod is for the reader to fill.
+func TestRenderFillsPlaceholders(t *testing.T) {
+	lib, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := Data{Instance: "orders-primary", Addr: "10.0.1.11:6380", Info: map[string]string{"process_id": "4242"}}
+	for _, id := range lib.IDs() {
+		rb, err := lib.Render(id, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range rb.Sections {
+			for _, p := range []string{"<host>", "<port>", "<instance>", "<pid>"} {
+				if strings.Contains(s.Body, p) {
+					t.Errorf("%s, %s: %s left unfilled", id, s.Heading, p)
+				}
+			}
+		}
+	}
+	rb, err := lib.Render("big-keys", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirm, _ := rb.Section("How to confirm")
+	for _, want := range []string{"redis-cli -h 10.0.1.11 -p 6380 --bigkeys", "`/redis keys orders-primary`", "TYPE '<key>'"} {
+		if !strings.Contains(confirm, want) {
+			t.Errorf("big-keys How to confirm lacks %q:\n%s", want, confirm)
+		}
+	}
+}
+
+// What the bot cannot know stays a placeholder: a Sentinel group or a unix
+// socket has no host and port for redis-cli, and a pid that is not a
+// number is not one.
+func TestPlaceholdersOnlyWhatIsKnown(t *testing.T) {
+	cases := []struct {
+		data Data
+		want map[string]string
+	}{
+		{Data{Instance: "a", Addr: "[::1]:6379"}, map[string]string{"instance": "a", "host": "::1", "port": "6379"}},
+		{Data{Instance: "group", Addr: "mymaster"}, map[string]string{"instance": "group"}},
+		{Data{Addr: "/run/redis.sock"}, map[string]string{}},
+		{Data{Addr: "h:0", Info: map[string]string{"process_id": "12;rm"}}, map[string]string{}},
+	}
+	for _, c := range cases {
+		if got := c.data.Placeholders(); !maps.Equal(got, c.want) {
+			t.Errorf("Placeholders(%+v) = %v, want %v", c.data, got, c.want)
+		}
+	}
+	if got := Fill("redis-cli -h <host> -p <port> TTL '<key>' # <instance>", map[string]string{"host": "h", "port": "1", "instance": "x"}); got != "redis-cli -h h -p 1 TTL '<key>' # x" {
+		t.Errorf("Fill = %q", got)
+	}
 }

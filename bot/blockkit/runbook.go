@@ -78,7 +78,7 @@ func runbookData(rep *handlers.Report, f handlers.Finding) runbooks.Data {
 		}
 		return out
 	}
-	d.Instance, d.Info, d.Config, d.Extra = oneLine(d.Instance), clean(d.Info), clean(d.Config), clean(d.Extra)
+	d.Instance, d.Addr, d.Info, d.Config, d.Extra = oneLine(d.Instance), oneLine(d.Addr), clean(d.Info), clean(d.Config), clean(d.Extra)
 	return d
 }
 
