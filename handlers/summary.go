@@ -137,7 +137,8 @@ func isBytes(f Fact) bool { return strings.HasSuffix(f.Text, "B") }
 
 // headlines phrase the findings whose first fact is not the number that
 // carries them alone: RSS means something against the limit, and an OOM
-// count of 0 under oom-rejecting is explained by the usage beside it.
+// count of 0 under oom-rejecting is explained by the usage beside it, and
+// an unreachable instance's number is the error.
 // {name} is the text of the fact of that name; the first phrasing whose
 // facts are all known is used.
 var headlines = map[string][]string{
@@ -146,6 +147,7 @@ var headlines = map[string][]string{
 	"maxmemory-unset":        {"no maxmemory, {used_memory} in use, limit {memory_limit}", "no maxmemory, {used_memory} in use"},
 	"oom-rejecting":          {"{usage} of maxmemory ({used_memory_counted} of {maxmemory}), {errorstat_OOM} OOM errors", "{errorstat_OOM} OOM errors"},
 	"replica-over-maxmemory": {"{usage} of maxmemory ({used_memory_counted} of {maxmemory})"},
+	"unreachable":            {"{error}"},
 }
 
 // fillHeadline replaces each {name} in tmpl with that fact's text; it

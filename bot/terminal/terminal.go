@@ -13,6 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/runbooks"
 )
@@ -22,6 +24,8 @@ type Renderer struct {
 	w        io.Writer
 	color    bool
 	runbooks *runbooks.Library
+	// full shows each finding's whole runbook (WithRunbooks).
+	full bool
 }
 
 // New returns a renderer. lib provides the runbook text shown with each
@@ -77,11 +81,18 @@ func (r *Renderer) severity(s handlers.Severity) string {
 
 func (r *Renderer) printf(format string, args ...any) { fmt.Fprintf(r.w, format, args...) }
 
-// Report renders one instance's report with a runbook for each finding.
+// Report renders one instance's report. By default that is the first
+// screen: the summary line, what to do first, one line per finding and how
+// to see more. With runbooks on (WithRunbooks) it is everything: the
+// header, the decision tree and each finding's full runbook.
 func (r *Renderer) Report(rep *handlers.Report) {
-	r.header(rep)
-	r.firstAction(rep)
-	if len(rep.Path) > 0 {
+	if r.full {
+		r.header(rep)
+		r.firstAction(rep)
+	} else {
+		r.summary(rep)
+	}
+	if r.full && len(rep.Path) > 0 {
 		r.printf("\n%s\n", r.paint(bold, "Fragmentation decision tree"))
 		for i, s := range rep.Path {
 			mark := ""
@@ -102,11 +113,94 @@ func (r *Renderer) Report(rep *handlers.Report) {
 		r.keys(rep.Keys)
 	}
 	if len(rep.Findings) == 0 {
-		r.printf("\n%s nothing to report for %s.\n", r.severity(handlers.SeverityNone), rep.Verb)
+		if r.full {
+			r.printf("\n%s nothing to report for %s.\n", r.severity(handlers.SeverityNone), rep.Verb)
+		}
+		return
+	}
+	if !r.full {
+		r.findingLines(rep)
 		return
 	}
 	for _, f := range rep.Findings {
 		r.finding(rep, f)
+	}
+}
+
+// summary is the line a report leads with (handlers.Summarize), then what
+// to do first in full.
+func (r *Renderer) summary(rep *handlers.Report) {
+	s := handlers.Summarize(rep)
+	where := Clean(s.Instance)
+	if s.Addr != "" {
+		where += " (" + Clean(s.Addr) + ")"
+	}
+	line := r.severity(s.Severity) + "  " + r.paint(bold, where) + "  " + Clean(s.Headline)
+	if !s.First.Nothing() {
+		first := "first: " + s.First.Label()
+		if s.Gain != "" {
+			first += ", " + s.Gain
+		}
+		line += " · " + r.paint(bold, first)
+	}
+	r.printf("%s\n", line)
+	r.firstAction(rep)
+}
+
+// findingLines prints one line per finding (severity, id, the number that
+// carries it, title) in aligned columns, then how to read a runbook.
+func (r *Renderer) findingLines(rep *handlers.Report) {
+	rows := make([][]string, 0, len(rep.Findings))
+	for _, f := range rep.Findings {
+		rows = append(rows, []string{r.severity(f.Severity), f.ID, Clean(handlers.Headline(f)), Clean(f.Title)})
+	}
+	r.table("  ", rows)
+	if rep.Failed() {
+		// Nothing else explains a failed probe: its class's advice.
+		for _, f := range rep.Findings {
+			r.printf("%s\n", wrap(Clean(f.Summary), runbookWidth, "  "))
+		}
+	}
+	verb := rep.Verb
+	if verb == "" {
+		verb = "diagnose"
+	}
+	// The runbook to read first is the one of the finding the first
+	// action answers.
+	id := handlers.Summarize(rep).Finding
+	if id == "" {
+		id = rep.Findings[0].ID
+	}
+	hint := fmt.Sprintf("redisbot diagnose %s %s or --runbook for the full runbook", Clean(rep.Instance), id)
+	if verb != "diagnose" {
+		hint = fmt.Sprintf("redisbot diagnose %s %s, or redisbot %s %s --runbook, for the full runbook", Clean(rep.Instance), id, verb, Clean(rep.Instance))
+	}
+	r.printf("%s\n", r.paint(dim, hint))
+}
+
+// table prints rows in columns padded by their visible width: colour
+// codes take bytes but no room on screen, so tabwriter would misalign a
+// coloured column. The last column is not padded.
+func (r *Renderer) table(prefix string, rows [][]string) {
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], ansi.StringWidth(cell))
+		}
+	}
+	for _, row := range rows {
+		var b strings.Builder
+		b.WriteString(prefix)
+		for i, cell := range row {
+			b.WriteString(cell)
+			if i < len(row)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-ansi.StringWidth(cell)+2))
+			}
+		}
+		r.printf("%s\n", strings.TrimRight(b.String(), " "))
 	}
 }
 
@@ -138,8 +232,8 @@ func (r *Renderer) header(rep *handlers.Report) {
 	}
 }
 
-// firstAction prints what to do first, under the header and before
-// anything else: the one line a reader under pressure needs.
+// firstAction prints what to do first, under the summary or the header
+// and before anything else: the one line a reader under pressure needs.
 func (r *Renderer) firstAction(rep *handlers.Report) {
 	a := handlers.ChooseFirstAction(rep)
 	label := r.paint(bold, "First:")
@@ -199,62 +293,9 @@ func (r *Renderer) keys(k *handlers.KeyReport) {
 	}
 }
 
-func (r *Renderer) finding(rep *handlers.Report, f handlers.Finding) {
-	r.printf("\n%s  %s  %s\n", r.severity(f.Severity), r.paint(bold, f.ID), f.Title)
-	r.printf("%s\n", wrap(Clean(f.Summary), 96, "  "))
-	rb, rbErr := r.runbook(rep, f)
-	// The runbook's Evidence section puts the numbers in context; the bare
-	// facts are the fallback when no runbook could be rendered.
-	if body, ok := section(rb, "Evidence"); ok {
-		r.printf("  %s\n%s\n", r.paint(bold, "Evidence:"), indent(Clean(body), "    "))
-	} else {
-		var ev []string
-		for _, e := range f.Evidence {
-			ev = append(ev, e.Name+"="+Clean(e.Text))
-		}
-		r.printf("  %s\n%s\n", r.paint(bold, "Evidence:"), wrap(strings.Join(ev, "  "), 92, "    "))
-	}
-	if len(f.Actions) > 0 {
-		acts := make([]string, len(f.Actions))
-		for i, a := range f.Actions {
-			acts[i] = string(a)
-		}
-		r.printf("  %s %s (approval-gated)\n", r.paint(bold, "Actions:"), strings.Join(acts, ", "))
-	}
-	if rbErr != nil {
-		r.printf("  %s %v\n", r.paint(dim, "Runbook unavailable:"), rbErr)
-		return
-	}
-	for _, heading := range []string{"Why it happens", "How to confirm", "Fix", "Prevention", "Manual checks"} {
-		body, ok := section(rb, heading)
-		if !ok {
-			continue
-		}
-		r.printf("  %s\n%s\n", r.paint(bold, heading+":"), indent(Clean(strings.TrimSpace(body)), "    "))
-	}
-	r.printf("  %s runbooks/%s.md\n", r.paint(dim, "Runbook:"), f.Runbook)
-}
-
-func (r *Renderer) runbook(rep *handlers.Report, f handlers.Finding) (*runbooks.Runbook, error) {
-	if r.runbooks == nil {
-		return nil, fmt.Errorf("no runbook library loaded")
-	}
-	return r.runbooks.Render(f.Runbook, runbooks.DataFor(rep, f))
-}
-
-func section(rb *runbooks.Runbook, heading string) (string, bool) {
-	if rb == nil {
-		return "", false
-	}
-	body, ok := rb.Section(heading)
-	body = strings.TrimSpace(body)
-	return body, ok && body != ""
-}
-
 // Fleet renders one line per instance, riskiest first (the order given).
 func (r *Renderer) Fleet(reports []*handlers.Report) {
-	tw := tabwriter.NewWriter(r.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tINSTANCE\tUSED\tRSS\tFRAG\tMAXMEMORY\tFINDINGS")
+	rows := [][]string{{"SEVERITY", "INSTANCE", "USED", "RSS", "FRAG", "MAXMEMORY", "FINDINGS"}}
 	for _, rep := range reports {
 		metric := func(name string) string {
 			if m, ok := rep.Metric(name); ok {
@@ -277,20 +318,10 @@ func (r *Renderer) Fleet(reports []*handlers.Report) {
 		if rep.Failed() {
 			ids = []string{"unreachable (" + string(rep.Error.Class) + ")"}
 		}
-		// Severity is padded before colouring so the columns stay aligned.
-		sev := fmt.Sprintf("%-8s", strings.ToUpper(orOK(rep.Severity)))
-		sev = strings.Replace(sev, strings.TrimSpace(sev), r.severity(rep.Severity), 1)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sev, Clean(rep.Instance), metric("used_memory"), metric("used_memory_rss"),
-			metric("mem_fragmentation_ratio"), maxmem, strings.Join(ids, ", "))
+		rows = append(rows, []string{r.severity(rep.Severity), Clean(rep.Instance), metric("used_memory"), metric("used_memory_rss"),
+			metric("mem_fragmentation_ratio"), maxmem, strings.Join(ids, ", ")})
 	}
-	tw.Flush()
-}
-
-func orOK(s handlers.Severity) string {
-	if s == handlers.SeverityNone {
-		return "ok"
-	}
-	return s.String()
+	r.table("", rows)
 }
 
 func (r *Renderer) list(instances []handlers.Instance) {

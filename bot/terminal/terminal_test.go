@@ -43,17 +43,25 @@ func TestReportFromHostileServer(t *testing.T) {
 		Findings: handlers.Evaluate(in), Doctor: snap.Doctor}
 	rep.Severity = handlers.Worst(rep.Findings)
 	var out bytes.Buffer
-	New(&out, false, lib).Report(rep)
+	New(&out, false, lib).WithRunbooks(true).Report(rep)
 	text := out.String()
 	if strings.ContainsRune(text, 0x1b) || strings.ContainsRune(text, '\a') {
 		t.Errorf("raw escape bytes in output:\n%q", text)
 	}
-	for _, want := range []string{"frag-high", "2.50", "Why it happens:", `\x1b[2J cleared`} {
+	for _, want := range []string{"frag-high", "2.50", "Why it happens", `\x1b[2J cleared`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
 	if strings.Contains(text, "<no value>") {
 		t.Error("a runbook template rendered <no value>")
+	}
+
+	// In colour, the only escape codes are the renderer's own: the
+	// server's are still shown as text.
+	out.Reset()
+	New(&out, true, lib).WithRunbooks(true).Report(rep)
+	if text := out.String(); strings.Contains(text, "\x1b]0;") || strings.ContainsRune(text, '\a') || !strings.Contains(text, `\x1b[2J cleared`) {
+		t.Errorf("a server's escape sequence reached the terminal:\n%q", text)
 	}
 }

@@ -35,6 +35,7 @@ var thirdParty = map[string][]string{
 	"github.com/redis/go-redis": {"handlers/probe", "handlers/keyspace", "handlers/remedy", "handlers/topology", "handlers/redistest", "handlers/topology/topotest", "bot/store"},
 	"go.etcd.io/bbolt":          {"bot/store"},
 	"gonum.org/v1/plot":         {"bot/charts"},
+	"github.com/charmbracelet":  {"bot/terminal"},
 	"github.com/spf13/viper":    {},
 	"github.com/spf13/cobra":    {},
 	"github.com/robfig/cron":    {},

@@ -182,12 +182,16 @@ func TestDiagnoseFragmentedServer(t *testing.T) {
 		t.Error("frag verb shows OOM findings")
 	}
 
-	// Text output carries the runbook with the live numbers.
+	// Text output is the first screen: the summary, what to do first,
+	// one line per finding and where the runbooks are.
 	text := runCLI(t, nil, "diagnose", "frag-1", "--config", cfg)
-	for _, want := range []string{"frag-high", "Why it happens:", "How to confirm:", "Fix:", "Prevention:", "MEMORY PURGE", "runbooks/frag-high.md"} {
+	for _, want := range []string{"frag-high", "  First: ", "redisbot diagnose frag-1 ", "--runbook for the full runbook"} {
 		if !strings.Contains(text.stdout, want) {
 			t.Errorf("text output lacks %q", want)
 		}
+	}
+	if strings.Contains(text.stdout, "Why it happens") {
+		t.Errorf("the first screen prints runbooks:\n%s", text.stdout)
 	}
 	if strings.Contains(text.stdout, "\x1b[") {
 		t.Error("colour codes in output that is not a terminal")
