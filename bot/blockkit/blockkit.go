@@ -56,8 +56,11 @@ type Reply struct {
 // File is an attachment uploaded with a reply, such as the CSV of a fleet
 // too large for a message.
 type File struct {
-	Name    string `json:"name"`
-	Title   string `json:"title"`
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	// Comment is the message the file is shared with, when it is the
+	// message itself (a chart in the channel) rather than part of a thread.
+	Comment string `json:"comment,omitempty"`
 	Content []byte `json:"content"`
 }
 

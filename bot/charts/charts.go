@@ -93,9 +93,17 @@ var (
 // fragmentation ratio on the lower one with its warning and critical lines.
 // Legends sit to the right of the panels, never over the data.
 func Memory(s Series, title string) ([]byte, error) {
+	c, err := memoryChart(s, title)
+	if err != nil {
+		return nil, err
+	}
+	return c.render()
+}
+
+func memoryChart(s Series, title string) (chart, error) {
 	pts := sorted(s.Points)
 	if len(pts) == 0 {
-		return nil, ErrNoData
+		return chart{}, ErrNoData
 	}
 	gaps := gapAfter(pts)
 	loc := pts[0].At.Location()
@@ -123,34 +131,31 @@ func Memory(s Series, title string) ([]byte, error) {
 	}
 	hasRatio := slices.ContainsFunc(pts, func(p Point) bool { return valid(drawnRatio(p)) })
 	if top == 0 && !hasRatio {
-		return nil, ErrNoData
+		return chart{}, ErrNoData
 	}
 	unit, unitName := memoryUnit(top)
 
-	mem := newPlot(loc)
-	mem.Y.Min, mem.Y.Max = 0, max(top/unit*1.08, 1)
-	mem.Y.Tick.Marker = unitTicks(unitName)
-	memLegend := newLegend()
+	mem := newPanel(loc, 0.62)
+	mem.plot.Y.Min, mem.plot.Y.Max = 0, max(top/unit*1.08, 1)
+	mem.plot.Y.Tick.Marker = unitTicks(unitName)
 	for _, l := range bytesLines {
 		segs, last := segments(pts, gaps, func(p Point) float64 { return l.value(p) / unit })
 		if len(segs) == 0 {
 			continue
 		}
 		style := lineStyle(l.color, l.dash)
-		if err := addSegments(mem, segs, style, l.step, len(pts) == 1); err != nil {
-			return nil, err
+		if err := mem.addSeries(l.name, fmt.Sprintf("%s  %s", l.name, formatBytes(last*unit)), segs, style, l.step, len(pts) == 1); err != nil {
+			return chart{}, err
 		}
-		memLegend.Add(fmt.Sprintf("%s  %s", l.name, formatBytes(last*unit)), thumb(style))
 	}
 	if top == 0 {
-		mem.Add(note("no memory numbers in these samples"))
+		mem.plot.Add(note("no memory numbers in these samples"))
 	}
 
-	ratio := newPlot(loc)
-	ratio.X.Label.Text = timeLabel(pts[0].At, pts[len(pts)-1].At)
-	ratio.Y.Label.Text = "fragmentation ratio"
-	ratio.Y.Tick.Marker = ratioTicks()
-	ratioLegend := newLegend()
+	ratio := newPanel(loc, 0.38)
+	ratio.plot.X.Label.Text = timeLabel(pts[0].At, pts[len(pts)-1].At)
+	ratio.plot.Y.Label.Text = "fragmentation ratio"
+	ratio.plot.Y.Tick.Marker = ratioTicks()
 	warn, crit := s.FragWarning, s.FragCritical
 	if def := handlers.DefaultThresholds(); warn <= 0 || crit <= 0 {
 		warn, crit = def.FragWarning, def.FragCritical
@@ -161,7 +166,7 @@ func Memory(s Series, title string) ([]byte, error) {
 		thresholds := []hline{{y: warn, style: lineStyle(colorWarning, dash)}, {y: crit, style: lineStyle(colorCritical, dash)}}
 		for i := range thresholds {
 			thresholds[i].style.Width = vg.Points(1)
-			ratio.Add(thresholds[i])
+			ratio.plot.Add(thresholds[i])
 		}
 		lo, hi := math.Min(1, warn), crit
 		for _, seg := range segs {
@@ -170,27 +175,23 @@ func Memory(s Series, title string) ([]byte, error) {
 			}
 		}
 		pad := (hi - lo) * 0.1
-		ratio.Y.Min, ratio.Y.Max = math.Max(0, lo-pad), hi+pad
+		ratio.plot.Y.Min, ratio.plot.Y.Max = math.Max(0, lo-pad), hi+pad
 		style := lineStyle(colorRatio, nil)
-		if err := addSegments(ratio, segs, style, false, len(pts) == 1); err != nil {
-			return nil, err
+		if err := ratio.addSeries("mem_fragmentation_ratio", fmt.Sprintf("frag ratio  %.2f", last), segs, style, false, len(pts) == 1); err != nil {
+			return chart{}, err
 		}
-		ratioLegend.Add(fmt.Sprintf("frag ratio  %.2f", last), thumb(style))
-		ratioLegend.Add(fmt.Sprintf("warning  %.2f", warn), thumb(thresholds[0].style))
-		ratioLegend.Add(fmt.Sprintf("critical  %.2f", crit), thumb(thresholds[1].style))
+		ratio.addEntry(fmt.Sprintf("warning  %.2f", warn), thresholds[0].style)
+		ratio.addEntry(fmt.Sprintf("critical  %.2f", crit), thresholds[1].style)
 	} else {
-		ratio.Y.Min, ratio.Y.Max = 1, crit
-		ratio.Add(note("no fragmentation ratio in these samples"))
+		ratio.plot.Y.Min, ratio.plot.Y.Max = 1, crit
+		ratio.plot.Add(note("no fragmentation ratio in these samples"))
 	}
 
-	setTimeRange([]*plot.Plot{mem, ratio}, pts[0].At, pts[len(pts)-1].At)
+	setTimeRange([]*plot.Plot{mem.plot, ratio.plot}, pts[0].At, pts[len(pts)-1].At)
 	if len(pts) == 1 {
 		title += "  (one sample so far)"
 	}
-	return render(title, []panel{
-		{plot: mem, legend: memLegend, weight: 0.62},
-		{plot: ratio, legend: ratioLegend, weight: 0.38},
-	})
+	return chart{title: title, panels: []*panel{mem, ratio}}, nil
 }
 
 // drawnRatio is the point's fragmentation ratio, or 0 (a gap) where it is
@@ -202,34 +203,58 @@ func drawnRatio(p Point) float64 {
 }
 
 // Fleet renders the riskiest instances' memory usage in percent of their
-// limit: used_memory / maxmemory, or RSS / memory_limit when that is higher
-// (an instance without maxmemory is still killed at its container limit).
-// At most MaxFleetLines instances are drawn, ranked by their latest usage.
+// limit. Each instance is one line of one metric, named in its legend
+// entry: used_memory / maxmemory, or RSS / memory_limit when that is the
+// tighter of the two over the window (an instance without maxmemory is
+// still killed at its container limit). A line never switches metric from
+// one point to the next: RSS at 60% of the limit drawn after used memory
+// at 90% of maxmemory would read as one number falling. At most
+// MaxFleetLines instances are drawn, ranked by their latest usage.
 func Fleet(series []Series, title string) ([]byte, error) {
+	c, err := fleetChart(series, title)
+	if err != nil {
+		return nil, err
+	}
+	return c.render()
+}
+
+func fleetChart(series []Series, title string) (chart, error) {
 	type usage struct {
 		name   string
 		pts    []Point
 		gaps   []bool
+		metric usageMetric
 		latest float64
 		peak   float64
-		basis  string
 	}
 	var all []usage
 	for _, s := range series {
 		pts := sorted(s.Points)
 		u := usage{name: s.Instance, pts: pts, gaps: gapAfter(pts), latest: math.NaN()}
-		for _, p := range pts {
-			if v, basis := percent(p); valid(v) {
-				u.latest, u.basis = v, basis
-				u.peak = max(u.peak, v)
+		// The metric whose peak is higher is the tighter limit.
+		for _, m := range usageMetrics {
+			var peak float64
+			for _, p := range pts {
+				if v := m.percent(p); valid(v) {
+					peak = max(peak, v)
+				}
+			}
+			if peak > u.peak {
+				u.metric, u.peak = m, peak
 			}
 		}
-		if !math.IsNaN(u.latest) {
-			all = append(all, u)
+		if u.peak == 0 {
+			continue
 		}
+		for _, p := range pts {
+			if v := u.metric.percent(p); valid(v) {
+				u.latest = v
+			}
+		}
+		all = append(all, u)
 	}
 	if len(all) == 0 {
-		return nil, ErrNoData
+		return chart{}, ErrNoData
 	}
 	slices.SortStableFunc(all, func(a, b usage) int {
 		if a.latest != b.latest {
@@ -246,7 +271,7 @@ func Fleet(series []Series, title string) ([]byte, error) {
 	var peak float64
 	for _, u := range all {
 		for _, p := range u.pts {
-			if _, ok := percentOK(p); !ok {
+			if !valid(u.metric.percent(p)) {
 				continue
 			}
 			if first.IsZero() || p.At.Before(first) {
@@ -259,7 +284,8 @@ func Fleet(series []Series, title string) ([]byte, error) {
 		peak = max(peak, u.peak)
 	}
 
-	p := newPlot(first.Location())
+	pn := newPanel(first.Location(), 1)
+	p := pn.plot
 	p.X.Label.Text = timeLabel(first, last)
 	p.Y.Min, p.Y.Max = 0, math.Max(105, peak*1.05)
 	p.Y.Tick.Marker = percentTicks()
@@ -280,37 +306,41 @@ func Fleet(series []Series, title string) ([]byte, error) {
 		p.Add(h)
 		refs = append(refs, h)
 	}
-	legend := newLegend()
 	for i, u := range all {
-		segs, _ := segments(u.pts, u.gaps, func(p Point) float64 { v, _ := percent(p); return v })
+		segs, _ := segments(u.pts, u.gaps, u.metric.percent)
 		style := lineStyle(fleetPalette[i%len(fleetPalette)], nil)
-		if err := addSegments(p, segs, style, false, len(u.pts) == 1); err != nil {
-			return nil, err
+		label := fmt.Sprintf("%s  %.0f%% %s", shorten(u.name, 22), u.latest, u.metric.name)
+		if err := pn.addSeries(u.name+" "+u.metric.name, label, segs, style, false, len(u.pts) == 1); err != nil {
+			return chart{}, err
 		}
-		legend.Add(fmt.Sprintf("%s  %.0f%% %s", shorten(u.name, 22), u.latest, u.basis), thumb(style))
 	}
 	for i, name := range []string{"warning", "critical", "limit"} {
-		legend.Add(fmt.Sprintf("%s  %.0f%%", name, refs[i].y), thumb(refs[i].style))
+		pn.addEntry(fmt.Sprintf("%s  %.0f%%", name, refs[i].y), refs[i].style)
 	}
 	setTimeRange([]*plot.Plot{p}, first, last)
-	return render(title, []panel{{plot: p, legend: legend, weight: 1}})
+	return chart{title: title, panels: []*panel{pn}}, nil
 }
 
-// percent is a point's usage of its tightest limit, and which limit that is.
-func percent(p Point) (float64, string) {
-	v, basis := math.NaN(), ""
-	if p.Maxmemory > 0 && p.UsedMemory > 0 {
-		v, basis = float64(p.UsedMemory)/float64(p.Maxmemory)*100, "of maxmemory"
-	}
-	if p.MemoryLimit > 0 && p.RSS > 0 {
-		if r := float64(p.RSS) / float64(p.MemoryLimit) * 100; math.IsNaN(v) || r > v {
-			v, basis = r, "RSS of limit"
+// usageMetric is one way to express memory as a percentage of a limit.
+type usageMetric struct {
+	name    string
+	percent func(Point) float64 // NaN when the point lacks a number
+}
+
+var usageMetrics = []usageMetric{
+	{"used/maxmemory", func(p Point) float64 {
+		if p.Maxmemory > 0 && p.UsedMemory > 0 {
+			return float64(p.UsedMemory) / float64(p.Maxmemory) * 100
 		}
-	}
-	return v, basis
+		return math.NaN()
+	}},
+	{"RSS/limit", func(p Point) float64 {
+		if p.MemoryLimit > 0 && p.RSS > 0 {
+			return float64(p.RSS) / float64(p.MemoryLimit) * 100
+		}
+		return math.NaN()
+	}},
 }
-
-func percentOK(p Point) (float64, bool) { v, _ := percent(p); return v, valid(v) }
 
 func cmpDesc(a, b float64) int {
 	switch {
@@ -508,16 +538,47 @@ func timeLabel(first, last time.Time) string {
 }
 
 // panel is one plot and its legend, and its share of the chart's height.
+// series and entries record what was drawn, for tests to read: gonum's
+// plot and legend keep theirs unexported.
 type panel struct {
-	plot   *plot.Plot
-	legend plot.Legend
-	weight float64
+	plot    *plot.Plot
+	legend  plot.Legend
+	weight  float64
+	series  []string // one name per drawn series: one metric each
+	entries []string // legend entries, in order
 }
+
+func newPanel(loc *time.Location, weight float64) *panel {
+	return &panel{plot: newPlot(loc), legend: newLegend(), weight: weight}
+}
+
+// addSeries draws one metric's segments with one legend entry.
+func (p *panel) addSeries(name, label string, segs []plotter.XYs, style draw.LineStyle, step, dots bool) error {
+	if err := addSegments(p.plot, segs, style, step, dots); err != nil {
+		return err
+	}
+	p.series = append(p.series, name)
+	p.addEntry(label, style)
+	return nil
+}
+
+func (p *panel) addEntry(label string, style draw.LineStyle) {
+	p.legend.Add(label, thumb(style))
+	p.entries = append(p.entries, label)
+}
+
+// chart is a title over panels that share the time axis.
+type chart struct {
+	title  string
+	panels []*panel
+}
+
+func (c chart) render() ([]byte, error) { return render(c.title, c.panels) }
 
 // render lays out a title, the panels stacked with their data areas aligned
 // (the same time is at the same x in every panel) and each legend to the
 // right of its panel, and encodes the PNG.
-func render(title string, panels []panel) ([]byte, error) {
+func render(title string, panels []*panel) ([]byte, error) {
 	img := image.NewRGBA(image.Rect(0, 0, Width, Height))
 	c := vgimg.NewWith(vgimg.UseImage(img))
 	dc := draw.New(c) // white background: vgimg's default

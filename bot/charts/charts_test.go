@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,13 +26,14 @@ var start = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
 // rising is an instance whose fragmentation climbs from 1.1 to 2.3 over the
 // window: RSS grows while the data shrinks, under a 3 GiB maxmemory and a
-// 4 GiB container limit. It misses 40 minutes of sweeps at 60% of the window.
+// 4 GiB container limit. It misses 40 minutes of sweeps at 60% of a window
+// of 6h or more.
 func rising(window, step time.Duration) Series {
 	n := int(window / step)
 	s := Series{Instance: "cache-eu-1"}
 	for i := 0; i <= n; i++ {
 		f := float64(i) / float64(n)
-		if f > 0.6 && f < 0.6+float64(40*time.Minute)/float64(window) {
+		if window >= 6*time.Hour && f > 0.6 && f < 0.6+float64(40*time.Minute)/float64(window) {
 			continue
 		}
 		wobble := 1 + 0.02*math.Sin(float64(i)/7)
@@ -228,21 +230,126 @@ func TestFleet(t *testing.T) {
 	}
 }
 
-func TestPercent(t *testing.T) {
-	tests := []struct {
-		p     Point
-		want  float64
-		basis string
-	}{
-		{Point{UsedMemory: 50, Maxmemory: 100}, 50, "of maxmemory"},
-		{Point{UsedMemory: 50, Maxmemory: 100, RSS: 90, MemoryLimit: 100}, 90, "RSS of limit"},
-		{Point{UsedMemory: 95, Maxmemory: 100, RSS: 90, MemoryLimit: 100}, 95, "of maxmemory"},
-		{Point{UsedMemory: 50, RSS: 60}, math.NaN(), ""},
+// A fleet line is one metric from end to end, named in its own legend
+// entry: an instance whose RSS share of the limit and used share of
+// maxmemory cross is drawn by the tighter one, never by whichever is higher
+// at each point.
+func TestFleetOneMetricPerSeries(t *testing.T) {
+	var crossing, cache Series
+	crossing.Instance, cache.Instance = "orders-primary", "cache-1"
+	for i := range 60 {
+		at := start.Add(time.Duration(i) * time.Minute)
+		// used/maxmemory steady at 90%; RSS/limit alternating 60% and 95%.
+		rss := int64(60 << 20)
+		if i%2 == 1 {
+			rss = 95 << 20
+		}
+		crossing.Points = append(crossing.Points, Point{At: at, UsedMemory: 90 << 20, Maxmemory: 100 << 20, RSS: rss, MemoryLimit: 100 << 20})
+		cache.Points = append(cache.Points, Point{At: at, UsedMemory: 40 << 20, Maxmemory: 100 << 20, RSS: 50 << 20})
 	}
-	for _, tt := range tests {
-		got, basis := percent(tt.p)
-		if (got != tt.want && !(math.IsNaN(got) && math.IsNaN(tt.want))) || basis != tt.basis {
-			t.Errorf("percent(%+v) = %v %q, want %v %q", tt.p, got, basis, tt.want, tt.basis)
+	c, err := fleetChart([]Series{cache, crossing}, "Riskiest instances, last 1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn := c.panels[0]
+	if want := []string{"orders-primary RSS/limit", "cache-1 used/maxmemory"}; !slices.Equal(pn.series, want) {
+		t.Errorf("series %q, want %q", pn.series, want)
+	}
+	want := []string{"orders-primary  95% RSS/limit", "cache-1  40% used/maxmemory", "warning  75%", "critical  85%", "limit  100%"}
+	if !slices.Equal(pn.entries, want) {
+		t.Errorf("legend %q, want %q", pn.entries, want)
+	}
+	if labels := tickLabels(pn.plot.X); len(labels) < 4 {
+		t.Errorf("x labels %q: want several over an hour", labels)
+	}
+	b, err := c.render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode(t, b)
+	write(t, "chart-fleet-crossing.png", b)
+}
+
+// The memory chart: four byte metrics on top, the ratio below, one legend
+// entry each (and the thresholds'), and time labels that fit the span.
+func TestMemoryChartModel(t *testing.T) {
+	for _, w := range Windows {
+		step := max(w.Span/300, 15*time.Second)
+		c, err := memoryChart(rising(w.Span, step), Title("cache-eu-1: memory", w.Span, rising(w.Span, step).Points))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "cache-eu-1: memory, last " + w.Name; c.title != want {
+			t.Errorf("title %q, want %q", c.title, want)
+		}
+		if want := []string{"used_memory", "RSS", "maxmemory", "memory_limit"}; !slices.Equal(c.panels[0].series, want) {
+			t.Errorf("%s: top series %q, want %q", w.Name, c.panels[0].series, want)
+		}
+		if want := []string{"mem_fragmentation_ratio"}; !slices.Equal(c.panels[1].series, want) {
+			t.Errorf("%s: ratio series %q, want %q", w.Name, c.panels[1].series, want)
+		}
+		if n := len(c.panels[0].entries) + len(c.panels[1].entries); n != 4+3 {
+			t.Errorf("%s: %d legend entries, want 7", w.Name, n)
+		}
+		labels := tickLabels(c.panels[1].plot.X)
+		if len(labels) < 4 || len(labels) > 12 {
+			t.Errorf("%s: x labels %q, want 4 to 12", w.Name, labels)
+		}
+		if w.Name == "15m" {
+			b, err := c.render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			decode(t, b)
+			write(t, "chart-15m.png", b)
+		}
+	}
+}
+
+func tickLabels(ax plot.Axis) []string {
+	var labels []string
+	for _, tk := range ax.Tick.Marker.Ticks(ax.Min, ax.Max) {
+		if strings.TrimSpace(tk.Label) != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	return labels
+}
+
+func TestWindows(t *testing.T) {
+	for _, w := range Windows {
+		if d, err := ParseWindow(w.Name); err != nil || d != w.Span {
+			t.Errorf("ParseWindow(%q) = %v, %v", w.Name, d, err)
+		}
+	}
+	if d, err := ParseWindow("1d"); err != nil || d != 24*time.Hour {
+		t.Errorf("ParseWindow(1d) = %v, %v", d, err)
+	}
+	if _, err := ParseWindow("2h"); err == nil || err.Error() != "the window is one of 15m, 1h, 6h, 24h, 7d, 30d" {
+		t.Errorf("ParseWindow(2h) err = %v", err)
+	}
+}
+
+// The title says how much history there is when it is less than the
+// window asked for.
+func TestTitle(t *testing.T) {
+	pts := func(span time.Duration) []Point {
+		return []Point{{At: start}, {At: start.Add(span / 2)}, {At: start.Add(span)}}
+	}
+	cases := []struct {
+		window time.Duration
+		pts    []Point
+		want   string
+	}{
+		{6 * time.Hour, pts(11 * time.Minute), "cache-1: memory, last 11 min (window 6h)"},
+		{6 * time.Hour, pts(6*time.Hour - 5*time.Minute), "cache-1: memory, last 6h"},
+		{7 * 24 * time.Hour, pts(50 * time.Hour), "cache-1: memory, last 2.1 days (window 7d)"},
+		{24 * time.Hour, pts(5*time.Hour + 20*time.Minute), "cache-1: memory, last 5h 20m (window 24h)"},
+		{time.Hour, nil, "cache-1: memory, last 1h"},
+	}
+	for _, c := range cases {
+		if got := Title("cache-1: memory", c.window, c.pts); got != c.want {
+			t.Errorf("Title = %q, want %q", got, c.want)
 		}
 	}
 }
@@ -254,9 +361,13 @@ func TestTimeTicks(t *testing.T) {
 		minLabels int
 		maxLabels int
 	}{
+		{11 * time.Minute, "09:00", 5, 7},
+		{15 * time.Minute, "09:00", 4, 4},
+		{time.Hour, "09:00", 4, 7},
 		{6 * time.Hour, "09:00", 6, 8},
 		{24 * time.Hour, "09:00", 8, 10},
 		{7 * 24 * time.Hour, "Sun 2 Mar", 6, 8},
+		{30 * 24 * time.Hour, "Tue 4 Mar", 4, 5},
 	}
 	for _, tt := range tests {
 		ticks := timeTicks{loc: time.UTC}.Ticks(unixSeconds(start), unixSeconds(start.Add(tt.window)))

@@ -10,13 +10,17 @@ import (
 )
 
 // timeTicks labels the time axis at round local times, with a spacing that
-// gives five to ten labels for windows from an hour to weeks: hourly for 6h,
-// every 3h for 24h, daily for 7d. Midnight is labelled with the date, so a
+// gives four to ten labels for spans from a few minutes to a month: every
+// 2 minutes for 10 minutes, 5 for 15m, hourly for 6h, every 3h for 24h,
+// daily for 7d, weekly for 30d. Midnight is labelled with the date, so a
 // 24h window shows where the day changes.
 type timeTicks struct{ loc *time.Location }
 
 // tickSteps are (window up to, major, minor).
 var tickSteps = []struct{ span, major, minor time.Duration }{
+	{12 * time.Minute, 2 * time.Minute, time.Minute},
+	{25 * time.Minute, 5 * time.Minute, time.Minute},
+	{50 * time.Minute, 10 * time.Minute, 2 * time.Minute},
 	{90 * time.Minute, 15 * time.Minute, 5 * time.Minute},
 	{3 * time.Hour, 30 * time.Minute, 10 * time.Minute},
 	{9 * time.Hour, time.Hour, 15 * time.Minute},

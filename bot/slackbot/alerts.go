@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redisbot/redisbot/bot/access"
@@ -73,13 +72,13 @@ func (b *Bot) alertCommand(ctx context.Context, j job, cmd handlers.Command, sco
 		return b.silence(ctx, j, cmd.Args[0], finding, dur, scope)
 	case "trend":
 		if len(cmd.Args) < 1 || len(cmd.Args) > 2 {
-			return usage("trend takes an instance and a window (usage: trend <instance> [6h|24h|7d])")
+			return usage("trend takes an instance and a window (usage: trend <instance> [" + charts.WindowNames() + "])")
 		}
 		window := 24 * time.Hour
 		if len(cmd.Args) == 2 {
-			w, ok := map[string]time.Duration{"6h": 6 * time.Hour, "24h": 24 * time.Hour, "1d": 24 * time.Hour, "7d": 7 * 24 * time.Hour}[cmd.Args[1]]
-			if !ok {
-				return usage("the window is 6h, 24h or 7d")
+			w, err := charts.ParseWindow(cmd.Args[1])
+			if err != nil {
+				return usage(err.Error())
 			}
 			window = w
 		}
@@ -119,8 +118,9 @@ func orAll(finding string) string {
 	return finding
 }
 
-// trend posts a memory chart of an instance's history in a thread, or a
-// text sparkline when the upload fails.
+// trend shares a memory chart of an instance's history in the channel,
+// its caption in the same message, or a text sparkline when the upload
+// fails.
 func (b *Bot) trend(ctx context.Context, j job, instance string, window time.Duration, scope []string) error {
 	inst, err := b.opts.Resolver.Resolve(instance, scope)
 	if err != nil {
@@ -131,27 +131,25 @@ func (b *Bot) trend(ctx context.Context, j job, instance string, window time.Dur
 	if err != nil {
 		return err
 	}
+	if len(samples) == 0 {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("No history for "+inst.Name+" yet: sweeps record it (schedule.sweep)."))
+	}
 	series := charts.Series{Instance: inst.Name}
 	var rss []float64
 	for _, x := range samples {
 		series.Points = append(series.Points, charts.Point{At: x.At, UsedMemory: x.UsedMemory, RSS: x.RSS, Maxmemory: x.Maxmemory, MemoryLimit: inst.MemoryLimit, FragRatio: x.FragRatio})
 		rss = append(rss, float64(x.RSS))
 	}
-	title := fmt.Sprintf("%s: memory, last %s", inst.Name, strings.TrimSuffix(window.String(), "0m0s"))
-	if len(samples) == 0 {
-		return b.ephemeral(ctx, j, blockkit.RenderRefusal("No history for "+inst.Name+" yet: sweeps record it (schedule.sweep)."))
-	}
-	head, err := b.Post(ctx, j.channel, blockkit.RenderNote(fmt.Sprintf("%s (%d samples)", title, len(samples))))
-	if err != nil {
-		return err
-	}
+	title := charts.Title(inst.Name+": memory", window, series.Points)
+	caption := fmt.Sprintf("%s (%d samples)", title, len(samples))
 	png, err := charts.Memory(series, title)
 	if err == nil {
-		err = b.Upload(ctx, j.channel, head, inst.Name+"-memory.png", title, png)
+		err = b.uploadFile(ctx, j.channel, "", blockkit.File{Name: inst.Name + "-memory.png", Title: title, Comment: blockkit.Escape(caption), Content: png})
 	}
 	if err != nil {
 		b.log.Warn("chart upload failed, posting a sparkline", "error", err)
-		return b.Reply(ctx, j.channel, head, blockkit.RenderNote("RSS "+charts.Sparkline(rss, 40)))
+		_, err = b.Post(ctx, j.channel, blockkit.RenderNote(caption+"\nRSS "+charts.Sparkline(rss, 40)))
+		return err
 	}
 	return nil
 }

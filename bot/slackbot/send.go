@@ -247,10 +247,10 @@ func (b *Bot) fenced(method string, f func(context.Context) error) func(context.
 // uploadFile attaches f to a thread (or the channel when threadTS is "").
 func (b *Bot) uploadFile(ctx context.Context, channel, threadTS string, f blockkit.File) error {
 	r := b.opts.Redactor
-	name, title, content := r.Redact(f.Name), r.Redact(f.Title), r.Redact(string(f.Content))
+	name, title, comment, content := r.Redact(f.Name), r.Redact(f.Title), r.Redact(f.Comment), r.Redact(string(f.Content))
 	err := b.retry(ctx, "files.upload", b.fenced("files.upload", func(ctx context.Context) error {
 		_, err := b.opts.API.UploadFileContext(ctx, slack.UploadFileParameters{
-			Filename: name, Title: title, Content: content, FileSize: len(content),
+			Filename: name, Title: title, InitialComment: comment, Content: content, FileSize: len(content),
 			Channel: channel, ThreadTimestamp: threadTS,
 		})
 		return err

@@ -10,7 +10,8 @@ import (
 	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
-// Uploader attaches a file to a thread (the digest's chart).
+// Uploader shares a file in a channel, or in a thread when threadTS is set
+// (the digest's chart).
 type Uploader interface {
 	Upload(ctx context.Context, channel, threadTS, name, title string, content []byte) error
 }
@@ -20,7 +21,7 @@ const digestKey = "*digest*"
 // Digest posts the fleet digest to the default alert channel when this
 // replica leads: counts by severity, the riskiest instances with their
 // fragmentation trend and time to OOM, restarts, silences and remediations
-// since the previous digest, and a chart of the riskiest in its thread.
+// since the previous digest, and a chart of the riskiest in the channel.
 func (s *Sweeper) Digest(ctx context.Context, up Uploader) {
 	if _, ok := s.o.Leader.Token(); !ok || s.o.ChannelFor == nil {
 		return
@@ -114,9 +115,16 @@ func (s *Sweeper) digest(ctx context.Context, token int64, channel string, up Up
 		}
 	}
 	if len(series) > 0 && up != nil {
-		png, err := charts.Fleet(series, "Riskiest instances, last 24h")
+		var all []charts.Point
+		for _, sr := range series {
+			all = append(all, sr.Points...)
+		}
+		title := charts.Title("Riskiest instances", 24*time.Hour, all)
+		png, err := charts.Fleet(series, title)
 		if err == nil {
-			err = up.Upload(ctx, channel, ts, "redis-digest.png", "Riskiest instances, last 24h", png)
+			// In the channel, under the digest: a chart in its thread is
+			// one click away and unseen.
+			err = up.Upload(ctx, channel, "", "redis-digest.png", title, png)
 		}
 		if err != nil {
 			// The text fallback: a sparkline of RSS per instance.

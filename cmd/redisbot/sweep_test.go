@@ -84,11 +84,15 @@ func TestSweepAlertsOnceSnoozeAndTrend(t *testing.T) {
 		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "1 active silence")
 	})
 
-	// The sweeps recorded history: the trend chart goes up as a PNG.
-	fake.SlashCommand(slash(onCall, "U0OP", "trend full-1 6h"))
+	// The sweeps recorded history: the trend chart goes up as a PNG in
+	// the channel, its caption saying how much history there is.
+	fake.SlashCommand(slash(onCall, "U0OP", "trend full-1 15m"))
 	file := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool { return p.Method == "files.upload" })[0]
-	if !strings.HasPrefix(string(file.File.Content), "\x89PNG") || file.ThreadTS == "" {
-		t.Errorf("trend upload: %s, thread %q", file.File.Name, file.ThreadTS)
+	if !strings.HasPrefix(string(file.File.Content), "\x89PNG") || file.ThreadTS != "" || file.Channel != onCall {
+		t.Errorf("trend upload: %s, channel %q, thread %q", file.File.Name, file.Channel, file.ThreadTS)
+	}
+	if !strings.HasPrefix(file.Text, "full-1: memory, last ") || !strings.Contains(file.Text, "(window 15m)") {
+		t.Errorf("trend caption %q", file.Text)
 	}
 	if v := fake.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)
@@ -241,11 +245,11 @@ func TestDigest(t *testing.T) {
 	if strings.Index(text, "full-1") < 0 || strings.Contains(text, "`ok-1`") {
 		t.Errorf("digest lists a healthy instance among the riskiest:\n%s", text)
 	}
-	// The chart of the riskiest goes into the digest's thread.
+	// The chart of the riskiest goes into the channel, under the digest.
 	chart := fake.WaitPosts(t, 1, 20*time.Second, func(p slacktest.Post) bool {
 		return p.Method == "files.upload" && p.File != nil && p.File.Name == "redis-digest.png"
 	})[0]
-	if !strings.HasPrefix(string(chart.File.Content), "\x89PNG") {
-		t.Error("digest chart is not a PNG")
+	if !strings.HasPrefix(string(chart.File.Content), "\x89PNG") || chart.ThreadTS != "" {
+		t.Errorf("digest chart: PNG %v, thread %q", strings.HasPrefix(string(chart.File.Content), "\x89PNG"), chart.ThreadTS)
 	}
 }
