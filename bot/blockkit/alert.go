@@ -52,11 +52,15 @@ func RenderAlert(v AlertView, lib *runbooks.Library, now time.Time) Message {
 	}
 	title := fmt.Sprintf("%s · %s · %s", label, v.Instance, f.Title)
 	blocks := []slack.Block{header(title)}
-	text := fmt.Sprintf("%s *%s*  %s\n%s", emoji, inline(truncRaw(f.Title)), code(f.ID), cut(Escape(f.Summary), maxSection/2))
+	summary, evidence := f.Summary, f.Evidence
+	if v.State == "resolved" {
+		summary, evidence = resolvedNow(v.Report)
+	}
+	text := fmt.Sprintf("%s *%s*  %s\n%s", emoji, inline(truncRaw(f.Title)), code(f.ID), cut(Escape(summary), maxSection/2))
 	if v.State != "resolved" && f.Severity == handlers.SeverityCritical && groupID.MatchString(v.OnCallGroup) {
 		text = "<!subteam^" + v.OnCallGroup + "> " + text
 	}
-	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(cut(text, maxSection)), evidenceFields(f.Evidence), nil))
+	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(cut(text, maxSection)), evidenceFields(evidence), nil))
 	since := "firing since " + v.Since.UTC().Format("2006-01-02 15:04 UTC")
 	if v.State == "resolved" {
 		since = "resolved at " + now.UTC().Format("2006-01-02 15:04 UTC")
