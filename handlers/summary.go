@@ -148,6 +148,9 @@ var headlines = map[string][]string{
 	"oom-rejecting":          {"{usage} of maxmemory ({used_memory_counted} of {maxmemory}), {errorstat_OOM} OOM errors", "{errorstat_OOM} OOM errors"},
 	"replica-over-maxmemory": {"{usage} of maxmemory ({used_memory_counted} of {maxmemory})"},
 	"unreachable":            {"{error}"},
+	"volatile-no-ttl":        {"{expires} of {keys} keys have a TTL ({ttl_share}) under {maxmemory_policy}"},
+	"keys-no-ttl":            {"{no_ttl_bytes} without a TTL ({no_ttl_share} of the scanned memory)"},
+	"big-keys":               {"{big_keys} big keys hold {big_keys_bytes}"},
 }
 
 // fillHeadline replaces each {name} in tmpl with that fact's text; it

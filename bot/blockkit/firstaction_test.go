@@ -9,8 +9,9 @@ import (
 	"github.com/redisbot/redisbot/handlers"
 )
 
-// What to do first is the first section of a report, right under the
-// header and its context line.
+// A report leads with the summary line (the number that matters, the first
+// action and its gain, as handlers.Summarize puts them), then what to do
+// first in full, right under the header and its context line.
 func TestReportStartsWithTheFirstAction(t *testing.T) {
 	for _, tc := range []struct {
 		instance string
@@ -23,22 +24,28 @@ func TestReportStartsWithTheFirstAction(t *testing.T) {
 		t.Run(tc.instance, func(t *testing.T) {
 			resp := mustHandle(t, fixtureService(t), "diagnose", tc.instance)
 			m := Render(resp, library(t)).Messages[0]
-			var first string
+			var sections []string
 			for _, b := range m.Blocks[1:] {
 				if s, ok := b.(*slack.SectionBlock); ok {
-					first = s.Text.Text
-					break
+					sections = append(sections, s.Text.Text)
+					if len(sections) == 2 {
+						break
+					}
+					continue
 				}
-				if _, ok := b.(*slack.ContextBlock); !ok {
-					t.Fatalf("%T before the first section", b)
+				if _, ok := b.(*slack.ContextBlock); !ok || len(sections) > 0 {
+					t.Fatalf("%T before the first two sections", b)
 				}
 			}
-			if !strings.HasPrefix(first, tc.want) {
-				t.Errorf("first section %q, want it to start with %q", first, tc.want)
+			sum := handlers.Summarize(resp.Reports[0])
+			if want := "*" + inline(sum.Headline) + "*"; len(sections) < 2 || !strings.HasPrefix(sections[0], want) {
+				t.Fatalf("sections %q, want the summary %q first", sections, want)
 			}
-			a := handlers.ChooseFirstAction(resp.Reports[0])
-			if a.Command != "" && !strings.Contains(first, "`"+a.Command+"` (approval required)") {
-				t.Errorf("first section %q lacks the command %q", first, a.Command)
+			if first := sections[1]; !strings.HasPrefix(first, tc.want) {
+				t.Errorf("first action %q, want it to start with %q", first, tc.want)
+			}
+			if a := sum.First; a.Command != "" && !strings.Contains(sections[1], "`"+a.Command+"` (approval required)") {
+				t.Errorf("first action %q lacks the command %q", sections[1], a.Command)
 			}
 		})
 	}

@@ -30,3 +30,14 @@ func TestRunbookPlaceholdersFilledAndEscaped(t *testing.T) {
 		}
 	}
 }
+
+// The summary line is escaped like every other text: a headline carries
+// an error message a server wrote.
+func TestSummaryLineIsEscaped(t *testing.T) {
+	s := handlers.Summary{Headline: "unreachable probe x: <!channel> & <@U1>",
+		First: handlers.FirstAction{ID: "memory-purge", GainBytes: 120 << 20}, Gain: "about 120.0 MiB back"}
+	got := summaryLine(s)
+	if want := "*unreachable probe x: &lt;!channel&gt; &amp; &lt;@U1&gt;* · first: memory purge, about 120.0 MiB back"; got != want {
+		t.Errorf("summaryLine = %q, want %q", got, want)
+	}
+}

@@ -27,7 +27,8 @@ func renderReport(rep *handlers.Report, lib *runbooks.Library) []Message {
 		head = append(head, ctx)
 	}
 	m.add(head...)
-	m.add(section(firstActionText(handlers.ChooseFirstAction(rep))))
+	sum := handlers.Summarize(rep)
+	m.add(section(summaryLine(sum)), section(firstActionText(sum.First)))
 	if rep.Keys != nil {
 		for _, b := range keyBlocks(rep.Keys) {
 			m.add(b)
