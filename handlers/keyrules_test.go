@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // scanOf aggregates keys the way a scanner does and returns the result.
@@ -157,7 +159,7 @@ func TestKeyFindingsQuoteNames(t *testing.T) {
 	}
 	for _, f := range fs {
 		if strings.ContainsAny(f.Summary, "\n\x1b") || len(f.Summary) > 2000 {
-			t.Errorf("%s summary carries the raw name: %q", f.ID, Truncate(f.Summary, 200))
+			t.Errorf("%s summary carries the raw name: %q", f.ID, redact.Truncate(f.Summary, 200))
 		}
 		for _, e := range f.Evidence {
 			if strings.ContainsAny(e.Text, "\n\x1b") || len(e.Text) > 400 {

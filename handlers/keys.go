@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Bounds on what a keys command may ask for.
@@ -43,7 +45,7 @@ func ParseKeysArgs(args []string) (name string, opts KeyScanOptions, err error) 
 		}
 		if !hasValue {
 			if i+1 >= len(args) {
-				return "", opts, usage("%s needs a value", Truncate(flag, 32))
+				return "", opts, usage("%s needs a value", redact.Truncate(flag, 32))
 			}
 			i++
 			value = args[i]
@@ -57,17 +59,17 @@ func ParseKeysArgs(args []string) (name string, opts KeyScanOptions, err error) 
 		case "--top":
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 1 || n > KeepKeys {
-				return "", opts, usage("--top must be a number from 1 to %d, not %q", KeepKeys, Truncate(value, 32))
+				return "", opts, usage("--top must be a number from 1 to %d, not %q", KeepKeys, redact.Truncate(value, 32))
 			}
 			opts.Top = n
 		case "--limit":
 			n, err := parseCount(value)
 			if err != nil || n < 1 || n > maxKeyLimit {
-				return "", opts, usage("--limit must be a number of keys from 1 to 100m (500000, 500k, 1m), not %q", Truncate(value, 32))
+				return "", opts, usage("--limit must be a number of keys from 1 to 100m (500000, 500k, 1m), not %q", redact.Truncate(value, 32))
 			}
 			opts.Limit = n
 		default:
-			return "", opts, usage("unknown option %q", Truncate(flag, 32))
+			return "", opts, usage("unknown option %q", redact.Truncate(flag, 32))
 		}
 	}
 	if name == "" {
@@ -164,7 +166,7 @@ func (s *Service) Keys(ctx context.Context, name string, opts KeyScanOptions) (*
 		s.panicked(ctx, "keyscan", name, pe)
 	}
 	if err != nil {
-		e := &ReportError{Class: ClassOf(err), Message: Redact(err.Error(), first.Password)}
+		e := &ReportError{Class: ClassOf(err), Message: redact.Secrets(err.Error(), first.Password)}
 		if e.Class == "" {
 			e.Class = ClassError
 		}
@@ -175,9 +177,9 @@ func (s *Service) Keys(ctx context.Context, name string, opts KeyScanOptions) (*
 		case ClassNoPerm:
 			f.Summary = "Key scan refused (noperm): the bot's ACL user lacks the key-scan rules (docs/redis-acl.md, \"For /redis keys\")."
 		case ClassError:
-			f.Summary = "Key scan failed: the server refused a key-scan command (renamed or disabled?): " + Truncate(e.Message, 300)
+			f.Summary = "Key scan failed: the server refused a key-scan command (renamed or disabled?): " + redact.Truncate(e.Message, 300)
 		default:
-			f.Summary = "Key scan failed (" + string(e.Class) + ") after a successful probe: " + Truncate(e.Message, 300)
+			f.Summary = "Key scan failed (" + string(e.Class) + ") after a successful probe: " + redact.Truncate(e.Message, 300)
 		}
 		r.Findings = []Finding{f}
 		r.Severity = Worst(r.Findings)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Membership reads the instances config stands for: every cluster seed and
@@ -231,7 +233,7 @@ func groupFailed(r *Report, inst Instance, ge *GroupError) *Report {
 	if class == "" {
 		class = ClassError
 	}
-	e := &ReportError{Class: class, Message: Truncate(Redact(ge.Err.Error(), inst.Password, inst.Remediation.Password), 1000)}
+	e := &ReportError{Class: class, Message: redact.Truncate(redact.Secrets(ge.Err.Error(), inst.Password, inst.Remediation.Password), 1000)}
 	r.Error = e
 	r.Findings = []Finding{groupFinding(inst, e)}
 	r.Severity = Worst(r.Findings)

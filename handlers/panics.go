@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"unicode"
+
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // ClassInternal is a probe that failed inside the bot (a recovered panic),
@@ -41,7 +43,7 @@ func (e *PanicError) Error() string { return "panic: " + e.Summary() }
 func (e *PanicError) Summary() string {
 	var rt runtime.Error
 	if err, ok := e.Value.(error); ok && errors.As(err, &rt) {
-		return printable(Truncate(rt.Error(), 120))
+		return printable(redact.Truncate(rt.Error(), 120))
 	}
 	return fmt.Sprintf("a panic with a value of type %T", e.Value)
 }
@@ -49,7 +51,7 @@ func (e *PanicError) Summary() string {
 // Detail is the panicked value quoted and cut to 500 bytes, for the log
 // (whose handler redacts configured secrets), never for a user.
 func (e *PanicError) Detail() string {
-	return strconv.Quote(Truncate(fmt.Sprint(e.Value), 500))
+	return strconv.Quote(redact.Truncate(fmt.Sprint(e.Value), 500))
 }
 
 // Claim reports whether the caller is the first to claim the panic. A probe

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
-// Redacted is what a secret is replaced with.
-const Redacted = "[redacted]"
+// Redacted is what a secret is replaced with, the same mark as
+// redact.Secrets leaves.
+const Redacted = redact.Mark
 
 // Redactor removes a fixed set of secrets (every configured password and
 // token) from text, in each form a renderer may have put them in: as is,

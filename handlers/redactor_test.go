@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 func TestRedactor(t *testing.T) {
@@ -33,7 +34,7 @@ func TestRedactor(t *testing.T) {
 		out := r.Redact(tc.in)
 		if strings.Contains(out, token) || strings.Contains(out, "p<w>") || strings.Contains(out, "p&lt;w") ||
 			strings.Contains(out, `p\u003cw`) || !strings.Contains(out, handlers.Redacted) {
-			t.Errorf("%s: Redact(%q) = %q", tc.name, tc.in, out)
+			t.Errorf("%s: redact.Secrets(%q) = %q", tc.name, tc.in, out)
 		}
 		if !r.Holds(tc.in) {
 			t.Errorf("%s: Holds(%q) = false", tc.name, tc.in)
@@ -73,7 +74,7 @@ func BenchmarkRedactor(b *testing.B) {
 		b.Run(fmt.Sprintf("secrets=%d/Redact", n), func(b *testing.B) {
 			b.SetBytes(int64(len(text)))
 			for b.Loop() {
-				_ = handlers.Redact(text, secrets...)
+				_ = redact.Secrets(text, secrets...)
 			}
 		})
 	}

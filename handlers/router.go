@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Command is one request as a verb and its arguments. The CLI builds it from
@@ -222,13 +224,13 @@ func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
 		if len(cmd.Args) > 0 {
 			v, ok := verbHelp(strings.ToLower(cmd.Args[0]))
 			if !ok {
-				return nil, &UsageError{Verb: "help", Msg: fmt.Sprintf("unknown verb %q", Truncate(cmd.Args[0], 32))}
+				return nil, &UsageError{Verb: "help", Msg: fmt.Sprintf("unknown verb %q", redact.Truncate(cmd.Args[0], 32))}
 			}
 			resp.Help = []VerbHelp{v}
 		}
 		return resp, nil
 	}
-	return nil, &UsageError{Msg: fmt.Sprintf("unknown verb %q; verbs: %s", Truncate(cmd.Verb, 32), verbList())}
+	return nil, &UsageError{Msg: fmt.Sprintf("unknown verb %q; verbs: %s", redact.Truncate(cmd.Verb, 32), verbList())}
 }
 
 func verbList() string {

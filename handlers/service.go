@@ -10,10 +10,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Prober reads a snapshot of one instance. The probe package implements it
-// against real servers.
+// against real servers. The service, the executor (before and after an
+// action) and the approval workflow (planning and re-checking) all take
+// one.
 type Prober interface {
 	Probe(ctx context.Context, inst Instance) (*Snapshot, error)
 }
@@ -169,7 +173,7 @@ func (s *Service) Lookup(name string) (Instance, error) {
 	}
 	shown := name
 	if !validName.MatchString(name) {
-		shown = Truncate(name, 64)
+		shown = redact.Truncate(name, 64)
 	}
 	return Instance{}, &UnknownInstanceError{Name: shown, Closest: Closest(strings.ToLower(name), names, 3)}
 }
@@ -273,7 +277,7 @@ func (s *Service) analyse(ctx context.Context, r *Report, inst Instance, snap *S
 		r.Metrics = keyMetrics(snap, inst.MemoryLimit)
 	}
 	if probeErr != nil {
-		e := &ReportError{Class: ClassOf(probeErr), Message: Redact(probeErr.Error(), inst.Password)}
+		e := &ReportError{Class: ClassOf(probeErr), Message: redact.Secrets(probeErr.Error(), inst.Password)}
 		if e.Class == "" {
 			e.Class = ClassError
 		}
@@ -429,24 +433,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// Truncate cuts text to n bytes for a message (what a user typed, a
-// command's output), so a 1,000-character argument does not come back whole.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
-// Redact removes secrets from text that may reach a user or a log. Errors
-// from client libraries are not expected to carry passwords; this makes sure.
-func Redact(text string, secrets ...string) string {
-	for _, secret := range secrets {
-		if secret != "" {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
-		}
-	}
-	return text
 }

@@ -44,11 +44,6 @@ var (
 	ErrBusy           = errors.New("another remediation is running on this instance")
 )
 
-// Prober takes fresh snapshots for planning and re-checking.
-type Prober interface {
-	Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error)
-}
-
 // Executor carries out an approved plan.
 type Executor interface {
 	Execute(ctx context.Context, p remedy.Plan, inst handlers.Instance) remedy.Outcome
@@ -84,7 +79,7 @@ type Lookup func(name string) (handlers.Instance, error)
 // Workflow is the remediation flow over a shared store.
 type Workflow struct {
 	store     *store.Store
-	prober    Prober
+	prober    handlers.Prober // fresh snapshots for planning and re-checking
 	exec      Executor
 	instances Lookup
 	cfg       Config
@@ -92,7 +87,7 @@ type Workflow struct {
 }
 
 // New returns a Workflow.
-func New(s *store.Store, p Prober, e Executor, instances Lookup, cfg Config, now func() time.Time) *Workflow {
+func New(s *store.Store, p handlers.Prober, e Executor, instances Lookup, cfg Config, now func() time.Time) *Workflow {
 	if now == nil {
 		now = time.Now
 	}

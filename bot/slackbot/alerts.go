@@ -12,6 +12,7 @@ import (
 	"github.com/redisbot/redisbot/bot/charts"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Post, Update and Reply let scheduled work (sweeps, digests) post through
@@ -66,7 +67,7 @@ func (b *Bot) alertCommand(ctx context.Context, j job, cmd handlers.Command, sco
 		if len(cmd.Args) == 3 {
 			finding = cmd.Args[1]
 			if _, ok := handlers.SpecFor(finding); !ok {
-				return usage(fmt.Sprintf("unknown finding %q", handlers.Truncate(finding, 40)))
+				return usage(fmt.Sprintf("unknown finding %q", redact.Truncate(finding, 40)))
 			}
 		}
 		return b.silence(ctx, j, cmd.Args[0], finding, dur, scope)

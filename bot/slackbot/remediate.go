@@ -15,6 +15,7 @@ import (
 	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/redact"
 	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
@@ -220,7 +221,7 @@ func (b *Bot) watchDefrag(a store.Approval) {
 	o := res.Outcome()
 	// Redacted here as well as on its way to Slack: the store and the
 	// audit log keep it too.
-	o.Message = handlers.Redact(b.opts.Redactor.Redact(o.Message), inst.Password, inst.Remediation.Password)
+	o.Message = redact.Secrets(b.opts.Redactor.Redact(o.Message), inst.Password, inst.Remediation.Password)
 	note(o.Message)
 	b.log.InfoContext(ctx, "defrag watch ended", "approval", a.ID, "instance", a.Instance, "reason", res.Reason)
 	if b.opts.Store == nil {

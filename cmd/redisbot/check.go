@@ -26,6 +26,7 @@ import (
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Bounds of the checks that are not probes (those take probe.timeout).
@@ -157,7 +158,7 @@ func (r *checkReport) exitCode() int {
 func checkConfig(ctx context.Context, cfg *config.Config, svc *handlers.Service, path string, opts options, stdout io.Writer) int {
 	reports, err := svc.Fleet(ctx, "")
 	if err != nil {
-		fmt.Fprintf(stdout, "%s: %s\n", path, handlers.Redact(err.Error(), cfg.Secrets()...))
+		fmt.Fprintf(stdout, "%s: %s\n", path, redact.Secrets(err.Error(), cfg.Secrets()...))
 		return exitError
 	}
 	r := &checkReport{
@@ -179,7 +180,7 @@ func checkConfig(ctx context.Context, cfg *config.Config, svc *handlers.Service,
 	} else {
 		r.writeText(&out)
 	}
-	fmt.Fprint(stdout, handlers.Redact(out.String(), secretForms(cfg.Secrets())...))
+	fmt.Fprint(stdout, redact.Secrets(out.String(), secretForms(cfg.Secrets())...))
 	return r.exitCode()
 }
 

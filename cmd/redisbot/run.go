@@ -15,6 +15,7 @@ import (
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
+	"github.com/redisbot/redisbot/handlers/redact"
 	"github.com/redisbot/redisbot/runbooks"
 )
 
@@ -130,7 +131,7 @@ func (w wiring) invoke(ctx context.Context, args []string, getenv func(string) s
 	svc := handlers.NewService(nil, w.serviceProber(prober), nil, cfg.Probe.Concurrency, nil)
 	setMembership(svc, cfg)
 	for _, err := range svc.Refresh(ctx) {
-		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(handlers.Redact(err.Error(), cfg.Secrets()...)))
+		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(redact.Secrets(err.Error(), cfg.Secrets()...)))
 	}
 	svc.SetKeyScanner(keyScanner(cfg))
 	svc.OnPanic(printPanics(stderr))

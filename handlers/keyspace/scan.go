@@ -22,6 +22,7 @@ import (
 
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Defaults of the scanner's pacing. See docs/benchmarks.md ("Key scan") for
@@ -143,7 +144,7 @@ func assemble(ctx context.Context, r *run, scans []*nodeScan, took time.Duration
 		if n.err != nil {
 			failed = append(failed, n)
 			out.NodeErrors = append(out.NodeErrors, handlers.NodeError{Node: n.inst.Name, Class: n.class,
-				Error: handlers.Redact(n.err.Error(), n.inst.Password)})
+				Error: redact.Secrets(n.err.Error(), n.inst.Password)})
 			out.Complete = false
 			continue
 		}
@@ -173,7 +174,7 @@ func assemble(ctx context.Context, r *run, scans []*nodeScan, took time.Duration
 		// reports an unreachable instance.
 		n := failed[0]
 		return nil, &handlers.ProbeError{Instance: n.inst.Name, Class: n.class,
-			Err: redacted{msg: handlers.Redact(n.err.Error(), n.inst.Password), err: n.err}}
+			Err: redacted{msg: redact.Secrets(n.err.Error(), n.inst.Password), err: n.err}}
 	}
 	switch err := ended(ctx); {
 	case len(stalled) > 0:

@@ -15,12 +15,8 @@ import (
 
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
+	"github.com/redisbot/redisbot/handlers/redact"
 )
-
-// Prober takes the before and after snapshots.
-type Prober interface {
-	Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error)
-}
 
 // Outcome is what an execution did and measured.
 type Outcome struct {
@@ -43,8 +39,8 @@ type Outcome struct {
 
 // Executor runs approved plans.
 type Executor struct {
-	prober  Prober
-	timeout time.Duration // per Redis command
+	prober  handlers.Prober // the before and after snapshots
+	timeout time.Duration   // per Redis command
 	// WaitBack bounds how long a restart or failover may take.
 	WaitBack time.Duration
 	// Poll is how often progress is checked.
@@ -66,7 +62,7 @@ type Executor struct {
 }
 
 // NewExecutor returns an Executor.
-func NewExecutor(p Prober, timeout time.Duration, now func() time.Time) *Executor {
+func NewExecutor(p handlers.Prober, timeout time.Duration, now func() time.Time) *Executor {
 	if now == nil {
 		now = time.Now
 	}
@@ -130,7 +126,7 @@ func (e *Executor) Execute(ctx context.Context, p Plan, inst handlers.Instance) 
 
 // redact removes every configured secret and the instance's passwords.
 func (e *Executor) redact(text string, inst handlers.Instance) string {
-	return handlers.Redact(e.Redactor.Redact(text), inst.Password, inst.Remediation.Password)
+	return redact.Secrets(e.Redactor.Redact(text), inst.Password, inst.Remediation.Password)
 }
 
 func (e *Executor) execute(ctx context.Context, p Plan, inst handlers.Instance) Outcome {
@@ -303,7 +299,7 @@ func (e *Executor) runRestartCommand(ctx context.Context, inst handlers.Instance
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
 		// Redacted before it is cut: a cut secret no longer matches.
-		return withheld, fmt.Errorf("restart command: %w: %s", err, handlers.Truncate(strings.TrimSpace(e.redact(out.String(), inst)), 300))
+		return withheld, fmt.Errorf("restart command: %w: %s", err, redact.Truncate(strings.TrimSpace(e.redact(out.String(), inst)), 300))
 	}
 	return withheld, nil
 }

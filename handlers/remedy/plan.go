@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Request is what an operator asked for.
@@ -144,11 +145,11 @@ func ParseRequest(verb string, args []string) (Request, error) {
 		case "policy", "maxmemory-policy":
 			p := strings.ToLower(rest[1])
 			if !slices.Contains(Policies, p) {
-				return Request{}, bad(fmt.Sprintf("unknown policy %q; valid: %s", handlers.Truncate(rest[1], 32), strings.Join(Policies, ", ")))
+				return Request{}, bad(fmt.Sprintf("unknown policy %q; valid: %s", redact.Truncate(rest[1], 32), strings.Join(Policies, ", ")))
 			}
 			r.Params["setting"], r.Params["value"] = "maxmemory-policy", p
 		default:
-			return Request{}, bad(fmt.Sprintf("cannot set %q: only maxmemory and policy", handlers.Truncate(rest[0], 32)))
+			return Request{}, bad(fmt.Sprintf("cannot set %q: only maxmemory and policy", redact.Truncate(rest[0], 32)))
 		}
 	default:
 		return Request{}, bad("unknown remediation " + verb)
@@ -173,7 +174,7 @@ func ParseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n <= 0 || n > (1<<50)/mult {
-		return 0, fmt.Errorf("invalid size %q (examples: 4gb, 512mb)", handlers.Truncate(s, 32))
+		return 0, fmt.Errorf("invalid size %q (examples: 4gb, 512mb)", redact.Truncate(s, 32))
 	}
 	return n * mult, nil
 }
