@@ -81,6 +81,10 @@ const (
 	ActionFailover    Action = "failover"
 )
 
+// Actions are every remediation, for what must consider each (the
+// permission check of check-config).
+var Actions = []Action{ActionMemoryPurge, ActionDefragOn, ActionDefragOff, ActionConfigSet, ActionBGSave, ActionRestart, ActionFailover}
+
 // Area groups findings by the verb that shows them.
 type Area string
 

@@ -25,8 +25,10 @@ import (
 	"github.com/redisbot/redisbot/bot/terminal"
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/keyspace"
 	"github.com/redisbot/redisbot/handlers/probe"
 	"github.com/redisbot/redisbot/handlers/redact"
+	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
 // Bounds of the checks that are not probes (those take probe.timeout).
@@ -41,14 +43,12 @@ const (
 	storeCheckTTL = time.Minute
 )
 
-// checkKey is the key the key-scan permission checks name. It need not
-// exist: Redis checks the user's key patterns against the names a command
+// checkArg stands for every argument of a command whose permission is
+// checked (handlers.RedisCommand.Args of them): as a key it need not exist,
+// since Redis checks the user's key patterns against the names a command
 // carries before it looks anything up, so a user without key access gets
-// NOPERM for a missing key too.
-const checkKey = "redisbot:check-config:absent"
-
-// checkArg is the argument that makes the remediation commands checked
-// below fail if a server ever ran them (see remediationCommands).
+// NOPERM for a missing key too; as a setting, section, address or keyword
+// no command accepts it, so even a command that ran would only fail.
 const checkArg = "redisbot-check-config"
 
 // checkReport is what check-config found, printed as text or JSON.
@@ -469,31 +469,21 @@ func checkInstances(ctx context.Context, reports []*handlers.Report, instances [
 	return rows
 }
 
-// command is one command whose permission is checked, under its ACL name.
-type command struct {
-	acl  string
-	args []any
+// checkForm is how a command is sent to test its permission: its name
+// and checkArg for each argument.
+func checkForm(c handlers.RedisCommand) []any {
+	var args []any
+	for _, w := range c.Words() {
+		args = append(args, w)
+	}
+	for range c.Args {
+		args = append(args, checkArg)
+	}
+	return args
 }
 
-// keyScanCommands are what /redis keys sends as the diagnosis user
-// (handlers/keyspace: SCAN, then TYPE, MEMORY USAGE, PTTL and the length
-// of each key's type), each naming checkKey. All of them only read, so
-// they are checked by sending them. docs/redis-acl.md also grants ttl and
-// object|encoding, which the scanner does not send.
-var keyScanCommands = []command{
-	{"scan", []any{"SCAN", "0", "COUNT", "1"}},
-	{"type", []any{"TYPE", checkKey}},
-	{"memory|usage", []any{"MEMORY", "USAGE", checkKey}},
-	{"pttl", []any{"PTTL", checkKey}},
-	{"strlen", []any{"STRLEN", checkKey}},
-	{"llen", []any{"LLEN", checkKey}},
-	{"hlen", []any{"HLEN", checkKey}},
-	{"scard", []any{"SCARD", checkKey}},
-	{"zcard", []any{"ZCARD", checkKey}},
-	{"xlen", []any{"XLEN", checkKey}},
-}
-
-// checkKeyScan sends the key-scan commands as the diagnosis user.
+// checkKeyScan sends the commands of the key scan (keyspace.Commands) as
+// the diagnosis user.
 func checkKeyScan(ctx context.Context, inst handlers.Instance, timeout time.Duration) *permCheck {
 	res := &permCheck{User: inst.Username, Status: "ok"}
 	c, err := checkClient(inst, inst.Username, inst.Password, timeout)
@@ -504,15 +494,16 @@ func checkKeyScan(ctx context.Context, inst handlers.Instance, timeout time.Dura
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*timeout)
 	defer cancel()
-	cmds := make([]*redis.Cmd, len(keyScanCommands))
+	// Every command the scan sends only reads: each is simply sent.
+	cmds := make([]*redis.Cmd, len(keyspace.Commands))
 	_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, kc := range keyScanCommands {
-			cmds[i] = p.Do(ctx, kc.args...)
+		for i, kc := range keyspace.Commands {
+			cmds[i] = p.Do(ctx, checkForm(kc)...)
 		}
 		return nil
 	})
-	for i, kc := range keyScanCommands {
-		res.judge(kc.acl, cmds[i].Err())
+	for i, kc := range keyspace.Commands {
+		res.judge(kc.ACL, cmds[i].Err())
 	}
 	return res
 }
@@ -531,19 +522,18 @@ func checkKeyScan(ctx context.Context, inst handlers.Instance, timeout time.Dura
 // Sending too few arguments is therefore useless (the arity error comes
 // before the ACL check), but:
 //
-//   - Commands that only read (INFO, PING, TIME, LATENCY LATEST, ROLE,
-//     CLUSTER NODES) are simply sent.
-//   - CONFIG SET is sent with a parameter that does not exist: the ACL
-//     check answers first, and if it passes CONFIG SET fails on the name,
-//     on every server, having changed nothing.
-//   - The other writes are sent only inside MULTI and the transaction is
-//     then discarded (and the connection closed, which discards it too):
-//     "+QUEUED" means the ACL check passed, NOPERM that it did not, and
-//     nothing is ever run. MULTI is sent alone, and nothing follows unless
-//     it answered OK. Where the syntax allows, each also carries checkArg
-//     where a keyword or value belongs, so that even if it ran it would
-//     only be a syntax error; MEMORY PURGE and CONFIG REWRITE take no
-//     arguments. SHUTDOWN is refused inside MULTI before the ACL check
+//   - Commands that only read (those remedy.Commands does not mark
+//     Writes: INFO, PING, TIME, LATENCY LATEST, ROLE, CLUSTER NODES) are
+//     simply sent.
+//   - Writes (CONFIG SET included) are sent only inside MULTI and the
+//     transaction is then discarded (and the connection closed, which
+//     discards it too): "+QUEUED" means the ACL check passed, NOPERM that
+//     it did not, and nothing is ever run. MULTI is sent alone, and
+//     nothing follows unless it answered OK. Each also carries checkArg
+//     for each argument it takes (RedisCommand.Args), so that even if it
+//     ran it would only be an error (a setting CONFIG SET does not know, a
+//     syntax error); MEMORY PURGE, CONFIG REWRITE and CLIENT UNPAUSE take
+//     none. SHUTDOWN is refused inside MULTI before the ACL check
 //     (no-multi, Redis 7.0 and later), so it is not checked there.
 //   - docs/redis-acl.md grants the remediation user +multi and +discard
 //     for this check; a user without +multi gets those writes listed as
@@ -554,43 +544,20 @@ func checkKeyScan(ctx context.Context, inst handlers.Instance, timeout time.Dura
 // refusals do.
 
 // remediationCommands are what the executor (handlers/remedy) sends with
-// the remediation credential, as docs/redis-acl.md lists them: reads, and
-// writes that are only ever queued. Only what the instance's remediation
-// settings use is required.
-func remediationCommands(r handlers.Remediation) (reads, writes []command) {
-	reads = []command{
-		{"info", []any{"INFO", "server"}},
-		{"ping", []any{"PING"}},
-		{"time", []any{"TIME"}},
-		{"latency|latest", []any{"LATENCY", "LATEST"}},
-		{"config|set", []any{"CONFIG", "SET", checkArg, "0"}},
+// the remediation credential for the actions the instance's settings allow
+// (remedy.Commands of each action), split into those that only read and
+// those that write, which are only ever queued.
+func remediationCommands(r handlers.Remediation) (reads, writes []handlers.RedisCommand) {
+	var all []handlers.RedisCommand
+	for _, a := range handlers.Actions {
+		all = handlers.MergeCommands(all, remedy.Commands(a, r))
 	}
-	writes = []command{
-		{"memory|purge", []any{"MEMORY", "PURGE"}},
-		{"bgsave", []any{"BGSAVE", checkArg}},
-	}
-	if r.PersistConfig {
-		writes = append(writes, command{"config|rewrite", []any{"CONFIG", "REWRITE"}})
-	}
-	switch r.FailoverMethod {
-	case "failover":
-		writes = append(writes, command{"failover", []any{"FAILOVER", checkArg}})
-		if r.RestartMethod != "" {
-			// The restarted old primary is made a replica of the new one.
-			writes = append(writes, command{"replicaof", []any{"REPLICAOF", checkArg, checkArg}})
+	for _, c := range all {
+		if c.Writes {
+			writes = append(writes, c)
+		} else {
+			reads = append(reads, c)
 		}
-	case "cluster-failover":
-		reads = append(reads, command{"role", []any{"ROLE"}}, command{"cluster|nodes", []any{"CLUSTER", "NODES"}})
-		writes = append(writes, command{"cluster|failover", []any{"CLUSTER", "FAILOVER", checkArg}})
-	case "sentinel":
-		reads = append(reads, command{"role", []any{"ROLE"}})
-		// Writes pause on the old master until the bot has made it a
-		// replica of the one Sentinel promoted.
-		writes = append(writes, command{"client|pause", []any{"CLIENT", "PAUSE", "1", "WRITE"}},
-			command{"client|unpause", []any{"CLIENT", "UNPAUSE"}}, command{"replicaof", []any{"REPLICAOF", checkArg, checkArg}})
-	}
-	if r.RestartMethod == "shutdown" {
-		writes = append(writes, command{"shutdown", []any{"SHUTDOWN", checkArg}})
 	}
 	return reads, writes
 }
@@ -616,19 +583,19 @@ func checkRemediation(ctx context.Context, inst handlers.Instance, timeout time.
 	cmds := make([]*redis.Cmd, len(reads))
 	_, _ = conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, rc := range reads {
-			cmds[i] = p.Do(ctx, rc.args...)
+			cmds[i] = p.Do(ctx, checkForm(rc)...)
 		}
 		return nil
 	})
 	for i, rc := range reads {
-		if res.judge(rc.acl, cmds[i].Err()); res.failed() {
+		if res.judge(rc.ACL, cmds[i].Err()); res.failed() {
 			return res
 		}
 	}
 
-	notChecked := func(why string, list []command) {
+	notChecked := func(why string, list []handlers.RedisCommand) {
 		for _, w := range list {
-			res.NotChecked = append(res.NotChecked, w.acl)
+			res.NotChecked = append(res.NotChecked, w.ACL)
 		}
 		res.Why = why
 	}
@@ -647,24 +614,24 @@ func checkRemediation(ctx context.Context, inst handlers.Instance, timeout time.
 	queued := make([]*redis.Cmd, len(writes))
 	_, _ = conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, w := range writes {
-			queued[i] = p.Do(ctx, w.args...)
+			queued[i] = p.Do(ctx, checkForm(w)...)
 		}
 		p.Do(ctx, "DISCARD")
 		return nil
 	})
-	var refused []command
+	var refused []handlers.RedisCommand
 	for i, w := range writes {
 		err := queued[i].Err()
 		switch {
 		case err == nil && queued[i].Val() != "QUEUED":
 			// Not reachable on a server that honours MULTI; say so loudly
 			// rather than count it as allowed.
-			res.Status, res.Error = "error: "+string(handlers.ClassProtocol), fmt.Sprintf("%s inside MULTI answered %v, not QUEUED", w.acl, queued[i].Val())
+			res.Status, res.Error = "error: "+string(handlers.ClassProtocol), fmt.Sprintf("%s inside MULTI answered %v, not QUEUED", w.ACL, queued[i].Val())
 			return res
 		case err != nil && strings.Contains(err.Error(), "not allowed inside a transaction"):
 			refused = append(refused, w)
 		default:
-			if res.judge(w.acl, err); res.failed() {
+			if res.judge(w.ACL, err); res.failed() {
 				return res
 			}
 		}

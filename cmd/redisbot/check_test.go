@@ -219,8 +219,8 @@ func TestCheckConfigRemediationCredential(t *testing.T) {
 		// The documented user has +multi: everything but SHUTDOWN
 		// (no-multi in Redis 7) is queued and discarded.
 		"docs-1: remediation user admin: ok; not checked: shutdown (the server refuses them inside MULTI",
-		// Without +multi the writes cannot be tested.
-		"nomulti-1: remediation user admin-nomulti: ok; not checked: memory|purge, bgsave, config|rewrite, failover, replicaof, shutdown (a user without +multi cannot test them without running them",
+		// Without +multi the writes (CONFIG SET included) cannot be tested.
+		"nomulti-1: remediation user admin-nomulti: ok; not checked: memory|purge, config|set, config|rewrite, bgsave, shutdown, failover, replicaof (a user without +multi cannot test them without running them",
 		"nobgsave-1: remediation user admin-nobgsave: missing: config|set, bgsave (needed by approved actions",
 	} {
 		if !strings.Contains(res.stdout, want) {

@@ -42,6 +42,27 @@ const (
 	FastCount = 1000
 )
 
+// Commands are what a scan sends to each server once connected (besides
+// probe.ConnectCommands): INFO keyspace and CONFIG GET of one setting
+// (settings), SCAN, then TYPE, MEMORY USAGE and PTTL of each key (first)
+// and the length command of each collection's type (length).
+// check-config tests them for the diagnosis user, which /redis keys scans
+// as.
+var Commands = []handlers.RedisCommand{
+	{ACL: "info", Args: 1},
+	{ACL: "config|get", Args: 1},
+	{ACL: "scan", Args: 1},
+	{ACL: "type", Args: 1},
+	{ACL: "memory|usage", Args: 1},
+	{ACL: "pttl", Args: 1},
+	{ACL: "strlen", Args: 1},
+	{ACL: "llen", Args: 1},
+	{ACL: "hlen", Args: 1},
+	{ACL: "scard", Args: 1},
+	{ACL: "zcard", Args: 1},
+	{ACL: "xlen", Args: 1},
+}
+
 // Scanner implements handlers.KeyScanner against real servers.
 type Scanner struct {
 	// Budget is the throttle of a scan that does not set its own

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +26,11 @@ import (
 	"github.com/redisbot/redisbot/handlers/regularfile"
 )
 
-// ConfigKeys are the settings the rules read. Each is asked for by name, so a
-// password (requirepass, masterauth) is never fetched, and each is its own
-// CONFIG GET because Redis before 7.0 takes one pattern per call.
+// ConfigKeys are the settings the rules read. Each is asked for by name (or
+// by a pattern that only matches harmless settings), so a password
+// (requirepass, masterauth) is never fetched, and each is its own CONFIG
+// GET because Redis before 7.0 takes one pattern per call. They are
+// pipelined with the rest: one round trip for all.
 var ConfigKeys = []string{
 	"maxmemory",
 	"maxmemory-policy",
@@ -43,6 +46,30 @@ var ConfigKeys = []string{
 	"jemalloc-bg-thread",
 	"replica-ignore-maxmemory",
 }
+
+// ConfigPatterns are settings asked for by a pattern, each in one CONFIG
+// GET after ConfigKeys: the lazy-freeing settings the key rules cite
+// (big-keys). Which exist depends on the version (lazyfree-lazy-user-del
+// from 6.0, lazyfree-lazy-user-flush from 6.2): the pattern answers those
+// the server has, and matches no password.
+var ConfigPatterns = []string{"lazyfree-lazy-*"}
+
+// Commands are what a probe sends once connected (besides
+// ConnectCommands): INFO alone, then CONFIG GET of each ConfigKeys and
+// ConfigPatterns entry, MEMORY STATS and MEMORY DOCTOR. check-config and the tests read them.
+var Commands = []handlers.RedisCommand{
+	{ACL: "info", Args: 1},
+	{ACL: "config|get", Args: 1},
+	{ACL: "memory|stats"},
+	{ACL: "memory|doctor"},
+}
+
+// ConnectCommands are what every client built from ClientOptions sends
+// when it opens a connection: HELLO (with AUTH in it), AUTH alone to a
+// server that does not know HELLO, SELECT for a database other than 0.
+// They need no permission check: a connection that cannot make them fails
+// whatever is sent next, and says so.
+var ConnectCommands = []handlers.RedisCommand{{ACL: "hello"}, {ACL: "auth"}, {ACL: "select", Args: 1}}
 
 // Prober probes instances and keeps one small connection pool per instance,
 // so a sweep or a benchmark pays the connection set-up once.
@@ -243,16 +270,17 @@ func (p *Prober) readInfo(ctx context.Context, c *redis.Client, start time.Time)
 }
 
 // readRest reads what the rules need besides INFO in one pipelined round
-// trip: CONFIG GET of each setting, MEMORY STATS, and MEMORY DOCTOR last
-// (only the doctor verb and finding need its text). Every reply that
-// arrived before the deadline is kept (see reply); a part the server
-// refused (ACL, CONFIG renamed) or that did not arrive in time is unknown,
-// and noted once in Missing. It fails only on a reply that is not Redis.
+// trip: CONFIG GET of each setting and pattern, MEMORY STATS, and MEMORY
+// DOCTOR last (only the doctor verb and finding need its text). Every
+// reply that arrived before the deadline is kept (see reply); a part the
+// server refused (ACL, CONFIG renamed) or that did not arrive in time is
+// unknown, and noted once in Missing. It fails only on a reply that is
+// not Redis.
 func (p *Prober) readRest(ctx context.Context, c *redis.Client, snap *handlers.Snapshot) error {
 	pipe := c.Pipeline()
-	configs := make([]*redis.Cmd, len(ConfigKeys))
-	for i, key := range ConfigKeys {
-		configs[i] = pipe.Do(ctx, "CONFIG", "GET", key)
+	var configs []*redis.Cmd
+	for _, key := range slices.Concat(ConfigKeys, ConfigPatterns) {
+		configs = append(configs, pipe.Do(ctx, "CONFIG", "GET", key))
 	}
 	stats := pipe.Do(ctx, "MEMORY", "STATS")
 	doctor := pipe.Do(ctx, "MEMORY", "DOCTOR")
