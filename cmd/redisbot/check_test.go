@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,10 @@ import (
 
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/keyspace"
 	"github.com/redisbot/redisbot/handlers/redistest"
+	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
 // jsonCheck mirrors check-config's JSON contract.
@@ -475,5 +480,67 @@ func TestJudgeReplies(t *testing.T) {
 	p.judge("ping", context.DeadlineExceeded)
 	if p.Status != "error: timeout" {
 		t.Errorf("timeout: status %q", p.Status)
+	}
+}
+
+// TestCheckConfigReadsTheDeclarations takes, for every command the
+// remediations declare (remedy.Commands of every action under these
+// settings) and the key scan declares (keyspace.Commands), a user that has
+// everything but that command, and expects check-config to name it: a
+// command added to a sender's declaration is checked with no change here.
+// SHUTDOWN is the exception Redis makes: refused inside MULTI before the
+// ACL check, it is listed as not checked. A diagnosis user without INFO
+// cannot be probed at all, which other tests cover.
+func TestCheckConfigReadsTheDeclarations(t *testing.T) {
+	srv := redistest.StartT(t)
+	c := srv.Client()
+	defer c.Close()
+	settings := handlers.Remediation{RestartMethod: "shutdown", FailoverMethod: "failover", PersistConfig: true}
+	var remediation []handlers.RedisCommand
+	for _, a := range handlers.Actions {
+		remediation = handlers.MergeCommands(remediation, remedy.Commands(a, settings))
+	}
+	env := map[string]string{"FULL": "full-pass"}
+	yaml := "instances:\n"
+	var names []string
+	scan := slices.DeleteFunc(slices.Clone(keyspace.Commands), func(c handlers.RedisCommand) bool { return c.ACL == "info" })
+	for i, cmd := range slices.Concat(remediation, scan) {
+		user := fmt.Sprintf("no-%d", i)
+		setUser(t, c, user, "pass-"+user, "+@all", "~*", "-"+cmd.ACL)
+		env["PW"+strconv.Itoa(i)] = "pass-" + user
+		name := fmt.Sprintf("lacks-%d", i)
+		names = append(names, cmd.ACL)
+		if i < len(remediation) {
+			yaml += instanceYAML(name, srv.Addr, "password_env: FULL", "username: full", "remediation:", "  username: "+user,
+				"  password_env: PW"+strconv.Itoa(i), "  restart_method: shutdown", "  failover_method: failover", "  persist_config: true")
+		} else {
+			yaml += instanceYAML(name, srv.Addr, "username: "+user, "password_env: PW"+strconv.Itoa(i))
+		}
+	}
+	setUser(t, c, "full", "full-pass", "+@all", "~*")
+	j, res := checkJSON(t, env, writeConfig(t, yaml))
+	rows := map[string]int{}
+	for i, in := range j.Instances {
+		rows[in.Name] = i
+	}
+	for i, acl := range names {
+		row, ok := rows[fmt.Sprintf("lacks-%d", i)]
+		if !ok {
+			t.Fatalf("no row for lacks-%d:\n%s", i, res.stdout)
+		}
+		p := j.Instances[row].KeyScan
+		if i < len(remediation) {
+			p = j.Instances[row].Remediation
+		}
+		switch {
+		case p == nil:
+			t.Errorf("without %s: no permission check", acl)
+		case acl == "shutdown":
+			if !slices.Contains(p.NotChecked, acl) {
+				t.Errorf("without %s: %+v, want it not checked", acl, p)
+			}
+		case !slices.Equal(p.Missing, []string{acl}):
+			t.Errorf("without %s: %+v, want it and only it missing", acl, p)
+		}
 	}
 }
