@@ -26,6 +26,22 @@ import (
 	"github.com/redisbot/redisbot/handlers/probe"
 )
 
+// ClusterCommands are what expanding a cluster seed sends to it, as the
+// diagnosis user: CLUSTER SHARDS, and CLUSTER NODES where SHARDS is
+// missing (before 7.0) or lists a node without an address.
+var ClusterCommands = []handlers.RedisCommand{{ACL: "cluster|shards"}, {ACL: "cluster|nodes"}}
+
+// SentinelCommands are what expanding a Sentinel entry sends to the
+// sentinels, with the entry's sentinel credentials: SENTINEL
+// GET-MASTER-ADDR-BY-NAME and SENTINEL REPLICAS (SLAVES before 5.0). A
+// failover through Sentinel adds SENTINEL FAILOVER. Sentinels keep ACLs of
+// their own, which check-config does not test.
+var SentinelCommands = []handlers.RedisCommand{
+	{ACL: "sentinel|get-master-addr-by-name", Args: 1},
+	{ACL: "sentinel|replicas", Args: 1},
+	{ACL: "sentinel|slaves", Args: 1},
+}
+
 // Tags added to expanded instances, besides ClusterTag and SentinelTag.
 const (
 	TagPrimary = "primary"
