@@ -12,66 +12,40 @@ const (
 	maxRepeatInterval = 7 * 24 * time.Hour
 )
 
-func defaultRawAlerts() rawAlerts {
-	return rawAlerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold}
-}
-
 // alerts checks the alerts section. instanceTags are the tags of all
 // instances, or nil when some could not be decoded, in which case route
 // tags are not checked against them.
-func (l *loader) alerts(ra rawAlerts, instanceTags map[string]bool) Alerts {
-	a := Alerts{
-		Channel:        ra.Channel,
-		OnCallGroup:    ra.OnCallGroup,
-		RepeatInterval: ra.RepeatInterval,
-		StormThreshold: ra.StormThreshold,
+func (l *loader) alerts(a Alerts, instanceTags map[string]bool) Alerts {
+	if len(a.Routes) == 0 {
+		a.Routes = nil // "routes: []" is no routes
 	}
-	for _, rr := range ra.Routes {
-		a.Routes = append(a.Routes, Route{Tags: rr.Tags, Channel: rr.Channel})
+	if a.Channel != "" {
+		l.badChannelID("alerts.channel", a.Channel)
 	}
-	if l.p.isFailed("alerts") {
-		return a
+	l.routes(a.Routes, instanceTags)
+	// A storm summary replaces the unreachable alerts of every instance,
+	// routed or not, and goes to alerts.channel: without one, routed teams
+	// would hear nothing in a storm.
+	l.p.check("alerts.channel", len(a.Routes) > 0 && a.Channel == "" && !l.p.isFailed("alerts.routes"),
+		"is required when routes are set (storm summaries go there)")
+	if a.OnCallGroup != "" && !groupIDPattern.MatchString(a.OnCallGroup) {
+		l.p.addf("alerts.oncall_group", "%s is not a user-group id (S…)", quote(a.OnCallGroup))
 	}
-
-	if k := "alerts.channel"; !l.p.isFailed(k) && a.Channel != "" {
-		l.badChannelID(k, a.Channel)
-	}
-	l.routes(ra.Routes, instanceTags)
-	if k := "alerts.channel"; len(ra.Routes) > 0 && a.Channel == "" && !l.p.isFailed(k) && !l.p.isFailed("alerts.routes") {
-		// A storm summary replaces the unreachable alerts of every
-		// instance, routed or not, and goes to alerts.channel: without
-		// one, routed teams would hear nothing in a storm.
-		l.p.addf(k, "is required when routes are set (storm summaries go there)")
-	}
-	if k := "alerts.oncall_group"; !l.p.isFailed(k) && a.OnCallGroup != "" && !groupIDPattern.MatchString(a.OnCallGroup) {
-		l.p.addf(k, "%s is not a user-group id (S…)", quote(a.OnCallGroup))
-	}
-	if k := "alerts.repeat_interval"; !l.p.isFailed(k) && (a.RepeatInterval < minRepeatInterval || a.RepeatInterval > maxRepeatInterval) {
-		l.p.addf(k, "must be between 5m and 168h")
-	}
+	l.p.check("alerts.repeat_interval", a.RepeatInterval < minRepeatInterval || a.RepeatInterval > maxRepeatInterval,
+		"must be between 5m and 168h")
 	// Written so that NaN fails too.
-	if k := "alerts.storm_threshold"; !l.p.isFailed(k) && !(a.StormThreshold > 0 && a.StormThreshold <= 1) {
-		l.p.addf(k, "must be greater than 0 and at most 1")
-	}
+	l.p.check("alerts.storm_threshold", !(a.StormThreshold > 0 && a.StormThreshold <= 1), "must be greater than 0 and at most 1")
 	return a
 }
 
 // routes checks alerts.routes. A tag already in an earlier route is an
 // error: the first match wins, so the later one could never match.
-func (l *loader) routes(routes []rawRoute, instanceTags map[string]bool) {
-	if l.p.isFailed("alerts.routes") {
-		return
-	}
+func (l *loader) routes(routes []Route, instanceTags map[string]bool) {
 	routed := map[string]string{} // tag -> key of the route or tag that takes it
-	for i, rr := range routes {
+	for i, r := range routes {
 		key := fmt.Sprintf("alerts.routes[%d]", i)
-		if l.p.isFailed(key) {
-			continue
-		}
-		if k := key + ".tags"; !l.p.isFailed(k) && len(rr.Tags) == 0 {
-			l.p.addf(k, "at least one tag is required")
-		}
-		for j, tag := range rr.Tags {
+		l.p.check(key+".tags", len(r.Tags) == 0, "at least one tag is required")
+		for j, tag := range r.Tags {
 			k := fmt.Sprintf("%s.tags[%d]", key, j)
 			first, dup := routed[tag]
 			switch {
@@ -85,13 +59,10 @@ func (l *loader) routes(routes []rawRoute, instanceTags map[string]bool) {
 				routed[tag] = k
 			}
 		}
-		if k := key + ".channel"; !l.p.isFailed(k) {
-			switch {
-			case rr.Channel == "":
-				l.p.addf(k, "is required")
-			default:
-				l.badChannelID(k, rr.Channel)
-			}
+		if r.Channel == "" {
+			l.p.addf(key+".channel", "is required")
+		} else {
+			l.badChannelID(key+".channel", r.Channel)
 		}
 	}
 }
@@ -100,10 +71,9 @@ func (l *loader) routes(routes []rawRoute, instanceTags map[string]bool) {
 // posted to alerts.channel only.
 func (l *loader) digestChannel(cfg *Config) {
 	const key = "schedule.digest"
-	if cfg.Schedule.Digest == "" || cfg.Alerts.Channel != "" || l.p.isFailed(key) || l.p.isFailed("alerts.channel") {
-		return
+	if cfg.Schedule.Digest != "" && cfg.Alerts.Channel == "" && !l.p.isFailed("alerts.channel") {
+		l.p.addf(key, "needs alerts.channel, where digests are posted")
 	}
-	l.p.addf(key, "needs alerts.channel, where digests are posted")
 }
 
 // badChannelID reports, at key k, an id that is not a Slack channel id.

@@ -86,47 +86,30 @@ func DefaultApprovals() Approvals {
 	return a
 }
 
-func defaultRawApprovals() rawApprovals {
-	return rawApprovals{Expiry: DefaultApprovalExpiry, DefragMaxOps: DefaultDefragMaxOps}
-}
-
-func (l *loader) approvals(ra rawApprovals) Approvals {
+func (l *loader) approvals(f approvalsFile) Approvals {
 	a := DefaultApprovals()
-	a.Expiry = ra.Expiry
-	a.DefragMaxOps = ra.DefragMaxOps
-	if l.p.isFailed("approvals") {
-		return a
-	}
-	if k := "approvals.expiry"; !l.p.isFailed(k) && (a.Expiry < minApprovalExpiry || a.Expiry > maxApprovalExpiry) {
-		l.p.addf(k, "must be between 1m and 24h")
-	}
-	if k := "approvals.defrag_max_ops"; !l.p.isFailed(k) && a.DefragMaxOps <= 0 {
-		l.p.addf(k, "must be positive")
-	}
-	l.actionCounts("approvals.required", ra.Required, a.Required, func(n int64) string {
+	a.Expiry, a.DefragMaxOps = f.Expiry, f.DefragMaxOps
+	l.p.check("approvals.expiry", a.Expiry < minApprovalExpiry || a.Expiry > maxApprovalExpiry, "must be between 1m and 24h")
+	l.p.check("approvals.defrag_max_ops", a.DefragMaxOps <= 0, "must be positive")
+	l.actionCounts("approvals.required", f.Required, a.Required, func(n int64) string {
 		if n < 1 || n > maxRequired {
 			return fmt.Sprintf("must be between 1 and %d", maxRequired)
 		}
 		return ""
 	})
-	l.actionCounts("approvals.budget", ra.Budget, a.Budget, func(n int64) string {
+	l.actionCounts("approvals.budget", f.Budget, a.Budget, func(n int64) string {
 		if n < 0 {
 			return "must not be negative"
 		}
 		return ""
 	})
-	if !l.p.isFailed("approvals.defrag") {
-		a.DefragParams = l.defrag(ra.Defrag)
-	}
+	a.DefragParams = l.defrag(f.Defrag)
 	return a
 }
 
 // actionCounts applies m, a number per action name, onto counts. check says
 // what is wrong with a number, or "".
 func (l *loader) actionCounts(prefix string, m map[string]any, counts map[handlers.Action]int, check func(int64) string) {
-	if l.p.isFailed(prefix) {
-		return
-	}
 	for _, name := range slices.Sorted(maps.Keys(m)) { // errors in a stable order
 		key := prefix + "." + name
 		act := handlers.Action(name)

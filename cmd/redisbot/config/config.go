@@ -1,5 +1,5 @@
 // Package config loads and validates redisbot's configuration: a YAML file
-// read through viper, with REDISBOT_* environment overrides on top.
+// with REDISBOT_* environment overrides on top.
 //
 // Loading is strict, in the manner of Alertmanager: an unknown key anywhere is
 // an error, every value is checked, and all problems are reported at once, in
@@ -9,6 +9,27 @@
 // Redis URL), so the rest of the program only sees handlers.Instance, Slack
 // and Store values, and no error text ever carries a password, a token or
 // that URL.
+//
+// The file is parsed once into a yaml.Node (for key positions and the
+// secret checks of secretyaml.go), decoded into a map, overridden from the
+// environment, and decoded by mapstructure into file, starting from
+// defaults(). decodeHook turns strings into durations, sizes and numbers
+// and words every type error; unknown keys are errors. The section checks
+// then turn file into Config, each problem under its key.
+//
+// Adding a config section "foo":
+//   - a Foo type in its own file, with a mapstructure tag on each field
+//     (its key), a doc comment per field naming the key and its default,
+//     and a Foo field in Config;
+//   - a Foo field tagged "foo" in file, and its defaults in defaults();
+//     when some key is not a plain value of Foo (a secret read from a
+//     file, a name to look up), give file a fooFile shape instead;
+//   - a (l *loader) foo(Foo) Foo method that checks each value with
+//     l.p.check(key, bad, msg) or l.p.addf, called from load; a key whose
+//     value did not decode keeps its default and gets no second problem;
+//   - "foo" in envSections if its scalar keys get REDISBOT_FOO_* overrides;
+//   - the keys in config.example.yaml (TestExampleDocumentsEveryKey), and
+//     a testdata/bad_foo_*.yml per message in TestLoadErrors.
 package config
 
 import (
@@ -21,7 +42,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/redisbot/redisbot/handlers"
@@ -133,30 +153,30 @@ type Alerts struct {
 	// no route takes, fleet-wide storm summaries and digests
 	// (alerts.channel). "" with no routes: sweeps record history but post
 	// nothing.
-	Channel string
+	Channel string `mapstructure:"channel"`
 	// Routes send an instance's alerts elsewhere by its tags; the first
 	// route with one of the instance's tags wins (alerts.routes).
-	Routes []Route
+	Routes []Route `mapstructure:"routes"`
 	// OnCallGroup is the user-group id (S...) mentioned on critical alerts
 	// (alerts.oncall_group); "" mentions nobody.
-	OnCallGroup string
+	OnCallGroup string `mapstructure:"oncall_group"`
 	// RepeatInterval is how often a still-firing alert is posted again
 	// (alerts.repeat_interval, default 4h, between 5m and 7 days).
-	RepeatInterval time.Duration
+	RepeatInterval time.Duration `mapstructure:"repeat_interval"`
 	// StormThreshold is the share of the fleet unreachable in one sweep
 	// above which one summary replaces the per-instance alerts
 	// (alerts.storm_threshold, default 0.5, greater than 0 and at most 1;
 	// 1 never storms).
-	StormThreshold float64
+	StormThreshold float64 `mapstructure:"storm_threshold"`
 }
 
 // Route sends the alerts of instances with one of Tags to Channel.
 type Route struct {
 	// Tags are instance tags, at least one, each on some instance. No tag
 	// is in two routes: the second could never match.
-	Tags []string
+	Tags []string `mapstructure:"tags"`
 	// Channel is the Slack channel id (C..., G... or D...).
-	Channel string
+	Channel string `mapstructure:"channel"`
 }
 
 // ChannelFor returns the channel for an instance's tags: the channel of the
@@ -236,29 +256,29 @@ type Slack struct {
 	// connection. From REDISBOT_SLACK_APP_TOKEN, SLACK_APP_TOKEN,
 	// REDISBOT_SLACK_APP_TOKEN_FILE, slack.app_token or
 	// slack.app_token_file, in that order of precedence.
-	AppToken string
+	AppToken string `mapstructure:"app_token"`
 	// BotToken is the bot token (xoxb-...) for Web API calls, from the
 	// same kinds of sources as AppToken (SLACK_BOT_TOKEN and so on).
-	BotToken string
+	BotToken string `mapstructure:"bot_token"`
 	// APIURL is the base URL of the Web API, ending in "/"
 	// (slack.api_url, default https://slack.com/api/; GovSlack is
 	// https://slack-gov.com/api/).
-	APIURL string
+	APIURL string `mapstructure:"api_url"`
 	// Workers is how many commands run at once (slack.workers, default 16).
-	Workers int
+	Workers int `mapstructure:"workers"`
 	// Queue is how many commands may wait for a worker before new ones are
 	// turned away (slack.queue, default 256).
-	Queue int
+	Queue int `mapstructure:"queue"`
 	// ThreadReplies, when true, posts the first message of a result in the
 	// channel and the rest of a long result in its thread; when false,
 	// everything goes to the channel (slack.thread_replies, default true).
-	ThreadReplies bool
+	ThreadReplies bool `mapstructure:"thread_replies"`
 	// ShutdownTimeout is how long a SIGTERM waits for commands in flight
 	// (slack.shutdown_timeout, default 10s).
-	ShutdownTimeout time.Duration
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 	// UsergroupTTL is how long the members of a user group are cached
 	// (slack.usergroup_ttl, default 5m).
-	UsergroupTTL time.Duration
+	UsergroupTTL time.Duration `mapstructure:"usergroup_ttl"`
 }
 
 // Access says where the Slack bot answers and who may do what. Users and
@@ -267,27 +287,27 @@ type Slack struct {
 type Access struct {
 	// Channels are where the bot answers; empty means every channel it is
 	// in.
-	Channels []Channel
+	Channels []Channel `mapstructure:"channels"`
 	// Viewers may diagnose, as may operators and approvers; empty means
 	// everyone in an allowed channel.
-	Viewers []string
+	Viewers []string `mapstructure:"viewers"`
 	// Operators may request remediations; empty means nobody.
-	Operators []string
+	Operators []string `mapstructure:"operators"`
 	// Approvers may approve remediations; empty means nobody.
-	Approvers []string
+	Approvers []string `mapstructure:"approvers"`
 	// AllowSelfApproval lets an approver approve a remediation they
 	// requested themselves.
-	AllowSelfApproval bool
+	AllowSelfApproval bool `mapstructure:"allow_self_approval"`
 }
 
 // Channel is a channel the bot answers in.
 type Channel struct {
 	// ID is the Slack channel id: C... (public), G... (private) or D...
 	// (direct message).
-	ID string
+	ID string `mapstructure:"id"`
 	// Tags, when not empty, limit the channel to instances with at least
 	// one of these tags.
-	Tags []string
+	Tags []string `mapstructure:"tags"`
 }
 
 // DefaultHTTPListen is where serve exposes /metrics, /healthz and /readyz.
@@ -297,17 +317,17 @@ const DefaultHTTPListen = "127.0.0.1:9121"
 type HTTP struct {
 	// Listen is the address of /metrics, /healthz and /readyz
 	// (http.listen, default 127.0.0.1:9121; empty: off).
-	Listen string
+	Listen string `mapstructure:"listen"`
 }
 
 // Probe bounds how redisbot talks to Redis.
 type Probe struct {
 	// Timeout bounds connecting to and reading from one instance
 	// (probe.timeout, default 2s).
-	Timeout time.Duration
+	Timeout time.Duration `mapstructure:"timeout"`
 	// Concurrency is how many instances are probed at once
 	// (probe.concurrency, default 128).
-	Concurrency int
+	Concurrency int `mapstructure:"concurrency"`
 }
 
 // Runbooks says where runbooks come from.
@@ -315,7 +335,7 @@ type Runbooks struct {
 	// Dir, when set, is a directory of Markdown runbooks that override the
 	// built-in ones (runbooks.dir). A relative path in the file is resolved
 	// against the directory of the config file.
-	Dir string
+	Dir string `mapstructure:"dir"`
 }
 
 // Instance returns the configured instance called name.
@@ -448,34 +468,27 @@ func Load(ctx context.Context, path string, getenv func(string) string) (*Config
 	if !isMappingOrEmpty(&root) {
 		return nil, fmt.Errorf("config: %s: top level must be a mapping", path)
 	}
-
-	pos, dups := positions(&root)
+	dups := foldKeys(&root)
 	l := &loader{
 		ctx:          ctx,
 		dir:          filepath.Dir(path),
 		getenv:       getenv,
-		p:            newProblems(pos),
+		p:            newProblems(positions(&root)),
 		plainSecrets: map[int]int{},
 	}
+	// The decoder gets the checked tree: a refused secret is "" there, an
+	// unquoted 123456 the text "123456".
 	l.checkSecretValues(&root)
-	// viper gets the checked tree, not the file: a refused secret is ""
-	// there, an unquoted 123456 the text "123456".
 	doc := map[string]any{}
 	if len(root.Content) > 0 {
 		if err := root.Decode(&doc); err != nil {
 			return nil, parseError(path, data, err)
 		}
 	}
-	v := viper.New()
-	if err := v.MergeConfigMap(doc); err != nil {
-		return nil, fmt.Errorf("config: %s: %w", path, err)
-	}
-
 	for _, key := range dups {
-		// viper folds case, so which of the two would win is undefined.
 		l.p.addf(key, "duplicate key (keys are not case-sensitive)")
 	}
-	cfg := l.load(v)
+	cfg := l.load(doc)
 	if ctx.Err() != nil {
 		return nil, stopped(ctx, path)
 	}

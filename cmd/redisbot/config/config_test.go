@@ -1025,18 +1025,22 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	}
 	text := string(b)
 	keys := thresholdKeys()
-	for _, typ := range []reflect.Type{
-		reflect.TypeFor[rawProbe](), reflect.TypeFor[rawRunbooks](),
-		reflect.TypeFor[rawInstance](), reflect.TypeFor[rawTLS](),
-		reflect.TypeFor[rawSlack](), reflect.TypeFor[rawAccess](), reflect.TypeFor[rawChannel](),
-		reflect.TypeFor[rawRemediation](), reflect.TypeFor[rawSentinel](), reflect.TypeFor[rawStore](), reflect.TypeFor[rawApprovals](),
-		reflect.TypeFor[rawSchedule](), reflect.TypeFor[rawAlerts](), reflect.TypeFor[rawRoute](), reflect.TypeFor[rawKeys](),
-		reflect.TypeFor[rawConfig](),
-	} {
-		for f := range typ.Fields() {
-			keys = append(keys, f.Tag.Get("mapstructure"))
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		keys = append(keys, tags(t)...)
+		for f := range t.Fields() {
+			switch ft := f.Type; ft.Kind() {
+			case reflect.Pointer, reflect.Slice:
+				ft = ft.Elem()
+				fallthrough
+			default:
+				if ft.Kind() == reflect.Struct && ft.PkgPath() == reflect.TypeFor[file]().PkgPath() {
+					walk(ft)
+				}
+			}
 		}
 	}
+	walk(reflect.TypeFor[file]())
 	for _, p := range defragParams {
 		keys = append(keys, p.name)
 	}

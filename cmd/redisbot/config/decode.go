@@ -12,65 +12,98 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
-// The file as written, before secrets are read and values checked.
-type rawConfig struct {
-	Probe      rawProbe       `mapstructure:"probe"`
-	Runbooks   rawRunbooks    `mapstructure:"runbooks"`
-	Thresholds map[string]any `mapstructure:"thresholds"` // decoded onto the defaults later
-	Instances  []rawInstance  `mapstructure:"instances"`
-	Slack      rawSlack       `mapstructure:"slack"`
-	Access     rawAccess      `mapstructure:"access"`
-	Store      rawStore       `mapstructure:"store"`
-	Approvals  rawApprovals   `mapstructure:"approvals"`
-	Schedule   rawSchedule    `mapstructure:"schedule"`
-	Alerts     rawAlerts      `mapstructure:"alerts"`
-	HTTP       rawHTTP        `mapstructure:"http"`
-	Keys       rawKeys        `mapstructure:"keys"`
-	Remedy     rawRemedy      `mapstructure:"remediation"`
+// file is the config file as decoded. A section whose keys are the fields
+// of its Config type is that type, whose fields carry the keys as
+// mapstructure tags; the others have the shape the file has here, as they
+// say where a value comes from (password_env, *_file, redis_url_env,
+// timezone) or are checked key by key (thresholds, approvals). Decoding
+// starts from defaults(), so what the file leaves out keeps its default.
+type file struct {
+	Probe       Probe          `mapstructure:"probe"`
+	Keys        Keys           `mapstructure:"keys"`
+	HTTP        HTTP           `mapstructure:"http"`
+	Runbooks    Runbooks       `mapstructure:"runbooks"`
+	Thresholds  map[string]any `mapstructure:"thresholds"` // decoded onto the defaults later
+	Instances   []instanceFile `mapstructure:"instances"`
+	Slack       slackFile      `mapstructure:"slack"`
+	Access      Access         `mapstructure:"access"`
+	Store       storeFile      `mapstructure:"store"`
+	Approvals   approvalsFile  `mapstructure:"approvals"`
+	Schedule    scheduleFile   `mapstructure:"schedule"`
+	Alerts      Alerts         `mapstructure:"alerts"`
+	Remediation remedyFile     `mapstructure:"remediation"`
 }
 
-type rawHTTP struct {
-	Listen string `mapstructure:"listen"`
+// defaults is what a file with nothing in it decodes to.
+func defaults() file {
+	w := remedy.DefaultWatchConfig()
+	return file{
+		Probe: Probe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency},
+		Keys:  Keys{Budget: DefaultKeysBudget, MaxDuration: DefaultKeysMaxDuration, MaxConcurrent: DefaultKeysMaxConcurrent},
+		HTTP:  HTTP{Listen: DefaultHTTPListen},
+		Slack: slackFile{Slack: Slack{
+			APIURL:          DefaultSlackAPIURL,
+			Workers:         DefaultSlackWorkers,
+			Queue:           DefaultSlackQueue,
+			ThreadReplies:   true,
+			ShutdownTimeout: DefaultSlackShutdownTimeout,
+			UsergroupTTL:    DefaultSlackUsergroupTTL,
+		}},
+		Store: storeFile{
+			Path:           DefaultStorePath,
+			Retention:      longDuration(DefaultRetention),
+			AuditRetention: longDuration(DefaultAuditRetention),
+		},
+		Approvals: approvalsFile{Expiry: DefaultApprovalExpiry, DefragMaxOps: DefaultDefragMaxOps},
+		Schedule:  scheduleFile{Sweep: DefaultSweep, Timezone: "UTC", Lease: DefaultLease},
+		Alerts:    Alerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold},
+		Remediation: remedyFile{PurgeSettle: DefaultPurgeSettle, DefragWatch: defragWatchFile{
+			Interval: w.Interval, MaxDuration: w.MaxDuration, TargetRatio: w.TargetRatio, MaxLatency: w.MaxLatency,
+			StallIntervals: w.StallIntervals, StallShare: w.StallShare, MinHitRatio: w.MinHitRatio, IdleRunning: w.IdleRunning,
+			RSSGrowth: w.RSSGrowth, Settle: w.Settle,
+		}},
+	}
 }
 
-type rawProbe struct {
-	Timeout     time.Duration `mapstructure:"timeout"`
-	Concurrency int           `mapstructure:"concurrency"`
+type instanceFile struct {
+	Name         string          `mapstructure:"name"`
+	Addr         string          `mapstructure:"addr"`
+	Username     string          `mapstructure:"username"`
+	Password     string          `mapstructure:"password"`
+	PasswordEnv  string          `mapstructure:"password_env"`
+	PasswordFile string          `mapstructure:"password_file"`
+	DB           int             `mapstructure:"db"`
+	TLS          *tlsFile        `mapstructure:"tls"`
+	Tags         []string        `mapstructure:"tags"`
+	MemoryLimit  byteSize        `mapstructure:"memory_limit"`
+	Thresholds   map[string]any  `mapstructure:"thresholds"`
+	Remediation  remediationFile `mapstructure:"remediation"`
+	Cluster      bool            `mapstructure:"cluster"`
+	Seeds        []string        `mapstructure:"seeds"`
+	Sentinel     *sentinelFile   `mapstructure:"sentinel"`
 }
 
-type rawRunbooks struct {
-	Dir string `mapstructure:"dir"`
-}
-
-type rawInstance struct {
-	Name         string         `mapstructure:"name"`
-	Addr         string         `mapstructure:"addr"`
-	Username     string         `mapstructure:"username"`
-	Password     string         `mapstructure:"password"`
-	PasswordEnv  string         `mapstructure:"password_env"`
-	PasswordFile string         `mapstructure:"password_file"`
-	DB           int            `mapstructure:"db"`
-	TLS          *rawTLS        `mapstructure:"tls"`
-	Tags         []string       `mapstructure:"tags"`
-	MemoryLimit  byteSize       `mapstructure:"memory_limit"`
-	Thresholds   map[string]any `mapstructure:"thresholds"`
-	Remediation  rawRemediation `mapstructure:"remediation"`
-	Cluster      bool           `mapstructure:"cluster"`
-	Seeds        []string       `mapstructure:"seeds"`
-	Sentinel     *rawSentinel   `mapstructure:"sentinel"`
-}
-
-type rawSentinel struct {
+type sentinelFile struct {
 	Master string   `mapstructure:"master"`
 	Addrs  []string `mapstructure:"addrs"`
 }
 
-type rawRemediation struct {
+type tlsFile struct {
+	CAFile             string `mapstructure:"ca_file"`
+	CertFile           string `mapstructure:"cert_file"`
+	KeyFile            string `mapstructure:"key_file"`
+	ServerName         string `mapstructure:"server_name"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// remediationFile is an instance's remediation section; the top-level one
+// is remedyFile.
+type remediationFile struct {
 	Username       string   `mapstructure:"username"`
 	Password       string   `mapstructure:"password"`
 	PasswordEnv    string   `mapstructure:"password_env"`
@@ -83,16 +116,14 @@ type rawRemediation struct {
 	Failback       bool     `mapstructure:"failback"`
 }
 
-// rawRemedy is the top-level remediation section: how remediations measure
-// their effect. Per-instance remediation settings are rawRemediation.
-type rawRemedy struct {
-	PurgeSettle time.Duration  `mapstructure:"purge_settle"`
-	DefragWatch rawDefragWatch `mapstructure:"defrag_watch"`
+type remedyFile struct {
+	PurgeSettle time.Duration   `mapstructure:"purge_settle"`
+	DefragWatch defragWatchFile `mapstructure:"defrag_watch"`
 }
 
-// rawDefragWatch is remediation.defrag_watch: when the watch that follows
-// an approved defrag-on turns it off.
-type rawDefragWatch struct {
+// defragWatchFile is remedy.WatchConfig as configured: without IgnoreBytes,
+// which the watch takes from the approved plan.
+type defragWatchFile struct {
 	Interval       time.Duration `mapstructure:"interval"`
 	MaxDuration    time.Duration `mapstructure:"max_duration"`
 	TargetRatio    float64       `mapstructure:"target_ratio"`
@@ -105,41 +136,16 @@ type rawDefragWatch struct {
 	Settle         time.Duration `mapstructure:"settle"`
 }
 
-type rawTLS struct {
-	CAFile             string `mapstructure:"ca_file"`
-	CertFile           string `mapstructure:"cert_file"`
-	KeyFile            string `mapstructure:"key_file"`
-	ServerName         string `mapstructure:"server_name"`
-	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+// slackFile is the slack section: Slack, whose AppToken and BotToken hold
+// the file's app_token and bot_token until slackToken resolves them, and
+// the token files.
+type slackFile struct {
+	Slack        `mapstructure:",squash"`
+	AppTokenFile string `mapstructure:"app_token_file"`
+	BotTokenFile string `mapstructure:"bot_token_file"`
 }
 
-type rawSlack struct {
-	AppToken        string        `mapstructure:"app_token"`
-	BotToken        string        `mapstructure:"bot_token"`
-	AppTokenFile    string        `mapstructure:"app_token_file"`
-	BotTokenFile    string        `mapstructure:"bot_token_file"`
-	APIURL          string        `mapstructure:"api_url"`
-	Workers         int           `mapstructure:"workers"`
-	Queue           int           `mapstructure:"queue"`
-	ThreadReplies   bool          `mapstructure:"thread_replies"`
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
-	UsergroupTTL    time.Duration `mapstructure:"usergroup_ttl"`
-}
-
-type rawAccess struct {
-	Channels          []rawChannel `mapstructure:"channels"`
-	Viewers           []string     `mapstructure:"viewers"`
-	Operators         []string     `mapstructure:"operators"`
-	Approvers         []string     `mapstructure:"approvers"`
-	AllowSelfApproval bool         `mapstructure:"allow_self_approval"`
-}
-
-type rawChannel struct {
-	ID   string   `mapstructure:"id"`
-	Tags []string `mapstructure:"tags"`
-}
-
-type rawStore struct {
+type storeFile struct {
 	Path           string       `mapstructure:"path"`
 	RedisURL       string       `mapstructure:"redis_url"`
 	RedisURLEnv    string       `mapstructure:"redis_url_env"`
@@ -147,10 +153,10 @@ type rawStore struct {
 	AuditRetention longDuration `mapstructure:"audit_retention"`
 }
 
-// rawApprovals keeps the per-action maps and the defrag parameters loose:
+// approvalsFile keeps the per-action maps and the defrag parameters loose:
 // their keys are checked against the action names and parameter names, so
 // that a typo is reported as such ("unknown action (valid: ...)").
-type rawApprovals struct {
+type approvalsFile struct {
 	Expiry       time.Duration  `mapstructure:"expiry"`
 	Required     map[string]any `mapstructure:"required"`
 	Budget       map[string]any `mapstructure:"budget"`
@@ -158,24 +164,11 @@ type rawApprovals struct {
 	Defrag       map[string]any `mapstructure:"defrag"`
 }
 
-type rawSchedule struct {
+type scheduleFile struct {
 	Sweep    string        `mapstructure:"sweep"`
 	Digest   string        `mapstructure:"digest"`
 	Timezone string        `mapstructure:"timezone"`
 	Lease    time.Duration `mapstructure:"lease"`
-}
-
-type rawAlerts struct {
-	Channel        string        `mapstructure:"channel"`
-	Routes         []rawRoute    `mapstructure:"routes"`
-	OnCallGroup    string        `mapstructure:"oncall_group"`
-	RepeatInterval time.Duration `mapstructure:"repeat_interval"`
-	StormThreshold float64       `mapstructure:"storm_threshold"`
-}
-
-type rawRoute struct {
-	Tags    []string `mapstructure:"tags"`
-	Channel string   `mapstructure:"channel"`
 }
 
 // byteSize is a number of bytes written as a size ("6GiB") or a plain number.
@@ -207,40 +200,63 @@ var byteThresholds = map[string]bool{
 
 // thresholdKeys are the mapstructure tags of handlers.Thresholds, in field
 // order.
-func thresholdKeys() []string {
-	t := reflect.TypeFor[handlers.Thresholds]()
-	keys := make([]string, 0, t.NumField())
+func thresholdKeys() []string { return tags(reflect.TypeFor[handlers.Thresholds]()) }
+
+// tags are the keys of a decoded struct type: its fields' mapstructure
+// tags, those of squashed fields included.
+func tags(t reflect.Type) []string {
+	var keys []string
 	for f := range t.Fields() {
-		keys = append(keys, f.Tag.Get("mapstructure"))
+		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if opts == "squash" {
+			keys = append(keys, tags(f.Type)...)
+		} else {
+			keys = append(keys, name)
+		}
 	}
 	return keys
 }
 
-// envKeys are the scalar keys that REDISBOT_* variables can override
-// through viper. The Slack tokens and token files are not among them:
-// slackToken reads their variables, as a token from the environment replaces
-// both the file's token and its token file; nor is store.redis_url, which
-// replaces redis_url_env as well (redisURL).
+// envSections are the sections whose scalar keys have a REDISBOT_*
+// override (REDISBOT_PROBE_TIMEOUT). Secrets and where they come from
+// (*_token, *_file, redis_url, *_env) are resolved by their own rules
+// (slackToken, redisURL), and lists and maps come from the file only.
+var envSections = []string{"probe", "runbooks", "http", "keys", "thresholds", "slack", "store", "approvals", "schedule", "alerts"}
+
+// envKeys are the keys that REDISBOT_* variables override.
 func envKeys() []string {
-	keys := []string{
-		"probe.timeout", "probe.concurrency", "runbooks.dir", "http.listen",
-		"store.path", "store.retention", "store.audit_retention",
-		"approvals.expiry", "approvals.defrag_max_ops",
-		"schedule.sweep", "schedule.digest", "schedule.timezone", "schedule.lease",
-		"alerts.channel", "alerts.oncall_group", "alerts.repeat_interval", "alerts.storm_threshold",
-		"keys.budget", "keys.max_duration", "keys.max_concurrent",
-	}
-	for _, k := range thresholdKeys() {
-		keys = append(keys, "thresholds."+k)
-	}
-	for f := range reflect.TypeFor[rawSlack]().Fields() {
-		switch k := f.Tag.Get("mapstructure"); k {
-		case "app_token", "bot_token", "app_token_file", "bot_token_file":
-		default:
-			keys = append(keys, "slack."+k)
+	var keys []string
+	for f := range reflect.TypeFor[file]().Fields() {
+		section := f.Tag.Get("mapstructure")
+		if !slices.Contains(envSections, section) {
+			continue
+		}
+		names := thresholdKeys()
+		if section != "thresholds" {
+			names = slices.DeleteFunc(tags(f.Type), func(k string) bool {
+				return !scalar(f.Type, k) || isSecretKey(k) || strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_env")
+			})
+		}
+		for _, k := range names {
+			keys = append(keys, section+"."+k)
 		}
 	}
 	return keys
+}
+
+// scalar reports whether the key of struct type t holds a scalar value,
+// not a list or a mapping.
+func scalar(t reflect.Type, key string) bool {
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		switch k := f.Type.Kind(); {
+		case opts == "squash" && slices.Contains(tags(f.Type), key):
+			return scalar(f.Type, key)
+		case name == key:
+			return k != reflect.Slice && k != reflect.Map && k != reflect.Struct && k != reflect.Pointer
+		}
+	}
+	return false
 }
 
 // envName is the variable that overrides key: probe.timeout ->
@@ -267,38 +283,45 @@ func instanceEnvName(name, suffix string) string {
 	return "REDISBOT_INSTANCES_" + strings.ToUpper(r.Replace(name)) + "_" + suffix
 }
 
-// applyEnv sets every overridable key whose variable is set, and remembers
-// which keys came from the environment for error messages.
-func (l *loader) applyEnv(v *viper.Viper) {
+// applyEnv sets in doc every overridable key whose variable is set, and
+// remembers which keys came from the environment for error messages.
+func (l *loader) applyEnv(doc map[string]any) {
 	for _, key := range envKeys() {
 		name := envName(key)
 		val := l.getenv(name)
 		if val == "" {
 			continue
 		}
-		// viper would silently replace a section that is not a mapping
-		// ("probe: 5") with the override; leave it so that it is reported.
-		switch v.Get(parentKey(key)).(type) {
-		case nil, map[string]any:
-			v.Set(key, val)
+		section, k, _ := strings.Cut(key, ".")
+		if doc[section] == nil {
+			doc[section] = map[string]any{}
+		}
+		// A section that is not a mapping ("probe: 5") is reported as
+		// such, not replaced by the override.
+		if m, ok := doc[section].(map[string]any); ok {
+			m[k] = val
 			l.p.fromEnv[key] = name
 		}
 	}
 }
 
-// decoderConfig is strict: unknown keys are errors, nothing is converted
-// between kinds except through decodeHook.
-func decoderConfig(c *mapstructure.DecoderConfig) {
-	c.ErrorUnused = true
-	c.WeaklyTypedInput = false
-	c.DecodeHook = mapstructure.DecodeHookFuncValue(decodeHook)
-}
-
-// decode decodes the file and environment into raw, recording every
-// problem under its full key.
-func (l *loader) decode(v *viper.Viper, raw *rawConfig) {
-	if err := v.UnmarshalExact(raw, decoderConfig); err != nil {
-		l.decodeErrors("", err)
+// decode decodes doc, the file and environment, into out, recording every
+// problem under its full key. prefix is the key of doc ("" for the whole
+// file).
+func (l *loader) decode(prefix string, doc, out any) {
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:      out,
+		ErrorUnused: true, // unknown keys are errors
+		Squash:      true,
+		// Keys are exact, as YAML's are: Addr is not addr.
+		MatchName:  func(key, field string) bool { return key == field },
+		DecodeHook: mapstructure.DecodeHookFuncValue(decodeHook),
+	})
+	if err != nil {
+		panic(err) // only on a bad Result, which is a pointer to a struct here
+	}
+	if err := d.Decode(doc); err != nil {
+		l.decodeErrors(prefix, err)
 	}
 }
 
@@ -307,9 +330,6 @@ func (l *loader) decode(v *viper.Viper, raw *rawConfig) {
 // returns the result and the keys that m set successfully.
 func (l *loader) decodeThresholds(prefix string, base handlers.Thresholds, m map[string]any) (handlers.Thresholds, map[string]bool) {
 	set := map[string]bool{}
-	if len(m) == 0 {
-		return base, set
-	}
 	in := make(map[string]any, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) { // errors in a stable order
 		val := m[k]
@@ -324,15 +344,7 @@ func (l *loader) decodeThresholds(prefix string, base handlers.Thresholds, m map
 		in[k] = val
 	}
 	t := base
-	c := &mapstructure.DecoderConfig{Result: &t}
-	decoderConfig(c)
-	d, err := mapstructure.NewDecoder(c)
-	if err != nil {
-		panic(err) // only on a bad Result, which is fixed above
-	}
-	if err := d.Decode(in); err != nil {
-		l.decodeErrors(prefix, err)
-	}
+	l.decode(prefix, in, &t)
 	for k := range in {
 		if !l.p.isFailed(prefix + "." + k) {
 			set[k] = true
@@ -342,90 +354,51 @@ func (l *loader) decodeThresholds(prefix string, base handlers.Thresholds, m map
 }
 
 // decodeErrors turns mapstructure's errors into problems, one per key, with
-// messages that never quote a value that might be a secret.
+// messages that never quote a value that might be a secret: decodeHook
+// words every error about a value.
 func (l *loader) decodeErrors(prefix string, err error) {
-	de, ok := err.(*mapstructure.DecodeError)
-	if !ok {
-		// errors.Join of several, or wrapped by viper.
-		switch e := err.(type) {
-		case interface{ Unwrap() []error }:
-			for _, err := range e.Unwrap() {
-				l.decodeErrors(prefix, err)
-			}
-		case interface{ Unwrap() error }:
-			l.decodeErrors(prefix, e.Unwrap())
-		default:
-			l.p.decodeFailed(prefix, errors.New("cannot decode"))
+	var de *mapstructure.DecodeError
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }: // errors.Join of several
+		for _, err := range e.Unwrap() {
+			l.decodeErrors(prefix, err)
 		}
+		return
+	case *mapstructure.DecodeError:
+		de = e
+	case interface{ Unwrap() error }: // Decode's summary
+		l.decodeErrors(prefix, e.Unwrap())
+		return
+	default:
+		l.p.decodeFailed(prefix, errors.New("cannot decode"))
 		return
 	}
 	key := joinKey(prefix, de.Name())
-	inner := de.Unwrap()
-	switch inner.(type) {
-	case *mapstructure.DecodeError, interface{ Unwrap() []error }:
-		l.decodeErrors(prefix, inner)
-		return
-	}
-
-	var (
-		verr *valueError
-		uerr *mapstructure.UnconvertibleTypeError
-	)
-	msg := inner.Error()
-	switch {
+	var verr *valueError
+	switch inner := de.Unwrap(); {
 	case errors.As(inner, &verr):
 		l.p.decodeFailed(key, verr)
-	case errors.As(inner, &uerr):
-		l.p.decodeFailed(key, typeError(uerr.Expected.Type(), uerr.Value))
-	case strings.HasPrefix(msg, "has invalid keys: "):
-		for _, k := range strings.Split(strings.TrimPrefix(msg, "has invalid keys: "), ", ") {
-			if hidden := hideSecret(k); hidden != "" {
-				// A token or URL pasted where a key belongs.
-				l.p.add(key, errors.New("unknown key "+hidden))
-				continue
-			}
-			if l.followsSecret(joinKey(key, k)) {
-				l.p.add(key, errors.New(unknownAfterSecret))
-				continue
-			}
-			l.p.add(joinKey(key, k), errors.New("unknown key"))
+	case strings.HasPrefix(inner.Error(), "has invalid keys: "):
+		for _, k := range strings.Split(strings.TrimPrefix(inner.Error(), "has invalid keys: "), ", ") {
+			l.unknownKey(key, k)
 		}
-	case strings.HasPrefix(msg, "expected a map"):
-		l.p.decodeFailed(key, errors.New("expected a mapping"+gotKind(msg)))
-	case strings.HasPrefix(msg, "source data must be an array or slice"):
-		l.p.decodeFailed(key, errors.New("expected a list"+gotKind(msg)))
-	case strings.HasPrefix(msg, "needs a map with string keys"):
-		l.p.decodeFailed(key, errors.New("keys must be strings"))
 	default:
-		// Other mapstructure errors name types, not values.
-		l.p.decodeFailed(key, errors.New(msg))
+		// mapstructure's other errors may quote the value.
+		l.p.decodeFailed(key, errors.New("cannot decode"))
 	}
 }
 
-// gotKind turns the reflect kind at the end of a mapstructure message
-// ("..., got \"string\"") into ", got a string".
-func gotKind(msg string) string {
-	i := strings.LastIndex(msg, "got ")
-	if i < 0 {
-		return ""
+// unknownKey reports the key k of the mapping at key, which no field has.
+func (l *loader) unknownKey(key, k string) {
+	switch {
+	case hideSecret(k) != "":
+		// A token or URL pasted where a key belongs.
+		l.p.add(key, errors.New("unknown key "+hideSecret(k)))
+	case l.followsSecret(joinKey(key, k)):
+		l.p.add(key, errors.New(unknownAfterSecret))
+	default:
+		l.p.add(joinKey(key, k), errors.New("unknown key"))
 	}
-	switch strings.Trim(msg[i+len("got "):], `"'`) {
-	case "string":
-		return ", got a string"
-	case "bool":
-		return ", got a boolean"
-	case "int", "int64", "uint64":
-		return ", got an integer"
-	case "float64", "float32":
-		return ", got a number"
-	case "slice", "array":
-		return ", got a list"
-	case "map":
-		return ", got a mapping"
-	case "struct":
-		return ", got a timestamp"
-	}
-	return ""
 }
 
 func joinKey(prefix, key string) string {
@@ -438,8 +411,8 @@ func joinKey(prefix, key string) string {
 	return prefix + "." + key
 }
 
-// valueError is a value of the right kind that does not parse. Only values of
-// non-secret keys are quoted in it.
+// valueError is a value that does not decode. Only values of non-secret
+// keys are quoted in it.
 type valueError struct{ msg string }
 
 func (e *valueError) Error() string { return e.msg }
@@ -483,82 +456,99 @@ func looksLikeToken(s string) bool {
 	return strings.HasPrefix(s, "xox") || strings.HasPrefix(s, "xapp-")
 }
 
-// decodeHook converts what YAML and the environment give into durations,
-// sizes and numbers, and nothing else: a quoted number is accepted where a
-// number is expected (environment values are strings), but a number is never
-// turned into a string, so a password is never silently mangled.
+// decodeHook converts what YAML and the environment give into the type of
+// the field, and refuses anything else with an error that names kinds, not
+// values: a quoted number is accepted where a number is expected
+// (environment values are strings), but a number is never turned into a
+// string, so a password is never silently mangled.
 func decodeHook(from, to reflect.Value) (any, error) {
 	data := from.Interface()
-	switch to.Type() {
-	case durationType:
-		switch d := data.(type) {
-		case string:
-			dur, err := time.ParseDuration(strings.TrimSpace(d))
-			if err != nil {
-				return nil, invalid("duration", d)
-			}
-			return dur, nil
-		case int, int64, uint64, float64:
-			return nil, &valueError{msg: fmt.Sprintf("invalid duration %v: add a unit, as in 2s or 500ms", d)}
+	s, isString := data.(string)
+	n, isWhole := wholeNumber(data)
+	isNumber := false
+	switch data.(type) {
+	case int, int64, uint64, float64:
+		isNumber = true
+	}
+	switch t := to.Type(); {
+	case t == durationType && isString:
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return nil, invalid("duration", s)
 		}
-		return data, nil
-	case longDurationType:
-		switch d := data.(type) {
-		case string:
-			dur, err := parseLongDuration(d)
-			return longDuration(dur), err
-		case int, int64, uint64, float64:
-			return nil, &valueError{msg: fmt.Sprintf("invalid duration %v: add a unit, as in 14d or 336h", d)}
+		return d, nil
+	case t == durationType && isNumber:
+		return nil, &valueError{msg: fmt.Sprintf("invalid duration %v: add a unit, as in 2s or 500ms", data)}
+	case t == longDurationType && isString:
+		d, err := parseLongDuration(s)
+		return longDuration(d), err
+	case t == longDurationType && isNumber:
+		return nil, &valueError{msg: fmt.Sprintf("invalid duration %v: add a unit, as in 14d or 336h", data)}
+	case t == byteSizeType && isString:
+		n, err := parseSize(s)
+		return byteSize(n), err
+	case t == byteSizeType && isNumber:
+		if !isWhole || n < 0 {
+			return nil, invalid("size", data)
 		}
-		return data, nil
-	case byteSizeType:
-		switch d := data.(type) {
-		case string:
-			n, err := parseSize(d)
-			return byteSize(n), err
-		case int, int64, uint64, float64:
-			n, ok := wholeNumber(d)
-			if !ok || n < 0 {
-				return nil, invalid("size", d)
-			}
-			return byteSize(n), nil
-		}
-		return data, nil
+		return byteSize(n), nil
 	}
 	switch to.Kind() {
 	case reflect.Int, reflect.Int64:
-		switch d := data.(type) {
-		case string:
-			n, err := strconv.ParseInt(strings.TrimSpace(d), 10, 64)
+		if isString {
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 			if err != nil {
-				return nil, invalid("integer", d)
+				return nil, invalid("integer", s)
 			}
 			return n, nil
-		case uint64, float64:
-			n, ok := wholeNumber(d)
-			if !ok {
-				return nil, invalid("integer", d)
+		}
+		if isNumber {
+			if !isWhole {
+				return nil, invalid("integer", data)
 			}
 			return n, nil
 		}
 	case reflect.Float64:
-		if s, ok := data.(string); ok {
+		if isString {
 			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 			if err != nil {
 				return nil, invalid("number", s)
 			}
 			return f, nil
 		}
+		if isNumber {
+			return data, nil
+		}
 	case reflect.Bool:
-		if s, ok := data.(string); ok {
+		if isString {
 			b, err := strconv.ParseBool(strings.TrimSpace(s))
 			if err != nil {
 				return nil, invalid("boolean", s)
 			}
 			return b, nil
 		}
+		if _, ok := data.(bool); ok {
+			return data, nil
+		}
+	case reflect.String:
+		if isString {
+			return data, nil
+		}
+	case reflect.Slice:
+		if _, ok := data.([]any); ok {
+			return data, nil
+		}
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		switch data.(type) {
+		case map[string]any:
+			return data, nil
+		case map[any]any:
+			return nil, &valueError{msg: "keys must be strings"}
+		}
+	default:
+		return data, nil
 	}
-	return data, nil
+	return nil, typeError(to.Type(), data)
 }
 
 // wholeNumber converts a YAML number to int64 if it is whole and fits.
@@ -583,42 +573,36 @@ func wholeNumber(v any) (int64, bool) {
 	return 0, false
 }
 
-func describeType(t reflect.Type) string {
-	switch t {
-	case durationType, longDurationType:
-		return "a duration"
-	case byteSizeType:
-		return "a size"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "a mapping"
-	}
-	return t.String()
-}
-
 // typeError says what was expected and what kind of value was found,
 // never the value itself.
 func typeError(want reflect.Type, got any) error {
-	msg := "expected " + describeType(want) + ", got " + describeValue(got)
+	var expected string
+	switch k := want.Kind(); {
+	case want == durationType || want == longDurationType:
+		expected = "a duration"
+	case want == byteSizeType:
+		expected = "a size"
+	case k == reflect.String:
+		expected = "a string"
+	case k == reflect.Bool:
+		expected = "true or false"
+	case k == reflect.Int || k == reflect.Int64:
+		expected = "an integer"
+	case k == reflect.Float64:
+		expected = "a number"
+	case k == reflect.Slice:
+		expected = "a list"
+	default:
+		expected = "a mapping"
+	}
+	msg := "expected " + expected + ", got " + describeValue(got)
 	switch got.(type) {
 	case bool, int, int64, uint64, float64, time.Time:
 		if want.Kind() == reflect.String {
 			msg += " (quote it)"
 		}
 	}
-	return errors.New(msg)
+	return &valueError{msg: msg}
 }
 
 // describeValue names the kind of a decoded YAML value, never the value.

@@ -19,7 +19,7 @@ const (
 // them on in, and returns what the entry stands for: groupCluster,
 // groupSentinel or "" for one server. sentinel says whether the entry has a
 // sentinel section, decoded or not.
-func (l *loader) group(key string, ri rawInstance, sentinel bool, in *handlers.Instance) string {
+func (l *loader) group(key string, ri instanceFile, sentinel bool, in *handlers.Instance) string {
 	sk := key + ".sentinel"
 	in.Cluster = ri.Cluster
 	if ri.Cluster && sentinel {
@@ -58,7 +58,7 @@ func (l *loader) group(key string, ri rawInstance, sentinel bool, in *handlers.I
 // seeds checks the seeds of a cluster entry: nodes of one cluster, asked
 // in order for its members, so that one node down does not hide the
 // cluster. The first becomes the entry's addr.
-func (l *loader) seeds(key string, ri rawInstance, in *handlers.Instance) {
+func (l *loader) seeds(key string, ri instanceFile, in *handlers.Instance) {
 	k := key + ".seeds"
 	if l.p.isFailed(k) || len(ri.Seeds) == 0 {
 		return

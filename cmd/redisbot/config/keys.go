@@ -18,38 +18,21 @@ const (
 type Keys struct {
 	// Budget is the commands per second a throttled scan sends to each
 	// server (keys.budget).
-	Budget int
+	Budget int `mapstructure:"budget"`
 	// MaxDuration ends a scan with a sample after this long
 	// (keys.max_duration).
-	MaxDuration time.Duration
+	MaxDuration time.Duration `mapstructure:"max_duration"`
 	// MaxConcurrent bounds scans running at once in Slack
 	// (keys.max_concurrent); one instance is never scanned twice at once.
-	MaxConcurrent int
-}
-
-type rawKeys struct {
-	Budget        int           `mapstructure:"budget"`
-	MaxDuration   time.Duration `mapstructure:"max_duration"`
-	MaxConcurrent int           `mapstructure:"max_concurrent"`
-}
-
-func defaultRawKeys() rawKeys {
-	return rawKeys{Budget: DefaultKeysBudget, MaxDuration: DefaultKeysMaxDuration, MaxConcurrent: DefaultKeysMaxConcurrent}
+	MaxConcurrent int `mapstructure:"max_concurrent"`
 }
 
 // keys checks the keys section.
-func (l *loader) keys(rk rawKeys) Keys {
-	k := Keys(rk)
+func (l *loader) keys(k Keys) Keys {
 	// Below 100 commands/s a scan of a million keys takes days; the cap
 	// keeps a typo from turning the throttle off (that is --fast's job).
-	if key := "keys.budget"; !l.p.isFailed(key) && (k.Budget < 100 || k.Budget > 1_000_000) {
-		l.p.addf(key, "must be between 100 and 1000000 commands per second")
-	}
-	if key := "keys.max_duration"; !l.p.isFailed(key) && (k.MaxDuration < time.Minute || k.MaxDuration > 24*time.Hour) {
-		l.p.addf(key, "must be between 1m and 24h")
-	}
-	if key := "keys.max_concurrent"; !l.p.isFailed(key) && (k.MaxConcurrent < 1 || k.MaxConcurrent > 64) {
-		l.p.addf(key, "must be between 1 and 64")
-	}
+	l.p.check("keys.budget", k.Budget < 100 || k.Budget > 1_000_000, "must be between 100 and 1000000 commands per second")
+	l.p.check("keys.max_duration", k.MaxDuration < time.Minute || k.MaxDuration > 24*time.Hour, "must be between 1m and 24h")
+	l.p.check("keys.max_concurrent", k.MaxConcurrent < 1 || k.MaxConcurrent > 64, "must be between 1 and 64")
 	return k
 }

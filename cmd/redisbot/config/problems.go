@@ -49,6 +49,9 @@ func newProblems(pos map[string]int) *problems {
 }
 
 func (p *problems) add(key string, err error) {
+	if p.isFailed(key) {
+		return // the value was not decoded: that is its one problem
+	}
 	p.list = append(p.list, &keyError{key: key, env: p.fromEnv[key], err: err})
 }
 
@@ -56,10 +59,18 @@ func (p *problems) addf(key, format string, args ...any) {
 	p.add(key, fmt.Errorf(format, args...))
 }
 
-// decodeFailed records a value that could not be decoded.
+// check records msg at key when bad.
+func (p *problems) check(key string, bad bool, msg string) {
+	if bad {
+		p.add(key, errors.New(msg))
+	}
+}
+
+// decodeFailed records a value that could not be decoded. It keeps its
+// default, and no other problem is recorded for it or for a key below it.
 func (p *problems) decodeFailed(key string, err error) {
-	p.failed[key] = true
 	p.add(key, err)
+	p.failed[key] = true
 }
 
 // isFailed reports whether key, or a key above it, could not be decoded.
@@ -119,39 +130,69 @@ func parentKey(key string) string {
 	return key[:i]
 }
 
+// foldKeys lower-cases the keys of every mapping in doc, as keys are not
+// case-sensitive, and returns the keys written twice in different cases
+// ("Addr" after "addr"), dropping the second: which one was meant is
+// unknown. A key written twice as is is left for the decoder to refuse.
+func foldKeys(doc *yaml.Node) (dups []string) {
+	var fold func(n *yaml.Node, key string)
+	fold = func(n *yaml.Node, key string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			written := map[string]string{}
+			kept := n.Content[:0]
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				name, value := n.Content[i], n.Content[i+1]
+				k := strings.ToLower(name.Value)
+				if w, dup := written[k]; dup && w != name.Value {
+					dups = append(dups, joinKey(key, k))
+					continue
+				}
+				written[k] = name.Value
+				name.Value = k
+				fold(value, joinKey(key, k))
+				kept = append(kept, name, value)
+			}
+			n.Content = kept
+		case yaml.SequenceNode, yaml.DocumentNode:
+			for i, c := range n.Content {
+				if n.Kind == yaml.SequenceNode {
+					fold(c, key+"["+strconv.Itoa(i)+"]")
+				} else {
+					fold(c, key)
+				}
+			}
+		}
+	}
+	fold(doc, "")
+	return dups
+}
+
 // positions maps every key path in a parsed document ("instances[0].addr")
-// to its position (line and column) in the file. Keys are lower-cased, as
-// viper does; keys that differ only in case are returned as duplicates.
-func positions(doc *yaml.Node) (pos map[string]int, dups []string) {
-	pos = map[string]int{}
+// to its position (line and column) in the file.
+func positions(doc *yaml.Node) map[string]int {
+	pos := map[string]int{}
 	walkKeys(doc, func(key string, name, value *yaml.Node) {
 		at := value
 		if name != nil {
 			at = name
 		}
-		if _, dup := pos[key]; dup && name != nil {
-			dups = append(dups, key)
-			return
-		}
 		pos[key] = at.Line<<20 | at.Column
 	})
-	return pos, dups
+	return pos
 }
 
 // walkKeys calls visit for every mapping value and list item of a parsed
-// document, parents first, with its key path ("instances[0].addr",
-// lower-cased as viper does), the key's node (nil for a list item) and the
-// value's node. Aliases are not followed.
+// document, parents first, with its key path ("instances[0].addr"), the
+// key's node (nil for a list item) and the value's node. Aliases are not
+// followed.
 func walkKeys(doc *yaml.Node, visit func(key string, name, value *yaml.Node)) {
 	var walk func(n *yaml.Node, key string)
 	walk = func(n *yaml.Node, key string) {
 		switch n.Kind {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := strings.ToLower(n.Content[i].Value)
-				if key != "" {
-					k = key + "." + k
-				}
+				k := joinKey(key, n.Content[i].Value)
 				visit(k, n.Content[i], n.Content[i+1])
 				walk(n.Content[i+1], k)
 			}

@@ -24,7 +24,7 @@ const (
 // remediation checks an instance's remediation section. key is the
 // instance's key ("instances[0]"), name its name, for the password override,
 // and group what the entry stands for (groupCluster, groupSentinel or "").
-func (l *loader) remediation(key, name, group string, rr rawRemediation) handlers.Remediation {
+func (l *loader) remediation(key, name, group string, rr remediationFile) handlers.Remediation {
 	key += ".remediation"
 	r := handlers.Remediation{
 		Username:       rr.Username,
@@ -178,52 +178,32 @@ func DefaultRemediation() Remediation {
 	return Remediation{PurgeSettle: DefaultPurgeSettle, DefragWatch: remedy.DefaultWatchConfig()}
 }
 
-func defaultRawRemedy() rawRemedy {
-	w := remedy.DefaultWatchConfig()
-	return rawRemedy{PurgeSettle: DefaultPurgeSettle, DefragWatch: rawDefragWatch{
+// remedy checks the remediation section; every value is checked, set or
+// default.
+func (l *loader) remedy(f remedyFile) Remediation {
+	w := f.DefragWatch
+	r := Remediation{PurgeSettle: f.PurgeSettle, DefragWatch: remedy.WatchConfig{
 		Interval: w.Interval, MaxDuration: w.MaxDuration, TargetRatio: w.TargetRatio, MaxLatency: w.MaxLatency,
 		StallIntervals: w.StallIntervals, StallShare: w.StallShare, MinHitRatio: w.MinHitRatio, IdleRunning: w.IdleRunning,
 		RSSGrowth: w.RSSGrowth, Settle: w.Settle,
 	}}
-}
-
-// remedy checks the remediation section; every value is checked, set or
-// default.
-func (l *loader) remedy(rr rawRemedy) Remediation {
-	rw := rr.DefragWatch
-	r := Remediation{PurgeSettle: rr.PurgeSettle, DefragWatch: remedy.WatchConfig{
-		Interval: rw.Interval, MaxDuration: rw.MaxDuration, TargetRatio: rw.TargetRatio, MaxLatency: rw.MaxLatency,
-		StallIntervals: rw.StallIntervals, StallShare: rw.StallShare, MinHitRatio: rw.MinHitRatio, IdleRunning: rw.IdleRunning,
-		RSSGrowth: rw.RSSGrowth, Settle: rw.Settle,
-	}}
-	if l.p.isFailed("remediation") {
-		return r
-	}
-	check := func(key string, bad bool, msg string) {
-		if !l.p.isFailed(key) && bad {
-			l.p.addf(key, "%s", msg)
-		}
-	}
 	between := func(key string, v, lo, hi time.Duration) {
-		check(key, v < lo || v > hi, fmt.Sprintf("must be between %s and %s", shortDuration(lo), shortDuration(hi)))
+		l.p.check(key, v < lo || v > hi, fmt.Sprintf("must be between %s and %s", shortDuration(lo), shortDuration(hi)))
 	}
 	between("remediation.purge_settle", r.PurgeSettle, 0, time.Minute)
-	if l.p.isFailed("remediation.defrag_watch") {
-		return r
+	const k = "remediation.defrag_watch."
+	between(k+"interval", w.Interval, time.Second, 10*time.Minute)
+	if !l.p.isFailed(k + "interval") {
+		l.p.check(k+"max_duration", w.MaxDuration < w.Interval || w.MaxDuration > 24*time.Hour, "must be between the interval and 24h")
 	}
-	const w = "remediation.defrag_watch."
-	between(w+"interval", rw.Interval, time.Second, 10*time.Minute)
-	if !l.p.isFailed(w + "interval") {
-		check(w+"max_duration", rw.MaxDuration < rw.Interval || rw.MaxDuration > 24*time.Hour, "must be between the interval and 24h")
-	}
-	check(w+"target_ratio", !(rw.TargetRatio >= 1 && rw.TargetRatio <= 2), "must be between 1.0 and 2.0")
-	between(w+"max_latency", rw.MaxLatency, time.Millisecond, 10*time.Second)
-	check(w+"stall_intervals", rw.StallIntervals < 0 || rw.StallIntervals > 100, "must be between 0 (off) and 100")
-	check(w+"stall_share", !(rw.StallShare >= 0 && rw.StallShare <= 0.5), "must be between 0 and 0.5")
-	check(w+"min_hit_ratio", !(rw.MinHitRatio >= 0 && rw.MinHitRatio <= 1), "must be between 0 and 1")
-	check(w+"idle_running", rw.IdleRunning < 0 || rw.IdleRunning > 100, "must be between 0 and 100 (percent of a CPU)")
-	check(w+"rss_growth", !(rw.RSSGrowth >= 0 && rw.RSSGrowth <= 1), "must be between 0 (off) and 1")
-	between(w+"settle", rw.Settle, 0, 5*time.Minute)
+	l.p.check(k+"target_ratio", !(w.TargetRatio >= 1 && w.TargetRatio <= 2), "must be between 1.0 and 2.0")
+	between(k+"max_latency", w.MaxLatency, time.Millisecond, 10*time.Second)
+	l.p.check(k+"stall_intervals", w.StallIntervals < 0 || w.StallIntervals > 100, "must be between 0 (off) and 100")
+	l.p.check(k+"stall_share", !(w.StallShare >= 0 && w.StallShare <= 0.5), "must be between 0 and 0.5")
+	l.p.check(k+"min_hit_ratio", !(w.MinHitRatio >= 0 && w.MinHitRatio <= 1), "must be between 0 and 1")
+	l.p.check(k+"idle_running", w.IdleRunning < 0 || w.IdleRunning > 100, "must be between 0 and 100 (percent of a CPU)")
+	l.p.check(k+"rss_growth", !(w.RSSGrowth >= 0 && w.RSSGrowth <= 1), "must be between 0 (off) and 1")
+	between(k+"settle", w.Settle, 0, 5*time.Minute)
 	return r
 }
 

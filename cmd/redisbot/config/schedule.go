@@ -26,36 +26,22 @@ const (
 // of the clock.
 var cronCheckFrom = time.Date(2001, time.January, 1, 0, 0, 0, 0, time.UTC)
 
-func defaultRawSchedule() rawSchedule {
-	return rawSchedule{Sweep: DefaultSweep, Timezone: "UTC", Lease: DefaultLease}
-}
-
-func (l *loader) schedule(rs rawSchedule) Schedule {
-	s := Schedule{Sweep: rs.Sweep, Digest: rs.Digest, Location: time.UTC, Lease: rs.Lease}
-	if l.p.isFailed("schedule") {
-		return s
-	}
+func (l *loader) schedule(f scheduleFile) Schedule {
+	s := Schedule{Sweep: f.Sweep, Digest: f.Digest, Location: time.UTC, Lease: f.Lease}
 	for _, spec := range []struct{ key, spec string }{
 		{"schedule.sweep", s.Sweep},
 		{"schedule.digest", s.Digest},
 	} {
-		if spec.spec == "" || l.p.isFailed(spec.key) {
-			continue // "" disables it
-		}
-		if msg := checkCron(spec.spec); msg != "" {
-			l.p.addf(spec.key, "%s", msg)
+		if spec.spec != "" { // "" disables it
+			l.p.check(spec.key, checkCron(spec.spec) != "", checkCron(spec.spec))
 		}
 	}
-	if k := "schedule.timezone"; !l.p.isFailed(k) {
-		if loc, msg := location(rs.Timezone); msg != "" {
-			l.p.addf(k, "%s", msg)
-		} else {
-			s.Location = loc
-		}
+	if loc, msg := location(f.Timezone); msg != "" {
+		l.p.addf("schedule.timezone", "%s", msg)
+	} else {
+		s.Location = loc
 	}
-	if k := "schedule.lease"; !l.p.isFailed(k) && (s.Lease < minLease || s.Lease > maxLease) {
-		l.p.addf(k, "must be between 3s and 10m")
-	}
+	l.p.check("schedule.lease", s.Lease < minLease || s.Lease > maxLease, "must be between 3s and 10m")
 	return s
 }
 

@@ -22,49 +22,15 @@ var (
 	groupIDPattern   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 )
 
-func defaultRawSlack() rawSlack {
-	return rawSlack{
-		APIURL:          DefaultSlackAPIURL,
-		Workers:         DefaultSlackWorkers,
-		Queue:           DefaultSlackQueue,
-		ThreadReplies:   true,
-		ShutdownTimeout: DefaultSlackShutdownTimeout,
-		UsergroupTTL:    DefaultSlackUsergroupTTL,
-	}
-}
-
-func (l *loader) slack(rs rawSlack) Slack {
-	s := Slack{
-		APIURL:          rs.APIURL,
-		Workers:         rs.Workers,
-		Queue:           rs.Queue,
-		ThreadReplies:   rs.ThreadReplies,
-		ShutdownTimeout: rs.ShutdownTimeout,
-		UsergroupTTL:    rs.UsergroupTTL,
-	}
-	if l.p.isFailed("slack") {
-		return s
-	}
-	s.AppToken = l.slackToken("app_token", appTokenPrefix, rs.AppToken, rs.AppTokenFile)
-	s.BotToken = l.slackToken("bot_token", botTokenPrefix, rs.BotToken, rs.BotTokenFile)
-	if k := "slack.api_url"; !l.p.isFailed(k) {
-		if msg := checkAPIURL(s.APIURL); msg != "" {
-			l.p.addf(k, "%s", msg)
-		}
-	}
-	for _, f := range []struct {
-		key      string
-		positive bool
-	}{
-		{"slack.workers", s.Workers > 0},
-		{"slack.queue", s.Queue > 0},
-		{"slack.shutdown_timeout", s.ShutdownTimeout > 0},
-		{"slack.usergroup_ttl", s.UsergroupTTL > 0},
-	} {
-		if !f.positive && !l.p.isFailed(f.key) {
-			l.p.addf(f.key, "must be positive")
-		}
-	}
+func (l *loader) slack(f slackFile) Slack {
+	s := f.Slack
+	s.AppToken = l.slackToken("app_token", appTokenPrefix, f.AppToken, f.AppTokenFile)
+	s.BotToken = l.slackToken("bot_token", botTokenPrefix, f.BotToken, f.BotTokenFile)
+	l.p.check("slack.api_url", checkAPIURL(s.APIURL) != "", checkAPIURL(s.APIURL))
+	l.p.check("slack.workers", s.Workers <= 0, "must be positive")
+	l.p.check("slack.queue", s.Queue <= 0, "must be positive")
+	l.p.check("slack.shutdown_timeout", s.ShutdownTimeout <= 0, "must be positive")
+	l.p.check("slack.usergroup_ttl", s.UsergroupTTL <= 0, "must be positive")
 	return s
 }
 
@@ -158,59 +124,36 @@ func isLoopback(host string) bool {
 // access checks the access section. instanceTags are the tags of all
 // instances, or nil when some could not be decoded, in which case channel
 // tags are not checked against them.
-func (l *loader) access(ra rawAccess, instanceTags map[string]bool) Access {
-	a := Access{
-		Viewers:           ra.Viewers,
-		Operators:         ra.Operators,
-		Approvers:         ra.Approvers,
-		AllowSelfApproval: ra.AllowSelfApproval,
-	}
-	for _, rc := range ra.Channels {
-		a.Channels = append(a.Channels, Channel{ID: rc.ID, Tags: rc.Tags})
-	}
-	if l.p.isFailed("access") {
-		return a
-	}
-
+func (l *loader) access(a Access, instanceTags map[string]bool) Access {
 	seen := map[string]int{}
-	for i, rc := range ra.Channels {
-		key := fmt.Sprintf("access.channels[%d]", i)
-		if l.p.isFailed(key) {
-			continue
-		}
-		if k := key + ".id"; !l.p.isFailed(k) {
-			switch {
-			case rc.ID == "":
-				l.p.addf(k, "is required")
-			case l.badChannelID(k, rc.ID):
-			default:
-				if j, dup := seen[rc.ID]; dup {
-					l.p.addf(k, "duplicate of access.channels[%d]", j)
-				} else {
-					seen[rc.ID] = i
-				}
+	for i, c := range a.Channels {
+		k := fmt.Sprintf("access.channels[%d].id", i)
+		switch {
+		case c.ID == "":
+			l.p.addf(k, "is required")
+		case l.badChannelID(k, c.ID):
+		default:
+			if j, dup := seen[c.ID]; dup {
+				l.p.addf(k, "duplicate of access.channels[%d]", j)
+			} else {
+				seen[c.ID] = i
 			}
 		}
-		for j, tag := range rc.Tags {
-			k := fmt.Sprintf("%s.tags[%d]", key, j)
-			if !l.p.isFailed(k) {
-				l.badTag(k, tag, instanceTags) // a typo would hide every instance
-			}
+		for j, tag := range c.Tags {
+			l.badTag(fmt.Sprintf("access.channels[%d].tags[%d]", i, j), tag, instanceTags) // a typo would hide every instance
 		}
 	}
-
 	for _, list := range []struct {
 		name string
 		ids  []string
 	}{
-		{"viewers", ra.Viewers},
-		{"operators", ra.Operators},
-		{"approvers", ra.Approvers},
+		{"viewers", a.Viewers},
+		{"operators", a.Operators},
+		{"approvers", a.Approvers},
 	} {
 		for i, id := range list.ids {
-			k := fmt.Sprintf("access.%s[%d]", list.name, i)
-			if !l.p.isFailed(k) && !userIDPattern.MatchString(id) && !groupIDPattern.MatchString(id) {
-				l.p.addf(k, "%s is not a user id (U…, W…) or user-group id (S…)", quote(id))
+			if !userIDPattern.MatchString(id) && !groupIDPattern.MatchString(id) {
+				l.p.addf(fmt.Sprintf("access.%s[%d]", list.name, i), "%s is not a user id (U…, W…) or user-group id (S…)", quote(id))
 			}
 		}
 	}

@@ -26,37 +26,13 @@ var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 // is not quoted: it is likely the secret itself.
 const notEnvName = "must be the name of an environment variable, not its value"
 
-func defaultRawStore() rawStore {
-	return rawStore{
-		Path:           DefaultStorePath,
-		Retention:      longDuration(DefaultRetention),
-		AuditRetention: longDuration(DefaultAuditRetention),
-	}
-}
-
-func (l *loader) store(rs rawStore) Store {
-	s := Store{
-		Path:           rs.Path,
-		Retention:      time.Duration(rs.Retention),
-		AuditRetention: time.Duration(rs.AuditRetention),
-	}
-	if l.p.isFailed("store") {
-		return s
-	}
+func (l *loader) store(f storeFile) Store {
+	s := Store{Retention: time.Duration(f.Retention), AuditRetention: time.Duration(f.AuditRetention)}
 	var configured bool
-	s.RedisURL, configured = l.redisURL(rs.RedisURL, rs.RedisURLEnv)
-	s.Path = l.storePath(rs.Path, configured)
-	for _, r := range []struct {
-		key string
-		d   time.Duration
-	}{
-		{"store.retention", s.Retention},
-		{"store.audit_retention", s.AuditRetention},
-	} {
-		if !l.p.isFailed(r.key) && r.d < minRetention {
-			l.p.addf(r.key, "must be at least 1h")
-		}
-	}
+	s.RedisURL, configured = l.redisURL(f.RedisURL, f.RedisURLEnv)
+	s.Path = l.storePath(f.Path, configured)
+	l.p.check("store.retention", s.Retention < minRetention, "must be at least 1h")
+	l.p.check("store.audit_retention", s.AuditRetention < minRetention, "must be at least 1h")
 	return s
 }
 
@@ -65,9 +41,6 @@ func (l *loader) store(rs rawStore) Store {
 // directory.
 func (l *loader) storePath(path string, redisURL bool) string {
 	const key = "store.path"
-	if l.p.isFailed(key) {
-		return path
-	}
 	if _, env := l.p.fromEnv[key]; !env {
 		path = l.resolve(path)
 	}

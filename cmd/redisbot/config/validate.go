@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spf13/viper"
-
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/regularfile"
 	"github.com/redisbot/redisbot/handlers/topology"
@@ -52,33 +50,15 @@ type loader struct {
 	plainSecrets map[int]int
 }
 
-func (l *loader) load(v *viper.Viper) *Config {
-	l.applyEnv(v)
-	raw := rawConfig{
-		Probe:     rawProbe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency},
-		Slack:     defaultRawSlack(),
-		Store:     defaultRawStore(),
-		Approvals: defaultRawApprovals(),
-		Schedule:  defaultRawSchedule(),
-		Alerts:    defaultRawAlerts(),
-		HTTP:      rawHTTP{Listen: DefaultHTTPListen},
-		Keys:      defaultRawKeys(),
-		Remedy:    defaultRawRemedy(),
-	}
-	l.decode(v, &raw)
+func (l *loader) load(doc map[string]any) *Config {
+	l.applyEnv(doc)
+	f := defaults()
+	l.decode("", doc, &f)
 
-	cfg := &Config{
-		Probe:    Probe{Timeout: raw.Probe.Timeout, Concurrency: raw.Probe.Concurrency},
-		Runbooks: Runbooks{Dir: l.runbooksDir(raw.Runbooks.Dir)},
-	}
-	if !l.p.isFailed("probe.timeout") && cfg.Probe.Timeout <= 0 {
-		l.p.addf("probe.timeout", "must be positive")
-	}
-	if !l.p.isFailed("probe.concurrency") && cfg.Probe.Concurrency <= 0 {
-		l.p.addf("probe.concurrency", "must be positive")
-	}
-	cfg.HTTP = HTTP{Listen: raw.HTTP.Listen}
-	if k := "http.listen"; !l.p.isFailed(k) && cfg.HTTP.Listen != "" {
+	cfg := &Config{Probe: f.Probe, HTTP: f.HTTP, Runbooks: Runbooks{Dir: l.runbooksDir(f.Runbooks.Dir)}}
+	l.p.check("probe.timeout", cfg.Probe.Timeout <= 0, "must be positive")
+	l.p.check("probe.concurrency", cfg.Probe.Concurrency <= 0, "must be positive")
+	if k := "http.listen"; cfg.HTTP.Listen != "" {
 		if _, port, err := net.SplitHostPort(cfg.HTTP.Listen); err != nil {
 			l.p.addf(k, "must be host:port, as in 127.0.0.1:9121 (empty turns the endpoint off)")
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
@@ -87,25 +67,23 @@ func (l *loader) load(v *viper.Viper) *Config {
 	}
 
 	// Every global value is checked, whether set or default.
-	cfg.Thresholds, _ = l.decodeThresholds("thresholds", handlers.DefaultThresholds(), raw.Thresholds)
+	cfg.Thresholds, _ = l.decodeThresholds("thresholds", handlers.DefaultThresholds(), f.Thresholds)
 	l.checkThresholds("thresholds", cfg.Thresholds, nil)
 
-	if len(raw.Instances) == 0 && !l.p.isFailed("instances") {
-		l.p.addf("instances", "at least one instance is required")
-	}
+	l.p.check("instances", len(f.Instances) == 0, "at least one instance is required")
 	seen := map[string]int{}
-	for i, ri := range raw.Instances {
-		cfg.Instances = append(cfg.Instances, l.instance(i, ri, cfg.Thresholds, seen))
+	for i, fi := range f.Instances {
+		cfg.Instances = append(cfg.Instances, l.instance(i, fi, cfg.Thresholds, seen))
 	}
-	cfg.Slack = l.slack(raw.Slack)
-	tags := l.instanceTags(len(raw.Instances), cfg)
-	cfg.Access = l.access(raw.Access, tags)
-	cfg.Store = l.store(raw.Store)
-	cfg.Approvals = l.approvals(raw.Approvals)
-	cfg.Schedule = l.schedule(raw.Schedule)
-	cfg.Alerts = l.alerts(raw.Alerts, tags)
-	cfg.Keys = l.keys(raw.Keys)
-	cfg.Remediation = l.remedy(raw.Remedy)
+	cfg.Slack = l.slack(f.Slack)
+	tags := l.instanceTags(len(f.Instances), cfg)
+	cfg.Access = l.access(f.Access, tags)
+	cfg.Store = l.store(f.Store)
+	cfg.Approvals = l.approvals(f.Approvals)
+	cfg.Schedule = l.schedule(f.Schedule)
+	cfg.Alerts = l.alerts(f.Alerts, tags)
+	cfg.Keys = l.keys(f.Keys)
+	cfg.Remediation = l.remedy(f.Remediation)
 	l.digestChannel(cfg)
 	return cfg
 }
@@ -162,7 +140,7 @@ func (l *loader) resolve(path string) string {
 	return filepath.Join(l.dir, path)
 }
 
-func (l *loader) instance(i int, ri rawInstance, global handlers.Thresholds, seen map[string]int) handlers.Instance {
+func (l *loader) instance(i int, ri instanceFile, global handlers.Thresholds, seen map[string]int) handlers.Instance {
 	key := fmt.Sprintf("instances[%d]", i)
 	in := handlers.Instance{
 		Name:        ri.Name,
@@ -352,7 +330,7 @@ func (l *loader) readSecretFile(path string) (string, error) {
 // tls resolves and checks an instance's tls section. Each file is read as
 // probe.TLSConfig will read it: the CA file must hold at least one
 // certificate, and the certificate and key must be a pair.
-func (l *loader) tls(key string, rt rawTLS) *handlers.TLS {
+func (l *loader) tls(key string, rt tlsFile) *handlers.TLS {
 	t := &handlers.TLS{
 		CAFile:             l.resolve(rt.CAFile),
 		CertFile:           l.resolve(rt.CertFile),
