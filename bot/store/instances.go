@@ -5,52 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"time"
-
-	"github.com/redisbot/redisbot/handlers"
 )
-
-// snapshotRecord wraps a snapshot rather than embedding it, so a field
-// added to handlers.Snapshot can never clash with "schema".
-type snapshotRecord struct {
-	Schema   int                `json:"schema"`
-	Snapshot *handlers.Snapshot `json:"snapshot"`
-}
-
-// PutSnapshot keeps snap as the last snapshot of its instance, replacing
-// the previous one: rules compare a probe only with the one before it.
-func (s *Store) PutSnapshot(ctx context.Context, snap *handlers.Snapshot) error {
-	w, err := snapshotWrite(snap)
-	if err != nil {
-		return err
-	}
-	return s.write(ctx, w)
-}
-
-// snapshotWrite is PutSnapshot's write; RecordSweep batches it.
-func snapshotWrite(snap *handlers.Snapshot) (pendingWrite, error) {
-	if snap == nil {
-		return pendingWrite{}, fmt.Errorf("store: put snapshot: nil snapshot")
-	}
-	key, err := joinKey("snapshot", snap.Instance)
-	if err != nil {
-		return pendingWrite{}, err
-	}
-	return putJSONWrite(kindSnapshots, key, snapshotRecord{Schema: SchemaVersion, Snapshot: snap})
-}
-
-// Last returns the last snapshot of an instance; it implements
-// handlers.History. Any failure reads as "no previous snapshot": rules
-// that compare with it then skip, which is the safe degradation, and the
-// store's errors surface on writes.
-func (s *Store) Last(ctx context.Context, instance string) (*handlers.Snapshot, bool) {
-	var rec snapshotRecord
-	if err := s.getJSON(ctx, kindSnapshots, instance, &rec); err != nil || rec.Snapshot == nil {
-		return nil, false
-	}
-	return rec.Snapshot, true
-}
-
-var _ handlers.History = (*Store)(nil)
 
 // factsRecord holds everything learned about one instance in one record,
 // so reading them is one get and setting one is one atomic update.

@@ -46,6 +46,7 @@ const (
 	defaultKeyPrefix      = "redisbot:"
 	defaultRetention      = 14 * 24 * time.Hour
 	defaultAuditRetention = 90 * 24 * time.Hour
+	defaultSnapshotEvery  = 15 * time.Minute
 )
 
 // Options says where the state lives and how long history is kept.
@@ -64,6 +65,9 @@ type Options struct {
 	// AuditRetention bounds the audit trail. Default 90 days: long enough
 	// to answer "who flushed cache-3 last month".
 	AuditRetention time.Duration
+	// SnapshotEvery is how often an instance's last snapshot is persisted
+	// while its server runs on (see snapshots.go). Default 15 minutes.
+	SnapshotEvery time.Duration
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
 	// OnError, when set, hears every failed backend operation, named like
@@ -86,6 +90,8 @@ type Store struct {
 	auditRetention time.Duration
 	ids            idSource
 	onFenced       func(op string)
+	snapshotEvery  time.Duration
+	snapshots      snapshotCache
 }
 
 // Open opens the bbolt file, or connects to Redis when o.RedisURL is set
@@ -120,6 +126,9 @@ func (o Options) withDefaults() Options {
 	if o.AuditRetention <= 0 {
 		o.AuditRetention = defaultAuditRetention
 	}
+	if o.SnapshotEvery <= 0 {
+		o.SnapshotEvery = defaultSnapshotEvery
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -134,7 +143,8 @@ func newStore(b backend, o Options) *Store {
 	}
 	// Outermost, so the observer above counts the backend's own errors.
 	b = classified{backend: b, onFenced: o.OnFenced}
-	return &Store{b: b, raw: raw, now: o.Now, retention: o.Retention, auditRetention: o.AuditRetention, onFenced: o.OnFenced}
+	return &Store{b: b, raw: raw, now: o.Now, retention: o.Retention, auditRetention: o.AuditRetention, onFenced: o.OnFenced,
+		snapshotEvery: o.SnapshotEvery, snapshots: snapshotCache{m: map[string]*latest{}}}
 }
 
 // fenced reports a refused piece of stale work to OnFenced.
@@ -144,8 +154,17 @@ func (s *Store) fenced(op string) {
 	}
 }
 
-// Close releases the file or the Redis connections.
-func (s *Store) Close() error { return s.b.close() }
+// Close persists the snapshots only kept in memory, then releases the file
+// or the Redis connections.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+	defer cancel()
+	return errors.Join(s.flushSnapshots(ctx), s.b.close())
+}
+
+// closeFlushTimeout bounds Close's last write: a store that does not answer
+// must not hold up the bot's exit.
+const closeFlushTimeout = 5 * time.Second
 
 // Backend names the backend in use, "bbolt" or "redis", for logs and
 // diagnostics.

@@ -18,15 +18,23 @@ type SweepRecord struct {
 	Sample   Sample
 }
 
-// RecordSweep writes every record's snapshot and appends every sample,
-// with the effect of PutSnapshot then AppendSample for each record in
-// order: the same records, TTLs and retention (a sample older than
-// Retention is dropped), and a zero Sample.At is Now() (one Now for the
-// sweep). A record with a nil Snapshot only appends its sample.
+// keptSnapshot is a snapshot RecordSweep keeps, and its write, or -1.
+type keptSnapshot struct {
+	snap  *handlers.Snapshot
+	rec   []byte
+	write int
+}
+
+// RecordSweep keeps every record's snapshot as its instance's last (Last
+// answers with it; it is persisted when due, see snapshots.go) and appends
+// every sample, with the effect of AppendSample for each record in order:
+// the same records, TTLs and retention (a sample older than Retention is
+// dropped), and a zero Sample.At is Now() (one Now for the sweep). A
+// record with a nil Snapshot only appends its sample.
 //
-// It exists because a sweep of 1,000 instances is 2,000 writes: on bbolt
-// they are one read-write transaction, so one fsync instead of one each;
-// on Redis they share round trips (see redisBackend.updateMany).
+// It exists because a sweep of 1,000 instances is 1,000 writes and more:
+// on bbolt they are one read-write transaction, so one fsync for the
+// sweep; on Redis they share round trips (see redisBackend.updateMany).
 //
 // A write that cannot be done (an instance name the store refuses, a
 // snapshot that does not encode, a history block of a newer format) is
@@ -42,14 +50,21 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 	var (
 		writes []pendingWrite
 		owner  []int // the record of each write
+		// kept are the snapshots to keep once the writes are made, and
+		// whether each is among them.
+		kept []keptSnapshot
 	)
 	recordErrs := make([][]error, len(records))
 	for i, r := range records {
 		if r.Snapshot != nil {
-			if w, err := snapshotWrite(r.Snapshot); err != nil {
+			switch w, rec, due, err := s.planSnapshot(r.Snapshot, now); {
+			case err != nil:
 				recordErrs[i] = append(recordErrs[i], err)
-			} else {
+			case due:
+				kept = append(kept, keptSnapshot{snap: r.Snapshot, rec: rec, write: len(writes)})
 				writes, owner = append(writes, w), append(owner, i)
+			default:
+				kept = append(kept, keptSnapshot{snap: r.Snapshot, rec: rec, write: -1})
 			}
 		}
 		w, keep, err := s.sampleWrite(r.Instance, r.Sample, now)
@@ -61,18 +76,29 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 		}
 	}
 
-	var batchErr error
+	var (
+		batchErr error
+		failed   []error
+	)
 	if len(writes) > 0 {
 		ops := make([]updateOp, len(writes))
 		for j, w := range writes {
 			ops[j] = w.op
 		}
-		var failed []error
 		failed, batchErr = s.updateMany(ctx, ops)
 		for j, err := range failed {
 			if err != nil {
 				recordErrs[owner[j]] = append(recordErrs[owner[j]], writes[j].fail(err))
 			}
+		}
+	} else if len(kept) > 0 {
+		// Nothing written: the fence is checked all the same, so a
+		// stale leader's sweep leaves no snapshot behind in memory.
+		batchErr = CheckFence(ctx)
+	}
+	if batchErr == nil {
+		for _, k := range kept {
+			s.keepSnapshot(k.snap, k.rec, k.write >= 0 && failed[k.write] == nil, now)
 		}
 	}
 

@@ -66,8 +66,9 @@ func expiresIn(t *testing.T, f *fixture, kind, key string) time.Duration {
 
 // TestRecordSweep writes the same sweeps through RecordSweep and through
 // PutSnapshot+AppendSample, under different names, and reads back the
-// same records, bytes and TTLs. 130 instances make 260 writes a sweep,
-// more than one Redis group.
+// same records, bytes and TTLs, the snapshots once they are flushed (they
+// are persisted only when due: TestSnapshotsPersistedWhenDue). 130
+// instances make 260 writes a sweep, more than one Redis group.
 func TestRecordSweep(t *testing.T) {
 	contract(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
@@ -94,6 +95,9 @@ func TestRecordSweep(t *testing.T) {
 			}
 		}
 
+		if err := f.s.flushSnapshots(ctx); err != nil {
+			t.Fatal(err)
+		}
 		hours := []time.Time{start.UTC().Truncate(time.Hour), start.UTC().Truncate(time.Hour).Add(time.Hour)}
 		for i := range instances {
 			swept, each := name("sweep", i), name("each", i)
@@ -150,6 +154,72 @@ func TestRecordSweep(t *testing.T) {
 					t.Errorf("%s %v: block expires in %v, AppendSample's in %v", swept, h, st, et)
 				}
 			}
+		}
+	})
+}
+
+// TestSnapshotsPersistedWhenDue: a sweep's snapshot is what Last answers at
+// once, but the backend gets it only the first time, when the server
+// restarted, once every SnapshotEvery, and at Close; what another replica
+// (or this process after a restart) reads is the persisted one.
+func TestSnapshotsPersistedWhenDue(t *testing.T) {
+	contract(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		const instance = "cache-1"
+		n := 0
+		sweep := func(runID string) *handlers.Snapshot {
+			t.Helper()
+			n++
+			snap := sweepSnapshot(instance, f.clock.Now(), n)
+			snap.Info["run_id"] = runID
+			snap.Info["uptime_in_seconds"] = fmt.Sprint(60 * n)
+			if err := f.s.RecordSweep(ctx, []SweepRecord{{Instance: instance, Snapshot: snap}}); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := f.s.Last(ctx, instance); !ok || !got.ProbedAt.Equal(snap.ProbedAt) {
+				t.Fatalf("sweep %d: Last = %v, want the sweep's snapshot", n, got)
+			}
+			f.clock.Advance(time.Minute)
+			return snap
+		}
+		persisted := func(want *handlers.Snapshot) {
+			t.Helper()
+			var rec snapshotRecord
+			if err := f.s.getJSON(ctx, kindSnapshots, instance, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if !rec.Snapshot.ProbedAt.Equal(want.ProbedAt) {
+				t.Fatalf("after sweep %d: persisted snapshot from %s, want %s", n, rec.Snapshot.ProbedAt, want.ProbedAt)
+			}
+		}
+
+		first := sweep("aaa")
+		persisted(first)
+		// Within the spread of the first period, nothing more is written.
+		for range 3 {
+			sweep("aaa")
+		}
+		persisted(first)
+		// Another process: at once.
+		restarted := sweep("bbb")
+		persisted(restarted)
+		for range int(defaultSnapshotEvery/time.Minute) - 1 {
+			sweep("bbb")
+		}
+		persisted(restarted)
+		due := sweep("bbb")
+		persisted(due)
+		last := sweep("bbb")
+		persisted(due)
+		if err := f.s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if f.replica == nil {
+			return // bbolt: one process owns the file
+		}
+		other := f.replica(t)
+		if got, ok := other.Last(ctx, instance); !ok || !got.ProbedAt.Equal(last.ProbedAt) {
+			t.Fatalf("after Close another store reads %v, want the last sweep's", got)
 		}
 	})
 }

@@ -197,18 +197,14 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 			records = append(records, store.SweepRecord{Instance: r.Instance, Snapshot: r.Snapshot, Sample: sampleOf(r.Snapshot)})
 		}
 	}
-	// A few transactions (one fsync each) for the sweep's snapshots and
-	// history samples, not two per instance; in chunks, so a big fleet's
-	// encoded snapshots are not all in memory at once.
-	const chunk = 128
-	for start := 0; start < len(records); start += chunk {
-		err := s.o.Store.RecordSweep(ctx, records[start:min(start+chunk, len(records))])
-		if errors.Is(err, store.ErrFenced) {
-			return err
-		}
-		if err != nil {
-			s.o.Log.WarnContext(ctx, "store sweep records", "error", err)
-		}
+	// One transaction (one fsync) for the sweep's history samples and the
+	// snapshots due to be persisted, not one or two per instance.
+	err := s.o.Store.RecordSweep(ctx, records)
+	if errors.Is(err, store.ErrFenced) {
+		return err
+	}
+	if err != nil {
+		s.o.Log.WarnContext(ctx, "store sweep records", "error", err)
 	}
 	storm := alerts.Storm(unreachable, s.o.StormThreshold)
 	if err := s.stormSummary(ctx, token, storm, unreachable, now); err != nil {
