@@ -123,6 +123,11 @@ type Alert struct {
 	Notified handlers.Severity `json:"notified"`
 	// Summary is the finding's latest one-line summary.
 	Summary string `json:"summary,omitempty"`
+	// Acked says someone acknowledged this firing episode: reminders
+	// stop, while an escalation and the resolve still post. The
+	// scheduler sets it from its acknowledgement records before Step; a
+	// new episode starts unacknowledged.
+	Acked bool `json:"acked,omitempty"`
 }
 
 // Observation is one sweep's result for (instance, finding): the finding was
@@ -222,6 +227,7 @@ func advance(a Alert, obs Observation, t Timing, now time.Time) Alert {
 		a.State = StatePending
 		a.PendingSince = now
 		a.FiringSince, a.ClearSince, a.LowerSince = time.Time{}, time.Time{}, time.Time{}
+		a.Acked = false
 		a.Severity = obs.Severity
 		return fireIfDue(a, t, now)
 
@@ -288,9 +294,10 @@ func notification(a Alert, t Timing, now time.Time) NotifyKind {
 			return NotifyFire
 		case a.Severity != a.Notified:
 			return NotifyEscalate
-		case a.ClearSince.IsZero() && now.Sub(a.LastNotified) >= t.RepeatInterval:
+		case !a.Acked && a.ClearSince.IsZero() && now.Sub(a.LastNotified) >= t.RepeatInterval:
 			// Only while present: a reminder about something absent
-			// this sweep would contradict the next resolve.
+			// this sweep would contradict the next resolve. Someone
+			// who acknowledged it needs no reminder.
 			return NotifyRemind
 		}
 	default:

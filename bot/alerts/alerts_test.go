@@ -202,6 +202,33 @@ func TestStep(t *testing.T) {
 	}
 }
 
+// An acknowledged alert gets no reminders, but an escalation and the
+// resolve still post; the next episode starts unacknowledged.
+func TestAcknowledgedAlert(t *testing.T) {
+	timing := DefaultTiming("maxmemory-near")
+	firing := Alert{Instance: "cache-1", Finding: "maxmemory-near", State: StateFiring, Severity: warning,
+		PendingSince: at(0), FiringSince: at(15 * time.Minute), LastNotified: at(15 * time.Minute), Notified: warning, Acked: true}
+
+	later := at(15*time.Minute + timing.RepeatInterval + time.Minute)
+	if _, n := Step(firing, present(warning), timing, false, later); n.Kind != NotifyNone {
+		t.Errorf("acknowledged, repeat interval passed: %s, want none", n.Kind)
+	}
+	if _, n := Step(firing, present(critical), timing, false, later); n.Kind != NotifyEscalate {
+		t.Errorf("acknowledged, now critical: %s, want escalate", n.Kind)
+	}
+	next := firing
+	for i := range 11 {
+		next, _ = Step(next, absent, timing, false, later.Add(time.Duration(i)*time.Minute))
+	}
+	if next.State != StateResolved || next.Notified != handlers.SeverityNone {
+		t.Fatalf("acknowledged alert absent past ClearFor: %+v", next)
+	}
+	next, _ = Step(next, present(warning), timing, false, later.Add(time.Hour))
+	if next.Acked {
+		t.Error("a new episode starts acknowledged")
+	}
+}
+
 func TestStepKeepsIdentityAndSummary(t *testing.T) {
 	prev := Alert{Instance: "cache-1", Finding: "oom-rejecting"}
 	got, n := Step(prev, Observation{Present: true, Severity: critical, Summary: "3 OOM errors"}, DefaultTiming("oom-rejecting"), false, t0)

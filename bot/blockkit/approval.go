@@ -33,14 +33,14 @@ const (
 // Click is a parsed button click.
 type Click struct {
 	Kind       string
-	Runbook    RunbookRef      // runbook
-	Instance   string           // request, silence
+	Runbook    RunbookRef       // runbook
+	Instance   string           // request, silence, ack, diagnose
 	Action     handlers.Action  // request
 	Set        handlers.Setting // request of a config-set
-	ApprovalID string          // approve, reject
-	ScanID     string          // cancel-scan
-	Finding    string          // silence
-	Duration   time.Duration   // silence
+	ApprovalID string           // approve, reject
+	ScanID     string           // cancel-scan
+	Finding    string           // silence
+	Duration   time.Duration    // silence
 }
 
 // RequestRef is the value of a remediation button.
@@ -76,6 +76,13 @@ func ParseClick(actionID, value string) (Click, error) {
 		return Click{Kind: kind, ApprovalID: rest}, nil
 	case ActionSilence:
 		return parseSilence(rest, value)
+	case ActionAck:
+		return parseAck(rest, value)
+	case ActionDiagnose:
+		if !instanceName.MatchString(rest) || value != rest {
+			return Click{}, fmt.Errorf("bad instance %q", rest)
+		}
+		return Click{Kind: kind, Instance: rest}, nil
 	case ActionCancelScan:
 		if !approvalID.MatchString(rest) || value != rest {
 			return Click{}, fmt.Errorf("bad scan id %q", rest)

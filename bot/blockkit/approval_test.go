@@ -39,7 +39,7 @@ func TestParseClick(t *testing.T) {
 		{"request/config-set/0", `{"instance":"cache-1","action":"config-set","setting":"maxmemory","value":"-1"}`},
 		{"request/config-set/0", `{"instance":"cache-1","action":"config-set","setting":"maxmemory-policy","value":"evict-all"}`},
 		{"request/memory-purge/0", `{"instance":"cache-1","action":"memory-purge","setting":"maxmemory","value":"1mb"}`},
-		{"request/memory-purge/0", `{"instance":"cache-1","action":"restart"}`},  // id and value disagree
+		{"request/memory-purge/0", `{"instance":"cache-1","action":"restart"}`}, // id and value disagree
 		{"request/memory-purge/0", `{"instance":"10.0.0.1:6379","action":"memory-purge"}`},
 		{"request/memory-purge/0", `{"instance":"cache-1","action":"memory-purge","host":"x"}`},
 		{"shell/rm", "-rf"},

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slack-go/slack"
+
 	"github.com/redisbot/redisbot/handlers"
 )
 
@@ -19,6 +21,10 @@ const (
 	linesPerSection = 10
 	// maxNameShown bounds a name in a table line; config allows 64.
 	maxNameShown = 64
+	// fleetRowButtons is how many risky rows get a line and a Diagnose
+	// button of their own: enough for a bad day, and with the header and
+	// the packed rest well inside one message's blocks.
+	fleetRowButtons = 20
 )
 
 // renderFleet draws one line per instance, riskiest first as the handler
@@ -47,15 +53,22 @@ func renderFleet(reports []*handlers.Report) Reply {
 		shown = reps[:fleetPreview]
 		files = []File{{Name: "fleet.csv", Title: title, Content: fleetCSV(reps)}}
 	}
-	lines := make([]string, len(shown))
-	for i, r := range shown {
-		lines[i] = fleetLine(r)
-	}
-
 	var m messages
 	m.add(header(title))
 	if len(reps) == 0 {
 		m.add(section("No instances to show."))
+	}
+	// The riskiest rows (warning and worse, first as sorted) each get a
+	// Diagnose button; the rest are packed as lines.
+	var lines []string
+	rows := 0
+	for _, r := range shown {
+		if rows < fleetRowButtons && (r.Severity >= handlers.SeverityWarning || r.Failed()) && instanceName.MatchString(r.Instance) {
+			m.add(slack.NewSectionBlock(mrkdwn(cut(fleetLine(r), maxSection)), nil, slack.NewAccessory(diagnoseButton(r.Instance))))
+			rows++
+			continue
+		}
+		lines = append(lines, fleetLine(r))
 	}
 	for _, text := range lineSections("", lines, linesPerSection) {
 		m.add(section(text))

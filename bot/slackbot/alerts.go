@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -104,8 +105,7 @@ func (b *Bot) silence(ctx context.Context, j job, instance, finding string, d ti
 	}
 	_ = b.opts.Store.Audit(ctx, store.AuditRecord{Schema: store.SchemaVersion, At: now, Instance: inst.Name, Actor: j.user, Kind: "silenced",
 		Detail: map[string]string{"finding": orAll(finding), "until": x.Until.UTC().Format(time.RFC3339)}})
-	what := orAll(finding)
-	note := blockkit.RenderNote(fmt.Sprintf("Silenced %s on %s for %s by %s (until %s).", what, inst.Name, d, j.user, x.Until.UTC().Format("2006-01-02 15:04 UTC")))
+	note := blockkit.RenderSilenced(x.ID, inst.Name, finding, j.user, d, x.Until)
 	if j.threadTS != "" {
 		return b.Reply(ctx, j.channel, j.threadTS, note)
 	}
@@ -155,12 +155,43 @@ func (b *Bot) trend(ctx context.Context, j job, instance string, window time.Dur
 	return nil
 }
 
-// snooze handles the Snooze and Silence buttons of an alert.
+// snooze handles the Snooze and Silence buttons of an alert: a long
+// silence sits behind Slack's confirmation dialog.
 func (b *Bot) snooze(ctx context.Context, j job, click blockkit.Click, scope []string) error {
 	if b.opts.Store == nil {
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Silences need the state store."))
 	}
 	return b.silence(ctx, j, click.Instance, click.Finding, click.Duration, scope)
+}
+
+// ack handles an alert's Acknowledge button: reminders stop until the
+// alert resolves, and its message says who acknowledged it (redrawn by the
+// next sweep). Anyone who may see the alert may acknowledge it.
+func (b *Bot) ack(ctx context.Context, j job, click blockkit.Click, scope []string) error {
+	if b.opts.Store == nil {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Acknowledgements need the state store."))
+	}
+	inst, err := b.opts.Resolver.Resolve(click.Instance, scope)
+	if err != nil {
+		return b.ephemeral(ctx, j, blockkit.RenderError(err))
+	}
+	a, err := b.opts.Store.Alert(ctx, inst.Name, click.Finding)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.State != "firing") {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("This alert is no longer firing: nothing to acknowledge."))
+	}
+	if err != nil {
+		return err
+	}
+	now := b.now()
+	if err := b.opts.Store.PutAck(ctx, store.Ack{Instance: inst.Name, Finding: click.Finding, By: j.user, At: now, Episode: a.LastChange}); err != nil {
+		return err
+	}
+	_ = b.opts.Store.Audit(ctx, store.AuditRecord{Schema: store.SchemaVersion, At: now, Instance: inst.Name, Actor: j.user, Kind: "acknowledged",
+		Detail: map[string]string{"finding": click.Finding}})
+	if j.threadTS != "" {
+		return b.Reply(ctx, j.channel, j.threadTS, blockkit.RenderAcked(j.user))
+	}
+	return b.ephemeral(ctx, j, blockkit.RenderAcked(j.user))
 }
 
 func randomID() string {

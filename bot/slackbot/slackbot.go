@@ -597,6 +597,18 @@ func (b *Bot) click(ctx context.Context, j job) (string, error) {
 		return answered(b.revert(ctx, j, click, scope))
 	case blockkit.ActionSilence:
 		return answered(b.snooze(ctx, j, click, scope))
+	case blockkit.ActionAck:
+		return answered(b.ack(ctx, j, click, scope))
+	case blockkit.ActionDiagnose:
+		// A diagnosis now, in the thread of the alert or fleet message.
+		resp, err := b.opts.Router.Handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Instance}, Scope: scope})
+		if err != nil {
+			return errorOutcome(err), b.ephemeral(ctx, j, blockkit.RenderError(err))
+		}
+		if err := b.post(ctx, j, blockkit.Render(resp, b.opts.Runbooks)); err != nil {
+			return outcomeInternal, err
+		}
+		return reportsOutcome(resp.Reports), nil
 	case blockkit.ActionCancelScan:
 		return answered(b.cancelScan(ctx, j, click))
 	}

@@ -97,3 +97,43 @@ func (s *Store) DeleteSilence(ctx context.Context, id string) error {
 	}
 	return s.deleteOne(ctx, kindSilences, key)
 }
+
+// Ack records that someone acknowledged a firing alert: reminders stop
+// until the episode it was given for (FiringSince) ends. It is a record of
+// its own, not a field of Alert, so a sweep that rewrites the alert cannot
+// lose it.
+type Ack struct {
+	Schema   int       `json:"schema"`
+	Instance string    `json:"instance"`
+	Finding  string    `json:"finding"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+	// Episode is the FiringSince of the alert when it was acknowledged.
+	Episode time.Time `json:"episode"`
+}
+
+// PutAck writes the acknowledgement of (x.Instance, x.Finding), replacing
+// any.
+func (s *Store) PutAck(ctx context.Context, x Ack) error {
+	key, err := joinKey("ack", x.Instance, x.Finding)
+	if err != nil {
+		return err
+	}
+	x.Schema = SchemaVersion
+	return s.putJSON(ctx, kindAcks, key, x)
+}
+
+// Acks lists every acknowledgement, ordered by instance then finding.
+func (s *Store) Acks(ctx context.Context) ([]Ack, error) {
+	return listJSON[Ack](ctx, s, kindAcks, span{})
+}
+
+// DeleteAck forgets an acknowledgement once its episode ended; a missing
+// one is ErrNotFound.
+func (s *Store) DeleteAck(ctx context.Context, instance, finding string) error {
+	key, err := joinKey("ack", instance, finding)
+	if err != nil {
+		return err
+	}
+	return s.deleteOne(ctx, kindAcks, key)
+}

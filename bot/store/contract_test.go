@@ -365,6 +365,37 @@ func TestSilences(t *testing.T) {
 	})
 }
 
+func TestAcks(t *testing.T) {
+	contract(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		now := f.clock.Now()
+		x := Ack{Instance: "cache-1", Finding: "oom-rejecting", By: "U0OP", At: now, Episode: now.Add(-time.Hour)}
+		for _, a := range []Ack{x, {Instance: "cache-0", Finding: "frag-high", By: "U1", At: now}} {
+			if err := f.s.PutAck(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list, err := f.s.Acks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].Instance != "cache-0" {
+			t.Fatalf("Acks = %+v", list)
+		}
+		x.Schema = SchemaVersion
+		sameJSON(t, list[1], x)
+		if err := f.s.DeleteAck(ctx, "cache-1", "oom-rejecting"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.DeleteAck(ctx, "cache-1", "oom-rejecting"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("second DeleteAck = %v, want ErrNotFound", err)
+		}
+		if err := f.s.PutAck(ctx, Ack{Instance: "cache-1"}); err == nil {
+			t.Error("PutAck without a finding: no error")
+		}
+	})
+}
+
 // series makes n minute samples from start with values that exercise the
 // precision: odd byte counts, ratios with three decimals.
 func series(start time.Time, n int) []Sample {

@@ -209,6 +209,7 @@ const (
 	kindAudit     = "audit"
 	kindAlerts    = "alerts"
 	kindSilences  = "silences"
+	kindAcks      = "acks"
 	kindHistory   = "history"
 	kindSnapshots = "snapshots"
 	kindFacts     = "facts"
@@ -216,7 +217,7 @@ const (
 )
 
 // kinds are every kind the typed methods use; backends create or index them.
-var kinds = []string{kindApprovals, kindAudit, kindAlerts, kindSilences, kindHistory, kindSnapshots, kindFacts, kindOnce}
+var kinds = []string{kindApprovals, kindAudit, kindAlerts, kindSilences, kindAcks, kindHistory, kindSnapshots, kindFacts, kindOnce}
 
 // backend is the storage a Store runs on. Keys are ordered bytewise within
 // a kind. Values are opaque: encoding is the Store's business, so both

@@ -223,6 +223,21 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 	if err != nil {
 		return fmt.Errorf("read silences: %w", err)
 	}
+	acks, err := s.o.Store.Acks(ctx)
+	if err != nil {
+		return fmt.Errorf("read acknowledgements: %w", err)
+	}
+	ackByKey := map[string]store.Ack{}
+	for _, x := range acks {
+		ackByKey[alertKey(x.Instance, x.Finding)] = x
+	}
+	handled := func(instance, finding string) handling {
+		h := handling{silence: matchingSilence(silences, instance, finding, now)}
+		if x, ok := ackByKey[alertKey(instance, finding)]; ok {
+			h.ack = &x
+		}
+		return h
+	}
 	instances := map[string]handlers.Instance{}
 	for _, inst := range s.o.Fleet.Instances("") {
 		instances[inst.Name] = inst
@@ -240,7 +255,7 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 			}
 			seen[f.ID] = true
 			obs := alerts.Observation{Present: true, Severity: f.Severity, Summary: f.Summary}
-			if err := s.step(ctx, token, r, f, byKey[r.Instance+"\x00"+f.ID], obs, silenced(silences, r.Instance, f.ID, now), tags[r.Instance], now); err != nil {
+			if err := s.step(ctx, token, r, f, byKey[r.Instance+"\x00"+f.ID], obs, handled(r.Instance, f.ID), tags[r.Instance], now); err != nil {
 				return err
 			}
 		}
@@ -262,7 +277,7 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 				// one: still present, at the severity it held.
 				obs = alerts.Observation{Present: true, Severity: max(held.Severity, severityOf(a.Severity)), Summary: held.Summary}
 			}
-			if err := s.step(ctx, token, r, f, a, obs, silenced(silences, inst, id, now), tags[inst], now); err != nil {
+			if err := s.step(ctx, token, r, f, a, obs, handled(inst, id), tags[inst], now); err != nil {
 				return err
 			}
 		}
@@ -311,21 +326,54 @@ func (s *Sweeper) holding(r *handlers.Report, inst handlers.Instance, alertsByKe
 	return out
 }
 
+// handling is who is handling an alert: the silence that matches it and
+// its acknowledgement, each nil when there is none.
+type handling struct {
+	silence *store.Silence
+	ack     *store.Ack
+}
+
+// mark is what an alert message shows of the handling, as remembered in
+// the alert's record: when it changes, the message is redrawn.
+func (h handling) mark() string {
+	var m []string
+	if h.silence != nil {
+		m = append(m, "silence "+h.silence.ID)
+	}
+	if h.ack != nil {
+		m = append(m, "ack "+h.ack.By)
+	}
+	return strings.Join(m, ", ")
+}
+
 // step moves one alert through its lifecycle and posts what it says.
-func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f handlers.Finding, stored store.Alert, obs alerts.Observation, silenced bool, tags []string, now time.Time) error {
+func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f handlers.Finding, stored store.Alert, obs alerts.Observation, h handling, tags []string, now time.Time) error {
 	prev := fromStore(stored)
 	prev.Instance, prev.Finding = r.Instance, f.ID
+	if h.ack != nil && (prev.State != alerts.StateFiring || !h.ack.Episode.Equal(prev.FiringSince)) {
+		// Given for an episode that has ended.
+		if err := s.o.Store.DeleteAck(ctx, r.Instance, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		h.ack = nil
+	}
+	prev.Acked = h.ack != nil
 	timing := alerts.DefaultTiming(f.ID)
 	if s.o.RepeatInterval > 0 {
 		timing.RepeatInterval = s.o.RepeatInterval
 	}
-	next, n := alerts.Step(prev, obs, timing, silenced, now)
+	next, n := alerts.Step(prev, obs, timing, h.silence != nil, now)
 	a := toStore(next, stored)
+	if n.Kind == alerts.NotifyNone && next.State == alerts.StateFiring && a.MessageTS != "" && h.mark() != stored.Fields["mark"] {
+		// Someone silenced, unsilenced or acknowledged it: the open
+		// message says so.
+		n.Kind = notifyRedraw
+	}
 	if n.Kind != alerts.NotifyNone {
 		if !s.o.Leader.Still(ctx, token) {
 			return errFenced
 		}
-		if err := s.deliver(ctx, n, r, f, &a, tags, now); err != nil {
+		if err := s.deliver(ctx, n, r, f, &a, h, tags, now); err != nil {
 			if errors.Is(err, store.ErrFenced) {
 				return err
 			}
@@ -356,7 +404,11 @@ func sameAlert(a, b store.Alert) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
-func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handlers.Report, f handlers.Finding, a *store.Alert, tags []string, now time.Time) error {
+// notifyRedraw redraws an open alert message whose handling changed; the
+// lifecycle has nothing to post.
+const notifyRedraw alerts.NotifyKind = -1
+
+func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handlers.Report, f handlers.Finding, a *store.Alert, h handling, tags []string, now time.Time) error {
 	channel := a.Channel
 	if channel == "" && s.o.ChannelFor != nil {
 		channel = s.o.ChannelFor(tags)
@@ -366,12 +418,23 @@ func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handler
 	}
 	f.Severity = n.Alert.Severity
 	view := blockkit.AlertView{Instance: r.Instance, Finding: f, State: "firing", Since: n.Alert.FiringSince, OnCallGroup: s.o.OnCallGroup, Report: r}
+	if x := h.silence; x != nil {
+		view.Silence = &blockkit.SilenceMark{ID: x.ID, By: x.CreatedBy, Until: x.Until, AllFindings: x.Finding == ""}
+	}
+	if x := h.ack; x != nil {
+		view.Ack = &blockkit.AckMark{By: x.By, At: x.At}
+	}
 	alert := func(state string) blockkit.Message {
 		m := blockkit.RenderAlert(view, s.o.Runbooks, now)
 		m.Meta = alertMeta(r.Instance, f.ID, state, n.Alert.FiringSince)
+		if state == stateFiring {
+			a.Fields["mark"] = h.mark()
+		}
 		return m
 	}
 	switch n.Kind {
+	case notifyRedraw:
+		return s.o.Poster.Update(ctx, channel, a.MessageTS, alert(stateFiring))
 	case alerts.NotifyFire:
 		m := alert(stateFiring)
 		ts, found, err := s.alreadyPosted(ctx, channel, r.Instance, f.ID, now)
@@ -398,6 +461,12 @@ func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handler
 		}
 		return s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote(fmt.Sprintf("Now %s: %s", n.Alert.Severity, f.Summary)))
 	case alerts.NotifyRemind:
+		if a.Fields["mark"] != h.mark() {
+			// A silence just ended: the message no longer says it.
+			if err := s.o.Poster.Update(ctx, channel, a.MessageTS, alert(stateFiring)); err != nil {
+				return err
+			}
+		}
 		return s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote(fmt.Sprintf("Still %s since %s: %s", n.Alert.Severity, n.Alert.FiringSince.UTC().Format("15:04 UTC"), f.Summary)))
 	case alerts.NotifyResolve:
 		view.State = "resolved"
@@ -479,7 +548,7 @@ func (s *Sweeper) expireSilences(ctx context.Context, token int64, silences []st
 			if !s.o.Leader.Still(ctx, token) {
 				return errFenced
 			}
-			_ = s.o.Poster.Reply(ctx, a.Channel, a.MessageTS, blockkit.RenderNote("The silence set by "+x.CreatedBy+" has expired; alerts for this finding post again."))
+			_ = s.o.Poster.Reply(ctx, a.Channel, a.MessageTS, blockkit.RenderSilenceExpired(x.CreatedBy))
 		}
 		if err := s.o.Store.DeleteSilence(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -488,13 +557,23 @@ func (s *Sweeper) expireSilences(ctx context.Context, token int64, silences []st
 	return nil
 }
 
-func silenced(list []store.Silence, instance, finding string, now time.Time) bool {
-	for _, x := range list {
-		if x.Instance == instance && (x.Finding == "" || x.Finding == finding) && now.Before(x.Until) {
-			return true
+// matchingSilence is the active silence of (instance, finding): one of
+// that finding first, else one of every finding on the instance; nil when
+// none. A silence of one finding never matches another.
+func matchingSilence(list []store.Silence, instance, finding string, now time.Time) *store.Silence {
+	var all *store.Silence
+	for i, x := range list {
+		if x.Instance != instance || !now.Before(x.Until) {
+			continue
+		}
+		switch x.Finding {
+		case finding:
+			return &list[i]
+		case "":
+			all = &list[i]
 		}
 	}
-	return false
+	return all
 }
 
 // sampleOf is what history keeps of a snapshot.
@@ -521,6 +600,9 @@ func toStore(a alerts.Alert, prev store.Alert) store.Alert {
 		}
 	}
 	out.Fields["notified"] = strconv.Itoa(int(a.Notified))
+	if mark := prev.Fields["mark"]; mark != "" && out.MessageTS != "" {
+		out.Fields["mark"] = mark
+	}
 	return out
 }
 

@@ -120,6 +120,13 @@ type post struct {
 	Blocks   string // the blocks as JSON, to find a finding's `id`
 }
 
+// shows reports whether the blocks hold text, as JSON encodes it (a
+// mention's angle brackets escaped).
+func (p post) shows(text string) bool {
+	b, _ := json.Marshal(text)
+	return strings.Contains(p.Blocks, strings.Trim(string(b), `"`))
+}
+
 func (p post) about(findingID string) bool {
 	return strings.Contains(p.Blocks, "`"+findingID+"`")
 }
@@ -357,7 +364,7 @@ func TestInfoFindingNeverPosts(t *testing.T) {
 func TestSilence(t *testing.T) {
 	silence := func(h *harness, until time.Time) {
 		t.Helper()
-		err := h.st.PutSilence(context.Background(), store.Silence{ID: "sil-1", Instance: "cache-1", Finding: "oom-rejecting",
+		err := h.st.PutSilence(context.Background(), store.Silence{ID: "0123456789ab", Instance: "cache-1", Finding: "oom-rejecting",
 			CreatedBy: "U0OP", Reason: "resizing", CreatedAt: h.clock.Now(), Until: until})
 		if err != nil {
 			t.Fatal(err)
@@ -380,23 +387,32 @@ func TestSilence(t *testing.T) {
 		fired := got[0]
 		h.sweepsQuiet(5, "firing")
 
-		// Snoozed for an hour at 09:05: the reminder due at 10:00 is
-		// held back.
+		// Snoozed for an hour at 09:05: the message says who silenced
+		// it and until when, and the reminder due at 10:00 is held back.
 		silence(h, h.clock.Now().Add(time.Hour))
-		h.sweepsQuiet(59, "silenced")
+		got = h.sweepAfter(time.Minute)
+		wantCalls(t, "silenced", got, "update")
+		if got[0].TS != fired.TS || !got[0].shows("Silenced by <@U0OP> until") || !got[0].shows("silence `0123456789ab`") {
+			t.Errorf("silenced message: %+v", got[0])
+		}
+		h.sweepsQuiet(58, "silenced")
 		if n := silences(h); n != 1 {
 			t.Fatalf("%d silences while active, want 1", n)
 		}
 
-		// 10:05: the silence has expired. The held-back reminder goes
-		// out, a note says why alerts post again, and the silence is gone.
+		// 10:05: the silence has expired. The message no longer says it,
+		// the held-back reminder goes out, a note says why alerts post
+		// again, and the silence is gone.
 		got = h.sweepAfter(time.Minute)
-		wantCalls(t, "silence expired", got, "reply", "reply")
-		if got[0].ThreadTS != fired.TS || !strings.HasPrefix(got[0].Text, "Still critical since 09:00 UTC") {
-			t.Errorf("reminder after the silence: %+v", got[0])
+		wantCalls(t, "silence expired", got, "update", "reply", "reply")
+		if got[0].TS != fired.TS || strings.Contains(got[0].Blocks, "Silenced by") {
+			t.Errorf("message after the silence: %+v", got[0])
 		}
-		if got[1].ThreadTS != fired.TS || got[1].Text != "The silence set by U0OP has expired; alerts for this finding post again." {
-			t.Errorf("expiry note: %+v", got[1])
+		if got[1].ThreadTS != fired.TS || !strings.HasPrefix(got[1].Text, "Still critical since 09:00 UTC") {
+			t.Errorf("reminder after the silence: %+v", got[1])
+		}
+		if got[2].ThreadTS != fired.TS || !got[2].shows("The silence set by <@U0OP> has expired; alerts for this finding post again.") {
+			t.Errorf("expiry note: %+v", got[2])
 		}
 		if n := silences(h); n != 0 {
 			t.Errorf("%d silences after expiry, want 0", n)
@@ -427,6 +443,83 @@ func TestSilence(t *testing.T) {
 		}
 		h.sweepsQuiet(3, "after the silence")
 	})
+}
+
+// A silence of one finding never hides another finding of the same
+// instance; a silence of every finding does, and says so on the message.
+func TestSilenceOfOneFindingKeepsOthers(t *testing.T) {
+	for _, tc := range []struct {
+		name, finding string
+		posted        bool
+	}{{"of oom-rejecting", "oom-rejecting", true}, {"of every finding", "", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "cache-1")
+			h.prober.set("cache-1", oomRejecting)
+			wantCalls(t, "first sweep", h.sweepAfter(0), "post")
+			err := h.st.PutSilence(context.Background(), store.Silence{ID: "0123456789ab", Instance: "cache-1", Finding: tc.finding,
+				CreatedBy: "U0OP", CreatedAt: h.clock.Now(), Until: h.clock.Now().Add(4 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := h.sweepAfter(time.Minute)
+			wantCalls(t, "silenced", got, "update")
+			if all := strings.Contains(got[0].Blocks, "with every finding on"); all != (tc.finding == "") {
+				t.Errorf("message says every finding: %v\n%s", all, got[0].Blocks)
+			}
+
+			// Later the instance stops answering: a different finding.
+			h.prober.fail("cache-1", handlers.ClassTimeout)
+			var posts []post
+			for range 5 {
+				posts = append(posts, h.sweepAfter(time.Minute)...)
+			}
+			unreachable := 0
+			for _, p := range posts {
+				if p.Method == "post" && p.about("unreachable") {
+					unreachable++
+				}
+			}
+			if (unreachable == 1) != tc.posted {
+				t.Errorf("silence %s: %d unreachable alerts posted, want posted %v (%v)", tc.name, unreachable, tc.posted, posts)
+			}
+		})
+	}
+}
+
+// Acknowledge: the message says who, reminders stop while it fires, an
+// escalation would still post, and the acknowledgement ends with the
+// episode.
+func TestAcknowledgedAlertGetsNoReminders(t *testing.T) {
+	h := newHarness(t, "cache-1")
+	h.prober.set("cache-1", oomRejecting)
+	got := h.sweepAfter(0)
+	wantCalls(t, "first sweep", got, "post")
+	fired := got[0]
+	a := h.alert("cache-1", "oom-rejecting")
+	err := h.st.PutAck(context.Background(), store.Ack{Instance: "cache-1", Finding: "oom-rejecting", By: "U0OP", At: h.clock.Now(), Episode: a.LastChange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = h.sweepAfter(time.Minute)
+	wantCalls(t, "acknowledged", got, "update")
+	if got[0].TS != fired.TS || !got[0].shows("Acknowledged by <@U0OP>") || strings.Contains(got[0].Blocks, `"ack/`) {
+		t.Errorf("acknowledged message: %+v", got[0])
+	}
+	// Past the 4h repeat interval: no reminder.
+	h.sweepsQuiet(5*60, "acknowledged")
+
+	// It resolves; the acknowledgement goes with the episode.
+	h.prober.set("cache-1", nil)
+	for range 15 {
+		h.sweepAfter(time.Minute)
+	}
+	if a := h.alert("cache-1", "oom-rejecting"); a.State != "resolved" {
+		t.Fatalf("alert after recovery: %+v", a)
+	}
+	h.sweepAfter(time.Minute)
+	if acks, _ := h.st.Acks(context.Background()); len(acks) != 0 {
+		t.Errorf("acknowledgements after the episode: %+v", acks)
+	}
 }
 
 func TestStormPostsOneSummary(t *testing.T) {

@@ -150,3 +150,63 @@ func TestSlackSettingButtonRequestsItsValue(t *testing.T) {
 		t.Errorf("approval does not set the policy:\n%s", approval.BlocksText())
 	}
 }
+
+// An alert's own buttons through the local Slack: Diagnose answers in its
+// thread (as it does from a fleet row), Acknowledge and Snooze say who (a
+// mention) and mark the message, and the silence list names id, owner and
+// expiry.
+func TestSlackAlertAckDiagnoseAndSilences(t *testing.T) {
+	srv := fullServer(t)
+	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
+	fake := bot.fake
+	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
+
+	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
+	})[0]
+
+	fake.Click("U0VIEWER", alertsChannel, alert.TS, button(t, alert, "diagnose/full-1"))
+	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "full-1 · CRITICAL")
+	})
+
+	fake.Click("U0OP", alertsChannel, alert.TS, button(t, alert, "ack/oom-rejecting"))
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "Acknowledged by <@U0OP>")
+	})
+	marked := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == alert.TS && strings.Contains(p.BlocksText(), "Acknowledged by <@U0OP> at")
+	})[0]
+	if strings.Contains(string(marked.Blocks), `"ack/`) {
+		t.Error("Acknowledge still offered after the acknowledgement")
+	}
+
+	fake.Click("U0OP", alertsChannel, alert.TS, button(t, alert, "silence/oom-rejecting/24h"))
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "silenced by <@U0OP> for 1d")
+	})
+
+	fake.SlashCommand(slash(onCall, "U0OP", "silences"))
+	list := fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), "1 active silence")
+	})[0]
+	if !regexp.MustCompile("`[0-9a-f]{12}` · `oom-rejecting` on `full-1` · by <@U0OP> · until 20\\d\\d-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC \\((23h 59m|1d) more\\)").MatchString(list.BlocksText()) {
+		t.Errorf("silence list:\n%s", list.BlocksText())
+	}
+	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == alert.TS && strings.Contains(p.BlocksText(), "Silenced by <@U0OP> until")
+	})
+
+	// A fleet row at risk has its own Diagnose button.
+	fake.SlashCommand(slash(onCall, "U0VIEWER", "fleet"))
+	fleet := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && p.Channel == onCall && strings.Contains(p.BlocksText(), "Fleet ·")
+	})[0]
+	fake.Click("U0VIEWER", onCall, fleet.TS, button(t, fleet, "diagnose/full-1"))
+	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.postMessage" && p.ThreadTS == fleet.TS && strings.Contains(p.BlocksText(), "full-1 · CRITICAL")
+	})
+	if v := fake.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}

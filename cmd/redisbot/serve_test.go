@@ -125,22 +125,28 @@ func ephemeralTo(text string) func(slacktest.Post) bool {
 	}
 }
 
-// button finds the first button whose action id starts with prefix.
+// button finds the first button whose action id starts with prefix, in an
+// actions block or beside a section.
 func button(t *testing.T, p slacktest.Post, prefix string) slack.BlockAction {
 	t.Helper()
-	var blocks []struct {
+	type element struct {
 		Type     string `json:"type"`
-		BlockID  string `json:"block_id"`
-		Elements []struct {
-			Type     string `json:"type"`
-			ActionID string `json:"action_id"`
-			Value    string `json:"value"`
-		} `json:"elements"`
+		ActionID string `json:"action_id"`
+		Value    string `json:"value"`
+	}
+	var blocks []struct {
+		Type      string    `json:"type"`
+		BlockID   string    `json:"block_id"`
+		Elements  []element `json:"elements"`
+		Accessory *element  `json:"accessory"`
 	}
 	if err := json.Unmarshal(p.Blocks, &blocks); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range blocks {
+		if b.Accessory != nil {
+			b.Elements = append(b.Elements, *b.Accessory)
+		}
 		for _, e := range b.Elements {
 			if e.Type == "button" && strings.HasPrefix(e.ActionID, prefix) {
 				return slack.BlockAction{ActionID: e.ActionID, BlockID: b.BlockID, Value: e.Value, Type: "button"}
