@@ -77,7 +77,7 @@ func TestSweepAlertsOnceSnoozeAndTrend(t *testing.T) {
 	// Snooze from the alert: an operator silences it for an hour.
 	fake.Click("U0OP", alertsChannel, alert.TS, button(t, alert, "silence/oom-rejecting/1h"))
 	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
-		return p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "Silenced oom-rejecting on full-1")
+		return p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "`oom-rejecting` on `full-1` silenced by <@U0OP> for 1h")
 	})
 	fake.SlashCommand(slash(onCall, "U0OP", "silences"))
 	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
