@@ -1,6 +1,7 @@
 // Package store is redisbot's durable state: approvals, the audit trail,
-// alerts and silences, metric history, the last snapshot and learned facts
-// of each instance, "execute once" markers and leases.
+// alerts and silences, notices of alerts from outside (Alertmanager),
+// metric history, the last snapshot and learned facts of each instance,
+// "execute once" markers and leases.
 //
 // One concrete type, Store, has two backends. The default is an embedded
 // bbolt file: nothing to run, fine for a single bot. When Options.RedisURL
@@ -214,10 +215,11 @@ const (
 	kindSnapshots = "snapshots"
 	kindFacts     = "facts"
 	kindOnce      = "once"
+	kindNotices   = "notices"
 )
 
 // kinds are every kind the typed methods use; backends create or index them.
-var kinds = []string{kindApprovals, kindAudit, kindAlerts, kindSilences, kindAcks, kindHistory, kindSnapshots, kindFacts, kindOnce}
+var kinds = []string{kindApprovals, kindAudit, kindAlerts, kindSilences, kindAcks, kindHistory, kindSnapshots, kindFacts, kindOnce, kindNotices}
 
 // backend is the storage a Store runs on. Keys are ordered bytewise within
 // a kind. Values are opaque: encoding is the Store's business, so both
