@@ -121,6 +121,9 @@ type Config struct {
 	// Remediation says how remediations measure their effect and when the
 	// defrag watch turns defrag off.
 	Remediation Remediation
+	// Alertmanager takes Alertmanager's webhook and sends sweep alerts to
+	// its API (alertmanager.go).
+	Alertmanager Alertmanager
 }
 
 // Schedule says when the cron work of serve runs. Specs are robfig/cron
@@ -385,6 +388,10 @@ func (c *Config) Secrets() []string {
 	}
 	add(c.Slack.AppToken)
 	add(c.Slack.BotToken)
+	add(c.Alertmanager.Webhook.Token)
+	for _, pw := range urlPasswords(c.Alertmanager.URL) {
+		add(pw)
+	}
 	for _, pw := range urlPasswords(c.Store.RedisURL) {
 		add(pw)
 	}

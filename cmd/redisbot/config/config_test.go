@@ -152,7 +152,8 @@ func TestLoadGood(t *testing.T) {
 			RepeatInterval: 2*time.Hour + 30*time.Minute,
 			StormThreshold: 0.75,
 		},
-		Remediation: DefaultRemediation(),
+		Remediation:  DefaultRemediation(),
+		Alertmanager: defaultAlertmanager(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)

@@ -37,6 +37,8 @@ type file struct {
 	Schedule    scheduleFile   `mapstructure:"schedule"`
 	Alerts      Alerts         `mapstructure:"alerts"`
 	Remediation remedyFile     `mapstructure:"remediation"`
+	// Alertmanager is in alertmanager.go.
+	Alertmanager alertmanagerFile `mapstructure:"alertmanager"`
 }
 
 // defaults is what a file with nothing in it decodes to.
@@ -59,9 +61,10 @@ func defaults() file {
 			Retention:      longDuration(DefaultRetention),
 			AuditRetention: longDuration(DefaultAuditRetention),
 		},
-		Approvals: approvalsFile{Expiry: DefaultApprovalExpiry, DefragMaxOps: DefaultDefragMaxOps},
-		Schedule:  scheduleFile{Sweep: DefaultSweep, Timezone: "UTC", Lease: DefaultLease},
-		Alerts:    Alerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold},
+		Approvals:    approvalsFile{Expiry: DefaultApprovalExpiry, DefragMaxOps: DefaultDefragMaxOps},
+		Schedule:     scheduleFile{Sweep: DefaultSweep, Timezone: "UTC", Lease: DefaultLease},
+		Alerts:       Alerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold},
+		Alertmanager: defaultAlertmanagerFile(),
 		Remediation: remedyFile{PurgeSettle: DefaultPurgeSettle, DefragWatch: defragWatchFile{
 			Interval: w.Interval, MaxDuration: w.MaxDuration, TargetRatio: w.TargetRatio, MaxLatency: w.MaxLatency,
 			StallIntervals: w.StallIntervals, StallShare: w.StallShare, MinHitRatio: w.MinHitRatio, IdleRunning: w.IdleRunning,
@@ -221,7 +224,7 @@ func tags(t reflect.Type) []string {
 // override (REDISBOT_PROBE_TIMEOUT). Secrets and where they come from
 // (*_token, *_file, redis_url, *_env) are resolved by their own rules
 // (slackToken, redisURL), and lists and maps come from the file only.
-var envSections = []string{"probe", "runbooks", "http", "keys", "thresholds", "slack", "store", "approvals", "schedule", "alerts"}
+var envSections = []string{"probe", "runbooks", "http", "keys", "thresholds", "slack", "store", "approvals", "schedule", "alerts", "alertmanager"}
 
 // envKeys are the keys that REDISBOT_* variables override.
 func envKeys() []string {

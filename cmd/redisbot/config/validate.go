@@ -85,6 +85,7 @@ func (l *loader) load(doc map[string]any) *Config {
 	cfg.Keys = l.keys(f.Keys)
 	cfg.Remediation = l.remedy(f.Remediation)
 	l.digestChannel(cfg)
+	cfg.Alertmanager = l.alertmanager(f.Alertmanager, cfg)
 	return cfg
 }
 
