@@ -34,6 +34,12 @@ type Finder interface {
 	Tagged(ctx context.Context, channel, metaType string, since time.Time) (map[string]blockkit.Meta, error)
 }
 
+// Forwarder hands the sweep's alerts to another alerting system; the
+// Alertmanager client implements it.
+type Forwarder interface {
+	Forward(ctx context.Context, alerts []store.Alert, now time.Time) error
+}
+
 // Fleet probes every instance; handlers.Service implements it.
 type Fleet interface {
 	Fleet(ctx context.Context, tag string) ([]*handlers.Report, error)
@@ -59,6 +65,9 @@ type Options struct {
 	// Refresh, when set, runs before each sweep (re-expanding cluster and
 	// Sentinel entries).
 	Refresh func(ctx context.Context)
+	// Forward, when set, is given every alert as saved at the end of each
+	// sweep (bot/alertmanager sends them to Alertmanager's API).
+	Forward Forwarder
 	// Metrics records sweep durations and probe errors; nil records nothing.
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
@@ -285,13 +294,24 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 	if err := s.expireSilences(ctx, token, silences, byKey, now); err != nil {
 		return err
 	}
+	if s.o.Metrics == nil && s.o.Forward == nil {
+		return nil
+	}
+	all, err := s.o.Store.Alerts(ctx)
+	if err != nil {
+		s.o.Log.WarnContext(ctx, "read alerts after the sweep", "error", err)
+		return nil
+	}
 	if s.o.Metrics != nil {
-		if all, err := s.o.Store.Alerts(ctx); err == nil {
-			byState := map[string]int{}
-			for _, a := range all {
-				byState[a.State]++
-			}
-			s.o.Metrics.Alerts(byState)
+		byState := map[string]int{}
+		for _, a := range all {
+			byState[a.State]++
+		}
+		s.o.Metrics.Alerts(byState)
+	}
+	if s.o.Forward != nil {
+		if err := s.o.Forward.Forward(ctx, all, now); err != nil {
+			s.o.Log.WarnContext(ctx, "alerts not forwarded; the next sweep sends them again", "error", err)
 		}
 	}
 	return nil

@@ -24,6 +24,7 @@ var testKits = []string{
 	"handlers/keyspace/scantest",
 	"handlers/topology/topotest",
 	"bot/slacktest",
+	"bot/alertmanager/amtest",
 }
 
 // thirdParty says which packages may import an adapter library: the Slack

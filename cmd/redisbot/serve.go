@@ -141,7 +141,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 			SlackConnected: bot.Connected,
 			StorePing:      func(ctx context.Context) error { _, err := st.Facts(ctx, "*readyz*"); return err },
 		}
-		handler := m.Handler(checks, log, time.Now)
+		handler := withAlertmanagerWebhook(m.Handler(checks, log, time.Now), cfg, svc, bot, policy, st, lib, log)
 		goSafely(ctx, log, m, "http", func() {
 			if err := metrics.ServeListener(ctx, ln, handler); err != nil {
 				log.Error("metrics endpoint", "error", err)
@@ -207,15 +207,23 @@ func wantJSONLogs(format string, w io.Writer, getenv func(string) string) bool {
 // schedule starts the cron jobs. Every replica runs the scheduler, but only
 // the one holding the leader lease does the work.
 func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st *store.Store, bot *slackbot.Bot, lib *runbooks.Library, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	forward, err := alertmanagerForwarder(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	leader := sweep.NewLeader(st, "scheduler", replicaID(), cfg.Schedule.Lease, log, m)
 	leaderCtx, cancelLeader := context.WithCancel(ctx)
 	done := make(chan struct{})
 	goSafely(ctx, log, m, "leader", func() { defer close(done); leader.Run(leaderCtx) })
+	channelFor := cfg.Alerts.ChannelFor
+	if !cfg.Alertmanager.ToSlack() {
+		channelFor = func([]string) string { return "" } // alertmanager.sweep_alerts: alertmanager
+	}
 	sw := sweep.New(sweep.Options{
 		Fleet: svc, Store: st, Poster: bot, Finder: bot, Leader: leader, Runbooks: lib,
-		ChannelFor: cfg.Alerts.ChannelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
+		ChannelFor: channelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
-		Metrics: m,
+		Metrics: m, Forward: forward,
 		// Expand cluster and Sentinel entries again before each sweep: after
 		// a failover, <name>.master must point at the new primary.
 		Refresh: func(ctx context.Context) {
