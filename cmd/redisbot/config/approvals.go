@@ -166,7 +166,11 @@ func (l *loader) defrag(m map[string]any) [][2]string {
 			l.p.addf("approvals.defrag", "unknown key %s", hideSecret(name))
 			continue
 		case i < 0:
-			l.p.addf(key, "unknown key")
+			names := make([]string, len(defragParams))
+			for i, p := range defragParams {
+				names[i] = p.name
+			}
+			l.p.addf(key, "unknown key%s", didYouMean(name, names))
 			continue
 		}
 		p := defragParams[i]

@@ -401,32 +401,22 @@ func (c *Config) Secrets() []string {
 // Load reads the YAML file at path, applies REDISBOT_* environment overrides
 // looked up through getenv, resolves secrets and validates the result.
 //
-// Environment overrides: REDISBOT_PROBE_TIMEOUT, REDISBOT_PROBE_CONCURRENCY,
-// REDISBOT_RUNBOOKS_DIR, REDISBOT_THRESHOLDS_<KEY> for every threshold key
-// (REDISBOT_THRESHOLDS_FRAG_WARNING), and REDISBOT_INSTANCES_<NAME>_PASSWORD,
-// where NAME is the instance name upper-cased with '-' and '.' turned into
-// '_' (cache-1 -> REDISBOT_INSTANCES_CACHE_1_PASSWORD). That password
-// replaces whatever password, password_env or password_file the file gives;
-// REDISBOT_INSTANCES_<NAME>_REMEDIATION_PASSWORD does the same for the
-// instance's remediation section.
-//
-// The store and approvals sections have REDISBOT_STORE_PATH,
-// REDISBOT_STORE_RETENTION, REDISBOT_STORE_AUDIT_RETENTION,
-// REDISBOT_APPROVALS_EXPIRY and REDISBOT_APPROVALS_DEFRAG_MAX_OPS.
-// REDISBOT_STORE_REDIS_URL replaces the file's redis_url and redis_url_env.
-//
-// The schedule and alerts sections have REDISBOT_SCHEDULE_SWEEP,
-// REDISBOT_SCHEDULE_DIGEST, REDISBOT_SCHEDULE_TIMEZONE,
-// REDISBOT_SCHEDULE_LEASE, REDISBOT_ALERTS_CHANNEL,
-// REDISBOT_ALERTS_ONCALL_GROUP, REDISBOT_ALERTS_REPEAT_INTERVAL and
-// REDISBOT_ALERTS_STORM_THRESHOLD; routes come from the file only.
-//
-// Every slack key has its REDISBOT_SLACK_<KEY> (REDISBOT_SLACK_WORKERS,
-// REDISBOT_SLACK_API_URL). The tokens can also come from SLACK_APP_TOKEN and
-// SLACK_BOT_TOKEN, the names Slack's documentation uses. A token from the
-// environment, or from REDISBOT_SLACK_<APP|BOT>_TOKEN_FILE, replaces the
-// file's token and token file; REDISBOT_SLACK_APP_TOKEN beats
-// SLACK_APP_TOKEN, which beats REDISBOT_SLACK_APP_TOKEN_FILE.
+// Environment overrides: every scalar key of the sections in envSections
+// (probe, runbooks, http, keys, thresholds, slack, store, approvals,
+// schedule, alerts) has its REDISBOT_<SECTION>_<KEY>: REDISBOT_PROBE_TIMEOUT,
+// REDISBOT_THRESHOLDS_FRAG_WARNING. Lists and maps (alerts.routes,
+// approvals.required) come from the file only. Secrets have their own:
+//   - REDISBOT_INSTANCES_<NAME>_PASSWORD, where NAME is the instance name
+//     upper-cased with '-' and '.' turned into '_' (cache-1 ->
+//     REDISBOT_INSTANCES_CACHE_1_PASSWORD), replaces whatever password,
+//     password_env or password_file the file gives;
+//     REDISBOT_INSTANCES_<NAME>_REMEDIATION_PASSWORD does the same for the
+//     instance's remediation section;
+//   - REDISBOT_STORE_REDIS_URL replaces redis_url and redis_url_env;
+//   - REDISBOT_SLACK_APP_TOKEN beats SLACK_APP_TOKEN (the name Slack's
+//     documentation uses), which beats REDISBOT_SLACK_APP_TOKEN_FILE, which
+//     beats the file's app_token or app_token_file; the same goes for the
+//     bot token.
 //
 // An empty variable counts as unset.
 //

@@ -177,9 +177,9 @@ func TestLoadErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"bad_unknown_key.yml", `instances[2].adress: unknown key`},
-		{"bad_unknown_top.yml", "instance: unknown key\ninstances: at least one instance is required"},
-		{"bad_unknown_tls.yml", `instances[0].tls.ca: unknown key`},
-		{"bad_unknown_threshold.yml", "thresholds.frag_warn: unknown key\ninstances[0].thresholds.maxmemory: unknown key"},
+		{"bad_unknown_top.yml", "instance: unknown key (did you mean instances?)\ninstances: at least one instance is required"},
+		{"bad_unknown_tls.yml", `instances[0].tls.ca: unknown key (did you mean ca_file?)`},
+		{"bad_unknown_threshold.yml", "thresholds.frag_warn: unknown key (did you mean frag_warning?)\ninstances[0].thresholds.maxmemory: unknown key (did you mean maxmemory_critical, maxmemory_of_limit, maxmemory_warning?)"},
 		{"bad_unknown_probe.yml", `probe.retries: unknown key`},
 		{"bad_duplicate_key.yml", `config: testdata/bad_duplicate_key.yml: line 4: mapping key "addr" already defined at line 3`},
 		{"bad_case_duplicate_key.yml", `instances[0].addr: duplicate key (keys are not case-sensitive)`},
@@ -376,7 +376,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_approvals_defrag_order.yml", "approvals.defrag.active-defrag-threshold-upper: must be greater than active-defrag-threshold-lower\n" +
 			"approvals.defrag.active-defrag-cycle-min: must be at most active-defrag-cycle-max"},
 
-		{"bad_remediation_unknown_key.yml", `instances[0].remediation.restart: unknown key`},
+		{"bad_remediation_unknown_key.yml", `instances[0].remediation.restart: unknown key (did you mean restart_command, restart_env, restart_method?)`},
 		{"bad_remediation_types.yml", "instances[0].remediation: expected a mapping, got a boolean\n" +
 			"instances[1].remediation.restart_command: expected a list, got a string\n" +
 			"instances[2].remediation.restart_command[1]: expected a string, got an integer (quote it)\n" +
@@ -421,14 +421,14 @@ func TestLoadErrors(t *testing.T) {
 			"instances[1].sentinel: expected a mapping, got a boolean\n" +
 			"instances[2].sentinel.master: expected a string, got an integer (quote it)\n" +
 			"instances[2].sentinel.addrs: expected a list, got a string\n" +
-			"instances[3].sentinel.addr: unknown key"},
+			"instances[3].sentinel.addr: unknown key (did you mean addrs?)"},
 		{"bad_remediation_password_exclusive.yml", `instances[0].remediation: password and password_env are exclusive`},
 		{"bad_remediation_password_env.yml", `instances[0].remediation.password_env: CACHE1_ADMIN_PASSWORD is not set`},
 		{"bad_remediation_password_env_name.yml", "instances[0].password_env: must be the name of an environment variable, not its value\n" +
 			"instances[0].remediation.password_env: must be the name of an environment variable, not its value"},
 		{"bad_remediation_password_file.yml", `instances[0].remediation.password_file: open /nonexistent/redisbot/cache1-admin: no such file or directory`},
 
-		{"bad_schedule_unknown_key.yml", "schedule.interval: unknown key\nalerts.route: unknown key"},
+		{"bad_schedule_unknown_key.yml", "schedule.interval: unknown key\nalerts.route: unknown key (did you mean routes?)"},
 		{"bad_schedule_not_mapping.yml", "schedule: expected a mapping, got a string\nalerts: expected a mapping, got a list"},
 		{"bad_schedule_types.yml", "schedule.sweep: expected a string, got an integer (quote it)\n" +
 			"schedule.digest: expected a string, got a list\n" +
@@ -456,7 +456,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_alerts_route_tag_pattern.yml", `alerts.routes[0].tags[0]: "Payments" must match [a-z0-9._-]+`},
 		{"bad_alerts_route_tag_routed.yml", "alerts.routes[1].tags[1]: duplicate of alerts.routes[1].tags[0]\n" +
 			`alerts.routes[1].tags[2]: "payments" is already routed by alerts.routes[0] (the first match wins)`},
-		{"bad_alerts_route_unknown_key.yml", "alerts.routes[0].tag: unknown key\nalerts.routes[0].tags: at least one tag is required"},
+		{"bad_alerts_route_unknown_key.yml", "alerts.routes[0].tag: unknown key (did you mean tags?)\nalerts.routes[0].tags: at least one tag is required"},
 		{"bad_alerts_routes_channel.yml", `alerts.channel: is required when routes are set (storm summaries go there)`},
 		{"bad_alerts_oncall_group.yml", `alerts.oncall_group: "oncall" is not a user-group id (S…)`},
 		{"bad_alerts_repeat_interval.yml", `alerts.repeat_interval: must be between 5m and 168h`},

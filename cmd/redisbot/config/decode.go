@@ -400,8 +400,53 @@ func (l *loader) unknownKey(key, k string) {
 	case l.followsSecret(joinKey(key, k)):
 		l.p.add(key, errors.New(unknownAfterSecret))
 	default:
-		l.p.add(joinKey(key, k), errors.New("unknown key"))
+		l.p.add(joinKey(key, k), errors.New("unknown key"+didYouMean(k, keysAt(key))))
 	}
+}
+
+// didYouMean is " (did you mean addr?)" with the known keys closest to an
+// unknown one, or "".
+func didYouMean(unknown string, known []string) string {
+	if c := handlers.Closest(unknown, known, 3); len(c) > 0 {
+		return " (did you mean " + strings.Join(c, ", ") + "?)"
+	}
+	return ""
+}
+
+// keysAt are the keys the mapping at key ("instances[0].tls") may have.
+func keysAt(key string) []string {
+	t := reflect.TypeFor[file]()
+	for part := range strings.SplitSeq(key, ".") {
+		if part == "" {
+			break // the top level
+		}
+		if part, _, _ = strings.Cut(part, "["); part == "thresholds" {
+			return thresholdKeys()
+		}
+		f, ok := fieldByTag(t, part)
+		if !ok {
+			return nil
+		}
+		for t = f.Type; t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice; t = t.Elem() {
+		}
+	}
+	return tags(t)
+}
+
+// fieldByTag is the field of struct type t, or of a struct it squashes,
+// whose mapstructure tag is key.
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if opts == "squash" {
+			if sf, ok := fieldByTag(f.Type, key); ok {
+				return sf, true
+			}
+		} else if name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func joinKey(prefix, key string) string {

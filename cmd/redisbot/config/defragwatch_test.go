@@ -54,7 +54,7 @@ func TestRemediationSectionErrors(t *testing.T) {
 			"remediation.defrag_watch.interval: invalid duration \"often\"\n" +
 			"remediation.defrag_watch.target_ratio: invalid number \"low\"\n" +
 			"remediation.defrag_watch.stall_intervals: expected an integer, got a list\n" +
-			"remediation.defrag_watch.stal_share: unknown key"},
+			"remediation.defrag_watch.stal_share: unknown key (did you mean stall_share?)"},
 		{"bad_remediation_section_not_mapping.yml", "remediation.defrag_watch: expected a mapping, got a string"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

@@ -25,9 +25,7 @@ func (l *loader) group(key string, ri instanceFile, sentinel bool, in *handlers.
 	if ri.Cluster && sentinel {
 		l.p.addf(key, "cluster and sentinel are exclusive")
 	}
-	if k := key + ".db"; ri.Cluster && ri.DB != 0 && !l.p.isFailed(k) {
-		l.p.addf(k, "must be 0 with cluster: Redis Cluster has only database 0")
-	}
+	l.p.check(key+".db", ri.Cluster && ri.DB != 0, "must be 0 with cluster: Redis Cluster has only database 0")
 	l.seeds(key, ri, in)
 	switch {
 	case ri.Cluster:
@@ -40,17 +38,13 @@ func (l *loader) group(key string, ri instanceFile, sentinel bool, in *handlers.
 
 	s := &handlers.Sentinel{Master: ri.Sentinel.Master, Addrs: ri.Sentinel.Addrs}
 	in.Sentinel = s
-	if k := sk + ".master"; !l.p.isFailed(k) {
-		switch {
-		case s.Master == "":
-			l.p.addf(k, "is required")
-		case strings.ContainsFunc(s.Master, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
-			l.p.addf(k, "%s must not contain spaces or control characters", quote(s.Master))
-		}
+	switch k := sk + ".master"; {
+	case s.Master == "":
+		l.p.addf(k, "is required")
+	case strings.ContainsFunc(s.Master, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		l.p.addf(k, "%s must not contain spaces or control characters", quote(s.Master))
 	}
-	if k := sk + ".addrs"; !l.p.isFailed(k) && len(s.Addrs) == 0 {
-		l.p.addf(k, "at least one sentinel address is required")
-	}
+	l.p.check(sk+".addrs", len(s.Addrs) == 0, "at least one sentinel address is required")
 	l.addrList(sk+".addrs", s.Addrs)
 	return groupSentinel
 }
@@ -60,7 +54,7 @@ func (l *loader) group(key string, ri instanceFile, sentinel bool, in *handlers.
 // cluster. The first becomes the entry's addr.
 func (l *loader) seeds(key string, ri instanceFile, in *handlers.Instance) {
 	k := key + ".seeds"
-	if l.p.isFailed(k) || len(ri.Seeds) == 0 {
+	if len(ri.Seeds) == 0 {
 		return
 	}
 	if !ri.Cluster {
@@ -80,9 +74,6 @@ func (l *loader) addrList(key string, addrs []string) {
 	seen := map[string]int{}
 	for i, addr := range addrs {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		if l.p.isFailed(k) {
-			continue
-		}
 		if msg := checkAddr(addr); msg != "" {
 			l.p.add(k, errors.New(msg))
 			continue

@@ -59,7 +59,7 @@ func (l *loader) remediation(key, name, group string, rr remediationFile) handle
 			methodOK = false
 		}
 	}
-	if methodOK && !l.p.isFailed(cmdKey) {
+	if methodOK {
 		switch {
 		case r.RestartMethod == restartCommand && len(r.RestartCommand) == 0:
 			l.p.addf(cmdKey, "required when restart_method is command")
@@ -68,23 +68,12 @@ func (l *loader) remediation(key, name, group string, rr remediationFile) handle
 		}
 	}
 	for i, arg := range r.RestartCommand {
-		k := fmt.Sprintf("%s[%d]", cmdKey, i)
-		if l.p.isFailed(k) {
-			continue
-		}
-		if msg := checkArg(i, arg); msg != "" {
-			l.p.addf(k, "%s", msg)
-		}
+		l.p.check(fmt.Sprintf("%s[%d]", cmdKey, i), checkArg(i, arg) != "", checkArg(i, arg))
 	}
 	envKey := key + ".restart_env"
-	if methodOK && !l.p.isFailed(envKey) && r.RestartMethod != restartCommand && len(r.RestartEnv) > 0 {
-		l.p.addf(envKey, "only with restart_method command")
-	}
+	l.p.check(envKey, methodOK && r.RestartMethod != restartCommand && len(r.RestartEnv) > 0, "only with restart_method command")
 	for i, name := range r.RestartEnv {
 		k := fmt.Sprintf("%s[%d]", envKey, i)
-		if l.p.isFailed(k) {
-			continue
-		}
 		if j := slices.Index(r.RestartEnv[:i], name); j >= 0 {
 			l.p.addf(k, "duplicate of %s[%d]", envKey, j)
 		} else if msg := checkRestartEnv(name, rr.PasswordEnv); msg != "" {
@@ -92,26 +81,23 @@ func (l *loader) remediation(key, name, group string, rr remediationFile) handle
 		}
 	}
 
-	if k := key + ".failover_method"; !l.p.isFailed(k) {
-		switch m := r.FailoverMethod; {
-		case m == "":
-		case m == failoverCommand && group == groupCluster:
-			l.p.addf(k, "%s does not work in cluster mode: use cluster-failover", quote(m))
-		case m == failoverCommand && group == groupSentinel:
-			l.p.addf(k, "%s would act behind Sentinel's back: use sentinel", quote(m))
-		case m == failoverCommand:
-		case m == failoverCluster && group != groupCluster:
-			l.p.addf(k, "%s needs cluster: true", quote(m))
-		case m == failoverSentinel && group != groupSentinel:
-			l.p.addf(k, "%s needs a sentinel section", quote(m))
-		case m == failoverCluster, m == failoverSentinel:
-		default:
-			l.p.addf(k, "%s is not failover, cluster-failover, sentinel or empty", quote(m))
-		}
+	switch k, m := key+".failover_method", r.FailoverMethod; {
+	case m == "":
+	case m == failoverCommand && group == groupCluster:
+		l.p.addf(k, "%s does not work in cluster mode: use cluster-failover", quote(m))
+	case m == failoverCommand && group == groupSentinel:
+		l.p.addf(k, "%s would act behind Sentinel's back: use sentinel", quote(m))
+	case m == failoverCommand:
+	case m == failoverCluster && group != groupCluster:
+		l.p.addf(k, "%s needs cluster: true", quote(m))
+	case m == failoverSentinel && group != groupSentinel:
+		l.p.addf(k, "%s needs a sentinel section", quote(m))
+	case m == failoverCluster, m == failoverSentinel:
+	default:
+		l.p.addf(k, "%s is not failover, cluster-failover, sentinel or empty", quote(m))
 	}
-	if k := key + ".failback"; r.Failback && !l.p.isFailed(k) && (r.FailoverMethod != failoverCommand && r.FailoverMethod != failoverCluster || r.RestartMethod == "") {
-		l.p.addf(k, "needs failover_method failover or cluster-failover and a restart_method (fail-back follows the restart of the old primary)")
-	}
+	l.p.check(key+".failback", r.Failback && (r.FailoverMethod != failoverCommand && r.FailoverMethod != failoverCluster || r.RestartMethod == ""),
+		"needs failover_method failover or cluster-failover and a restart_method (fail-back follows the restart of the old primary)")
 	return r
 }
 

@@ -246,8 +246,8 @@ func TestUnknownKeyAfterSecret(t *testing.T) {
 	for doc, want := range map[string]string{
 		"instances: [{name: a, addr: 'x:1', password: abc, Q7zX: 1}]":   hidden,
 		"instances: [{name: a, password: abc, Q7zX, addr: 'x:1'}]":      hidden,
-		"instances: [{name: a, addr: 'x:1', passwd: 1, password: abc}]": "instances[0].passwd: unknown key",
-		"instances: [{name: a, addr: 'x:1', password: 'abc', def: 1}]":  "instances[0].def: unknown key",
+		"instances: [{name: a, addr: 'x:1', passwd: 1, password: abc}]": "instances[0].passwd: unknown key (did you mean password?)",
+		"instances: [{name: a, addr: 'x:1', password: 'abc', def: 1}]":  "instances[0].def: unknown key (did you mean db?)",
 		// Anything after it on the line, even in another mapping.
 		"instances: [{name: a, addr: 'x:1', password: abc}, {name: b, xyz: 1, addr: 'x:2'}]": "instances[1]: " + unknownAfterSecret,
 	} {

@@ -42,12 +42,6 @@ func (l *loader) slack(f slackFile) Slack {
 func (l *loader) slackToken(name, prefix, inline, file string) string {
 	key := "slack." + name
 	fileKey := key + "_file"
-	if l.p.isFailed(key) {
-		inline = "" // already reported
-	}
-	if l.p.isFailed(fileKey) {
-		file = ""
-	}
 	if inline != "" && file != "" {
 		l.p.addf("slack", "%s and %s_file are exclusive", name, name)
 		return ""

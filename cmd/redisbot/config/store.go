@@ -66,12 +66,6 @@ func (l *loader) redisURL(inline, ref string) (u string, configured bool) {
 		key    = "store.redis_url"
 		envKey = "store.redis_url_env"
 	)
-	if l.p.isFailed(key) {
-		inline = "" // already reported
-	}
-	if l.p.isFailed(envKey) {
-		ref = ""
-	}
 	if inline != "" && ref != "" {
 		l.p.addf("store", "redis_url and redis_url_env are exclusive")
 		return "", true

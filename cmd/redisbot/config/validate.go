@@ -116,7 +116,7 @@ func (l *loader) instanceTags(n int, cfg *Config) map[string]bool {
 
 func (l *loader) runbooksDir(dir string) string {
 	const key = "runbooks.dir"
-	if dir == "" || l.p.isFailed(key) {
+	if dir == "" {
 		return dir
 	}
 	if _, env := l.p.fromEnv[key]; !env {
@@ -155,64 +155,48 @@ func (l *loader) instance(i int, ri instanceFile, global handlers.Thresholds, se
 		return in
 	}
 
-	if k := key + ".name"; !l.p.isFailed(k) {
-		switch {
-		case ri.Name == "":
-			l.p.addf(k, "is required")
-		case !namePattern.MatchString(ri.Name):
-			l.p.addf(k, "%s must match [a-z0-9._-]+", quote(ri.Name))
-		default:
-			if j, dup := seen[ri.Name]; dup {
-				l.p.addf(k, "duplicate of instances[%d]", j)
-			} else {
-				seen[ri.Name] = i
-			}
+	switch k := key + ".name"; {
+	case ri.Name == "":
+		l.p.addf(k, "is required")
+	case !namePattern.MatchString(ri.Name):
+		l.p.addf(k, "%s must match [a-z0-9._-]+", quote(ri.Name))
+	default:
+		if j, dup := seen[ri.Name]; dup {
+			l.p.addf(k, "duplicate of instances[%d]", j)
+		} else {
+			seen[ri.Name] = i
 		}
 	}
 	// A sentinel section that could not be decoded still means the entry
 	// has no address of its own.
 	sentinel := ri.Sentinel != nil || l.p.isFailed(key+".sentinel") || l.p.hasUnder(key+".sentinel")
-	if k := key + ".addr"; !l.p.isFailed(k) {
-		switch {
-		case !ri.Cluster && sentinel:
-			// The sentinels say where the master is.
-			if ri.Addr != "" {
-				l.p.addf(k, "not with sentinel: the sentinels give the master's address")
-			}
-		case ri.Cluster && (len(ri.Seeds) > 0 || l.p.isFailed(key+".seeds")):
-			// group checks seeds, the first of which becomes the addr.
-			if ri.Addr != "" {
-				l.p.addf(k, "not with seeds: list every seed under seeds, in the order to ask them")
-			}
-		default:
-			if msg := checkAddr(ri.Addr); msg != "" {
-				l.p.add(k, errors.New(msg))
-			}
-		}
+	switch k := key + ".addr"; {
+	case !ri.Cluster && sentinel:
+		// The sentinels say where the master is.
+		l.p.check(k, ri.Addr != "", "not with sentinel: the sentinels give the master's address")
+	case ri.Cluster && (len(ri.Seeds) > 0 || l.p.isFailed(key+".seeds")):
+		// group checks seeds, the first of which becomes the addr.
+		l.p.check(k, ri.Addr != "", "not with seeds: list every seed under seeds, in the order to ask them")
+	default:
+		l.p.check(k, checkAddr(ri.Addr) != "", checkAddr(ri.Addr))
 	}
 	override := ""
 	if ri.Name != "" {
 		override = passwordEnvName(ri.Name)
 	}
 	in.Password = l.password(key, override, passwordSources{ri.Password, ri.PasswordEnv, ri.PasswordFile})
-	if k := key + ".db"; !l.p.isFailed(k) && ri.DB < 0 {
-		l.p.addf(k, "must not be negative")
-	}
-	if ri.TLS != nil && !l.p.isFailed(key+".tls") {
+	l.p.check(key+".db", ri.DB < 0, "must not be negative")
+	if ri.TLS != nil {
 		in.TLS = l.tls(key+".tls", *ri.TLS)
 	}
 	for j, tag := range ri.Tags {
-		if k := fmt.Sprintf("%s.tags[%d]", key, j); !l.p.isFailed(k) && !namePattern.MatchString(tag) {
-			l.p.addf(k, "%s must match [a-z0-9._-]+", quote(tag))
+		if !namePattern.MatchString(tag) {
+			l.p.addf(fmt.Sprintf("%s.tags[%d]", key, j), "%s must match [a-z0-9._-]+", quote(tag))
 		}
 	}
-	if !l.p.isFailed(key + ".thresholds") {
-		var set map[string]bool
-		in.Thresholds, set = l.decodeThresholds(key+".thresholds", global, ri.Thresholds)
-		l.checkThresholds(key+".thresholds", in.Thresholds, set)
-	} else {
-		in.Thresholds = global
-	}
+	var set map[string]bool
+	in.Thresholds, set = l.decodeThresholds(key+".thresholds", global, ri.Thresholds)
+	l.checkThresholds(key+".thresholds", in.Thresholds, set)
 	group := l.group(key, ri, sentinel, &in)
 	in.Remediation = l.remediation(key, ri.Name, group, ri.Remediation)
 	return in
@@ -265,7 +249,7 @@ func (l *loader) password(key, override string, ps passwordSources) string {
 		{"password_env", ps.env},
 		{"password_file", ps.file},
 	} {
-		if s.val != "" && !l.p.isFailed(key+"."+s.name) {
+		if s.val != "" {
 			sources = append(sources, s.name)
 		}
 	}
