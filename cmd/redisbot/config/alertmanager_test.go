@@ -118,7 +118,7 @@ func TestAlertmanagerSectionProblems(t *testing.T) {
 		{"receivers", "alertmanager:\n  webhook:\n    token: t0k3n-abc\n    receivers:\n      - {name: a, channel: nope}\n      - {name: a, channel: C0X}\n",
 			`alertmanager.webhook.receivers[0].channel: "nope" is not a channel id (C…, G… or D…)` + "\n" +
 				"alertmanager.webhook.receivers[1].name: duplicate of alertmanager.webhook.receivers[0]"},
-		{"unknown key", "alertmanager:\n  webhook:\n    tokn: x\n", "alertmanager.webhook.tokn: unknown key"},
+		{"unknown key", "alertmanager:\n  webhook:\n    tokn: x\n", "alertmanager.webhook.tokn: unknown key (did you mean token?)"},
 		{"access", "access:\n  channels: [{id: C0ALERTS}]\nalertmanager:\n  webhook:\n    token: t0k3n-abc\n    receivers: [{name: a, channel: C0ELSE}]\n",
 			`alertmanager.webhook.receivers[0].channel: "C0ELSE" is not in access.channels, where the bot answers (its buttons would not work there)`},
 	} {
