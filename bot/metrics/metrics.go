@@ -64,6 +64,10 @@ type Metrics struct {
 	fenced          *prometheus.CounterVec
 	dedupeLocal     prometheus.Counter
 	fleet           *fleetSweep
+	slackPaused     *prometheus.CounterVec
+	outboxWait      *prometheus.HistogramVec
+	outboxDropped   *prometheus.CounterVec
+	outbox          *outboxQueue
 
 	// alertStates remembers every state reported so far, so a state that
 	// drops out of a later report reads 0 instead of its last count.
@@ -151,6 +155,20 @@ func New() *Metrics {
 		}),
 	}
 	m.fleet = &fleetSweep{now: func() time.Time { return m.now() }}
+	m.slackPaused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "slack_paused_total",
+		Help: "Pauses of a Slack outbox lane for a Retry-After Slack announced, by method.",
+	}, []string{"method"})
+	m.outboxWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "slack_outbox_wait_seconds",
+		Help:    "Time from queueing a Slack message to Slack accepting it, retries included, by priority.",
+		Buckets: commandBuckets,
+	}, []string{"priority"})
+	m.outboxDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "slack_outbox_dropped_total",
+		Help: "Slack messages not sent, by priority and reason (queue_full, replaced by a newer version, cancelled by a resolve, expired, gave_up, failed, fenced).",
+	}, []string{"priority", "reason"})
+	m.outbox = &outboxQueue{now: func() time.Time { return m.now() }}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -159,6 +177,7 @@ func New() *Metrics {
 		m.alerts, m.approvals, m.remediations,
 		m.slackErrors, m.slackRateLimit, m.storeErrors, m.panics,
 		m.leader, m.fenced, m.dedupeLocal, m.fleet,
+		m.slackPaused, m.outboxWait, m.outboxDropped, m.outbox,
 	)
 	return m
 }
@@ -355,4 +374,82 @@ func (f *fleetSweep) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(fleetSweepAtDesc, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
 	ch <- prometheus.MustNewConstMetric(fleetSweepAgeDesc, prometheus.GaugeValue, max(f.now().Sub(at).Seconds(), 0))
+}
+
+// SlackPaused counts a Slack outbox lane paused for a Retry-After.
+func (m *Metrics) SlackPaused(method string) {
+	if m == nil {
+		return
+	}
+	m.slackPaused.WithLabelValues(method).Inc()
+}
+
+// OutboxSent records how long a message of priority waited before Slack
+// took it.
+func (m *Metrics) OutboxSent(priority string, waited time.Duration) {
+	if m == nil {
+		return
+	}
+	m.outboxWait.WithLabelValues(priority).Observe(waited.Seconds())
+}
+
+// OutboxDropped counts a message of priority that was not sent, and why.
+func (m *Metrics) OutboxDropped(priority, reason string) {
+	if m == nil {
+		return
+	}
+	m.outboxDropped.WithLabelValues(priority, reason).Inc()
+}
+
+// OutboxQueue sets where the Slack outbox's queue is read at scrape time:
+// the messages waiting by priority, and when the oldest was queued (zero
+// when none waits).
+func (m *Metrics) OutboxQueue(read func() (byPriority map[string]int, oldest time.Time)) {
+	if m == nil {
+		return
+	}
+	m.outbox.mu.Lock()
+	defer m.outbox.mu.Unlock()
+	m.outbox.read = read
+}
+
+// outboxQueue exports the outbox's depth and its oldest message's age,
+// read when scraped, so the age keeps growing while the queue is stuck.
+type outboxQueue struct {
+	now func() time.Time
+
+	mu   sync.Mutex
+	read func() (map[string]int, time.Time)
+}
+
+var (
+	outboxDepthDesc = prometheus.NewDesc(namespace+"_slack_outbox_depth",
+		"Slack messages waiting in the outbox, by priority.", []string{"priority"}, nil)
+	outboxAgeDesc = prometheus.NewDesc(namespace+"_slack_outbox_oldest_age_seconds",
+		"Seconds the oldest message waiting in the Slack outbox has waited (0 when none waits).", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (q *outboxQueue) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxDepthDesc
+	ch <- outboxAgeDesc
+}
+
+// Collect implements prometheus.Collector.
+func (q *outboxQueue) Collect(ch chan<- prometheus.Metric) {
+	q.mu.Lock()
+	read := q.read
+	q.mu.Unlock()
+	if read == nil {
+		return
+	}
+	depth, oldest := read()
+	for p, n := range depth {
+		ch <- prometheus.MustNewConstMetric(outboxDepthDesc, prometheus.GaugeValue, float64(n), p)
+	}
+	age := 0.0
+	if !oldest.IsZero() {
+		age = max(q.now().Sub(oldest).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(outboxAgeDesc, prometheus.GaugeValue, age)
 }

@@ -11,27 +11,34 @@ import (
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/blockkit"
 	"github.com/redisbot/redisbot/bot/charts"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Post, Update and Reply let scheduled work (sweeps, digests) post through
-// the same rate-limit-aware path as commands: a 429 is waited out, not
-// dropped, and every configured secret is redacted (send.go).
+// the outbox and wait for the outcome: a new alert, an edit, a thread
+// note, each behind the answers people wait for.
 func (b *Bot) Post(ctx context.Context, channel string, m blockkit.Message) (string, error) {
-	return b.postMessage(ctx, channel, "", m)
+	return b.send(ctx, outbox.Message{Channel: channel, Body: m, Priority: outbox.PriorityAlert})
 }
 
 // Update edits a message in place.
 func (b *Bot) Update(ctx context.Context, channel, ts string, m blockkit.Message) error {
-	return b.updateMessage(ctx, channel, ts, m)
+	_, err := b.send(ctx, outbox.Message{Channel: channel, TS: ts, Body: m, Priority: outbox.PriorityUpdate})
+	return err
 }
 
 // Reply posts in a message's thread.
 func (b *Bot) Reply(ctx context.Context, channel, threadTS string, m blockkit.Message) error {
-	_, err := b.postMessage(ctx, channel, threadTS, m)
+	_, err := b.send(ctx, outbox.Message{Channel: channel, ThreadTS: threadTS, Body: m, Priority: outbox.PriorityNote})
 	return err
+}
+
+// Tagged is the outbox's (the sweep's Finder).
+func (b *Bot) Tagged(ctx context.Context, channel, metaType string, since time.Time) (map[string]blockkit.Meta, error) {
+	return b.opts.Outbox.Tagged(ctx, channel, metaType, since)
 }
 
 // alertCommand handles silence, silences and trend.
@@ -107,7 +114,8 @@ func (b *Bot) silence(ctx context.Context, j job, instance, finding string, d ti
 		Detail: map[string]string{"finding": orAll(finding), "until": x.Until.UTC().Format(time.RFC3339)}})
 	note := blockkit.RenderSilenced(x.ID, inst.Name, finding, j.user, d, x.Until)
 	if j.threadTS != "" {
-		return b.Reply(ctx, j.channel, j.threadTS, note)
+		_, err := b.postMessage(ctx, j.channel, j.threadTS, note)
+		return err
 	}
 	return b.ephemeral(ctx, j, note)
 }
@@ -145,11 +153,11 @@ func (b *Bot) trend(ctx context.Context, j job, instance string, window time.Dur
 	caption := fmt.Sprintf("%s (%d samples)", title, len(samples))
 	png, err := charts.Memory(series, title)
 	if err == nil {
-		err = b.uploadFile(ctx, j.channel, "", blockkit.File{Name: inst.Name + "-memory.png", Title: title, Comment: blockkit.Escape(caption), Content: png})
+		_, err = b.opts.Outbox.Upload(ctx, j.channel, "", blockkit.File{Name: inst.Name + "-memory.png", Title: title, Comment: blockkit.Escape(caption), Content: png}, outbox.PriorityReply).Wait(ctx)
 	}
 	if err != nil {
 		b.log.Warn("chart upload failed, posting a sparkline", "error", err)
-		_, err = b.Post(ctx, j.channel, blockkit.RenderNote(caption+"\nRSS "+charts.Sparkline(rss, 40)))
+		_, err = b.postMessage(ctx, j.channel, "", blockkit.RenderNote(caption+"\nRSS "+charts.Sparkline(rss, 40)))
 		return err
 	}
 	return nil
@@ -200,7 +208,8 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// Upload attaches a file to a thread (the digest's chart).
+// Upload attaches a file to a thread (the digest's chart), as a note.
 func (b *Bot) Upload(ctx context.Context, channel, threadTS, name, title string, content []byte) error {
-	return b.uploadFile(ctx, channel, threadTS, blockkit.File{Name: name, Title: title, Content: content})
+	_, err := b.opts.Outbox.Upload(ctx, channel, threadTS, blockkit.File{Name: name, Title: title, Content: content}, outbox.PriorityNote).Wait(ctx)
+	return err
 }

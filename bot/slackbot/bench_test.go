@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/handlers"
@@ -32,7 +33,7 @@ func startBot(tb testing.TB, instances []handlers.Instance, timeout time.Duratio
 	p := probe.New(timeout, nil)
 	api := slack.New(slacktest.BotToken, slack.OptionAppLevelToken(slacktest.AppToken), slack.OptionAPIURL(fake.APIURL()))
 	bot := slackbot.New(slackbot.Options{
-		API: api, Socket: socketmode.New(api),
+		Outbox: outbox.New(outbox.Options{API: api}), Socket: socketmode.New(api),
 		Router:   handlers.NewService(instances, p, nil, 16, nil),
 		Access:   access.New(access.Rules{}, nil, time.Minute, nil),
 		Runbooks: lib, APIURL: fake.APIURL(), Workers: 16, Queue: 256, ThreadReplies: true,

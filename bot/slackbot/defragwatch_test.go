@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/redisbot/redisbot/bot/approvals"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
@@ -99,7 +100,7 @@ func watchBot(t *testing.T, steps []string) (*Bot, *slacktest.Server, *store.Sto
 	cfg := remedy.DefaultWatchConfig()
 	cfg.Interval, cfg.Settle, cfg.MaxLatency = 20*time.Millisecond, 20*time.Millisecond, time.Second
 	target := &stepTarget{steps: steps}
-	b := New(Options{API: api, Store: st, Resolver: oneInstance{inst}, Defrag: stepDefrag{target}, DefragWatch: cfg})
+	b := New(Options{Outbox: outbox.New(outbox.Options{API: api}), Store: st, Resolver: oneInstance{inst}, Defrag: stepDefrag{target}, DefragWatch: cfg})
 	return b, fake, st, a, target
 }
 

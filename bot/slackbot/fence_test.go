@@ -16,6 +16,7 @@ import (
 
 	"github.com/redisbot/redisbot/bot/blockkit"
 	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers/redistest"
@@ -31,7 +32,7 @@ func fenceBot(t *testing.T, client *http.Client) (b *Bot, fake *slacktest.Server
 		opts = append(opts, slack.OptionHTTPClient(client))
 	}
 	m = metrics.New()
-	b = New(Options{API: slack.New(slacktest.BotToken, opts...), APIURL: fake.APIURL(), Metrics: m})
+	b = New(Options{Outbox: outbox.New(outbox.Options{API: slack.New(slacktest.BotToken, opts...), Metrics: m}), APIURL: fake.APIURL(), Metrics: m})
 	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "redisbot.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +209,7 @@ func TestTaggedRefusalIsPermanent(t *testing.T) {
 	if !errors.As(err, &p) || !p.Permanent() || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Errorf("refused read: %v", err)
 	}
-	dead := New(Options{API: slack.New(slacktest.BotToken, slack.OptionAPIURL("http://"+freeLoopback(t)+"/api/"))})
+	dead := New(Options{Outbox: outbox.New(outbox.Options{API: slack.New(slacktest.BotToken, slack.OptionAPIURL("http://"+freeLoopback(t)+"/api/"))})})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if _, err := dead.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now()); err == nil || errors.As(err, &p) {

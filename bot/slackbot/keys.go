@@ -209,7 +209,7 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 		if ts == "" {
 			ts, err = b.postIn(ctx, j, m)
 		} else {
-			err = b.Update(ctx, j.channel, ts, m)
+			err = b.updateMessage(ctx, j.channel, ts, "keyscan/"+scan.id, m)
 		}
 		if err != nil {
 			b.log.WarnContext(post, "key scan progress", "scan", scan.id, "error", err)
@@ -237,7 +237,7 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 			defer cancel()
 			if r.err != nil {
 				if ts != "" {
-					_ = b.Update(post, j.channel, ts, blockkit.RenderError(r.err))
+					_ = b.updateMessage(post, j.channel, ts, "keyscan/"+scan.id, blockkit.RenderError(r.err))
 				}
 				return b.ephemeral(post, j, blockkit.RenderError(r.err))
 			}
@@ -247,7 +247,7 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 			}
 			// The progress message becomes the report; the rest goes in
 			// its thread.
-			if err := b.Update(post, j.channel, ts, reply.Messages[0]); err != nil {
+			if err := b.updateMessage(post, j.channel, ts, "keyscan/"+scan.id, reply.Messages[0]); err != nil {
 				return err
 			}
 			thread := j

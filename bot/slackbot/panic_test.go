@@ -18,6 +18,7 @@ import (
 
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/slacktest"
@@ -103,7 +104,7 @@ func TestCommandPanicIsAnsweredAndCounted(t *testing.T) {
 	var logs syncLog
 	api := slack.New(slacktest.BotToken, slack.OptionAppLevelToken(slacktest.AppToken), slack.OptionAPIURL(fake.APIURL()))
 	bot := slackbot.New(slackbot.Options{
-		API: api, Socket: socketmode.New(api), Router: panickingRouter{svc},
+		Outbox: outbox.New(outbox.Options{API: api, Metrics: m}), Socket: socketmode.New(api), Router: panickingRouter{svc},
 		Access:   access.New(access.Rules{Channels: []access.Channel{{ID: "C1"}}}, nil, time.Minute, nil),
 		Runbooks: lib, APIURL: fake.APIURL(), Workers: 2, Queue: 16, ShutdownTimeout: 5 * time.Second,
 		Metrics: m, Logger: slog.New(requestid.Handler(slog.NewJSONHandler(&logs, nil))),

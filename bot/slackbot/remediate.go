@@ -211,7 +211,7 @@ func (b *Bot) watchDefrag(a store.Approval) {
 		cfg.IgnoreBytes, _ = plan.DefragIgnoreBytes()
 	}
 	note := func(text string) {
-		_ = b.Reply(context.WithoutCancel(ctx), a.Channel, a.MessageTS, blockkit.RenderNote(text))
+		_, _ = b.postMessage(context.WithoutCancel(ctx), a.Channel, a.MessageTS, blockkit.RenderNote(text))
 	}
 	note(watchRules(cfg))
 	res := remedy.Watch(ctx, target, cfg, b.now, nil, func(p remedy.Progress) {
@@ -268,7 +268,7 @@ func (b *Bot) updateApproval(ctx context.Context, a store.Approval) error {
 	if a.Channel == "" || a.MessageTS == "" {
 		return nil
 	}
-	return b.updateMessage(ctx, a.Channel, a.MessageTS, blockkit.RenderApproval(view(a), b.now()))
+	return b.updateMessage(ctx, a.Channel, a.MessageTS, "approval/"+a.ID, blockkit.RenderApproval(view(a), b.now()))
 }
 
 // trail posts one audit step in the approval message's thread.

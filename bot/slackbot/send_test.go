@@ -2,7 +2,6 @@ package slackbot
 
 import (
 	"context"
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -14,21 +13,22 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
-// Only send.go talks to Slack's message and file methods, so that no path
-// skips the redaction there.
-func TestOnlySendTalksToSlack(t *testing.T) {
+// Nothing in the transport talks to Slack's message and file methods: the
+// outbox does, so that no path skips its redaction, pacing and retries.
+func TestOnlyTheOutboxTalksToSlack(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fset := token.NewFileSet()
 	for _, name := range files {
-		if name == "send.go" || strings.HasSuffix(name, "_test.go") {
+		if strings.HasSuffix(name, "_test.go") {
 			continue
 		}
 		f, err := parser.ParseFile(fset, name, nil, 0)
@@ -40,15 +40,8 @@ func TestOnlySendTalksToSlack(t *testing.T) {
 			if !ok {
 				return true
 			}
-			switch x := sel.X.(type) {
-			case *ast.SelectorExpr: // b.opts.API.Anything
-				if x.Sel.Name == "API" {
-					t.Errorf("%s: %s calls the Slack API outside send.go", fset.Position(sel.Pos()), sel.Sel.Name)
-				}
-			case *ast.Ident: // slack.PostWebhook...
-				if x.Name == "slack" && (strings.HasPrefix(sel.Sel.Name, "Post") || strings.HasPrefix(sel.Sel.Name, "Send")) {
-					t.Errorf("%s: slack.%s outside send.go", fset.Position(sel.Pos()), sel.Sel.Name)
-				}
+			if x, ok := sel.X.(*ast.Ident); ok && x.Name == "slack" && (strings.HasPrefix(sel.Sel.Name, "Post") || strings.HasPrefix(sel.Sel.Name, "Send")) {
+				t.Errorf("%s: slack.%s outside the outbox", fset.Position(sel.Pos()), sel.Sel.Name)
 			}
 			return true
 		})
@@ -66,7 +59,7 @@ func secretBot(t *testing.T) (*Bot, *slacktest.Server) {
 	fake := slacktest.New(t)
 	fake.AllowMentions("<@U0*>") // who requested an approval
 	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(fake.APIURL()))
-	return New(Options{API: api, APIURL: fake.APIURL(), Redactor: handlers.NewRedactor(tokenSecret, pwSecret)}), fake
+	return New(Options{Outbox: outbox.New(outbox.Options{API: api, Redactor: handlers.NewRedactor(tokenSecret, pwSecret)}), APIURL: fake.APIURL()}), fake
 }
 
 // Every way the bot sends text, the sweep's Poster and Uploader among them,
@@ -116,28 +109,5 @@ func TestSendRedacts(t *testing.T) {
 	}
 	if v := fake.Violations(); len(v) > 0 {
 		t.Errorf("Block Kit violations: %v", v)
-	}
-}
-
-// A redacted message is the rendered one with the secret replaced, buttons
-// and all; a clean one is sent exactly as rendered.
-func TestRedactMessageKeepsBlocks(t *testing.T) {
-	b, _ := secretBot(t)
-	for _, m := range []blockkit.Message{
-		blockkit.RenderApproval(blockkit.ApprovalView{ID: "a1", Instance: "cache-1", State: "pending", RequestedBy: "U0OP",
-			Required: 1, Plan: remedy.Plan{Action: handlers.ActionRestart, Commands: []string{"restart " + pwSecret}}}, time.Now()),
-		blockkit.RenderKeyProgress("cache-1", "s1", handlers.KeyScanProgress{Scanned: 10, Estimate: 100}, ""),
-		blockkit.RenderNote("token " + tokenSecret),
-	} {
-		raw, _ := json.Marshal(m.Blocks)
-		want := b.opts.Redactor.Redact(string(raw))
-		got, _ := json.Marshal(b.redactMessage(m).Blocks)
-		if string(got) != want {
-			t.Errorf("redacted blocks:\n%s\nwant:\n%s", got, want)
-		}
-	}
-	clean := blockkit.RenderNote("nothing secret")
-	if got := b.redactMessage(clean); len(got.Blocks) != 1 || got.Blocks[0] != clean.Blocks[0] {
-		t.Error("a clean message was rebuilt")
 	}
 }

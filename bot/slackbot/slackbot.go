@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/blockkit"
 	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
@@ -39,7 +39,8 @@ type Router interface {
 
 // Options wires a Bot.
 type Options struct {
-	API      *slack.Client
+	// Outbox sends everything the bot posts (see send.go).
+	Outbox   *outbox.Outbox
 	Socket   *socketmode.Client
 	Router   Router
 	Access   *access.Policy
@@ -79,8 +80,9 @@ type Options struct {
 	}
 	// KeyScans bounds /redis keys.
 	KeyScans KeyScanOptions
-	// Redactor removes every configured secret from whatever the bot
-	// sends to Slack (see send.go); nil sends text as rendered.
+	// Redactor removes every configured secret from remediation outcomes
+	// before they are stored (the outbox has its own for what it sends);
+	// nil keeps text as rendered.
 	Redactor *handlers.Redactor
 }
 
@@ -629,49 +631,4 @@ func (b *Bot) trustedHookURL(raw string) bool {
 	}
 	api, err := url.Parse(b.opts.APIURL)
 	return err == nil && api.Host == u.Host && api.Scheme == u.Scheme
-}
-
-// retry is the package retry with this bot's logger and metrics.
-func (b *Bot) retry(ctx context.Context, what string, f func(context.Context) error) error {
-	return retry(ctx, b.log, b.opts.Metrics, what, f)
-}
-
-// retry calls f until it succeeds, waiting Retry-After on HTTP 429 (Slack's
-// rate limits; nothing is dropped) and backing off on transient server and
-// network errors, until ctx ends.
-func retry(ctx context.Context, log *slog.Logger, m *metrics.Metrics, what string, f func(context.Context) error) error {
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := f(ctx)
-		if err == nil {
-			return nil
-		}
-		var fe *fenceError
-		if errors.As(err, &fe) {
-			return err // not Slack's error, and no later attempt would pass
-		}
-		var wait time.Duration
-		var rl *slack.RateLimitedError
-		m.SlackError(what, errors.As(err, &rl))
-		var status slack.StatusCodeError
-		var netErr net.Error
-		switch {
-		case errors.As(err, &rl):
-			wait = max(rl.RetryAfter, time.Second)
-			log.WarnContext(ctx, "slack rate limit", "method", what, "retry_after", wait)
-		case (errors.As(err, &status) && status.Code >= 500) || errors.As(err, &netErr):
-			if attempt >= 5 {
-				return err
-			}
-			wait, backoff = backoff, backoff*2
-			log.WarnContext(ctx, "slack call failed, retrying", "method", what, "error", err, "in", wait)
-		default:
-			return err
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return fmt.Errorf("%s: gave up: %w (last error: %v)", what, ctx.Err(), err)
-		}
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/metrics"
+	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/store"
@@ -108,8 +109,11 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	resolver := resolverFunc(func(name string, scope []string) (handlers.Instance, error) {
 		return svc.ResolveFresh(ctx, name, scope)
 	})
+	// One outbox for every Slack write, commands' and sweeps' alike: one
+	// pace per rate-limit scope, replies first.
+	out := outbox.New(outbox.Options{API: api, Redactor: redactor, Metrics: m, Logger: log})
 	bot := slackbot.New(slackbot.Options{
-		API: api, Socket: socket, Router: svc, Access: policy, Runbooks: lib,
+		Outbox: out, Socket: socket, Router: svc, Access: policy, Runbooks: lib,
 		APIURL:          cfg.Slack.APIURL,
 		Workers:         cfg.Slack.Workers,
 		Queue:           cfg.Slack.Queue,
