@@ -101,6 +101,9 @@ type Server struct {
 	rateLimits   map[string]int
 	retryAfter   map[string]time.Duration
 	rateLimited  map[string]int
+	pace         *pace // nil: Slack's rate limits are off
+	closedUntil  map[string]time.Time
+	inside       []string
 	holds        []*hold
 	held         map[string]int
 	// done is closed when the server closes, releasing held answers.
@@ -134,6 +137,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		rateLimits:   map[string]int{},
 		retryAfter:   map[string]time.Duration{},
 		rateLimited:  map[string]int{},
+		closedUntil:  map[string]time.Time{},
 		held:         map[string]int{},
 		done:         make(chan struct{}),
 	}
@@ -255,41 +259,6 @@ func (s *Server) mentionAllowedLocked(mention string) bool {
 		}
 	}
 	return false
-}
-
-// RateLimit makes the next n calls of method (a Web API method name, or
-// "response_url") answer HTTP 429 with a Retry-After header of retryAfter in
-// whole seconds, rounded up and at least 1, which slack-go turns into a
-// *slack.RateLimitedError.
-func (s *Server) RateLimit(method string, n int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rateLimits[method] = n
-	s.retryAfter[method] = retryAfter
-}
-
-// RateLimited is how many 429s method has answered so far.
-func (s *Server) RateLimited(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rateLimited[method]
-}
-
-// takeRateLimit answers 429 and reports true if method is rate limited now.
-func (s *Server) takeRateLimit(w http.ResponseWriter, method string) bool {
-	s.mu.Lock()
-	if s.rateLimits[method] <= 0 {
-		s.mu.Unlock()
-		return false
-	}
-	s.rateLimits[method]--
-	s.rateLimited[method]++
-	secs := int((s.retryAfter[method] + time.Second - 1) / time.Second)
-	s.notifyLocked()
-	s.mu.Unlock()
-	w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
-	writeJSONStatus(w, http.StatusTooManyRequests, apiError("ratelimited"))
-	return true
 }
 
 // UnknownCalls lists the Web API methods the bot called that this server

@@ -87,9 +87,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSONStatus(w, http.StatusOK, apiError("unknown_method"))
 		return
 	}
-	if s.takeRateLimit(w, name) {
-		return
-	}
 	p, err := readParams(r)
 	if err != nil {
 		s.mu.Lock()
@@ -100,6 +97,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if code := authError(requestToken(r, p), m.token); code != "" {
 		writeJSONStatus(w, http.StatusOK, apiError(code))
+		return
+	}
+	if s.takeRateLimit(w, name, p.Get("channel")) {
 		return
 	}
 	body := m.handle(s, p)
@@ -459,7 +459,7 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if s.takeRateLimit(w, "response_url") {
+	if s.takeRateLimit(w, "response_url", "") {
 		return
 	}
 	id := strings.TrimPrefix(r.URL.Path, "/response/")
