@@ -145,9 +145,9 @@ func (b *Bot) decide(ctx context.Context, j job, click blockkit.Click) error {
 	ctx = requestid.With(ctx, click.ApprovalID)
 	var a store.Approval
 	if click.Kind == blockkit.ActionApprove {
-		if err := b.trail(ctx, current.Channel, current.MessageTS, "approval", j.user, "received"); err != nil {
-			b.log.WarnContext(ctx, "audit trail", "error", err)
-		}
+		// Behind the answers: fifty approvers clicking at once wait for no
+		// line of the trail, and the decision's outcome overtakes them.
+		b.note(ctx, current.Channel, current.MessageTS, blockkit.RenderAuditLine(b.now(), "approval", j.user, "received"))
 		a, err = b.opts.Workflow.Approve(ctx, click.ApprovalID, j.user)
 	} else {
 		a, err = b.opts.Workflow.Reject(ctx, click.ApprovalID, j.user, "")

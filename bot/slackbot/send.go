@@ -47,7 +47,7 @@ func (b *Bot) post(ctx context.Context, j job, reply blockkit.Reply) error {
 
 // undeliveredText is what a user hears when the answer to their command
 // could not be posted; the reason is in the log, under the reference.
-const undeliveredText = "redisbot could not post its answer here: Slack did not take it in time (ref %s, in the bot's log). Try again in a minute."
+const undeliveredText = "redisbot could not post its answer here: Slack refused it or kept it waiting past the command's deadline (ref %s, in the bot's log). Try again in a minute."
 
 // undelivered tells j's user, ephemerally, that the answer to their
 // command could not be posted (Slack refused it, kept rate-limiting it
@@ -90,3 +90,23 @@ func (b *Bot) updateMessage(ctx context.Context, channel, ts, key string, m bloc
 	_, err := b.send(ctx, outbox.Message{Channel: channel, TS: ts, Key: key, Body: m, Priority: outbox.PriorityReply})
 	return err
 }
+
+// note queues m for the thread threadTS in channel behind every answer,
+// and returns without waiting for it; a failure is logged. It outlives
+// the command that queued it, within noteTimeout.
+func (b *Bot) note(ctx context.Context, channel, threadTS string, m blockkit.Message) {
+	if channel == "" || threadTS == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noteTimeout)
+	d := b.opts.Outbox.Send(ctx, outbox.Message{Channel: channel, ThreadTS: threadTS, Body: m, Priority: outbox.PriorityNote})
+	b.goSafely(ctx, "slack_note", func() {
+		defer cancel()
+		if _, err := d.Wait(ctx); err != nil {
+			b.log.WarnContext(ctx, "thread note not posted", "channel", channel, "thread", threadTS, "error", err)
+		}
+	})
+}
+
+// noteTimeout bounds how long a thread note may wait for Slack.
+const noteTimeout = 10 * time.Minute
