@@ -28,11 +28,11 @@ var testKits = []string{
 }
 
 // thirdParty says which packages may import an adapter library: the Slack
-// client lives in the Slack transport and its renderer, Redis clients where
+// client lives in the Slack transport, its renderer and its outbox, Redis clients where
 // Redis is spoken, the embedded store in the store, the plotting library in
 // the charts. cmd/ and scripts/ wire everything and may import anything.
 var thirdParty = map[string][]string{
-	"github.com/slack-go/slack": {"bot/slackbot", "bot/blockkit", "bot/slacktest"},
+	"github.com/slack-go/slack": {"bot/slackbot", "bot/outbox", "bot/blockkit", "bot/slacktest"},
 	"github.com/redis/go-redis": {"handlers/probe", "handlers/keyspace", "handlers/remedy", "handlers/topology", "handlers/redistest", "handlers/topology/topotest", "bot/store"},
 	"go.etcd.io/bbolt":          {"bot/store"},
 	"gonum.org/v1/plot":         {"bot/charts"},
