@@ -1,12 +1,10 @@
-package slackbot
+package outbox_test
 
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,12 +17,11 @@ import (
 	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/bot/store"
-	"github.com/redisbot/redisbot/handlers/redistest"
 )
 
-// fenceBot is a Bot on a local Slack with metrics, and a bbolt store whose
-// "scheduler" lease r1 holds: ctx is fenced by r1's token.
-func fenceBot(t *testing.T, client *http.Client) (b *Bot, fake *slacktest.Server, st *store.Store, m *metrics.Metrics, fenced context.Context) {
+// fenceOutbox is an Outbox on a local Slack with metrics, and a bbolt
+// store whose "scheduler" lease r1 holds: fenced is fenced by r1's token.
+func fenceOutbox(t *testing.T, client *http.Client) (out *outbox.Outbox, fake *slacktest.Server, st *store.Store, m *metrics.Metrics, fenced context.Context) {
 	t.Helper()
 	fake = slacktest.New(t)
 	opts := []slack.Option{slack.OptionAPIURL(fake.APIURL())}
@@ -32,7 +29,7 @@ func fenceBot(t *testing.T, client *http.Client) (b *Bot, fake *slacktest.Server
 		opts = append(opts, slack.OptionHTTPClient(client))
 	}
 	m = metrics.New()
-	b = New(Options{Outbox: outbox.New(outbox.Options{API: slack.New(slacktest.BotToken, opts...), Metrics: m}), APIURL: fake.APIURL(), Metrics: m})
+	out = outbox.New(outbox.Options{API: slack.New(slacktest.BotToken, opts...), Metrics: m})
 	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "redisbot.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -42,18 +39,22 @@ func fenceBot(t *testing.T, client *http.Client) (b *Bot, fake *slacktest.Server
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	return b, fake, st, m, st.WithFence(context.Background(), store.Fence{Lease: "scheduler", Token: l.Token})
+	return out, fake, st, m, st.WithFence(context.Background(), store.Fence{Lease: "scheduler", Token: l.Token})
+}
+
+func post(ctx context.Context, out *outbox.Outbox, channel string, m blockkit.Message) (string, error) {
+	return out.Send(ctx, outbox.Message{Channel: channel, Body: m, Priority: outbox.PriorityAlert}).Wait(ctx)
 }
 
 // A post that waits out a 429 checks the lease again before it posts: a
 // leader that lost the lease while it waited posts nothing (issue 17,
 // case 2), and says so in its log and metrics, not as a Slack error.
 func TestRetryAfterRateLimitChecksTheFence(t *testing.T) {
-	b, fake, st, m, fenced := fenceBot(t, nil)
+	out, fake, st, m, fenced := fenceOutbox(t, nil)
 	fake.RateLimit("chat.postMessage", 1, time.Second)
 	done := make(chan error, 1)
 	go func() {
-		_, err := b.Post(fenced, "C0ALERTS", blockkit.RenderNote("cache-1 is rejecting writes"))
+		_, err := post(fenced, out, "C0ALERTS", blockkit.RenderNote("cache-1 is rejecting writes"))
 		done <- err
 	}()
 	deadline := time.Now().Add(5 * time.Second)
@@ -77,7 +78,7 @@ func TestRetryAfterRateLimitChecksTheFence(t *testing.T) {
 	if posts := fake.Posts(); len(posts) != 0 {
 		t.Errorf("a fenced leader posted: %v", posts)
 	}
-	body := scrapeMetrics(t, m)
+	body := scrape(t, m)
 	for _, want := range []string{`redisbot_fenced_total{what="slack"} 1`, `redisbot_slack_errors_total{method="chat.postMessage"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -90,68 +91,54 @@ func TestRetryAfterRateLimitChecksTheFence(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	fake.RateLimit("chat.postMessage", 1, time.Second)
-	if _, err := b.Post(st.WithFence(ctx, store.Fence{Lease: "scheduler", Token: fresh.Token}), "C0ALERTS", blockkit.RenderNote("still rejecting")); err != nil {
+	if _, err := post(st.WithFence(ctx, store.Fence{Lease: "scheduler", Token: fresh.Token}), out, "C0ALERTS", blockkit.RenderNote("still rejecting")); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(fake.Posts()); n != 1 {
 		t.Errorf("%d posts by the leader, want 1", n)
 	}
-}
-
-// scrapeMetrics is what /metrics serves.
-func scrapeMetrics(t *testing.T, m *metrics.Metrics) string {
-	t.Helper()
-	srv := httptest.NewServer(m.Handler(metrics.Checks{}, nil, nil))
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	if inside := fake.InsideRetryAfter(); len(inside) > 0 {
+		t.Errorf("calls inside a Retry-After: %v", inside)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
 }
 
 // Alert messages carry their metadata in Slack, set by post and update,
 // and Tagged reads them back from the channel's history: top-level
 // messages of the type asked, newest within the window.
 func TestTaggedMessagesRoundTrip(t *testing.T) {
-	b, fake, _, _, _ := fenceBot(t, nil)
+	out, fake, _, _, _ := fenceOutbox(t, nil)
 	ctx := context.Background()
 	alert := func(state string) blockkit.Message {
 		m := blockkit.RenderNote("cache-1 oom-rejecting " + state)
 		m.Meta = &blockkit.Meta{Type: "redisbot_alert", Fields: map[string]string{"instance": "cache-1", "finding": "oom-rejecting", "state": state}}
 		return m
 	}
-	ts, err := b.Post(ctx, "C0ALERTS", alert("firing"))
+	ts, err := post(ctx, out, "C0ALERTS", alert("firing"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Reply(ctx, "C0ALERTS", ts, blockkit.RenderNote("a note in the thread")); err != nil {
+	if _, err := out.Send(ctx, outbox.Message{Channel: "C0ALERTS", ThreadTS: ts, Body: blockkit.RenderNote("a note in the thread"), Priority: outbox.PriorityNote}).Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 	other := blockkit.RenderNote("a digest")
 	other.Meta = &blockkit.Meta{Type: "redisbot_digest", Fields: map[string]string{}}
-	if _, err := b.Post(ctx, "C0ALERTS", other); err != nil {
+	if _, err := post(ctx, out, "C0ALERTS", other); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Post(ctx, "C0OTHER", alert("firing")); err != nil {
+	if _, err := post(ctx, out, "C0OTHER", alert("firing")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now().Add(-time.Hour))
+	got, err := out.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[ts].Fields["state"] != "firing" || got[ts].Fields["instance"] != "cache-1" {
 		t.Fatalf("Tagged = %+v, want the alert %s firing", got, ts)
 	}
-	if err := b.Update(ctx, "C0ALERTS", ts, alert("resolved")); err != nil {
+	if _, err := out.Send(ctx, outbox.Message{Channel: "C0ALERTS", TS: ts, Body: alert("resolved"), Priority: outbox.PriorityUpdate}).Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := b.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now().Add(-time.Hour)); got[ts].Fields["state"] != "resolved" {
+	if got, _ := out.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now().Add(-time.Hour)); got[ts].Fields["state"] != "resolved" {
 		t.Errorf("after the update: %+v", got)
 	}
 	if v := fake.Violations(); len(v) > 0 {
@@ -162,12 +149,12 @@ func TestTaggedMessagesRoundTrip(t *testing.T) {
 // A post whose answer was lost (the client gave up, the post had landed)
 // is not posted again by the retry: the message is found by its metadata.
 func TestLostAnswerNotPostedTwice(t *testing.T) {
-	b, fake, _, _, _ := fenceBot(t, &http.Client{Timeout: 300 * time.Millisecond})
+	out, fake, _, _, _ := fenceOutbox(t, &http.Client{Timeout: 300 * time.Millisecond})
 	release := fake.HoldAnswers("chat.postMessage", 1)
 	defer release()
 	m := blockkit.RenderNote("cache-1 oom-rejecting")
 	m.Meta = &blockkit.Meta{Type: "redisbot_alert", Fields: map[string]string{"instance": "cache-1", "finding": "oom-rejecting", "state": "firing"}}
-	ts, err := b.Post(context.Background(), "C0ALERTS", m)
+	ts, err := post(context.Background(), out, "C0ALERTS", m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,39 +164,16 @@ func TestLostAnswerNotPostedTwice(t *testing.T) {
 	}
 }
 
-// While the shared store does not answer, envelopes are deduplicated on
-// this replica only, and that is logged and counted.
-func TestDedupeFallbackIsCounted(t *testing.T) {
-	srv := redistest.StartT(t)
-	st, err := store.Open(context.Background(), store.Options{RedisURL: "redis://" + srv.Addr + "/0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	m := metrics.New()
-	b := New(Options{Dedupe: st, Metrics: m})
-	if b.duplicate("e1") || !b.duplicate("e1") {
-		t.Fatal("shared dedupe")
-	}
-	srv.Stop()
-	if b.duplicate("e2") || !b.duplicate("e2") {
-		t.Error("local dedupe while the store is down")
-	}
-	if body := scrapeMetrics(t, m); !strings.Contains(body, "redisbot_envelope_dedupe_local_total 2") {
-		t.Errorf("/metrics lacks the fallback count:\n%s", body)
-	}
-}
-
 // Slack refusing the history read is reported as permanent (the sweep then
 // alerts without the check); a network failure is not.
 func TestTaggedRefusalIsPermanent(t *testing.T) {
-	b, _, _, _, _ := fenceBot(t, nil)
-	_, err := b.Tagged(context.Background(), "", "redisbot_alert", time.Now().Add(-time.Hour))
+	out, _, _, _, _ := fenceOutbox(t, nil)
+	_, err := out.Tagged(context.Background(), "", "redisbot_alert", time.Now().Add(-time.Hour))
 	var p interface{ Permanent() bool }
 	if !errors.As(err, &p) || !p.Permanent() || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Errorf("refused read: %v", err)
 	}
-	dead := New(Options{Outbox: outbox.New(outbox.Options{API: slack.New(slacktest.BotToken, slack.OptionAPIURL("http://"+freeLoopback(t)+"/api/"))})})
+	dead := outbox.New(outbox.Options{API: slack.New(slacktest.BotToken, slack.OptionAPIURL("http://"+freeLoopback(t)+"/api/"))})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if _, err := dead.Tagged(ctx, "C0ALERTS", "redisbot_alert", time.Now()); err == nil || errors.As(err, &p) {
