@@ -58,9 +58,14 @@ type Options struct {
 	Leader   *Leader
 	Runbooks *runbooks.Library
 	// ChannelFor routes an instance's alerts by its tags; "" posts nothing.
-	ChannelFor     func(tags []string) string
-	OnCallGroup    string
+	ChannelFor  func(tags []string) string
+	OnCallGroup string
+	// RepeatInterval is how often the storm summary repeats (4h when 0).
 	RepeatInterval time.Duration
+	// Timing is an alert's timing for a finding on an instance (config's
+	// alert_timing over alerts.repeat_interval); nil: the runbooks' timing
+	// with RepeatInterval.
+	Timing         func(inst handlers.Instance, finding string) alerts.Timing
 	StormThreshold float64
 	// Refresh, when set, runs before each sweep (re-expanding cluster and
 	// Sentinel entries).
@@ -105,6 +110,16 @@ func New(o Options) *Sweeper {
 	}
 	if o.StormThreshold <= 0 {
 		o.StormThreshold = alerts.DefaultStormThreshold
+	}
+	if o.Timing == nil {
+		repeat := o.RepeatInterval
+		o.Timing = func(_ handlers.Instance, finding string) alerts.Timing {
+			t := alerts.DefaultTiming(finding)
+			if repeat > 0 {
+				t.RepeatInterval = repeat
+			}
+			return t
+		}
 	}
 	return &Sweeper{o: o}
 }
@@ -194,9 +209,9 @@ func (s *Sweeper) sweep(ctx context.Context, token int64) (map[string]int, error
 // record stores what a sweep saw and moves every alert.
 func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.Report) error {
 	now := s.o.Now()
-	tags := map[string][]string{}
+	instances := map[string]handlers.Instance{}
 	for _, inst := range s.o.Fleet.Instances("") {
-		tags[inst.Name] = inst.Tags
+		instances[inst.Name] = inst
 	}
 	unreachable := map[string]bool{}
 	var records []store.SweepRecord
@@ -247,10 +262,6 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 		}
 		return h
 	}
-	instances := map[string]handlers.Instance{}
-	for _, inst := range s.o.Fleet.Instances("") {
-		instances[inst.Name] = inst
-	}
 	for _, r := range reports {
 		seen := map[string]bool{}
 		holding := s.holding(r, instances[r.Instance], byKey)
@@ -264,7 +275,7 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 			}
 			seen[f.ID] = true
 			obs := alerts.Observation{Present: true, Severity: f.Severity, Summary: f.Summary}
-			if err := s.step(ctx, token, r, f, byKey[r.Instance+"\x00"+f.ID], obs, handled(r.Instance, f.ID), tags[r.Instance], now); err != nil {
+			if err := s.step(ctx, token, r, f, byKey[r.Instance+"\x00"+f.ID], obs, handled(r.Instance, f.ID), instances[r.Instance], now); err != nil {
 				return err
 			}
 		}
@@ -286,7 +297,7 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 				// one: still present, at the severity it held.
 				obs = alerts.Observation{Present: true, Severity: max(held.Severity, severityOf(a.Severity)), Summary: held.Summary}
 			}
-			if err := s.step(ctx, token, r, f, a, obs, handled(inst, id), tags[inst], now); err != nil {
+			if err := s.step(ctx, token, r, f, a, obs, handled(inst, id), instances[inst], now); err != nil {
 				return err
 			}
 		}
@@ -367,7 +378,7 @@ func (h handling) mark() string {
 }
 
 // step moves one alert through its lifecycle and posts what it says.
-func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f handlers.Finding, stored store.Alert, obs alerts.Observation, h handling, tags []string, now time.Time) error {
+func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f handlers.Finding, stored store.Alert, obs alerts.Observation, h handling, inst handlers.Instance, now time.Time) error {
 	prev := fromStore(stored)
 	prev.Instance, prev.Finding = r.Instance, f.ID
 	if h.ack != nil && (prev.State != alerts.StateFiring || !h.ack.Episode.Equal(prev.FiringSince)) {
@@ -378,10 +389,7 @@ func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f h
 		h.ack = nil
 	}
 	prev.Acked = h.ack != nil
-	timing := alerts.DefaultTiming(f.ID)
-	if s.o.RepeatInterval > 0 {
-		timing.RepeatInterval = s.o.RepeatInterval
-	}
+	timing := s.o.Timing(inst, f.ID)
 	next, n := alerts.Step(prev, obs, timing, h.silence != nil, now)
 	a := toStore(next, stored)
 	if n.Kind == alerts.NotifyNone && next.State == alerts.StateFiring && a.MessageTS != "" && h.mark() != stored.Fields["mark"] {
@@ -393,7 +401,7 @@ func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f h
 		if !s.o.Leader.Still(ctx, token) {
 			return errFenced
 		}
-		if err := s.deliver(ctx, n, r, f, &a, h, tags, now); err != nil {
+		if err := s.deliver(ctx, n, r, f, &a, h, inst.Tags, now); err != nil {
 			if errors.Is(err, store.ErrFenced) {
 				return err
 			}

@@ -210,3 +210,21 @@ func TestSlackAlertAckDiagnoseAndSilences(t *testing.T) {
 		t.Errorf("violations: %v", v)
 	}
 }
+
+// Alert timing comes from config: globally an OOM alert must last an hour
+// before it posts, but one instance overrides it to post at once.
+func TestSlackAlertTimingFromConfig(t *testing.T) {
+	srv := fullServer(t)
+	timing := "alert_timing:\n  findings:\n    oom-rejecting: {for: 1h}\n  instances:\n    full-2:\n      oom-rejecting: {for: 0s}\n"
+	bot := startBot(t, instanceYAML("full-1", srv.Addr)+instanceYAML("full-2", srv.Addr), sweepYAML(timing), nil)
+	fake := bot.fake
+	fake.AllowMentions("<!subteam^S0ONCALL>")
+
+	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "full-2 · Writes rejected")
+	})
+	time.Sleep(3 * time.Second) // three more sweeps
+	if n := alertPosts(fake, "full-1 ·", "oom-rejecting"); n != 0 {
+		t.Errorf("full-1 posted %d OOM alerts within its 1h for", n)
+	}
+}

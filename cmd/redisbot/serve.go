@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/redisbot/redisbot/bot/access"
+	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/outbox"
@@ -227,6 +228,9 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		Fleet: svc, Store: st, Poster: bot, Finder: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: channelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
+		Timing: func(inst handlers.Instance, finding string) alerts.Timing {
+			return cfg.AlertTiming.Timing(inst, finding, cfg.Alerts.RepeatInterval)
+		},
 		Metrics: m, Forward: forward,
 		// Expand cluster and Sentinel entries again before each sweep: after
 		// a failover, <name>.master must point at the new primary.

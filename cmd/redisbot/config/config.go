@@ -124,6 +124,9 @@ type Config struct {
 	// Alertmanager takes Alertmanager's webhook and sends sweep alerts to
 	// its API (alertmanager.go).
 	Alertmanager Alertmanager
+	// AlertTiming overrides when alerts post and repeat, per finding and
+	// per instance.
+	AlertTiming AlertTiming
 }
 
 // Schedule says when the cron work of serve runs. Specs are robfig/cron

@@ -39,6 +39,7 @@ type file struct {
 	Remediation remedyFile     `mapstructure:"remediation"`
 	// Alertmanager is in alertmanager.go.
 	Alertmanager alertmanagerFile `mapstructure:"alertmanager"`
+	AlertTiming  alertTimingFile  `mapstructure:"alert_timing"`
 }
 
 // defaults is what a file with nothing in it decodes to.

@@ -84,6 +84,7 @@ func (l *loader) load(doc map[string]any) *Config {
 	cfg.Alerts = l.alerts(f.Alerts, tags)
 	cfg.Keys = l.keys(f.Keys)
 	cfg.Remediation = l.remedy(f.Remediation)
+	cfg.AlertTiming = l.alertTiming(f.AlertTiming, cfg.Instances)
 	l.digestChannel(cfg)
 	cfg.Alertmanager = l.alertmanager(f.Alertmanager, cfg)
 	return cfg
