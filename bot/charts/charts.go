@@ -184,7 +184,13 @@ func memoryChart(s Series, title string) (chart, error) {
 		ratio.addEntry(fmt.Sprintf("critical  %.2f", crit), thresholds[1].style)
 	} else {
 		ratio.plot.Y.Min, ratio.plot.Y.Max = 1, crit
-		ratio.plot.Add(note("no fragmentation ratio in these samples"))
+		msg := "no fragmentation ratio in these samples"
+		if slices.ContainsFunc(pts, func(p Point) bool { return valid(p.FragRatio) }) {
+			// The server reported ratios, all of them noise: saying
+			// nothing would read as a gap in the data.
+			msg = "fragmentation ratio not drawn: too little memory beyond the data to mean anything"
+		}
+		ratio.plot.Add(note(msg))
 	}
 
 	setTimeRange([]*plot.Plot{mem.plot, ratio.plot}, pts[0].At, pts[len(pts)-1].At)

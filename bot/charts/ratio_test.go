@@ -21,7 +21,16 @@ func TestNoisyRatioIsNotDrawn(t *testing.T) {
 	if r := drawnRatio(Point{FragRatio: 2.1}); r != 2.1 {
 		t.Errorf("ratio without sizes drawn as %v", r)
 	}
-	if _, err := Memory(Series{Instance: "tiny", Points: []Point{noisy, {At: start.Add(time.Minute), UsedMemory: 1 << 20, RSS: 8 << 20, FragRatio: 8}}}, "tiny"); err != nil {
-		t.Errorf("a chart of noise only: %v", err)
+	c, err := memoryChart(Series{Instance: "tiny", Points: []Point{noisy, {At: start.Add(time.Minute), UsedMemory: 1 << 20, RSS: 8 << 20, FragRatio: 8}}}, "tiny")
+	if err != nil {
+		t.Fatalf("a chart of noise only: %v", err)
+	}
+	// No ratio series and no threshold lines to sit above: nothing on the
+	// ratio panel reads as danger.
+	if len(c.panels[1].series) != 0 || len(c.panels[1].entries) != 0 || len(c.panels[0].series) != 2 {
+		t.Errorf("noise chart: ratio series %q, legend %q; memory series %q", c.panels[1].series, c.panels[1].entries, c.panels[0].series)
+	}
+	if _, err := c.render(); err != nil {
+		t.Error(err)
 	}
 }

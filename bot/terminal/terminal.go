@@ -172,7 +172,12 @@ func (r *Renderer) findingLines(rep *handlers.Report) {
 		id = rep.Findings[0].ID
 	}
 	hint := fmt.Sprintf("redisbot diagnose %s %s or --runbook for the full runbook", Clean(rep.Instance), id)
-	if verb != "diagnose" {
+	switch verb {
+	case "diagnose":
+	case "keys":
+		// Key findings come from a scan, which diagnose does not run.
+		hint = fmt.Sprintf("redisbot keys %s --runbook for the full runbooks", Clean(rep.Instance))
+	default:
 		hint = fmt.Sprintf("redisbot diagnose %s %s, or redisbot %s %s --runbook, for the full runbook", Clean(rep.Instance), id, verb, Clean(rep.Instance))
 	}
 	r.printf("%s\n", r.paint(dim, hint))
@@ -318,8 +323,13 @@ func (r *Renderer) Fleet(reports []*handlers.Report) {
 		if rep.Failed() {
 			ids = []string{"unreachable (" + string(rep.Error.Class) + ")"}
 		}
+		frag := metric("mem_fragmentation_ratio")
+		if rep.Has("frag-noise") {
+			// A ratio of 13 over a few MiB is no danger; say so beside it.
+			frag += " " + r.paint(dim, "(noise)")
+		}
 		rows = append(rows, []string{r.severity(rep.Severity), Clean(rep.Instance), metric("used_memory"), metric("used_memory_rss"),
-			metric("mem_fragmentation_ratio"), maxmem, strings.Join(ids, ", ")})
+			frag, maxmem, strings.Join(ids, ", ")})
 	}
 	r.table("", rows)
 }
