@@ -277,17 +277,18 @@ func (r *Renderer) keys(k *handlers.KeyReport) {
 	r.printf("\n%s\n", wrap(Clean(summary), 96, ""))
 	for _, t := range k.Tables() {
 		r.printf("\n%s\n", r.paint(bold, Clean(t.Title)))
-		tw := tabwriter.NewWriter(r.w, 0, 4, 2, ' ', 0)
-		// Uncoloured: escape codes would count in tabwriter's widths.
-		fmt.Fprintf(tw, "  %s\n", Clean(strings.ToUpper(strings.Join(t.Header, "\t"))))
+		rows := [][]string{make([]string, len(t.Header))}
+		for i, h := range t.Header {
+			rows[0][i] = Clean(strings.ToUpper(h))
+		}
 		for _, row := range t.Rows {
 			cells := make([]string, len(row))
 			for i, c := range row {
 				cells[i] = Clean(c)
 			}
-			fmt.Fprintf(tw, "  %s\n", strings.Join(cells, "\t"))
+			rows = append(rows, cells)
 		}
-		tw.Flush()
+		r.table("  ", rows)
 		if t.More > 0 {
 			hint := "--json lists them all"
 			if t.MoreWhat == "keys" {
