@@ -78,9 +78,9 @@ type Key struct {
 	Type string `json:"type"`
 	// Bytes is MEMORY USAGE (with its default sampling of collections).
 	Bytes int64 `json:"bytes"`
-	// Elements is the string length (STRLEN) or the number of elements
-	// (LLEN, HLEN, SCARD, ZCARD, XLEN); -1 for types without a count
-	// (module types).
+	// Elements is the number of elements of a collection (LLEN, HLEN,
+	// SCARD, ZCARD, XLEN); -1 for a string, whose size is Bytes, and for
+	// types without a count (module types).
 	Elements int64 `json:"elements"`
 	// TTL is the time to live, or NoTTL; JSON has it as ttl_ms.
 	TTL time.Duration `json:"-"`

@@ -114,7 +114,11 @@ func (k *KeyReport) Tables() []KeyTable {
 
 	types := KeyTable{Title: "By type", Header: []string{"type", "keys", "size", "share", "elements", "biggest"}}
 	for _, t := range k.Types {
-		types.Rows = append(types.Rows, []string{t.Type, Thousands(t.Keys), HumanBytes(t.Bytes), k.share(t.Bytes), Thousands(t.Elements),
+		count := Thousands(t.Elements)
+		if t.Type == "string" {
+			count = "-" // strings are measured by size alone
+		}
+		types.Rows = append(types.Rows, []string{t.Type, Thousands(t.Keys), HumanBytes(t.Bytes), k.share(t.Bytes), count,
 			Printable(t.Biggest.Name, keyCell/2) + " (" + HumanBytes(t.Biggest.Bytes) + ")"})
 	}
 	add(types)

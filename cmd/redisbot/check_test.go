@@ -142,7 +142,7 @@ func TestCheckConfigKeyScanPermissions(t *testing.T) {
 	for _, want := range []string{
 		"noscan-1: missing: scan, memory|usage (needed by /redis keys; see docs/redis-acl.md)",
 		"nokeys-1: missing: read access to keys (%R~*) (needed by /redis keys; see docs/redis-acl.md)",
-		"diag-1: missing: scan, type, memory|usage, pttl, strlen, llen, hlen, scard, zcard, xlen (needed by /redis keys",
+		"diag-1: missing: scan, type, memory|usage, pttl, llen, hlen, scard, zcard, xlen (needed by /redis keys",
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, res.stdout)

@@ -30,13 +30,17 @@ var (
 	benchBudgets    = flag.String("keyspace.budgets", "", "comma-separated budgets to measure besides the default, e.g. 40000,80000")
 	benchIdle       = flag.Duration("keyspace.idle", 10*time.Second, "how long the latency client measures the idle server (half before, half after the throttled scans)")
 	benchLatencyGap = flag.Duration("keyspace.latency-gap", time.Millisecond, "pause between the latency client's PINGs")
+	benchLatency    = flag.Bool("keyspace.latency", true, "after the runs, measure what throttled scans cost other clients")
 )
 
 // BenchmarkKeyScan compares, on one real redis-server loaded with a mixed
 // key space, redis-cli --memkeys with the scanner's --fast mode, and
 // measures what the throttle costs other clients: the round trips of a
 // client sending PING every millisecond, on the idle server and while a
-// throttled scan runs. Run it with -benchtime 1x (see docs/benchmarks.md).
+// throttled scan runs. Each iteration runs redis-cli then --fast, so
+// -benchtime 3x gives three of each, alternating, and logs the load
+// average before each (see docs/benchmarks.md); the latency part runs once,
+// after them.
 func BenchmarkKeyScan(b *testing.B) {
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
@@ -68,7 +72,9 @@ func BenchmarkKeyScan(b *testing.B) {
 	inst := handlers.Instance{Name: "bench", Addr: srv.Addr}
 	_, port, _ := net.SplitHostPort(srv.Addr)
 
+	s := New(5 * time.Second)
 	for b.Loop() {
+		b.Logf("load average: %s", loadavg())
 		// 1. redis-cli --memkeys: SCAN (COUNT 10), then TYPE and MEMORY
 		// USAGE of the page, in three round trips per page.
 		cpu := serverCPU(srv.Pid())
@@ -88,7 +94,7 @@ func BenchmarkKeyScan(b *testing.B) {
 			n, cliTime.Round(time.Millisecond), cliRate, cliCPU)
 
 		// 2. --fast.
-		s := New(5 * time.Second)
+		b.Logf("load average: %s", loadavg())
 		cpu, self := serverCPU(srv.Pid()), selfCPU()
 		fast, err := s.Scan(ctx, []handlers.Instance{inst}, handlers.KeyScanOptions{Fast: true, Limit: int64(n)})
 		cpu, self = serverCPU(srv.Pid())-cpu, selfCPU()-self
@@ -102,11 +108,13 @@ func BenchmarkKeyScan(b *testing.B) {
 		b.ReportMetric(cliRate, "cli-keys/s")
 		b.ReportMetric(fastRate, "fast-keys/s")
 		b.ReportMetric(fastRate/cliRate, "fast/cli")
-
+	}
+	if *benchLatency {
 		// 3. What other clients see: PING round trips on the idle server
 		// (half before, half after) and during a throttled scan for each
 		// budget.
 		idle := measureLatency(ctx, srv.Addr, func() { time.Sleep(*benchIdle / 2) })
+		var err error
 		var busy [][]time.Duration
 		var scans []*handlers.KeyScan
 		for _, budget := range budgets {
@@ -237,6 +245,16 @@ func measureLatency(ctx context.Context, addr string, during func()) []time.Dura
 	close(stop)
 	wg.Wait()
 	return samples
+}
+
+// loadavg is the machine's load: the benchmark shares it with whatever
+// else runs, and redis-cli, bound by its round trips, suffers most.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // serverCPU is the CPU time redis-server pid has used.

@@ -29,10 +29,10 @@ import (
 // the measurements they come from.
 const (
 	// DefaultBudget is the throttle's commands per second on each server.
-	// A key costs four commands (TYPE, MEMORY USAGE, PTTL, a length) and
-	// a SCAN as many as its COUNT (see scanCost), so this is about 4,000
-	// keys a second: a million keys in about 4 minutes, with about 2% of
-	// the server's time.
+	// A key costs three commands (TYPE, MEMORY USAGE, PTTL), a
+	// collection a fourth (its length), and a SCAN as many as its COUNT
+	// (see scanCost), so this is about 4,000 to 5,000 keys a second: a
+	// million keys in about 4 minutes, with about 2% of the server's time.
 	DefaultBudget = 20_000
 	// DefaultCount is SCAN's COUNT when throttled: a batch is then about
 	// 300 small commands, which Redis answers in a fraction of a
@@ -45,7 +45,8 @@ const (
 // Commands are what a scan sends to each server once connected (besides
 // probe.ConnectCommands): INFO keyspace and CONFIG GET of one setting
 // (settings), SCAN, then TYPE, MEMORY USAGE and PTTL of each key (first)
-// and the length command of each collection's type (length).
+// and the length command of each collection's type (length); a string
+// needs none, MEMORY USAGE is its size.
 // check-config tests them for the diagnosis user, which /redis keys scans
 // as.
 var Commands = []handlers.RedisCommand{
@@ -55,7 +56,6 @@ var Commands = []handlers.RedisCommand{
 	{ACL: "type", Args: 1},
 	{ACL: "memory|usage", Args: 1},
 	{ACL: "pttl", Args: 1},
-	{ACL: "strlen", Args: 1},
 	{ACL: "llen", Args: 1},
 	{ACL: "hlen", Args: 1},
 	{ACL: "scard", Args: 1},
@@ -587,8 +587,8 @@ func (n *nodeScan) take(page []string, cursor uint64) (keys []string, more bool)
 	return keys, true
 }
 
-// measure measures keys in two round trips: TYPE, MEMORY USAGE and PTTL of
-// each, then the length command of its type.
+// measure measures keys in at most two round trips: TYPE, MEMORY USAGE and
+// PTTL of each, then the length command of each collection.
 func (n *nodeScan) measure(ctx context.Context, keys []string) error {
 	start := n.run.now()
 	found, vanished, commands, err := n.first(ctx, keys)
@@ -681,7 +681,7 @@ func (n *nodeScan) lengths(ctx context.Context, keys []handlers.Key) (found []ha
 				k.Elements = -1
 			case err != nil:
 				return nil, 0, commands, fmt.Errorf("lengths: %w", err)
-			case v == 0 && k.Type != "string" && k.Type != "stream":
+			case v == 0 && k.Type != "stream":
 				// Redis deletes a list, hash, set or sorted set with its
 				// last element: an empty one was deleted since TYPE.
 				vanished++
@@ -734,11 +734,11 @@ func measured(name string, typ *redis.StatusCmd, size *redis.IntCmd, ttl *redis.
 }
 
 // length queues the command that counts k's elements, or returns nil for a
-// type without one (module types).
+// type without one (module types) and for a string: MEMORY USAGE already
+// gives its size, and STRLEN for each of them cost the server more than
+// the rest of the scan of a cache's many small strings (docs/benchmarks.md).
 func length(ctx context.Context, pipe redis.Pipeliner, k handlers.Key) *redis.IntCmd {
 	switch k.Type {
-	case "string":
-		return pipe.StrLen(ctx, k.Name)
 	case "list":
 		return pipe.LLen(ctx, k.Name)
 	case "hash":

@@ -3,7 +3,7 @@
 // cannot be made to answer SCAN wrongly, and a proxy or a managed service
 // that does is what these tests guard against. Everything else it answers
 // plausibly and from nothing: INFO (with the key count asked for), TYPE,
-// MEMORY USAGE, PTTL and STRLEN of any key, DBSIZE; CONFIG GET knows no
+// MEMORY USAGE and PTTL of any key (every key is a string), DBSIZE; CONFIG GET knows no
 // setting and MEMORY STATS and DOCTOR are unknown, as on some managed
 // services, which the probe and the scanner take in their stride.
 package scantest
@@ -184,8 +184,6 @@ func (s *Server) answer(w *bufio.Writer, args []string) bool {
 		writeInt(w, 72)
 	case "PTTL":
 		writeInt(w, -1)
-	case "STRLEN":
-		writeInt(w, 10)
 	case "SCAN":
 		if len(args) < 2 {
 			writeError(w, "ERR wrong number of arguments for 'scan' command")
