@@ -38,7 +38,11 @@ func KeyFindings(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {
 	return out
 }
 
-func ruleBigKeys(scan *KeyScan, _ *Snapshot, t Thresholds) []Finding {
+// lazyfreeSettings are the settings the big-keys runbook cites, shown as
+// evidence when the probe read them (probe.ConfigPatterns).
+var lazyfreeSettings = []string{"lazyfree-lazy-user-del", "lazyfree-lazy-expire", "lazyfree-lazy-eviction", "lazyfree-lazy-server-del", "lazyfree-lazy-user-flush"}
+
+func ruleBigKeys(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {
 	n := scan.BigStrings.Keys + scan.BigCollections.Keys
 	if n == 0 || len(scan.Big) == 0 {
 		return nil
@@ -51,7 +55,7 @@ func ruleBigKeys(scan *KeyScan, _ *Snapshot, t Thresholds) []Finding {
 	name := Printable(big.Name, keyNameWidth)
 	summary := fmt.Sprintf("%d big keys hold %s; the biggest, %s (%s), is %s.",
 		n, HumanBytes(scan.BigStrings.Bytes+scan.BigCollections.Bytes), name, big.Type, HumanBytes(big.Bytes))
-	return []Finding{newFinding("big-keys", sev, summary,
+	ev := []Fact{
 		factInt("big_keys", n),
 		factBytes("big_keys_bytes", scan.BigStrings.Bytes+scan.BigCollections.Bytes),
 		factInt("big_strings", scan.BigStrings.Keys),
@@ -64,7 +68,13 @@ func ruleBigKeys(scan *KeyScan, _ *Snapshot, t Thresholds) []Finding {
 		factBytes("big_collection", t.BigCollection),
 		factInt("big_collection_elements", t.BigCollectionElements),
 		factInt("scanned_keys", scan.Total.Keys),
-	)}
+	}
+	for _, name := range lazyfreeSettings {
+		if v, ok := snap.Config[name]; ok {
+			ev = append(ev, factText(strings.ReplaceAll(name, "-", "_"), v))
+		}
+	}
+	return []Finding{newFinding("big-keys", sev, summary, ev...)}
 }
 
 func ruleKeysNoTTL(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {
@@ -99,6 +109,9 @@ func ruleKeysNoTTL(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {
 		factInt("scanned_keys", scan.Total.Keys),
 		factText("maxmemory_policy", policy),
 	}
+	if len(snap.Info) > 0 {
+		ev = append(ev, oomRejections(snap))
+	}
 	if top := topByNoTTL(scan.Prefixes, 1); len(top) == 1 {
 		p := top[0]
 		ev = append(ev, factText("top_no_ttl_prefix", Printable(p.Pattern, keyNameWidth)), factBytes("top_no_ttl_prefix_bytes", p.NoTTL.Bytes))
@@ -107,6 +120,17 @@ func ruleKeysNoTTL(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {
 	summary := fmt.Sprintf("%s of the scanned memory (%s in %d keys) has no TTL: %s.",
 		Percent(share), HumanBytes(scan.NoTTL.Bytes), scan.NoTTL.Keys, why)
 	return []Finding{newFinding("keys-no-ttl", sev, summary, ev...)}
+}
+
+// oomRejections is errorstat_OOM for the key findings' evidence, which
+// reads "OOM rejections since start: ...": "none" where the server reports
+// none (no errorstat_OOM line on 6.2 and later), unknown before 6.2.
+func oomRejections(snap *Snapshot) Fact {
+	n, known := OOMErrors(snap)
+	if known && n == 0 {
+		return Fact{Name: "errorstat_OOM", Value: int64(0), Text: "none"}
+	}
+	return factOOM(n, known)
 }
 
 func ruleDefragSkipKeys(scan *KeyScan, snap *Snapshot, t Thresholds) []Finding {

@@ -307,3 +307,38 @@ func TestKeyJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyFindingsEvidenceFromTheProbe: the big-keys evidence shows the
+// lazy-freeing settings the probe read, and keys-no-ttl the OOM count,
+// "none" on a Redis 7.0 whose INFO has no errorstat_OOM line (no
+// rejection), "unknown" only where there is no errorstats section.
+func TestKeyFindingsEvidenceFromTheProbe(t *testing.T) {
+	snap := fixture(t, "redis-7.0.txt", nil, map[string]string{"maxmemory-policy": "volatile-lru",
+		"lazyfree-lazy-user-del": "yes", "lazyfree-lazy-expire": "no", "lazyfree-lazy-eviction": "no",
+		"lazyfree-lazy-server-del": "no", "lazyfree-lazy-user-flush": "no"})
+	if _, has := snap.Info["errorstat_OOM"]; has {
+		t.Fatal("the fixture has OOM rejections; this test wants none")
+	}
+	keys := append(many(100, "cache", "string", fixed(100), time.Minute), many(100, "user", "string", fixed(1000), NoTTL)...)
+	keys = append(keys, Key{Name: "blob:1", Type: "string", Bytes: 2 << 20, Elements: -1, TTL: NoTTL})
+	found := map[string]Finding{}
+	for _, f := range KeyFindings(scanOf(keys), snap, DefaultThresholds()) {
+		found[f.ID] = f
+	}
+	big, ok := found["big-keys"]
+	if !ok {
+		t.Fatalf("no big-keys finding: %v", found)
+	}
+	for name, want := range map[string]string{"lazyfree_lazy_user_del": "yes", "lazyfree_lazy_expire": "no", "lazyfree_lazy_user_flush": "no"} {
+		if f, ok := big.Evidence.Get(name); !ok || f.Text != want {
+			t.Errorf("big-keys evidence %s = %+v, %v; want %q", name, f, ok, want)
+		}
+	}
+	noTTL, ok := found["keys-no-ttl"]
+	if !ok {
+		t.Fatalf("no keys-no-ttl finding: %v", found)
+	}
+	if f, ok := noTTL.Evidence.Get("errorstat_OOM"); !ok || f.Text != "none" {
+		t.Errorf("keys-no-ttl errorstat_OOM = %+v, %v; want none", f, ok)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -55,17 +56,65 @@ type KeyScanOptions struct {
 	Progress func(KeyScanProgress)
 }
 
-// KeyScanProgress is how far a running scan has got.
+// KeyScanProgress is how far a running scan has got. Progress is what SCAN
+// has walked, not what it found: with --match SCAN still walks the whole
+// key space, and most of it matches nothing.
 type KeyScanProgress struct {
-	Scanned int64 // distinct keys seen so far, over all nodes
-	// Estimate is the number of keys the scan expects to see: the sum of
-	// INFO keyspace's keys= for the database at the start, capped by Limit
-	// (0 when unknown). With a MATCH pattern it is an upper bound.
+	Scanned int64 // distinct keys found so far (those that match), over all nodes
+	// Walked is how many keys SCAN has gone past, over all nodes, when
+	// there is a MATCH pattern: estimated from the cursor (the share of
+	// the hash table it has covered) times the node's key count. Without
+	// one it is Scanned.
+	Walked int64
+	// Estimate is the number of keys SCAN walks in all: the sum of INFO
+	// keyspace's keys= for the database at the start (0 when unknown),
+	// capped by Limit when there is no MATCH pattern.
 	Estimate int64
-	Elapsed  time.Duration
+	// Match: the scan has a MATCH pattern, so Scanned counts matches
+	// among Walked.
+	Match   bool
+	Elapsed time.Duration
 	// ETA is the estimated time left; 0 when unknown.
 	ETA  time.Duration
 	Done bool
+}
+
+// Share is the part of the key space walked, from 0 to 1; ok is false
+// when the key count is unknown.
+func (p KeyScanProgress) Share() (float64, bool) {
+	if p.Estimate <= 0 {
+		return 0, false
+	}
+	walked := p.Walked
+	if !p.Match {
+		walked = p.Scanned // every key walked is measured
+	}
+	return min(float64(walked)/float64(p.Estimate), 1), true
+}
+
+// Text says how far the scan has got, for the terminal and Slack alike:
+// "walked 1,200,000 of ~2,000,000 keys, 14% match (168,000)", or without a
+// MATCH pattern "450,000 of ~1,000,000 keys".
+func (p KeyScanProgress) Text() string {
+	var text string
+	switch _, known := p.Share(); {
+	case p.Match && known:
+		text = fmt.Sprintf("walked %s of ~%s keys", Thousands(p.Walked), Thousands(p.Estimate))
+	case p.Match:
+		text = fmt.Sprintf("walked %s keys", Thousands(p.Walked))
+	case known:
+		return fmt.Sprintf("%s of ~%s keys", Thousands(p.Scanned), Thousands(p.Estimate))
+	default:
+		return Thousands(p.Scanned) + " keys"
+	}
+	if p.Walked > 0 {
+		rate := Percent(min(float64(p.Scanned)/float64(p.Walked), 1))
+		if p.Scanned > 0 && p.Scanned*100 < p.Walked {
+			rate = "<1%"
+		}
+		text += fmt.Sprintf(", %s match (%s)", rate, Thousands(p.Scanned))
+	}
+	return text
 }
 
 // NoTTL is Key.TTL for a key without an expiry.

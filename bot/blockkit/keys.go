@@ -147,12 +147,13 @@ const ActionCancelScan = "cancel-scan"
 // progress bar, keys scanned, the ETA, and a Cancel button. cancelledBy is
 // set once someone pressed it.
 func RenderKeyProgress(instance, scanID string, p handlers.KeyScanProgress, cancelledBy string) Message {
-	text := fmt.Sprintf(":mag: Scanning the keys of %s: %s keys", code(truncRaw(instance)), handlers.Thousands(p.Scanned))
+	// The bar is what SCAN has walked: with --match it walks every key
+	// to find the few that match. Text holds only numbers.
+	text := fmt.Sprintf(":mag: Scanning the keys of %s: %s", code(truncRaw(instance)), p.Text())
 	bar := ""
-	if p.Estimate > 0 {
-		done := min(float64(p.Scanned)/float64(p.Estimate), 1)
+	if done, ok := p.Share(); ok {
 		cells := int(done*20 + 0.5)
-		bar = fmt.Sprintf("`%s%s` %.0f%% of about %s", strings.Repeat("█", cells), strings.Repeat("░", 20-cells), done*100, handlers.Thousands(p.Estimate))
+		bar = fmt.Sprintf("`%s%s` %.0f%% walked", strings.Repeat("█", cells), strings.Repeat("░", 20-cells), done*100)
 	}
 	about := []string{"running for " + p.Elapsed.Round(time.Second).String()}
 	if p.ETA > 0 {
@@ -165,5 +166,5 @@ func RenderKeyProgress(instance, scanID string, p handlers.KeyScanProgress, canc
 		blocks = append(blocks, slack.NewActionBlock("keyscan",
 			slack.NewButtonBlockElement(ActionCancelScan+"/"+scanID, scanID, plainText("Cancel", maxButtonText)).WithStyle(slack.StyleDanger)))
 	}
-	return Message{Text: cut(Escape(fmt.Sprintf("Scanning the keys of %s: %d keys", instance, p.Scanned)), maxFallback), Blocks: blocks}
+	return Message{Text: cut(Escape(fmt.Sprintf("Scanning the keys of %s: %s", instance, p.Text())), maxFallback), Blocks: blocks}
 }

@@ -103,6 +103,20 @@ func TestKeysReply(t *testing.T) {
 	}
 }
 
+// TestKeyProgressMatch: with --match the bar is what SCAN has walked,
+// and the text gives the match rate, not matches against the key space.
+func TestKeyProgressMatch(t *testing.T) {
+	p := handlers.KeyScanProgress{Scanned: 168_000, Walked: 1_200_000, Estimate: 2_000_000, Match: true, Elapsed: time.Minute}
+	m := RenderKeyProgress("cache-1", "0123456789ab", p, "")
+	if err := validate(m); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(mrkdwnTexts(m), "\n")
+	if !strings.Contains(text, "walked 1,200,000 of ~2,000,000 keys, 14% match (168,000)") || !strings.Contains(text, "60% walked") {
+		t.Errorf("progress text %q", text)
+	}
+}
+
 func TestKeyProgress(t *testing.T) {
 	p := handlers.KeyScanProgress{Scanned: 400_000, Estimate: 1_000_000, Elapsed: 80 * time.Second, ETA: 2 * time.Minute}
 	m := RenderKeyProgress("cache-1", "0123456789ab", p, "")
@@ -110,7 +124,7 @@ func TestKeyProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.Join(mrkdwnTexts(m), "\n")
-	if !strings.Contains(text, "400,000 keys") || !strings.Contains(text, "40% of about 1,000,000") || !strings.Contains(text, "about 2m0s left") {
+	if !strings.Contains(text, "400,000 of ~1,000,000 keys") || !strings.Contains(text, "40% walked") || !strings.Contains(text, "about 2m0s left") {
 		t.Errorf("progress text %q", text)
 	}
 	var button *slack.ButtonBlockElement

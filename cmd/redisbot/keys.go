@@ -32,12 +32,12 @@ type progressBar struct {
 func (p *progressBar) show(pr handlers.KeyScanProgress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	line := fmt.Sprintf("scanning: %s keys", handlers.Thousands(pr.Scanned))
-	if pr.Estimate > 0 {
-		done := min(float64(pr.Scanned)/float64(pr.Estimate), 1)
+	// The bar is what SCAN has walked: with --match it walks every key
+	// to find the few that match.
+	line := "scanning: " + pr.Text()
+	if done, ok := pr.Share(); ok {
 		cells := int(done*30 + 0.5)
-		line = fmt.Sprintf("[%s%s] %3.0f%%  %s of ~%s keys", strings.Repeat("#", cells), strings.Repeat(".", 30-cells), done*100,
-			handlers.Thousands(pr.Scanned), handlers.Thousands(pr.Estimate))
+		line = fmt.Sprintf("[%s%s] %3.0f%%  %s", strings.Repeat("#", cells), strings.Repeat(".", 30-cells), done*100, pr.Text())
 	}
 	line += "  " + pr.Elapsed.Round(time.Second).String()
 	if pr.ETA > 0 {

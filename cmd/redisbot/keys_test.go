@@ -190,4 +190,12 @@ func TestProgressBar(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("bar = %q, want %q", b.String(), want)
 	}
+
+	// --match: the bar follows what SCAN walked, with the match rate.
+	b.Reset()
+	bar.show(handlers.KeyScanProgress{Scanned: 168_000, Walked: 1_200_000, Estimate: 2_000_000, Match: true, Elapsed: time.Minute})
+	want = "\r\x1b[K[##################............]  60%  walked 1,200,000 of ~2,000,000 keys, 14% match (168,000)  1m0s"
+	if b.String() != want {
+		t.Errorf("bar with --match = %q, want %q", b.String(), want)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,6 +248,7 @@ type run struct {
 	start time.Time
 
 	claimed  atomic.Int64 // distinct keys over every node
+	walked   atomic.Int64 // keys SCAN went past over every node (nodeScan.walk)
 	estimate atomic.Int64 // INFO keyspace's keys=, summed as nodes report
 
 	mu   sync.Mutex
@@ -282,10 +284,14 @@ func (r *run) progress(scanned int64, done bool) {
 		return
 	}
 	r.last = now
-	p := handlers.KeyScanProgress{Scanned: scanned, Estimate: min(r.estimate.Load(), r.opts.Limit),
-		Elapsed: now.Sub(r.start), Done: done}
-	if p.Scanned > 0 && p.Estimate > p.Scanned && !done {
-		p.ETA = time.Duration(float64(p.Elapsed) * float64(p.Estimate-p.Scanned) / float64(p.Scanned))
+	p := handlers.KeyScanProgress{Scanned: scanned, Walked: r.walked.Load(), Estimate: r.estimate.Load(),
+		Match: r.opts.Match != "", Elapsed: now.Sub(r.start), Done: done}
+	if !p.Match {
+		// Without a pattern every key walked is measured, up to Limit.
+		p.Estimate, p.Walked = min(p.Estimate, r.opts.Limit), scanned
+	}
+	if share, ok := p.Share(); ok && share > 0 && share < 1 && !done {
+		p.ETA = time.Duration(float64(p.Elapsed) * (1 - share) / share)
 	}
 	r.opts.Progress(p)
 }
@@ -316,11 +322,13 @@ type nodeScan struct {
 	// What stuck reads to tell a SCAN that makes no progress: pages and
 	// keys returned (duplicates included), non-empty pages in a row with
 	// no new key, the cursors, and the key count the server reports.
-	pages    int64
-	walked   int64
-	stale    int
-	cycle    cursorCycle
-	reported int64
+	pages  int64
+	walked int64
+	stale  int
+	// walkedShown is what this node has added to run.walked.
+	walkedShown int64
+	cycle       cursorCycle
+	reported    int64
 	// stalled is why SCAN was given up on, for the report; "" otherwise.
 	stalled string
 
@@ -551,6 +559,35 @@ func (n *nodeScan) scanPage(ctx context.Context, cursor uint64) ([]string, uint6
 	return page, next, nil
 }
 
+// walk adds to the run's count of keys walked what SCAN has gone past on
+// this node since the last page: without a pattern the keys it returned,
+// with one the node's key count times the share of its hash table the
+// cursor has covered (scanShare), all of it once the cursor is back at 0.
+func (n *nodeScan) walk(cursor uint64) {
+	w := n.walked
+	if n.run.opts.Match != "" {
+		w = int64(scanShare(cursor) * float64(n.reported))
+		if cursor == 0 {
+			w = n.reported
+		}
+	}
+	if w > n.walkedShown {
+		n.run.walked.Add(w - n.walkedShown)
+		n.walkedShown = w
+	}
+}
+
+// scanShare is the share of the hash table a SCAN cursor has covered.
+// Redis walks the buckets in reverse binary order (dictScan): the cursor's
+// bits reversed are a counter of buckets visited, in the high bits of a
+// 64-bit word whatever the table's size, so reversed and read as a
+// fraction of 2^64 they are the share covered. Rehashing and cluster
+// cursors (a slot in the low bits, Redis 8) make it approximate, which is
+// all a progress bar needs.
+func scanShare(cursor uint64) float64 {
+	return float64(bits.Reverse64(cursor)) / (1 << 64)
+}
+
 // take returns the keys of a SCAN page to measure: those not seen before on
 // this node, as many as the limit allows. more is false when the scan of
 // the node is over: the cursor is back at 0 or the limit is reached.
@@ -566,6 +603,7 @@ func (n *nodeScan) take(page []string, cursor uint64) (keys []string, more bool)
 	}
 	n.pages++
 	n.walked += int64(len(page))
+	n.walk(cursor)
 	switch {
 	case len(keys) > 0:
 		n.stale = 0

@@ -3,6 +3,7 @@ package keyspace
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -191,9 +192,16 @@ func TestScanMatchAndLimit(t *testing.T) {
 
 	opts := options()
 	opts.Match = "f:1*" // f:1, f:10..f:19, f:100..f:199
+	var last handlers.KeyScanProgress
+	opts.Progress = func(p handlers.KeyScanProgress) { last = p }
 	scan, err := New(testTimeout).Scan(ctx, standalone(srv.Addr), opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Progress is what SCAN walked (every key), with the match rate.
+	if share, _ := last.Share(); !last.Done || !last.Match || last.Scanned != 111 || last.Walked != scan.Estimate || share != 1 ||
+		last.Text() != fmt.Sprintf("walked %d of ~%d keys, 22%% match (111)", scan.Estimate, scan.Estimate) {
+		t.Errorf("last progress %+v (%q), want all %d keys walked and 111 matches", last, last.Text(), scan.Estimate)
 	}
 	if scan.Scanned != 111 || scan.Total.Keys != 111 || !scan.Complete || scan.Match != "f:1*" {
 		t.Errorf("match f:1*: scanned %d, total %d, complete %v, match %q; want 111 keys", scan.Scanned, scan.Total.Keys, scan.Complete, scan.Match)
@@ -215,6 +223,38 @@ func TestScanMatchAndLimit(t *testing.T) {
 			t.Errorf("fast=%v, limit 50: complete %v, stopped %q, scanned %d, total %d", fast, scan.Complete, scan.Stopped, scan.Scanned, scan.Total.Keys)
 		}
 	}
+}
+
+// TestScanShare: the share of the table a cursor has covered grows with
+// every SCAN of a real server, from 0 to 1, and what it estimates stays
+// near what was walked.
+func TestScanShare(t *testing.T) {
+	t.Parallel()
+	srv, c, keys := mixedServer(t)
+	ctx := context.Background()
+	var cursor uint64
+	prev, returned := 0.0, 0
+	for {
+		page, next, err := c.Scan(ctx, cursor, "", 10).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		returned += len(page)
+		cursor = next
+		if cursor == 0 {
+			break
+		}
+		share := scanShare(cursor)
+		if share <= prev || share >= 1 {
+			t.Fatalf("cursor %d: share %.4f after %.4f", cursor, share, prev)
+		}
+		// Buckets hold keys unevenly: a loose bound.
+		if est := share * float64(keys); est < float64(returned)/2-20 || est > float64(returned)*2+20 {
+			t.Errorf("cursor %d: share %.3f estimates %.0f keys walked, SCAN returned %d", cursor, share, est, returned)
+		}
+		prev = share
+	}
+	_ = srv
 }
 
 // Keys deleted, replaced or emptied between SCAN and the measurements are
@@ -795,8 +835,8 @@ func TestProgress(t *testing.T) {
 	r.progress(800, true)
 	want := []handlers.KeyScanProgress{
 		{Scanned: 0, Estimate: 800},
-		{Scanned: 200, Estimate: 800, Elapsed: 10 * time.Second, ETA: 30 * time.Second},
-		{Scanned: 800, Estimate: 800, Elapsed: 12 * time.Second, Done: true},
+		{Scanned: 200, Walked: 200, Estimate: 800, Elapsed: 10 * time.Second, ETA: 30 * time.Second},
+		{Scanned: 800, Walked: 800, Estimate: 800, Elapsed: 12 * time.Second, Done: true},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("progress reports:\n%+v\nwant\n%+v", got, want)
