@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/redisbot/redisbot/handlers"
 )
 
 // TestWebhookRefuses covers what is answered before any alert is looked
@@ -89,4 +91,36 @@ func TestThreadLink(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzWebhook feeds arbitrary bodies, with the token, to what reads them:
+// a bad body is a 4xx answer, never a panic, and what decodes can be
+// mapped, keyed and linked. (The alerts are not diagnosed here: that needs
+// a store, Redis and Slack, which the end-to-end test has.)
+func FuzzWebhook(f *testing.F) {
+	f.Add(`{"version":"4","status":"firing","receiver":"r","alerts":[{"status":"firing","labels":{"alertname":"A","instance":"redis://10.0.0.5:6379"},"annotations":{"slack_permalink":"https://x.slack.com/archives/C0A/p1712345678123456"},"startsAt":"2026-12-07T16:00:00Z","fingerprint":"fa58f9042d826bca"}]}`)
+	f.Add(`{"version":"4","alerts":[{"status":"resolved","labels":{"redisbot_instance":"cache-1"},"annotations":{"slack_ts":"1712345678.123456","slack_channel":"G0X"},"startsAt":"2026-12-07T16:00:00Z","endsAt":"2026-12-07T16:05:00Z","fingerprint":"1"}]}`)
+	f.Add(`{"version":"4","alerts":null}`)
+	f.Add(`[]`)
+	f.Add(`{"version":4}`)
+	m := NewMapper(func() []handlers.Instance { return []handlers.Instance{{Name: "cache-1", Addr: "10.0.0.5:6379"}} },
+		[]LabelRule{{Match: map[string]string{"service": "x"}, Instance: "cache-1"}})
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/alertmanager", strings.NewReader(body))
+		w := httptest.NewRecorder()
+		msg, status, err := decode(w, req)
+		if err != nil {
+			if status < 400 || status > 499 {
+				t.Fatalf("bad body answered %d: %v", status, err)
+			}
+			return
+		}
+		for _, a := range msg.Alerts {
+			m.Map(a.Labels)
+			threadLink(a.Annotations)
+			if k := noticeKey(a, a.Status); strings.Contains(k, "\x00") {
+				t.Fatalf("notice key with NUL: %q", k)
+			}
+		}
+	})
 }

@@ -75,7 +75,8 @@ func diagnosisPosts(fake *slacktest.Server, alertname string) []slacktest.Post {
 // with working buttons, per firing episode, across Alertmanager's re-sends
 // and a restart of the bot, and is updated when it resolves; an alert for
 // no configured instance gets a reply that says why; one that links to its
-// Slack message is diagnosed in that thread; a request without the token
+// Slack message is diagnosed in that thread (unless the channel is not one
+// the bot answers in: then in the receiver's channel); a request without the token
 // is refused. The other way, the sweep's oom-rejecting alert reaches
 // Alertmanager with its labels.
 func TestAlertmanagerBothWays(t *testing.T) {
@@ -100,7 +101,7 @@ alertmanager:
   sweep_alerts: both
   resend_interval: 1s
 instances:
-%s`, botAddr, fake.APIURL(), sweepYAML(""), amChannel, am.URL, instanceYAML("full-1", srv.Addr)))
+%s`, botAddr, fake.APIURL(), sweepYAML("access:\n  channels: [{id: "+amChannel+"}, {id: "+alertsChannel+"}]\n"), amChannel, am.URL, instanceYAML("full-1", srv.Addr)))
 	env := map[string]string{"AM_TOKEN": amToken}
 	bot := launchBot(t, fake, cfg, env)
 	fake.AllowMentions("<!subteam^S0ONCALL>")
@@ -194,6 +195,16 @@ instances:
 	if threaded.Channel != amChannel {
 		t.Errorf("threaded diagnosis in %s, want %s", threaded.Channel, amChannel)
 	}
+	// A link into a channel the bot does not answer in (access.channels)
+	// is not followed: the diagnosis goes to the receiver's channel.
+	am.Fire(t, map[string]any{
+		"labels":      map[string]string{"alertname": "RedisElsewhere", "redisbot_instance": "full-1"},
+		"annotations": map[string]string{"slack_ts": unmapped.TS, "slack_channel": "C0ELSEWHERE"},
+		"startsAt":    start,
+	})
+	fake.WaitPosts(t, 1, 30*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == amChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "FIRING · RedisElsewhere · full-1")
+	})
 
 	// The other way: the sweep's own alert is in Alertmanager, labelled for
 	// its routes, and in Slack (sweep_alerts: both).
@@ -216,5 +227,24 @@ instances:
 	}
 	for _, v := range fake.Violations() {
 		t.Errorf("Slack violation: %s", v)
+	}
+}
+
+// TestSweepPeriod: the endsAt of alerts sent to Alertmanager must outlast
+// the longest gap between sweeps, weekends of a weekday schedule included.
+func TestSweepPeriod(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want time.Duration
+	}{
+		{"@every 1m", time.Minute},
+		{"@every 90s", 90 * time.Second},
+		{"*/2 * * * *", 2 * time.Minute},
+		{"@hourly", time.Hour},
+		{"0 9 * * 1-5", 72 * time.Hour},
+	} {
+		if got := sweepPeriod(tc.spec, time.UTC); got != tc.want {
+			t.Errorf("sweepPeriod(%q) = %v, want %v", tc.spec, got, tc.want)
+		}
 	}
 }
