@@ -74,7 +74,7 @@ func BenchmarkKeyScan(b *testing.B) {
 
 	s := New(5 * time.Second)
 	for b.Loop() {
-		b.Logf("load average: %s", loadavg())
+		cliLoad := loadavg()
 		// 1. redis-cli --memkeys: SCAN (COUNT 10), then TYPE and MEMORY
 		// USAGE of the page, in three round trips per page.
 		cpu := serverCPU(srv.Pid())
@@ -90,11 +90,11 @@ func BenchmarkKeyScan(b *testing.B) {
 			b.Fatalf("redis-cli --memkeys did not report %d keys:\n%s", n, tail(out))
 		}
 		cliRate := float64(n) / cliTime.Seconds()
-		b.Logf("redis-cli --memkeys: %d keys in %s (%.0f keys/s), redis-server CPU %s",
-			n, cliTime.Round(time.Millisecond), cliRate, cliCPU)
+		b.Logf("redis-cli --memkeys: %d keys in %s (%.0f keys/s), redis-server CPU %s, load average before %s",
+			n, cliTime.Round(time.Millisecond), cliRate, cliCPU, cliLoad)
 
 		// 2. --fast.
-		b.Logf("load average: %s", loadavg())
+		fastLoad := loadavg()
 		cpu, self := serverCPU(srv.Pid()), selfCPU()
 		fast, err := s.Scan(ctx, []handlers.Instance{inst}, handlers.KeyScanOptions{Fast: true, Limit: int64(n)})
 		cpu, self = serverCPU(srv.Pid())-cpu, selfCPU()-self
@@ -102,9 +102,9 @@ func BenchmarkKeyScan(b *testing.B) {
 			b.Fatalf("fast scan: %s, %v", summary(fast), err)
 		}
 		fastRate := float64(n) / fast.Duration.Seconds()
-		b.Logf("--fast: %d keys in %s (%.0f keys/s, %.2fx redis-cli), %d commands, round trips %s to %s, redis-server CPU %s, scanner CPU %s",
+		b.Logf("--fast: %d keys in %s (%.0f keys/s, %.2fx redis-cli), %d commands, round trips %s to %s, redis-server CPU %s, scanner CPU %s, load average before %s",
 			fast.Scanned, fast.Duration.Round(time.Millisecond), fastRate, fastRate/cliRate, fast.Throttle.Commands,
-			fast.Throttle.BaselineRTT.Round(time.Microsecond), fast.Throttle.MaxRTT.Round(time.Microsecond), cpu, self)
+			fast.Throttle.BaselineRTT.Round(time.Microsecond), fast.Throttle.MaxRTT.Round(time.Microsecond), cpu, self, fastLoad)
 		b.ReportMetric(cliRate, "cli-keys/s")
 		b.ReportMetric(fastRate, "fast-keys/s")
 		b.ReportMetric(fastRate/cliRate, "fast/cli")
