@@ -251,16 +251,15 @@ func envKeys() []string {
 // scalar reports whether the key of struct type t holds a scalar value,
 // not a list or a mapping.
 func scalar(t reflect.Type, key string) bool {
-	for f := range t.Fields() {
-		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		switch k := f.Type.Kind(); {
-		case opts == "squash" && slices.Contains(tags(f.Type), key):
-			return scalar(f.Type, key)
-		case name == key:
-			return k != reflect.Slice && k != reflect.Map && k != reflect.Struct && k != reflect.Pointer
-		}
+	f, ok := fieldByTag(t, key)
+	if !ok {
+		return false
 	}
-	return false
+	switch f.Type.Kind() {
+	case reflect.Slice, reflect.Map, reflect.Struct, reflect.Pointer:
+		return false
+	}
+	return true
 }
 
 // envName is the variable that overrides key: probe.timeout ->
@@ -646,7 +645,7 @@ func typeError(want reflect.Type, got any) error {
 	}
 	msg := "expected " + expected + ", got " + describeValue(got)
 	switch got.(type) {
-	case bool, int, int64, uint64, float64, time.Time:
+	case bool, int, int64, uint64, float64:
 		if want.Kind() == reflect.String {
 			msg += " (quote it)"
 		}
@@ -665,8 +664,6 @@ func describeValue(v any) string {
 		return "an integer"
 	case float64:
 		return "a number"
-	case time.Time:
-		return "a timestamp"
 	case []any:
 		return "a list"
 	case map[string]any, map[any]any:
