@@ -114,7 +114,7 @@ var Verbs = []VerbHelp{
 	{"failover", "failover <instance>", "request a failover to a replica (approval required)"},
 	{"approvals", "approvals", "pending approval requests"},
 	{"audit", "audit [instance]", "what was requested, decided and done"},
-	{"trend", "trend <instance> [6h|24h|7d]", "a chart of memory and fragmentation from the sweeps' history"},
+	{"trend", "trend <instance> [15m|1h|6h|24h|7d|30d]", "a chart of memory and fragmentation from the sweeps' history"},
 	{"silence", "silence <instance> [finding] <duration>", "stop alerts for an instance or one finding (operator)"},
 	{"silences", "silences", "active silences"},
 	{"help", "help [verb]", "this help"},
