@@ -83,15 +83,15 @@ func (r *Renderer) printf(format string, args ...any) { fmt.Fprintf(r.w, format,
 
 // Report renders one instance's report. By default that is the first
 // screen: the summary line, what to do first, one line per finding and how
-// to see more. With runbooks on (WithRunbooks) it is everything: the
-// header, the decision tree and each finding's full runbook.
+// to see more. With runbooks on (WithRunbooks) it is everything: the same
+// summary line, the key numbers, the decision tree and each finding's full
+// runbook.
 func (r *Renderer) Report(rep *handlers.Report) {
+	r.summary(rep)
 	if r.full {
-		r.header(rep)
-		r.firstAction(rep)
-	} else {
-		r.summary(rep)
+		r.metrics(rep)
 	}
+	r.firstAction(rep)
 	if r.full && len(rep.Path) > 0 {
 		r.printf("\n%s\n", r.paint(bold, "Fragmentation decision tree"))
 		for i, s := range rep.Path {
@@ -127,8 +127,7 @@ func (r *Renderer) Report(rep *handlers.Report) {
 	}
 }
 
-// summary is the line a report leads with (handlers.Summarize), then what
-// to do first in full.
+// summary is the line a report leads with (handlers.Summarize).
 func (r *Renderer) summary(rep *handlers.Report) {
 	s := handlers.Summarize(rep)
 	where := Clean(s.Instance)
@@ -144,7 +143,6 @@ func (r *Renderer) summary(rep *handlers.Report) {
 		line += " · " + r.paint(bold, first)
 	}
 	r.printf("%s\n", line)
-	r.firstAction(rep)
 }
 
 // findingLines prints one line per finding (severity, id, the number that
@@ -209,8 +207,8 @@ func (r *Renderer) table(prefix string, rows [][]string) {
 	}
 }
 
-func (r *Renderer) header(rep *handlers.Report) {
-	r.printf("%s  %s  %s\n", r.paint(bold, Clean(rep.Instance)), Clean(rep.Addr), r.severity(rep.Severity))
+// metrics prints the numbers every full report shows under its summary.
+func (r *Renderer) metrics(rep *handlers.Report) {
 	// Three lines, each a question the reader asks first: what is it, where
 	// is its memory, and what limits it.
 	lines := [][]string{
@@ -237,8 +235,8 @@ func (r *Renderer) header(rep *handlers.Report) {
 	}
 }
 
-// firstAction prints what to do first, under the summary or the header
-// and before anything else: the one line a reader under pressure needs.
+// firstAction prints what to do first, under the summary and before the
+// findings: the one line a reader under pressure needs.
 func (r *Renderer) firstAction(rep *handlers.Report) {
 	a := handlers.ChooseFirstAction(rep)
 	label := r.paint(bold, "First:")
