@@ -32,14 +32,15 @@ var testKits = []string{
 // Redis is spoken, the embedded store in the store, the plotting library in
 // the charts. cmd/ and scripts/ wire everything and may import anything.
 var thirdParty = map[string][]string{
-	"github.com/slack-go/slack": {"bot/slackbot", "bot/outbox", "bot/blockkit", "bot/slacktest"},
-	"github.com/redis/go-redis": {"handlers/probe", "handlers/keyspace", "handlers/remedy", "handlers/topology", "handlers/redistest", "handlers/topology/topotest", "bot/store"},
-	"go.etcd.io/bbolt":          {"bot/store"},
-	"gonum.org/v1/plot":         {"bot/charts"},
-	"github.com/charmbracelet":  {"bot/terminal"},
-	"github.com/spf13/viper":    {},
-	"github.com/spf13/cobra":    {},
-	"github.com/robfig/cron":    {},
+	"github.com/slack-go/slack":        {"bot/slackbot", "bot/outbox", "bot/blockkit", "bot/slacktest"},
+	"github.com/redis/go-redis":        {"handlers/probe", "handlers/keyspace", "handlers/remedy", "handlers/topology", "handlers/redistest", "handlers/topology/topotest", "bot/store"},
+	"go.etcd.io/bbolt":                 {"bot/store"},
+	"gonum.org/v1/plot":                {"bot/charts"},
+	"github.com/charmbracelet":         {"bot/terminal"},
+	"github.com/go-viper/mapstructure": {},
+	"gopkg.in/yaml.v3":                 {},
+	"github.com/spf13/cobra":           {},
+	"github.com/robfig/cron":           {},
 }
 
 // importAllowed reports whether package from (a path inside the module) may
