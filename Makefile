@@ -45,6 +45,7 @@ bench: redis-server
 
 fuzz:
 	$(GO) test ./handlers -run '^$$' -fuzz FuzzParseInfo -fuzztime 30s
+	$(GO) test ./handlers -run '^$$' -fuzz FuzzReadMention -fuzztime 30s
 	$(GO) test ./cmd/redisbot/config -run '^$$' -fuzz FuzzLoad -fuzztime 30s
 	$(GO) test ./bot/alertmanager -run '^$$' -fuzz FuzzWebhook -fuzztime 30s
 
