@@ -92,6 +92,7 @@ type Server struct {
 	order        []*envelope // envelopes in creation order, for deterministic redelivery
 	pending      []*envelope // waiting for a socket
 	posts        []Post
+	homes        []HomeView
 	messages     map[string]*message // by ts
 	responseURLs map[string]*responseURL
 	uploads      map[string]*upload

@@ -591,3 +591,40 @@ func TestWaitPostsDumpsPostsOnTimeout(t *testing.T) {
 		t.Errorf("failure message = %q", f.msg)
 	}
 }
+
+func TestDirectMessageAndAppHome(t *testing.T) {
+	s := slacktest.New(t)
+	b := startBot(t, s, true)
+	id := s.DirectMessage("D1", "U1", "why is cache-1 full?")
+	outer := b.next(t).Data.(slackevents.EventsAPIEvent)
+	m, ok := outer.InnerEvent.Data.(*slackevents.MessageEvent)
+	if !ok || m.ChannelType != "im" || m.Channel != "D1" || m.User != "U1" || m.Text != "why is cache-1 full?" || m.TimeStamp != s.MessageTS(id) {
+		t.Fatalf("message.im = %+v", outer.InnerEvent.Data)
+	}
+	s.WaitAck(t, id, wait)
+
+	id = s.AppHomeOpened("U1")
+	outer = b.next(t).Data.(slackevents.EventsAPIEvent)
+	h, ok := outer.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent)
+	if !ok || h.User != "U1" || h.Tab != "home" {
+		t.Fatalf("app_home_opened = %+v", outer.InnerEvent.Data)
+	}
+	s.WaitAck(t, id, wait)
+
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: []slack.Block{
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "fleet: all well", false, false), nil, nil)}}}
+	if _, err := b.api.PublishViewContext(context.Background(), slack.PublishViewContextRequest{UserID: "U1", View: view}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.WaitHome(t, "U1", wait); !strings.Contains(string(got.View), "fleet: all well") {
+		t.Errorf("home view = %s", got.View)
+	}
+	// A modal is not a Home tab.
+	modal := slack.HomeTabViewRequest{Type: slack.VTModal}
+	if _, err := b.api.PublishViewContext(context.Background(), slack.PublishViewContextRequest{UserID: "U1", View: modal}); err == nil {
+		t.Error("a modal published as a Home tab was accepted")
+	}
+	if v := s.Violations(); len(v) != 1 {
+		t.Errorf("violations = %q, want the modal's", v)
+	}
+}

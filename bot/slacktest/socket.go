@@ -434,26 +434,8 @@ func (s *Server) AppMention(channel, user, text string) string {
 	defer s.mu.Unlock()
 	ts := s.nextTSLocked()
 	s.messages[ts] = &message{channel: channel, user: user, text: text}
-	payload := map[string]any{
-		"token":      verificationToken,
-		"team_id":    TeamID,
-		"api_app_id": AppID,
-		"type":       "event_callback",
-		"event_id":   fmt.Sprintf("Ev%08d", s.nextIDLocked()),
-		"event_time": time.Now().Unix(),
-		"event": map[string]any{
-			"type":     "app_mention",
-			"user":     user,
-			"text":     text,
-			"ts":       ts,
-			"channel":  channel,
-			"event_ts": ts,
-			"team":     TeamID,
-		},
-		"authorizations":        []any{map[string]any{"team_id": TeamID, "user_id": BotUserID, "is_bot": true}},
-		"is_ext_shared_channel": false,
-	}
-	return s.newEnvelopeLocked("events_api", payload, false, channel, user, ts)
+	return s.eventLocked(map[string]any{"type": "app_mention", "user": user, "text": text,
+		"ts": ts, "channel": channel, "event_ts": ts, "team": TeamID}, channel, user, ts)
 }
 
 // Click sends a block_actions interaction: user pressed action in the

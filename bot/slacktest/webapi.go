@@ -31,6 +31,7 @@ var apiMethods = map[string]apiMethod{
 	"usergroups.users.list":        {BotToken, (*Server).usergroupsUsersList},
 	"files.getUploadURLExternal":   {BotToken, (*Server).filesGetUploadURLExternal},
 	"files.completeUploadExternal": {BotToken, (*Server).filesCompleteUploadExternal},
+	"views.publish":                {BotToken, (*Server).viewsPublish},
 }
 
 // message is a message in the workspace, kept so that chat.update and Click
