@@ -29,6 +29,7 @@ var DefaultLimits = Limits{
 	"chat.postEphemeral":    {Every: 600 * time.Millisecond, Burst: 1},  // Tier 4: 100 a minute
 	"conversations.history": {Every: 1200 * time.Millisecond, Burst: 1}, // Tier 3
 	"files.upload":          {Every: 1200 * time.Millisecond, Burst: 1}, // two Tier 4 calls per upload
+	"views.publish":         {Every: 600 * time.Millisecond, Burst: 1},  // Tier 4
 }
 
 func (l Limits) limiter(method string) *rate.Limiter {

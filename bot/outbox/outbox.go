@@ -265,6 +265,18 @@ func (o *Outbox) Upload(ctx context.Context, channel, threadTS string, f blockki
 		}})
 }
 
+// PublishHome sets user's App Home tab to view (views.publish). A newer
+// view for the same user replaces one still queued: only the latest Home
+// is worth sending.
+func (o *Outbox) PublishHome(ctx context.Context, user string, view slack.HomeTabViewRequest, p Priority) *Delivery {
+	view.Blocks.BlockSet = o.redact(blockkit.Message{Blocks: view.Blocks.BlockSet}).Blocks
+	return o.enqueue(&item{ctx: ctx, method: "views.publish", lane: "views.publish", prio: p, key: "home/" + user,
+		call: func(ctx context.Context, _ bool) (string, error) {
+			_, err := o.o.API.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
+			return "", err
+		}})
+}
+
 // enqueue stamps a new item and admits it.
 func (o *Outbox) enqueue(it *item) *Delivery {
 	d := newDelivery()

@@ -16,6 +16,7 @@ import (
 	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/handlers"
 )
 
 // newOutbox is an Outbox with metrics on the real slack-go client against
@@ -290,4 +291,19 @@ func grep(text, s string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// A Home tab goes out through views.publish, redacted like any message.
+func TestPublishHome(t *testing.T) {
+	out, fake, _ := newOutbox(t, outbox.Options{Redactor: handlers.NewRedactor("hunter2-secret-pw")})
+	ctx := context.Background()
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: []slack.Block{
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "cache-1 auth hunter2-secret-pw failed", false, true), nil, nil)}}}
+	if _, err := out.PublishHome(ctx, "U1", view, outbox.PriorityReply).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := string(fake.WaitHome(t, "U1", 5*time.Second).View)
+	if strings.Contains(got, "hunter2") || !strings.Contains(got, "cache-1 auth") {
+		t.Errorf("published Home tab is not the redacted view: %s", got)
+	}
 }
