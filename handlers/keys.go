@@ -22,7 +22,7 @@ const (
 // only ever a SCAN argument: it is bounded, never interpreted here.
 func ParseKeysArgs(args []string) (name string, opts KeyScanOptions, err error) {
 	usage := func(format string, a ...any) error {
-		v, _ := verbHelp("keys")
+		v, _ := LookupVerb("keys")
 		return &UsageError{Verb: "keys", Msg: fmt.Sprintf(format, a...) + " (usage: " + v.Usage + ")"}
 	}
 	opts = KeyScanOptions{Top: DefaultKeyTop, Limit: DefaultKeyLimit}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
-
-	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Command is one request as a verb and its arguments. The CLI builds it from
@@ -22,6 +20,9 @@ type Command struct {
 	// Progress, when set, hears how a long verb (keys) is getting on; the
 	// transport shows it (a Slack message updated, a terminal bar).
 	Progress func(KeyScanProgress)
+	// Changes, when set, carries out remediation requests and silences
+	// for whoever asked; only the Slack transport knows who that is.
+	Changes Changer
 }
 
 // MaxCommandLength bounds what chat input we parse at all.
@@ -90,6 +91,14 @@ type Response struct {
 	Reports   []*Report
 	Instances []Instance
 	Help      []VerbHelp
+	Approvals []PendingApproval
+	Audit     []AuditEntry
+	AuditOf   string // whose audit log: an instance, or "all instances"
+	Silences  []SilenceEntry
+	Trend     *Trend
+	// Answered: the verb answered the user itself (a remediation request's
+	// approval message); there is nothing more to render.
+	Answered bool `json:"-"`
 }
 
 // VerbHelp documents one verb.
@@ -97,148 +106,28 @@ type VerbHelp struct {
 	Verb, Usage, Summary string
 }
 
-// Verbs lists what the router answers, in help order.
-var Verbs = []VerbHelp{
-	{"diagnose", "diagnose <instance>", "every memory finding with its evidence and runbook"},
-	{"frag", "frag <instance>", "walk the fragmentation decision tree and show the path taken"},
-	{"oom", "oom <instance>", "maxmemory, eviction, RSS against the memory limit, fork headroom"},
-	{"doctor", "doctor <instance>", "MEMORY DOCTOR's own report"},
-	{"keys", "keys <instance> [--match 'prefix:*'] [--top N] [--limit N] [--fast]", "where the memory is: biggest keys, key patterns, keys without TTL (a throttled SCAN)"},
-	{"fleet", "fleet [tag]", "probe every instance (with the tag), riskiest first"},
-	{"list", "list [tag]", "the configured instances"},
-	{"purge", "purge <instance>", "request MEMORY PURGE (approval required)"},
-	{"defrag", "defrag <instance> on|off", "request active defrag on or off (approval required)"},
-	{"set", "set <instance> maxmemory <size> | policy <policy>", "request a CONFIG SET (approval required)"},
-	{"bgsave", "bgsave <instance>", "request a BGSAVE (approval required)"},
-	{"restart", "restart <instance>", "request a restart (approval required)"},
-	{"failover", "failover <instance>", "request a failover to a replica (approval required)"},
-	{"approvals", "approvals", "pending approval requests"},
-	{"audit", "audit [instance]", "what was requested, decided and done"},
-	{"trend", "trend <instance> [15m|1h|6h|24h|7d|30d]", "a chart of memory and fragmentation from the sweeps' history"},
-	{"silence", "silence <instance> [finding] <duration>", "stop alerts for an instance or one finding (operator)"},
-	{"silences", "silences", "active silences"},
-	{"help", "help [verb]", "this help"},
-}
-
-// RemediationVerbs run through the approval flow in Slack, not the router.
-var RemediationVerbs = []string{"purge", "defrag", "set", "bgsave", "restart", "failover", "approvals", "audit"}
-
-func verbHelp(verb string) (VerbHelp, bool) {
-	for _, v := range Verbs {
-		if v.Verb == verb {
-			return v, true
-		}
-	}
-	return VerbHelp{}, false
-}
-
-// Handle routes a command to its verb. Errors are *UsageError for malformed
-// commands and *UnknownInstanceError for names not in config; a failed probe
-// is not an error but an "unreachable" finding in the report.
+// Handle runs a command through the verb table. Errors are *UsageError for
+// malformed commands and *UnknownInstanceError for names not in config; a
+// failed probe is not an error but an "unreachable" finding in the report.
+// Which transport may run the verb, and with which role, is the
+// transport's check (Verb.Where, Verb.Role).
 func (s *Service) Handle(ctx context.Context, cmd Command) (*Response, error) {
+	if cmd.Verb == "" {
+		cmd.Verb = "help"
+	}
+	v, ok := LookupVerb(cmd.Verb)
+	if !ok {
+		return nil, UnknownVerbError(cmd.Verb, InSlack)
+	}
+	if v.Handle == nil {
+		return nil, v.NotHere(cmd.Args)
+	}
 	// Before scoping: a read replaces the whole list, never a view's.
 	s.refreshFor(ctx, cmd)
 	if len(cmd.Scope) > 0 {
 		s = s.scoped(cmd.Scope)
 	}
-	resp := &Response{Verb: cmd.Verb}
-	usage := func(msg string) error {
-		v, _ := verbHelp(cmd.Verb)
-		return &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("%s (usage: %s)", msg, v.Usage)}
-	}
-	one := func(f func(context.Context, string) (*Report, error)) (*Response, error) {
-		if len(cmd.Args) != 1 {
-			return nil, usage(fmt.Sprintf("%s takes exactly one instance name", cmd.Verb))
-		}
-		// A cluster seed's or Sentinel entry's name stands for its members.
-		if reports, ok, err := s.memberReports(ctx, cmd.Verb, cmd.Args[0], f); ok {
-			if err != nil {
-				return nil, err
-			}
-			resp.Reports = reports
-			return resp, nil
-		}
-		r, err := f(ctx, cmd.Args[0])
-		if err != nil {
-			return nil, err
-		}
-		resp.Reports = []*Report{r}
-		return resp, nil
-	}
-	tagArg := func() (string, error) {
-		switch {
-		case len(cmd.Args) == 0:
-			return "", nil
-		case len(cmd.Args) == 1 && !strings.HasPrefix(cmd.Args[0], "-"):
-			return cmd.Args[0], nil
-		case len(cmd.Args) == 2 && cmd.Args[0] == "--tag":
-			return cmd.Args[1], nil
-		}
-		return "", usage(fmt.Sprintf("%s takes at most one tag", cmd.Verb))
-	}
-
-	switch cmd.Verb {
-	case "diagnose":
-		return one(s.Diagnose)
-	case "frag":
-		return one(s.Frag)
-	case "oom":
-		return one(s.OOM)
-	case "doctor":
-		return one(s.Doctor)
-	case "keys":
-		name, opts, err := ParseKeysArgs(cmd.Args)
-		if err != nil {
-			return nil, err
-		}
-		opts.Progress = cmd.Progress
-		r, err := s.Keys(ctx, name, opts)
-		if err != nil {
-			return nil, err
-		}
-		resp.Reports = []*Report{r}
-		return resp, nil
-	case "fleet":
-		tag, err := tagArg()
-		if err != nil {
-			return nil, err
-		}
-		if resp.Reports, err = s.Fleet(ctx, tag); err != nil {
-			return nil, &UsageError{Verb: cmd.Verb, Msg: err.Error()}
-		}
-		return resp, nil
-	case "list":
-		tag, err := tagArg()
-		if err != nil {
-			return nil, err
-		}
-		resp.Instances = s.Instances(tag)
-		return resp, nil
-	case "trend", "silence", "silences":
-		return nil, &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("%s reads the bot's state store: type /redis %s in Slack", cmd.Verb, cmd.Verb)}
-	case "purge", "defrag", "set", "bgsave", "restart", "failover", "approvals", "audit":
-		return nil, &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("%s runs only in Slack, where it needs an approver: type /redis %s in an on-call channel", cmd.Verb, strings.TrimSpace(cmd.Verb+" "+strings.Join(cmd.Args, " ")))}
-	case "help", "":
-		resp.Verb = "help"
-		resp.Help = Verbs
-		if len(cmd.Args) > 0 {
-			v, ok := verbHelp(strings.ToLower(cmd.Args[0]))
-			if !ok {
-				return nil, &UsageError{Verb: "help", Msg: fmt.Sprintf("unknown verb %q", redact.Truncate(cmd.Args[0], 32))}
-			}
-			resp.Help = []VerbHelp{v}
-		}
-		return resp, nil
-	}
-	return nil, &UsageError{Msg: fmt.Sprintf("unknown verb %q; verbs: %s", redact.Truncate(cmd.Verb, 32), verbList())}
-}
-
-func verbList() string {
-	names := make([]string, len(Verbs))
-	for i, v := range Verbs {
-		names[i] = v.Verb
-	}
-	return strings.Join(names, ", ")
+	return v.Handle(ctx, s, cmd)
 }
 
 // IsUsage reports whether err is a usage error.

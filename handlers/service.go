@@ -59,6 +59,8 @@ type Service struct {
 	// members re-reads cluster and Sentinel membership (SetMembership);
 	// nil: the list changes only through SetInstances.
 	members *membership
+	// records is the state store the store-backed verbs read; nil: none.
+	records Records
 }
 
 // PanicHandler hears about a panic the service recovered while probing
@@ -123,9 +125,9 @@ func (s *Service) all() []Instance {
 // one of the tags.
 func (s *Service) scoped(tags []string) *Service {
 	s.mu.RLock()
-	onPanic, members := s.onPanic, s.members
+	onPanic, members, records := s.onPanic, s.members, s.records
 	s.mu.RUnlock()
-	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner(), onPanic: onPanic, members: members}
+	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {

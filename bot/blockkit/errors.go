@@ -65,12 +65,8 @@ func ErrorRef(err error) string {
 }
 
 func knownVerb(verb string) bool {
-	for _, v := range handlers.Verbs {
-		if v.Verb == verb {
-			return true
-		}
-	}
-	return false
+	_, ok := handlers.LookupVerb(verb)
+	return ok
 }
 
 // RenderRefusal tells a user they may not do what they asked (the transport

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gonum.org/v1/plot"
+
+	"github.com/redisbot/redisbot/handlers"
 )
 
 var examples = flag.String("examples", "", "write example PNGs (chart-6h.png, chart-24h.png, chart-7d.png, chart-fleet.png) to this directory")
@@ -273,7 +275,7 @@ func TestFleetOneMetricPerSeries(t *testing.T) {
 // The memory chart: four byte metrics on top, the ratio below, one legend
 // entry each (and the thresholds'), and time labels that fit the span.
 func TestMemoryChartModel(t *testing.T) {
-	for _, w := range Windows {
+	for _, w := range handlers.TrendWindows {
 		step := max(w.Span/300, 15*time.Second)
 		c, err := memoryChart(rising(w.Span, step), Title("cache-eu-1: memory", w.Span, rising(w.Span, step).Points))
 		if err != nil {
@@ -314,20 +316,6 @@ func tickLabels(ax plot.Axis) []string {
 		}
 	}
 	return labels
-}
-
-func TestWindows(t *testing.T) {
-	for _, w := range Windows {
-		if d, err := ParseWindow(w.Name); err != nil || d != w.Span {
-			t.Errorf("ParseWindow(%q) = %v, %v", w.Name, d, err)
-		}
-	}
-	if d, err := ParseWindow("1d"); err != nil || d != 24*time.Hour {
-		t.Errorf("ParseWindow(1d) = %v, %v", d, err)
-	}
-	if _, err := ParseWindow("2h"); err == nil || err.Error() != "the window is one of 15m, 1h, 6h, 24h, 7d, 30d" {
-		t.Errorf("ParseWindow(2h) err = %v", err)
-	}
 }
 
 // The title says how much history there is when it is less than the

@@ -2,49 +2,10 @@ package charts
 
 import (
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/redisbot/redisbot/handlers"
 )
-
-// Window is a span of history a chart can show, by the name a user types.
-type Window struct {
-	Name string
-	Span time.Duration
-}
-
-// Windows are the spans /redis trend offers: an incident wants the last
-// quarter hour, capacity planning the last month.
-var Windows = []Window{
-	{"15m", 15 * time.Minute},
-	{"1h", time.Hour},
-	{"6h", 6 * time.Hour},
-	{"24h", 24 * time.Hour},
-	{"7d", 7 * 24 * time.Hour},
-	{"30d", 30 * 24 * time.Hour},
-}
-
-// WindowNames lists the windows for a usage message: "15m|1h|...".
-func WindowNames() string {
-	names := make([]string, len(Windows))
-	for i, w := range Windows {
-		names[i] = w.Name
-	}
-	return strings.Join(names, "|")
-}
-
-// ParseWindow reads a window's name; "1d" is 24h.
-func ParseWindow(name string) (time.Duration, error) {
-	name = strings.ToLower(strings.TrimSpace(name))
-	if name == "1d" {
-		name = "24h"
-	}
-	for _, w := range Windows {
-		if w.Name == name {
-			return w.Span, nil
-		}
-	}
-	return 0, fmt.Errorf("the window is one of %s", strings.ReplaceAll(WindowNames(), "|", ", "))
-}
 
 // Title names a chart by the time its points really cover: "last 6h" when
 // they fill the window, "last 11 min (window 6h)" when the history is
@@ -75,7 +36,7 @@ func Title(subject string, window time.Duration, pts []Point) string {
 // spanText writes a span as a person says it: "11 min", "5h 20m", "6h",
 // "3 days", "30d" for the windows' own names.
 func spanText(d time.Duration) string {
-	for _, w := range Windows {
+	for _, w := range handlers.TrendWindows {
 		if d == w.Span {
 			return w.Name
 		}

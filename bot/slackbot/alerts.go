@@ -5,16 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redisbot/redisbot/bot/access"
 	"github.com/redisbot/redisbot/bot/blockkit"
-	"github.com/redisbot/redisbot/bot/charts"
 	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/store"
-	"github.com/redisbot/redisbot/handlers"
-	"github.com/redisbot/redisbot/handlers/redact"
 )
 
 // Post, Update and Reply let scheduled work (sweeps, digests) post through
@@ -39,61 +35,6 @@ func (b *Bot) Reply(ctx context.Context, channel, threadTS string, m blockkit.Me
 // Tagged is the outbox's (the sweep's Finder).
 func (b *Bot) Tagged(ctx context.Context, channel, metaType string, since time.Time) (map[string]blockkit.Meta, error) {
 	return b.opts.Outbox.Tagged(ctx, channel, metaType, since)
-}
-
-// alertCommand handles silence, silences and trend.
-func (b *Bot) alertCommand(ctx context.Context, j job, cmd handlers.Command, scope []string) error {
-	if b.opts.Store == nil {
-		return b.ephemeral(ctx, j, blockkit.RenderRefusal("This needs the state store, which this bot does not have."))
-	}
-	usage := func(msg string) error {
-		return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Verb: cmd.Verb, Msg: msg}))
-	}
-	switch cmd.Verb {
-	case "silences":
-		list, err := b.opts.Store.Silences(ctx)
-		if err != nil {
-			return err
-		}
-		var views []blockkit.SilenceView
-		for _, x := range list {
-			if _, err := b.opts.Resolver.Resolve(x.Instance, scope); err == nil && b.now().Before(x.Until) {
-				views = append(views, blockkit.SilenceView{ID: x.ID, Instance: x.Instance, Finding: x.Finding, CreatedBy: x.CreatedBy, Until: x.Until})
-			}
-		}
-		return b.post(ctx, j, blockkit.Reply{Messages: blockkit.RenderSilences(views, b.now())})
-	case "silence":
-		// silence <instance> [finding] <duration>
-		if len(cmd.Args) < 2 || len(cmd.Args) > 3 {
-			return usage("silence takes an instance, an optional finding and a duration (usage: silence <instance> [finding] <duration>)")
-		}
-		dur, err := time.ParseDuration(cmd.Args[len(cmd.Args)-1])
-		if err != nil || dur < time.Minute || dur > 30*24*time.Hour {
-			return usage("the duration must be between 1m and 720h, as in 30m, 4h or 72h")
-		}
-		finding := ""
-		if len(cmd.Args) == 3 {
-			finding = cmd.Args[1]
-			if _, ok := handlers.SpecFor(finding); !ok {
-				return usage(fmt.Sprintf("unknown finding %q", redact.Truncate(finding, 40)))
-			}
-		}
-		return b.silence(ctx, j, cmd.Args[0], finding, dur, scope)
-	case "trend":
-		if len(cmd.Args) < 1 || len(cmd.Args) > 2 {
-			return usage("trend takes an instance and a window (usage: trend <instance> [" + charts.WindowNames() + "])")
-		}
-		window := 24 * time.Hour
-		if len(cmd.Args) == 2 {
-			w, err := charts.ParseWindow(cmd.Args[1])
-			if err != nil {
-				return usage(err.Error())
-			}
-			window = w
-		}
-		return b.trend(ctx, j, cmd.Args[0], window, scope)
-	}
-	return usage("unknown verb " + cmd.Verb)
 }
 
 // silence records a silence; operators set them, as they decide what pages.
@@ -125,42 +66,6 @@ func orAll(finding string) string {
 		return "every finding"
 	}
 	return finding
-}
-
-// trend shares a memory chart of an instance's history in the channel,
-// its caption in the same message, or a text sparkline when the upload
-// fails.
-func (b *Bot) trend(ctx context.Context, j job, instance string, window time.Duration, scope []string) error {
-	inst, err := b.opts.Resolver.Resolve(instance, scope)
-	if err != nil {
-		return b.ephemeral(ctx, j, blockkit.RenderError(err))
-	}
-	now := b.now()
-	samples, err := b.opts.Store.Samples(ctx, inst.Name, now.Add(-window), now)
-	if err != nil {
-		return err
-	}
-	if len(samples) == 0 {
-		return b.ephemeral(ctx, j, blockkit.RenderRefusal("No history for "+inst.Name+" yet: sweeps record it (schedule.sweep)."))
-	}
-	series := charts.Series{Instance: inst.Name}
-	var rss []float64
-	for _, x := range samples {
-		series.Points = append(series.Points, charts.Point{At: x.At, UsedMemory: x.UsedMemory, RSS: x.RSS, Maxmemory: x.Maxmemory, MemoryLimit: inst.MemoryLimit, FragRatio: x.FragRatio})
-		rss = append(rss, float64(x.RSS))
-	}
-	title := charts.Title(inst.Name+": memory", window, series.Points)
-	caption := fmt.Sprintf("%s (%d samples)", title, len(samples))
-	png, err := charts.Memory(series, title)
-	if err == nil {
-		_, err = b.opts.Outbox.Upload(ctx, j.channel, "", blockkit.File{Name: inst.Name + "-memory.png", Title: title, Comment: blockkit.Escape(caption), Content: png}, outbox.PriorityReply).Wait(ctx)
-	}
-	if err != nil {
-		b.log.Warn("chart upload failed, posting a sparkline", "error", err)
-		_, err = b.postMessage(ctx, j.channel, "", blockkit.RenderNote(caption+"\nRSS "+charts.Sparkline(rss, 40)))
-		return err
-	}
-	return nil
 }
 
 // snooze handles the Snooze and Silence buttons of an alert: a long

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,9 +18,6 @@ import (
 	"github.com/redisbot/redisbot/handlers/remedy"
 )
 
-// remediationVerbs are answered by the approval flow, not the router.
-var remediationVerbs = handlers.RemediationVerbs
-
 // Resolver finds a configured instance within a channel's scope.
 type Resolver interface {
 	Resolve(name string, scope []string) (handlers.Instance, error)
@@ -30,57 +26,6 @@ type Resolver interface {
 // remediationEnabled reports whether the flow is wired (a store and a
 // workflow); without them remediation verbs answer that they are off.
 func (b *Bot) remediationEnabled() bool { return b.opts.Workflow != nil && b.opts.Store != nil }
-
-// remediationCommand handles purge/defrag/set/bgsave/restart/failover and
-// approvals/audit typed in chat.
-func (b *Bot) remediationCommand(ctx context.Context, j job, cmd handlers.Command, scope []string) error {
-	if !b.remediationEnabled() {
-		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Remediations are not enabled on this bot (no store configured)."))
-	}
-	switch cmd.Verb {
-	case "approvals":
-		list, err := b.opts.Store.Approvals(ctx, approvals.StatePending)
-		if err != nil {
-			return err
-		}
-		var views []blockkit.ApprovalView
-		for _, a := range list {
-			if _, err := b.opts.Resolver.Resolve(a.Instance, scope); err == nil {
-				views = append(views, view(a))
-			}
-		}
-		return b.post(ctx, j, blockkit.Reply{Messages: blockkit.RenderApprovals(views, b.now())})
-	case "audit":
-		if len(cmd.Args) > 1 {
-			return b.ephemeral(ctx, j, blockkit.RenderError(&handlers.UsageError{Verb: "audit", Msg: "audit takes at most one instance name (usage: audit [instance])"}))
-		}
-		name, title := "", "all instances"
-		if len(cmd.Args) == 1 {
-			inst, err := b.opts.Resolver.Resolve(cmd.Args[0], scope)
-			if err != nil {
-				return b.ephemeral(ctx, j, blockkit.RenderError(err))
-			}
-			name, title = inst.Name, inst.Name
-		}
-		records, err := b.opts.Store.AuditLog(ctx, name, 30)
-		if err != nil {
-			return err
-		}
-		var views []blockkit.AuditView
-		for _, r := range records {
-			if _, err := b.opts.Resolver.Resolve(r.Instance, scope); err != nil {
-				continue // another team's instance
-			}
-			views = append(views, blockkit.AuditView{At: r.At, Instance: r.Instance, Actor: r.Actor, Kind: r.Kind, ApprovalID: r.ApprovalID, Summary: auditSummary(r)})
-		}
-		return b.post(ctx, j, blockkit.Reply{Messages: blockkit.RenderAudit(title, views)})
-	}
-	req, err := remedy.ParseRequest(cmd.Verb, cmd.Args)
-	if err != nil {
-		return b.ephemeral(ctx, j, blockkit.RenderError(err))
-	}
-	return b.request(ctx, j, req, scope)
-}
 
 // request starts the flow: operator role, instance in scope, plan from a
 // fresh probe, and the approval message with its buttons.
@@ -328,19 +273,6 @@ func view(a store.Approval) blockkit.ApprovalView {
 		v.Outcome = &o
 	}
 	return v
-}
-
-func auditSummary(r store.AuditRecord) string {
-	for _, k := range []string{"message", "reason", "commands", "action", "approvals"} {
-		if v, ok := r.Detail[k]; ok {
-			return v
-		}
-	}
-	return ""
-}
-
-func isRemediationVerb(verb string) bool {
-	return slices.Contains(remediationVerbs, verb)
 }
 
 // revert requests, through the same approval flow, setting back the value a

@@ -330,10 +330,8 @@ func metricVerb(j job) string {
 	}
 	cmd, err := handlers.ParseCommand(j.text)
 	if err == nil {
-		for _, v := range handlers.Verbs {
-			if v.Verb == cmd.Verb {
-				return v.Verb
-			}
+		if v, ok := handlers.LookupVerb(cmd.Verb); ok {
+			return v.Name
 		}
 	}
 	return "unknown"
@@ -515,7 +513,9 @@ func (b *Bot) allowed(ctx context.Context, j job) ([]string, string, bool) {
 	return ch.Tags, "", true
 }
 
-// command answers a slash command or a mention and returns its outcome.
+// command answers a slash command or a mention and returns its outcome:
+// the verb table says whether Slack runs the verb and with which role, the
+// router answers it, and render shows the answer.
 func (b *Bot) command(ctx context.Context, j job) (string, error) {
 	// Malformed input is answered before access checks or any Redis I/O.
 	cmd, err := handlers.ParseCommand(j.text)
@@ -527,35 +527,39 @@ func (b *Bot) command(ctx context.Context, j job) (string, error) {
 		return outcome, nil
 	}
 	cmd.Scope = scope
-	// The approval flow, alerts and key scans answer refusals and usage
-	// errors themselves; what they return says only whether they could.
-	if isRemediationVerb(cmd.Verb) {
-		return answered(b.remediationCommand(ctx, j, cmd, scope))
+	if v, known := handlers.LookupVerb(cmd.Verb); known {
+		if v.Where&handlers.InSlack == 0 {
+			return outcomeUsage, b.ephemeral(ctx, j, blockkit.RenderError(v.NotHere(cmd.Args)))
+		}
+		// allowed checked the viewer role every verb needs.
+		if v.Role != handlers.RoleViewer {
+			if err := b.opts.Access.Require(ctx, j.user, roles[v.Role]); err != nil {
+				return errorOutcome(err), b.refuse(ctx, j, err)
+			}
+		}
+		if v.Long {
+			// A key scan answers from the background, usage errors and
+			// refusals included.
+			return answered(b.keysCommand(ctx, j, cmd))
+		}
 	}
-	switch cmd.Verb {
-	case "silence", "silences", "trend":
-		return answered(b.alertCommand(ctx, j, cmd, scope))
-	case "keys":
-		return answered(b.keysCommand(ctx, j, cmd))
-	}
+	cmd.Changes = changes{b: b, j: j, scope: scope}
 	resp, err := b.opts.Router.Handle(ctx, cmd)
+	if resp != nil && resp.Answered {
+		// The approval flow and silences answer refusals and usage
+		// errors themselves; err says only whether they could.
+		return answered(err)
+	}
+	if storeDown(err) {
+		return outcomeInternal, err // process says why nothing happened
+	}
 	if err != nil {
 		return errorOutcome(err), b.ephemeral(ctx, j, blockkit.RenderError(err))
 	}
-	outcome = reportsOutcome(resp.Reports)
-	reply := blockkit.Render(resp, b.opts.Runbooks)
-	if resp.Verb == "help" {
-		for _, m := range reply.Messages {
-			if err := b.ephemeral(ctx, j, m); err != nil {
-				return outcomeInternal, err
-			}
-		}
-		return outcome, nil
-	}
-	if err := b.post(ctx, j, reply); err != nil {
+	if err := b.render(ctx, j, resp); err != nil {
 		return outcomeInternal, err
 	}
-	return outcome, nil
+	return reportsOutcome(resp.Reports), nil
 }
 
 // click answers a button and returns its outcome.

@@ -69,6 +69,10 @@ type Options struct {
 	// SnapshotEvery is how often an instance's last snapshot is persisted
 	// while its server runs on (see snapshots.go). Default 15 minutes.
 	SnapshotEvery time.Duration
+	// ReadOnly opens an existing bbolt file for reading only, failing with
+	// ErrInUse within a second when a running bot holds it; the CLI's
+	// verbs read the store this way. The Redis backend ignores it.
+	ReadOnly bool
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
 	// OnError, when set, hears every failed backend operation, named like
@@ -103,9 +107,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		b   backend
 		err error
 	)
-	if o.RedisURL != "" {
+	switch {
+	case o.RedisURL != "":
 		b, err = openRedis(ctx, o.RedisURL, o.KeyPrefix)
-	} else {
+	case o.ReadOnly:
+		b, err = openBoltReadOnly(ctx, o.Path, o.Now)
+	default:
 		b, err = openBolt(ctx, o.Path, o.Now, false)
 	}
 	if err != nil {

@@ -36,8 +36,7 @@ func TestLogFormatFlag(t *testing.T) {
 		t.Errorf("--log-format bogus: exit %d, stderr %q; want %d, %q", res.code, res.stderr, exitError, want)
 	}
 	for _, f := range []string{"json", "text", "auto", "JSON", "Text"} {
-		opts, _, err := parseFlags([]string{"serve", "--log-format", f})
-		if err != nil || opts.logFormat != f {
+		if err := (options{color: "auto", logFormat: f}).check(); err != nil {
 			t.Errorf("--log-format %s: %v", f, err)
 		}
 	}

@@ -1,5 +1,5 @@
 // Command redisbot diagnoses Redis memory problems from a terminal, and
-// (in later verbs) serves the same handlers to Slack. main only handles
+// serves the same verbs to Slack (redisbot serve). main only handles
 // signals and the exit code; everything else is in run so tests call it too.
 package main
 

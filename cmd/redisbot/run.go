@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/redisbot/redisbot/bot/terminal"
 	"github.com/redisbot/redisbot/cmd/redisbot/config"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
-	"github.com/redisbot/redisbot/handlers/redact"
-	"github.com/redisbot/redisbot/runbooks"
 )
 
 // Exit codes, a contract for scripts and monitoring wrappers (README, CLI).
@@ -86,141 +82,12 @@ func printPanics(stderr io.Writer) handlers.PanicHandler {
 	}
 }
 
-// invoke executes one CLI invocation and returns the exit code.
+// invoke executes one CLI invocation and returns the exit code: the
+// command tree generated from the verb table (cli.go) parses the line and
+// runs the verb.
 func (w wiring) invoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	opts, rest, err := parseFlags(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "redisbot: %v\n", err)
-		return exitError
-	}
-	if len(rest) == 0 {
-		rest = []string{"help"}
-	}
-	cmd := handlers.Command{Verb: strings.ToLower(rest[0]), Args: rest[1:]}
-
-	switch cmd.Verb {
-	case "version":
-		fmt.Fprintf(stdout, "redisbot %s\n", version)
-		return exitOK
-	case "help", "-h", "--help":
-		cmd.Verb = "help"
-		resp, err := (&handlers.Service{}).Handle(ctx, cmd)
-		if err != nil {
-			fmt.Fprintf(stderr, "redisbot: %v\n", err)
-			return exitError
-		}
-		terminal.New(stdout, false, nil).Response(resp)
-		return exitOK
-	}
-
-	cfg, path, err := loadConfig(ctx, opts.config, getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "redisbot: %v\n", err)
-		return exitError
-	}
-	lib, err := runbooks.Load(cfg.Runbooks.Dir)
-	if err != nil {
-		fmt.Fprintf(stderr, "redisbot: runbooks: %v\n", err)
-		return exitError
-	}
-	prober := probe.New(cfg.Probe.Timeout, nil)
-	defer prober.Close()
-	// Cluster seeds become their nodes and Sentinel entries their current
-	// primary and replicas; an entry that cannot be expanded stays, and is
-	// reported unreachable with the reason.
-	svc := handlers.NewService(nil, w.serviceProber(prober), nil, cfg.Probe.Concurrency, nil)
-	setMembership(svc, cfg)
-	for _, err := range svc.Refresh(ctx) {
-		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(redact.Secrets(err.Error(), cfg.Secrets()...)))
-	}
-	svc.SetKeyScanner(keyScanner(cfg))
-	svc.OnPanic(printPanics(stderr))
-
-	switch cmd.Verb {
-	case "check-config":
-		return checkConfig(ctx, cfg, svc, path, opts, stdout)
-	case "serve":
-		return serve(ctx, cfg, svc, w.serviceProber(prober), prober, lib, stderr, wantJSONLogs(opts.logFormat, stderr, getenv))
-	}
-
-	var bar *progressBar
-	if cmd.Verb == "keys" && isTerminal(stderr) {
-		bar = &progressBar{w: stderr}
-		cmd.Progress = bar.show
-	}
-	resp, err := svc.Handle(ctx, cmd)
-	bar.clear()
-	if err != nil {
-		fmt.Fprintf(stderr, "redisbot: %s\n", terminal.Clean(err.Error()))
-		if handlers.IsUsage(err) && !errors.Is(err, handlers.ErrUnknownInstance) {
-			fmt.Fprintf(stderr, "Run 'redisbot help' for usage.\n")
-		}
-		return exitError
-	}
-	if opts.json {
-		if err := writeJSON(stdout, resp); err != nil {
-			fmt.Fprintf(stderr, "redisbot: %v\n", err)
-			return exitError
-		}
-	} else {
-		terminal.New(stdout, useColor(opts.color, stdout, getenv), lib).Response(resp)
-	}
-	return exitCode(resp.Reports)
-}
-
-// parseFlags accepts flags anywhere on the line ("diagnose cache-1 --json"),
-// which the flag package alone does not.
-func parseFlags(args []string) (options, []string, error) {
-	var opts options
-	fs := flag.NewFlagSet("redisbot", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&opts.config, "config", "", "config file (default ./config.yaml, then ./config.example.yaml)")
-	fs.BoolVar(&opts.json, "json", false, "print JSON instead of text")
-	fs.StringVar(&opts.color, "color", "auto", "colour output: auto, always or never")
-	fs.StringVar(&opts.logFormat, "log-format", "auto", "serve logs: json, text, or auto (text on a terminal)")
-	tag := fs.String("tag", "", "only instances with this tag (fleet, list)")
-	// The keys verb's options pass through to the router, which checks
-	// them the same way for the CLI and Slack.
-	match := fs.String("match", "", "keys: only keys matching this SCAN glob")
-	top := fs.String("top", "", "keys: how many of the biggest keys to show")
-	limit := fs.String("limit", "", "keys: stop after this many keys (500000, 500k, 1m)")
-	fast := fs.Bool("fast", false, "keys: do not throttle the scan")
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return opts, nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		rest = append(rest, args[0])
-		args = args[1:]
-	}
-	if *tag != "" {
-		rest = append(rest, "--tag", *tag)
-	}
-	for _, f := range []struct{ name, value string }{{"--match", *match}, {"--top", *top}, {"--limit", *limit}} {
-		if f.value != "" {
-			rest = append(rest, f.name, f.value)
-		}
-	}
-	if *fast {
-		rest = append(rest, "--fast")
-	}
-	switch opts.color {
-	case "auto", "always", "never":
-	default:
-		return opts, nil, fmt.Errorf("--color must be auto, always or never, not %q", opts.color)
-	}
-	// Any case, as wantJSONLogs reads it; a typo must not silently mean
-	// auto.
-	switch strings.ToLower(opts.logFormat) {
-	case "json", "text", "auto":
-	default:
-		return opts, nil, fmt.Errorf("--log-format must be json, text or auto, not %q", opts.logFormat)
-	}
-	return opts, rest, nil
+	c := &cli{wiring: w, getenv: getenv, stdout: stdout, stderr: stderr}
+	return c.execute(ctx, args)
 }
 
 // loadConfig reads --config, or the first of ./config.yaml and
@@ -315,6 +182,12 @@ func writeJSON(w io.Writer, resp *handlers.Response) error {
 			items = append(items, item{inst.Name, inst.Addr, inst.Tags, inst.MemoryLimit})
 		}
 		return enc.Encode(items)
+	case resp.Approvals != nil:
+		return enc.Encode(resp.Approvals)
+	case resp.Audit != nil:
+		return enc.Encode(resp.Audit)
+	case resp.Silences != nil:
+		return enc.Encode(resp.Silences)
 	case len(resp.Reports) == 1:
 		return enc.Encode(resp.Reports[0])
 	}

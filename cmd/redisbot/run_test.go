@@ -440,7 +440,7 @@ func TestBadInput(t *testing.T) {
 		{name: "unknown instance names the closest", args: []string{"diagnose", "cache-3"}, code: exitError, stderr: `unknown instance "cache-3" (did you mean cache-1, cache-2?)`},
 		{name: "missing instance argument", args: []string{"diagnose"}, code: exitError, stderr: "diagnose takes exactly one instance name (usage: diagnose <instance>)"},
 		{name: "unknown verb", args: []string{"diagnoze", "cache-1"}, code: exitError, stderr: `unknown verb "diagnoze"`},
-		{name: "unknown flag", args: []string{"diagnose", "cache-1", "--jsn"}, code: exitError, stderr: "flag provided but not defined: -jsn"},
+		{name: "unknown flag", args: []string{"diagnose", "cache-1", "--jsn"}, code: exitError, stderr: "unknown flag: --jsn"},
 		{name: "missing config file", args: []string{"diagnose", "cache-1", "--config", "/nonexistent/redisbot.yaml"}, code: exitError, stderr: "/nonexistent/redisbot.yaml"},
 		{name: "wrong password", args: []string{"diagnose", "cache-1", "--json"}, code: exitError, stdout: `"class": "auth"`},
 		{name: "refused", args: []string{"diagnose", "cache-2", "--json"}, code: exitError, stdout: `"class": "refused"`},

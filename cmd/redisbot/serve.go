@@ -21,6 +21,7 @@ import (
 	"github.com/redisbot/redisbot/bot/approvals"
 	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/outbox"
+	"github.com/redisbot/redisbot/bot/records"
 	"github.com/redisbot/redisbot/bot/requestid"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/store"
@@ -75,6 +76,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	svc = handlers.NewService(svc.Instances(""), serviceProber, st, cfg.Probe.Concurrency, nil)
 	setMembership(svc, cfg)
 	svc.SetKeyScanner(keyScanner(cfg))
+	svc.SetRecords(records.New(st))
 	svc.OnPanic(func(ctx context.Context, where, instance string, pe *handlers.PanicError) {
 		m.Panicked(ctx, log.With("instance", instance), where, pe)
 	})
