@@ -248,6 +248,10 @@ func TestSlackBadInputNeverReachesRedis(t *testing.T) {
 		// team-a's channel does not see cache-1, nor learn its name.
 		{teamA, "U0VIEWER", "diagnose cache-1", "unknown instance cache-1."},
 		{onCall, "U0VIEWER", "help", "/redis diagnose &lt;instance&gt;"},
+		// The verb table says where a verb runs and the role it needs.
+		{onCall, "U0VIEWER", "serve", "serve runs only at a terminal"},
+		{onCall, "U0VIEWER", "silence cache-1 4h", "This needs the operator role"},
+		{onCall, "U0VIEWER", "purge cache-1", "This needs the operator role"},
 		// A user cannot make the bot ping the channel.
 		{onCall, "U0VIEWER", "diagnose <!channel>", "unknown instance"},
 	}
