@@ -96,6 +96,9 @@ type Response struct {
 	AuditOf   string // whose audit log: an instance, or "all instances"
 	Silences  []SilenceEntry
 	Trend     *Trend
+	// Runbook, when set, names the finding whose full runbook was asked
+	// for (diagnose <instance> <finding>).
+	Runbook string `json:"-"`
 	// Answered: the verb answered the user itself (a remediation request's
 	// approval message); there is nothing more to render.
 	Answered bool `json:"-"`

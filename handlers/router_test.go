@@ -98,8 +98,15 @@ func TestHandle(t *testing.T) {
 				t.Errorf("help = %+v", r.Help)
 			}
 		}},
-		{cmd: Command{Verb: "diagnose"}, wantErr: "diagnose takes exactly one instance name (usage: diagnose <instance>)"},
-		{cmd: Command{Verb: "diagnose", Args: []string{"a", "b"}}, wantErr: "diagnose takes exactly one instance name (usage: diagnose <instance>)"},
+		{cmd: Command{Verb: "diagnose"}, wantErr: "diagnose takes an instance name and, for its runbook, a finding (usage: diagnose <instance> [finding])"},
+		{cmd: Command{Verb: "diagnose", Args: []string{"a", "b", "c"}}, wantErr: "diagnose takes an instance name and, for its runbook, a finding (usage: diagnose <instance> [finding])"},
+		{cmd: Command{Verb: "diagnose", Args: []string{"cache-1", "frag-hihg"}}, wantErr: `unknown finding "frag-hihg" (usage: diagnose <instance> [finding])`},
+		{cmd: Command{Verb: "diagnose", Args: []string{"cache-1", "frag-high"}}, check: func(t *testing.T, r *Response) {
+			if r.Runbook != "frag-high" || len(r.Reports) != 1 {
+				t.Errorf("diagnose cache-1 frag-high = %+v", r)
+			}
+		}},
+		{cmd: Command{Verb: "oom", Args: []string{"a", "b"}}, wantErr: "oom takes exactly one instance name (usage: oom <instance>)"},
 		{cmd: Command{Verb: "fleet", Args: []string{"a", "b"}}, wantErr: "fleet takes at most one tag (usage: fleet [tag])"},
 		{cmd: Command{Verb: "fleet", Args: []string{"nope"}}, wantErr: `no instance has tag "nope"`},
 		{cmd: Command{Verb: "help", Args: []string{"nope"}}, wantErr: `unknown verb "nope"`},

@@ -80,14 +80,22 @@ func init() {
 				return s.instanceReports(ctx, cmd, f(s))
 			}}
 	}
+	// At a terminal a report shows each finding in a line; --runbook
+	// prints their runbooks too. Slack has a runbook button per finding.
+	runbook := Flag{Name: "runbook", Usage: "print each finding's full runbook", Render: true}
+	withRunbook := func(v Verb) Verb {
+		v.Flags = append(v.Flags, runbook)
+		return v
+	}
 	tag := Flag{Name: "tag", Value: "TAG", Usage: "only instances with this tag"}
 	change := func(name, usage, summary string) Verb {
 		return Verb{Name: name, Usage: usage, Summary: summary, Role: RoleOperator, Where: InSlack, Handle: requestRemediation}
 	}
 	Verbs = []Verb{
-		instanceVerb("diagnose", "every memory finding with its evidence and runbook", func(s *Service) func(context.Context, string) (*Report, error) { return s.Diagnose }),
-		instanceVerb("frag", "walk the fragmentation decision tree and show the path taken", func(s *Service) func(context.Context, string) (*Report, error) { return s.Frag }),
-		instanceVerb("oom", "maxmemory, eviction, RSS against the memory limit, fork headroom", func(s *Service) func(context.Context, string) (*Report, error) { return s.OOM }),
+		{Name: "diagnose", Usage: "diagnose <instance> [finding]", Summary: "every memory finding with its evidence, or one finding's full runbook",
+			Flags: []Flag{runbook}, Role: RoleViewer, Where: Anywhere, Handle: diagnoseVerb},
+		withRunbook(instanceVerb("frag", "walk the fragmentation decision tree and show the path taken", func(s *Service) func(context.Context, string) (*Report, error) { return s.Frag })),
+		withRunbook(instanceVerb("oom", "maxmemory, eviction, RSS against the memory limit, fork headroom", func(s *Service) func(context.Context, string) (*Report, error) { return s.OOM })),
 		instanceVerb("doctor", "MEMORY DOCTOR's own report", func(s *Service) func(context.Context, string) (*Report, error) { return s.Doctor }),
 		{Name: "keys", Usage: "keys <instance> [--match 'prefix:*'] [--top N] [--limit N] [--fast]",
 			Summary: "where the memory is: biggest keys, key patterns, keys without TTL (a throttled SCAN)",
@@ -198,6 +206,29 @@ func (s *Service) instanceReports(ctx context.Context, cmd Command, f func(conte
 		return nil, err
 	}
 	resp.Reports = []*Report{r}
+	return resp, nil
+}
+
+// diagnoseVerb diagnoses an instance; with a finding, the answer is that
+// finding's full runbook, filled from this probe.
+func diagnoseVerb(ctx context.Context, s *Service, cmd Command) (*Response, error) {
+	v, _ := LookupVerb(cmd.Verb)
+	if len(cmd.Args) != 1 && len(cmd.Args) != 2 {
+		return nil, v.UsageError("diagnose takes an instance name and, for its runbook, a finding")
+	}
+	finding := ""
+	if len(cmd.Args) == 2 {
+		finding = cmd.Args[1]
+		if _, ok := SpecFor(finding); !ok {
+			return nil, v.UsageError(fmt.Sprintf("unknown finding %q", redact.Truncate(finding, 40)))
+		}
+		cmd.Args = cmd.Args[:1]
+	}
+	resp, err := s.instanceReports(ctx, cmd, s.Diagnose)
+	if err != nil {
+		return nil, err
+	}
+	resp.Runbook = finding
 	return resp, nil
 }
 

@@ -78,6 +78,19 @@ func (b *Bot) render(ctx context.Context, j job, resp *handlers.Response) error 
 		return b.post(ctx, j, blockkit.Reply{Messages: blockkit.RenderSilences(views, b.now())})
 	case resp.Trend != nil:
 		return b.trend(ctx, j, resp.Trend)
+	case resp.Runbook != "":
+		// The runbook of the finding asked for, filled from this probe,
+		// as its button on a report shows it.
+		for _, rep := range resp.Reports {
+			reply, err := blockkit.RenderRunbook(rep, resp.Runbook, b.opts.Runbooks)
+			if err != nil {
+				return b.ephemeral(ctx, j, blockkit.RenderError(err))
+			}
+			if err := b.post(ctx, j, reply); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return b.post(ctx, j, blockkit.Render(resp, b.opts.Runbooks))
 }

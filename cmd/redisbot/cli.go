@@ -151,7 +151,7 @@ func (c *cli) verbCommand(v handlers.Verb) *cobra.Command {
 		if f.Value == "" {
 			cmd.Flags().Bool(f.Name, false, f.Usage)
 		} else {
-			cmd.Flags().String(f.Name, "", f.Usage)
+			cmd.Flags().Var(&namedValue{name: f.Value}, f.Name, f.Usage)
 		}
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -167,6 +167,8 @@ func (c *cli) verbCommand(v handlers.Verb) *cobra.Command {
 			}
 			value := cmd.Flags().Lookup(f.Name).Value.String()
 			switch {
+			case f.Name == "runbook":
+				render.runbooks = true
 			case f.Name == "out":
 				render.out = value
 			case f.Value == "":
@@ -181,6 +183,14 @@ func (c *cli) verbCommand(v handlers.Verb) *cobra.Command {
 	return cmd
 }
 
+// namedValue is a verb's string flag, shown in help by the name of its
+// value ("--top N") rather than its type ("--top string").
+type namedValue struct{ name, value string }
+
+func (v *namedValue) String() string     { return v.value }
+func (v *namedValue) Set(s string) error { v.value = s; return nil }
+func (v *namedValue) Type() string       { return v.name }
+
 // verbLong is a verb's help text: its summary, and where it runs.
 func verbLong(v handlers.Verb) string {
 	long := strings.ToUpper(v.Summary[:1]) + v.Summary[1:] + "."
@@ -192,7 +202,8 @@ func verbLong(v handlers.Verb) string {
 
 // renderOptions are the flags of the terminal's rendering, not the verb's.
 type renderOptions struct {
-	out string // trend --out: where the chart goes
+	runbooks bool   // --runbook: every finding's full runbook
+	out      string // trend --out: where the chart goes
 }
 
 // check refuses global flag values that would otherwise silently mean
@@ -300,9 +311,35 @@ func (c *cli) runVerb(ctx context.Context, v handlers.Verb, args []string, rende
 		}
 		return exitCode(resp.Reports)
 	}
-	r := terminal.New(c.stdout, useColor(c.opts.color, c.stdout, c.getenv), s.lib)
-	if !r.Records(resp, time.Now()) {
+	r := terminal.New(c.stdout, useColor(c.opts.color, c.stdout, c.getenv), s.lib).WithRunbooks(render.runbooks)
+	switch {
+	case resp.Runbook != "":
+		c.runbook(r, resp)
+	case !r.Records(resp, time.Now()):
 		r.Response(resp)
 	}
 	return exitCode(resp.Reports)
+}
+
+// runbook answers diagnose <instance> <finding>: each report narrowed to
+// that finding, with its full runbook.
+func (c *cli) runbook(r *terminal.Renderer, resp *handlers.Response) {
+	r.WithRunbooks(true)
+	for _, rep := range resp.Reports {
+		f, ok := rep.Finding(resp.Runbook)
+		if !ok && !rep.Failed() {
+			var ids []string
+			for _, f := range rep.Findings {
+				ids = append(ids, f.ID)
+			}
+			fmt.Fprintf(c.stdout, "%s has no %s finding in this probe (findings: %s).\n", terminal.Clean(rep.Instance), resp.Runbook, strings.Join(ids, ", "))
+			continue
+		}
+		narrowed := *rep
+		narrowed.Findings = nil
+		if ok {
+			narrowed.Findings = []handlers.Finding{f}
+		}
+		r.Report(&narrowed)
+	}
 }

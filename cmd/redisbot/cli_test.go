@@ -15,6 +15,7 @@ import (
 
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/redistest"
 )
 
 // TestCLIConventions: help, usage errors, --version and completion behave
@@ -33,10 +34,10 @@ func TestCLIConventions(t *testing.T) {
 		{name: "-h", args: []string{"-h"}, stdout: []string{"Verbs:", "\n  keys ", "Exit codes: 0"}},
 		{name: "no verb is help", args: nil, stdout: []string{"Verbs:"}},
 		{name: "help keys prints keys' usage only", args: []string{"help", "keys"},
-			stdout:    []string{"redisbot keys <instance> [--match 'prefix:*'] [--top N] [--limit N] [--fast]", "--match string", "--top string", "--fast", "--config string"},
+			stdout:    []string{"redisbot keys <instance> [--match 'prefix:*'] [--top N] [--limit N] [--fast]", "--match PATTERN", "--top N", "--fast", "--config string"},
 			notStdout: []string{"diagnose", "fleet", "Verbs:"}},
 		{name: "diagnose --help", args: []string{"diagnose", "--help"}, stdout: []string{"redisbot diagnose <instance>", "Every memory finding"}, notStdout: []string{"keys <instance>"}},
-		{name: "flags after the verb's --help", args: []string{"fleet", "-h", "--config", cfg}, stdout: []string{"redisbot fleet [tag]", "--tag string"}},
+		{name: "flags after the verb's --help", args: []string{"fleet", "-h", "--config", cfg}, stdout: []string{"redisbot fleet [tag]", "--tag TAG"}},
 		{name: "help of a Slack-only verb says so", args: []string{"help", "purge"}, stdout: []string{"purge runs only in Slack"}},
 		{name: "--version", args: []string{"--version"}, stdout: []string{"redisbot dev\n"}},
 		{name: "version", args: []string{"version"}, stdout: []string{"redisbot dev\n"}},
@@ -295,5 +296,40 @@ func TestStoreVerbsAtTheTerminal(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || got.Instance != "cache-1" || len(got.Points) != 12 {
 		t.Errorf("trend --json: %v %+v\n%s", err, got, res.stderr)
+	}
+}
+
+// TestRunbookFlag: a report at the terminal shows each finding in a line;
+// --runbook, or diagnose <instance> <finding>, prints the full runbook.
+func TestRunbookFlag(t *testing.T) {
+	srv := redistest.StartT(t) // no maxmemory: maxmemory-unset, a warning
+	cfg := writeConfig(t, "instances:\n"+instanceYAML("cache-1", srv.Addr))
+	const heading = "Runbook maxmemory-unset:"
+	cases := []struct {
+		args     []string
+		code     int
+		has, not []string
+	}{
+		{args: []string{"diagnose", "cache-1"}, code: exitWarning, has: []string{"maxmemory-unset"}, not: []string{heading}},
+		{args: []string{"diagnose", "cache-1", "--runbook"}, code: exitWarning, has: []string{heading}},
+		{args: []string{"oom", "cache-1", "--runbook"}, code: exitWarning, has: []string{heading}},
+		{args: []string{"diagnose", "cache-1", "maxmemory-unset"}, code: exitWarning, has: []string{heading}},
+		{args: []string{"diagnose", "cache-1", "frag-high"}, code: exitWarning, has: []string{"cache-1 has no frag-high finding in this probe (findings: maxmemory-unset"}, not: []string{heading}},
+	}
+	for _, tc := range cases {
+		res := runCLI(t, nil, append(tc.args, "--config", cfg, "--color", "never")...)
+		if res.code != tc.code {
+			t.Errorf("%v: exit %d, want %d\n%s", tc.args, res.code, tc.code, res.stderr)
+		}
+		for _, want := range tc.has {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("%v: stdout lacks %q:\n%s", tc.args, want, res.stdout)
+			}
+		}
+		for _, not := range tc.not {
+			if strings.Contains(res.stdout, not) {
+				t.Errorf("%v: stdout has %q:\n%s", tc.args, not, res.stdout)
+			}
+		}
 	}
 }

@@ -438,7 +438,7 @@ func TestBadInput(t *testing.T) {
 		unreachCls string
 	}{
 		{name: "unknown instance names the closest", args: []string{"diagnose", "cache-3"}, code: exitError, stderr: `unknown instance "cache-3" (did you mean cache-1, cache-2?)`},
-		{name: "missing instance argument", args: []string{"diagnose"}, code: exitError, stderr: "diagnose takes exactly one instance name (usage: diagnose <instance>)"},
+		{name: "missing instance argument", args: []string{"diagnose"}, code: exitError, stderr: "diagnose takes an instance name and, for its runbook, a finding (usage: diagnose <instance> [finding])"},
 		{name: "unknown verb", args: []string{"diagnoze", "cache-1"}, code: exitError, stderr: `unknown verb "diagnoze"`},
 		{name: "unknown flag", args: []string{"diagnose", "cache-1", "--jsn"}, code: exitError, stderr: "unknown flag: --jsn"},
 		{name: "missing config file", args: []string{"diagnose", "cache-1", "--config", "/nonexistent/redisbot.yaml"}, code: exitError, stderr: "/nonexistent/redisbot.yaml"},

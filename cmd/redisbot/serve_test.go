@@ -238,7 +238,7 @@ func TestSlackBadInputNeverReachesRedis(t *testing.T) {
 	}{
 		{onCall, "U0VIEWER", "diagnose cache-3", "did you mean cache-1, cache-2?"},
 		{onCall, "U0VIEWER", "diagnoze cache-1", `unknown verb "diagnoze"`},
-		{onCall, "U0VIEWER", "diagnose", "diagnose takes exactly one instance name"},
+		{onCall, "U0VIEWER", "diagnose", "diagnose takes an instance name"},
 		{onCall, "U0VIEWER", "diagnose " + strings.Repeat("x", 1200), "the limit is 1000"},
 		{onCall, "U0VIEWER", "diagnose \"cache-1", "unbalanced quotes"},
 		{onCall, "U0VIEWER", "diagnose cache-1\x07", "control characters"},
