@@ -67,7 +67,7 @@ func TestSlackSentinelFailoverThenDiagnose(t *testing.T) {
 // With every sentinel down, the report of the entry says why and which
 // sentinels were asked, at a terminal as in Slack.
 func TestCLISentinelsDown(t *testing.T) {
-	sentinels := []string{freeAddr(t), freeAddr(t)}
+	sentinels := freeAddrs(t, 2)
 	cfg := writeConfig(t, "probe:\n  timeout: 1s\ninstances:\n"+sentinelYAML("sessions", "mymaster", sentinels))
 	res := runCLI(t, nil, "diagnose", "sessions", "--config", cfg, "--json")
 	if res.code != exitError || !strings.Contains(res.stderr, "redisbot: expand sessions: no sentinel answered: sentinel "+sentinels[0]) {
