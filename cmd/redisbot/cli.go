@@ -279,6 +279,10 @@ func (c *cli) runVerb(ctx context.Context, v handlers.Verb, args []string, rende
 		return code
 	}
 	defer s.close()
+	if v.Name != "serve" {
+		// One probe per instance: a pooled socket would idle until exit.
+		s.prober.DialPerProbe()
+	}
 	switch v.Name {
 	case "check-config":
 		return checkConfig(ctx, s.cfg, s.svc, s.path, c.opts, c.stdout)

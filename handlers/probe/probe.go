@@ -76,6 +76,9 @@ var ConnectCommands = []handlers.RedisCommand{{ACL: "hello"}, {ACL: "auth"}, {AC
 type Prober struct {
 	timeout time.Duration
 	now     func() time.Time
+	// oneShot closes an instance's connection once its probe is over
+	// (DialPerProbe).
+	oneShot bool
 
 	mu       sync.Mutex
 	clients  map[string]*redis.Client
@@ -97,6 +100,13 @@ func New(timeout time.Duration, now func() time.Time) *Prober {
 	}
 	return &Prober{timeout: timeout, now: now, clients: map[string]*redis.Client{}, inflight: map[string]*call{}}
 }
+
+// DialPerProbe makes every probe open its own connection and close it when
+// done. A one-shot CLI run probes each instance once: a pooled socket
+// would only sit idle until exit, and over 10,000 instances those sockets,
+// their buffers and go-redis' pool goroutines were most of the peak RSS
+// (issue 18). serve keeps the pools, which its sweeps reuse.
+func (p *Prober) DialPerProbe() { p.oneShot = true }
 
 // Close closes every connection.
 func (p *Prober) Close() error {
@@ -130,6 +140,14 @@ func (p *Prober) Probe(ctx context.Context, inst handlers.Instance) (*handlers.S
 			c.snap, c.err = p.probeSafely(context.WithoutCancel(ctx), inst)
 			p.mu.Lock()
 			delete(p.inflight, inst.Name)
+			if p.oneShot {
+				// Still under mu: a probe of this name that starts
+				// next finds no client and dials its own.
+				if cl, ok := p.clients[inst.Name]; ok {
+					_ = cl.Close()
+					delete(p.clients, inst.Name)
+				}
+			}
 			p.mu.Unlock()
 			close(c.done)
 		}()

@@ -280,3 +280,23 @@ func matchCommand(cmd []string, words ...string) bool {
 // lazyfree70 are the settings Redis 7.0 answers to CONFIG GET
 // lazyfree-lazy-*.
 var lazyfree70 = []string{"lazyfree-lazy-eviction", "lazyfree-lazy-expire", "lazyfree-lazy-server-del", "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush"}
+
+// TestDialPerProbeKeepsNoConnection: with DialPerProbe every probe opens
+// its own connection (it times a connect each time) and leaves none
+// pooled, which is what a one-shot CLI run over a big fleet needs.
+func TestDialPerProbeKeepsNoConnection(t *testing.T) {
+	srv := redistest.StartT(t)
+	p := probe.New(2*time.Second, nil)
+	defer p.Close()
+	p.DialPerProbe()
+	inst := instance(srv.Addr)
+	for i := range 2 {
+		snap, err := p.Probe(context.Background(), inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Connect <= 0 {
+			t.Errorf("probe %d: connect %v, want a connection of its own", i+1, snap.Connect)
+		}
+	}
+}
