@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -145,19 +146,25 @@ func freeAddr(t *testing.T) string {
 	return freeAddrs(t, 1)[0]
 }
 
-// freeAddrs returns n distinct loopback addresses nothing listens on. The
-// listeners are all held until every port is chosen: closed one at a time,
-// the kernel hands the same port out again.
+// freeAddrs returns n distinct loopback addresses nothing listens on, for
+// a server the test starts later. The ports come from below Linux's
+// ephemeral range (32768-60999): a port the kernel chose for ":0" and this
+// helper closed is the very next one it hands out, to any test of any
+// package running beside this one, which then held the bot's http.listen.
+// The listeners are all held until every port is chosen, so the n differ.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs := make([]string, 0, n)
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries == 1000 {
+			t.Fatalf("no free loopback port found in %d tries", tries)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
 		if err != nil {
-			t.Fatal(err)
+			continue // taken: try another
 		}
 		defer l.Close()
-		addrs[i] = l.Addr().String()
+		addrs = append(addrs, l.Addr().String())
 	}
 	return addrs
 }

@@ -420,9 +420,7 @@ func TestDiagnoseReadOnlyUser(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	srv := redistest.StartT(t, "--requirepass", "server-S3CRET")
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	deadAddr := l.Addr().String()
-	l.Close()
+	deadAddr := freeAddr(t)
 	cfg := writeConfig(t, "instances:\n"+
 		instanceYAML("cache-1", srv.Addr, "password: wrong-S3CRET")+
 		instanceYAML("cache-2", deadAddr)+

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -67,12 +66,7 @@ func TestNoSecretAnywhere(t *testing.T) {
 		t.Setenv(k, v)
 	}
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := l.Addr().String()
-	l.Close()
+	metricsAddr := freeAddr(t)
 
 	fake := slacktest.New(t)
 	fake.AllowMentions("<@U0*>")
