@@ -248,7 +248,7 @@ func (b *Bot) runKeyScan(ctx context.Context, j job, cmd handlers.Command, scan 
 			// The progress message becomes the report; the rest goes in
 			// its thread.
 			if err := b.updateMessage(post, j.channel, ts, "keyscan/"+scan.id, reply.Messages[0]); err != nil {
-				return err
+				return b.undelivered(post, j, fmt.Errorf("key scan report: %w", err))
 			}
 			thread := j
 			thread.threadTS = ts

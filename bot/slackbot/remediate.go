@@ -54,7 +54,7 @@ func (b *Bot) request(ctx context.Context, j job, req remedy.Request, scope []st
 	// where approvers see it. Its audit trail goes into its own thread.
 	ts, err := b.postMessage(ctx, j.channel, "", blockkit.RenderApproval(view(a), b.now()))
 	if err != nil {
-		return fmt.Errorf("post approval: %w", err)
+		return b.undelivered(ctx, j, fmt.Errorf("post approval: %w", err))
 	}
 	if err := b.opts.Workflow.SetMessage(ctx, a.ID, j.channel, ts); err != nil {
 		return err
