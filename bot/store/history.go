@@ -359,7 +359,7 @@ func (s *Store) Samples(ctx context.Context, instance string, from, to time.Time
 	if err != nil {
 		return nil, fmt.Errorf("store: samples %s: %w", instance, err)
 	}
-	return out, nil
+	return s.pendingSamples(instance, out, lo, hi), nil
 }
 
 // pruneHistory drops blocks whose every sample is older than cutoff.

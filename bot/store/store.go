@@ -47,7 +47,7 @@ const (
 	defaultKeyPrefix      = "redisbot:"
 	defaultRetention      = 14 * 24 * time.Hour
 	defaultAuditRetention = 90 * 24 * time.Hour
-	defaultSnapshotEvery  = 15 * time.Minute
+	defaultPersistEvery   = 15 * time.Minute
 )
 
 // Options says where the state lives and how long history is kept.
@@ -66,9 +66,10 @@ type Options struct {
 	// AuditRetention bounds the audit trail. Default 90 days: long enough
 	// to answer "who flushed cache-3 last month".
 	AuditRetention time.Duration
-	// SnapshotEvery is how often an instance's last snapshot is persisted
-	// while its server runs on (see snapshots.go). Default 15 minutes.
-	SnapshotEvery time.Duration
+	// PersistEvery is how often a sweep writes an instance's last snapshot
+	// and the history samples since its last write, while its server runs
+	// on (see latest.go). Default 15 minutes.
+	PersistEvery time.Duration
 	// ReadOnly opens an existing bbolt file for reading only, failing with
 	// ErrInUse within a second when a running bot holds it; the CLI's
 	// verbs read the store this way. The Redis backend ignores it.
@@ -95,8 +96,8 @@ type Store struct {
 	auditRetention time.Duration
 	ids            idSource
 	onFenced       func(op string)
-	snapshotEvery  time.Duration
-	snapshots      snapshotCache
+	persistEvery   time.Duration
+	latest         latestCache
 }
 
 // Open opens the bbolt file, or connects to Redis when o.RedisURL is set
@@ -134,8 +135,8 @@ func (o Options) withDefaults() Options {
 	if o.AuditRetention <= 0 {
 		o.AuditRetention = defaultAuditRetention
 	}
-	if o.SnapshotEvery <= 0 {
-		o.SnapshotEvery = defaultSnapshotEvery
+	if o.PersistEvery <= 0 {
+		o.PersistEvery = defaultPersistEvery
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -152,7 +153,7 @@ func newStore(b backend, o Options) *Store {
 	// Outermost, so the observer above counts the backend's own errors.
 	b = classified{backend: b, onFenced: o.OnFenced}
 	return &Store{b: b, raw: raw, now: o.Now, retention: o.Retention, auditRetention: o.AuditRetention, onFenced: o.OnFenced,
-		snapshotEvery: o.SnapshotEvery, snapshots: snapshotCache{m: map[string]*latest{}}}
+		persistEvery: o.PersistEvery, latest: latestCache{m: map[string]*latest{}}}
 }
 
 // fenced reports a refused piece of stale work to OnFenced.
@@ -162,12 +163,12 @@ func (s *Store) fenced(op string) {
 	}
 }
 
-// Close persists the snapshots only kept in memory, then releases the file
-// or the Redis connections.
+// Close writes the snapshots and samples only kept in memory (see
+// latest.go), then releases the file or the Redis connections.
 func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
 	defer cancel()
-	return errors.Join(s.flushSnapshots(ctx), s.b.close())
+	return errors.Join(s.flushLatest(ctx), s.b.close())
 }
 
 // closeFlushTimeout bounds Close's last write: a store that does not answer

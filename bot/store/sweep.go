@@ -18,23 +18,19 @@ type SweepRecord struct {
 	Sample   Sample
 }
 
-// keptSnapshot is a snapshot RecordSweep keeps, and its write, or -1.
-type keptSnapshot struct {
-	snap  *handlers.Snapshot
-	rec   []byte
-	write int
-}
-
-// RecordSweep keeps every record's snapshot as its instance's last (Last
-// answers with it; it is persisted when due, see snapshots.go) and appends
-// every sample, with the effect of AppendSample for each record in order:
-// the same records, TTLs and retention (a sample older than Retention is
-// dropped), and a zero Sample.At is Now() (one Now for the sweep). A
-// record with a nil Snapshot only appends its sample.
+// RecordSweep records every record's snapshot as its instance's last
+// (Last answers with it) and appends every sample to its instance's
+// history (Samples answers with it), with the effect of AppendSample for
+// each record in order: the same records, TTLs and retention (a sample
+// older than Retention is dropped), and a zero Sample.At is Now() (one Now
+// for the sweep). A record with a nil Snapshot only appends its sample.
 //
-// It exists because a sweep of 1,000 instances is 1,000 writes and more:
-// on bbolt they are one read-write transaction, so one fsync for the
-// sweep; on Redis they share round trips (see redisBackend.updateMany).
+// What it writes to the backend is only what is due (see latest.go); the
+// rest stays in memory until its instance is due or Close. The writes
+// of a sweep are one batch: on bbolt one read-write transaction, so one
+// fsync for the sweep; on Redis they share round trips (see
+// redisBackend.updateMany). A sweep the store refuses (a stale leader's,
+// ErrFenced) keeps nothing, in the backend or in memory.
 //
 // A write that cannot be done (an instance name the store refuses, a
 // snapshot that does not encode, a history block of a newer format) is
@@ -50,31 +46,63 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 	var (
 		writes []pendingWrite
 		owner  []int // the record of each write
-		// kept are the snapshots to keep once the writes are made, and
-		// whether each is among them.
+		// kept are the snapshots to keep once the batch is made, and the
+		// index of each one's write, or -1 when it is not written.
 		kept []keptSnapshot
+		// held are samples that stay in memory; taken, the pending samples
+		// written in this batch, put back if it fails.
+		held, taken []heldSample
+		due         = map[string]bool{}
 	)
 	recordErrs := make([][]error, len(records))
+	s.latest.mu.Lock()
+	// isDue decides once per instance and sweep; a due instance's pending
+	// samples are written with the sweep's.
+	isDue := func(instance string, snap *handlers.Snapshot, i int) bool {
+		if d, ok := due[instance]; ok {
+			return d
+		}
+		l := s.latest.entry(instance)
+		d := l.isDue(snap, now)
+		due[instance] = d
+		if d {
+			for _, x := range l.pending {
+				if w, keep, err := s.sampleWrite(instance, x, now); err == nil && keep {
+					writes, owner = append(writes, w), append(owner, i)
+				}
+				taken = append(taken, heldSample{instance, x})
+			}
+			l.pending = nil
+		}
+		return d
+	}
 	for i, r := range records {
 		if r.Snapshot != nil {
-			switch w, rec, due, err := s.planSnapshot(r.Snapshot, now); {
-			case err != nil:
+			if w, rec, err := snapshotWrite(r.Snapshot); err != nil {
 				recordErrs[i] = append(recordErrs[i], err)
-			case due:
+			} else if isDue(r.Snapshot.Instance, r.Snapshot, i) {
 				kept = append(kept, keptSnapshot{snap: r.Snapshot, rec: rec, write: len(writes)})
 				writes, owner = append(writes, w), append(owner, i)
-			default:
+			} else {
 				kept = append(kept, keptSnapshot{snap: r.Snapshot, rec: rec, write: -1})
 			}
 		}
-		w, keep, err := s.sampleWrite(r.Instance, r.Sample, now)
+		x := r.Sample
+		if x.At.IsZero() {
+			x.At = now
+		}
+		w, keep, err := s.sampleWrite(r.Instance, x, now)
 		switch {
 		case err != nil:
 			recordErrs[i] = append(recordErrs[i], err)
-		case keep:
+		case !keep:
+		case isDue(r.Instance, nil, i):
 			writes, owner = append(writes, w), append(owner, i)
+		default:
+			held = append(held, heldSample{r.Instance, x})
 		}
 	}
+	s.latest.mu.Unlock()
 
 	var (
 		batchErr error
@@ -91,16 +119,39 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 				recordErrs[owner[j]] = append(recordErrs[owner[j]], writes[j].fail(err))
 			}
 		}
-	} else if len(kept) > 0 {
-		// Nothing written: the fence is checked all the same, so a
-		// stale leader's sweep leaves no snapshot behind in memory.
+	} else if len(kept) > 0 || len(held) > 0 {
+		// Nothing written: the fence is checked all the same, so a stale
+		// leader's sweep leaves nothing behind in memory either.
 		batchErr = CheckFence(ctx)
 	}
-	if batchErr == nil {
+
+	s.latest.mu.Lock()
+	if batchErr != nil {
+		for _, h := range taken {
+			l := s.latest.entry(h.instance)
+			l.pending = append(l.pending, h.x)
+		}
+	} else {
 		for _, k := range kept {
-			s.keepSnapshot(k.snap, k.rec, k.write >= 0 && failed[k.write] == nil, now)
+			l := s.latest.entry(k.snap.Instance)
+			if !k.snap.ProbedAt.Before(l.at) {
+				l.rec, l.at = k.rec, k.snap.ProbedAt
+			}
+			if k.write >= 0 && failed[k.write] == nil {
+				l.markPersisted(k.snap)
+			}
+		}
+		for instance, d := range due {
+			if d {
+				s.written(s.latest.entry(instance), instance, now)
+			}
+		}
+		for _, h := range held {
+			l := s.latest.entry(h.instance)
+			l.pending = append(l.pending, h.x)
 		}
 	}
+	s.latest.mu.Unlock()
 
 	var errs []error
 	if batchErr != nil {
@@ -115,4 +166,17 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 		return nil
 	}
 	return fmt.Errorf("store: record sweep of %d records: %w", len(records), errors.Join(errs...))
+}
+
+// keptSnapshot is a snapshot RecordSweep keeps, and its write, or -1.
+type keptSnapshot struct {
+	snap  *handlers.Snapshot
+	rec   []byte
+	write int
+}
+
+// heldSample is a sample kept in memory until its instance is written.
+type heldSample struct {
+	instance string
+	x        Sample
 }
