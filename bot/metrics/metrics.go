@@ -51,6 +51,7 @@ type Metrics struct {
 	ackLatency      prometheus.Histogram
 	sweepDuration   prometheus.Histogram
 	sweeps          prometheus.Counter
+	sweepsSkipped   prometheus.Counter
 	probeErrors     *prometheus.CounterVec
 	lastSweep       prometheus.Gauge
 	alerts          *prometheus.GaugeVec
@@ -104,6 +105,10 @@ func New() *Metrics {
 		sweeps: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "sweeps_total",
 			Help: "Scheduled sweeps completed.",
+		}),
+		sweepsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sweeps_skipped_total",
+			Help: "Sweep ticks skipped because the previous sweep was still running (it overran the schedule's interval).",
 		}),
 		probeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "probe_errors_total",
@@ -173,7 +178,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commands, m.commandDuration, m.ackLatency,
-		m.sweepDuration, m.sweeps, m.probeErrors, m.lastSweep,
+		m.sweepDuration, m.sweeps, m.sweepsSkipped, m.probeErrors, m.lastSweep,
 		m.alerts, m.approvals, m.remediations,
 		m.slackErrors, m.slackRateLimit, m.storeErrors, m.panics,
 		m.leader, m.fenced, m.dedupeLocal, m.fleet,
@@ -224,6 +229,15 @@ func (m *Metrics) Sweep(d time.Duration, probeErrors map[string]int) {
 		}
 	}
 	m.lastSweep.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// SweepSkipped counts a sweep tick skipped because the previous sweep was
+// still running.
+func (m *Metrics) SweepSkipped() {
+	if m == nil {
+		return
+	}
+	m.sweepsSkipped.Inc()
 }
 
 // Alerts records how many alerts are in each state. byState is the full

@@ -83,6 +83,8 @@ type Options struct {
 type Sweeper struct {
 	o       Options
 	running atomic.Bool
+	// skipped counts the ticks that came while the running sweep ran.
+	skipped atomic.Int64
 	last    atomic.Int64 // unix nanoseconds of the last finished sweep
 
 	// posted are the firing alert messages found in each channel during
@@ -128,7 +130,9 @@ func New(o Options) *Sweeper {
 var errFenced = fmt.Errorf("lost the leader lease: not posting: %w", store.ErrFenced)
 
 // Tick runs one sweep if this replica leads and no sweep is running: a
-// sweep still running when the next tick comes is not started twice.
+// tick that comes while a sweep runs is skipped (and counted in
+// sweeps_skipped_total), and the sweep that overran is logged once, when
+// it ends, with its duration and the ticks it made skip.
 //
 // The sweep runs on a context fenced by the lease (Leader.Fence): from the
 // moment another replica takes the lease, every write of this sweep to the
@@ -141,10 +145,17 @@ func (s *Sweeper) Tick(ctx context.Context) {
 		return
 	}
 	if !s.running.CompareAndSwap(false, true) {
-		s.o.Log.Warn("previous sweep still running: skipping this tick")
+		s.skipped.Add(1)
+		s.o.Metrics.SweepSkipped()
 		return
 	}
-	defer s.running.Store(false)
+	began := s.o.Now()
+	defer func() {
+		if n := s.skipped.Swap(0); n > 0 {
+			s.o.Log.WarnContext(ctx, "sweep overran the schedule's interval: the ticks that came while it ran were skipped", "duration", s.o.Now().Sub(began), "skipped_ticks", n)
+		}
+		s.running.Store(false)
+	}()
 	ctx = requestid.With(ctx, requestid.New())
 	ctx, token, ok := s.o.Leader.Fence(ctx)
 	if !ok {

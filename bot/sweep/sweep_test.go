@@ -17,6 +17,7 @@ import (
 
 	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/bot/sweep"
 	"github.com/redisbot/redisbot/handlers"
@@ -635,10 +636,18 @@ func (f *blockingFleet) Fleet(context.Context, string) ([]*handlers.Report, erro
 
 func (f *blockingFleet) Instances(string) []handlers.Instance { return nil }
 
+// A tick during a running sweep is skipped and counted; the sweep that
+// overran is logged once, when it ends, with its duration and the ticks it
+// made skip (issue 18: it used to log every skipped tick).
 func TestTickSkipsWhileRunning(t *testing.T) {
 	h := newHarness(t)
 	fleet := &blockingFleet{entered: make(chan struct{}, 3), release: make(chan struct{})}
-	sw := h.newSweeper(fleet, h.leader)
+	m := metrics.New()
+	var logs syncLog
+	sw := sweep.New(sweep.Options{
+		Fleet: fleet, Store: h.st, Poster: h.poster, Leader: h.leader, Metrics: m,
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)), Now: h.clock.Now,
+	})
 	tick := func() <-chan struct{} {
 		done := make(chan struct{})
 		go func() { defer close(done); sw.Tick(context.Background()) }()
@@ -657,11 +666,27 @@ func TestTickSkipsWhileRunning(t *testing.T) {
 	first := tick()
 	wait(fleet.entered, "the first sweep never started")
 	wait(tick(), "a tick during a running sweep waited for it instead of skipping")
+	wait(tick(), "a second tick during a running sweep waited for it instead of skipping")
 	if n := fleet.calls.Load(); n != 1 {
 		t.Fatalf("%d sweeps started while one was running, want 1", n)
 	}
+	if strings.Contains(logs.String(), "overran") {
+		t.Errorf("logged before the sweep ended:\n%s", logs.String())
+	}
+	h.clock.step(3 * time.Minute)
 	close(fleet.release)
 	wait(first, "the first sweep never ended")
+	if n := counter(t, m, "redisbot_sweeps_skipped_total", ""); n != 2 {
+		t.Errorf("redisbot_sweeps_skipped_total = %v, want 2", n)
+	}
+	if n := strings.Count(logs.String(), "overran"); n != 1 {
+		t.Errorf("%d overrun records, want 1:\n%s", n, logs.String())
+	}
+	for _, want := range []string{`"duration":180000000000`, `"skipped_ticks":2`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the overrun record lacks %s:\n%s", want, logs.String())
+		}
+	}
 	wait(tick(), "the next tick did not run")
 	if n := fleet.calls.Load(); n != 2 {
 		t.Errorf("%d sweeps after the first ended, want 2", n)
