@@ -398,10 +398,10 @@ func TestAcks(t *testing.T) {
 
 // series makes n minute samples from start with values that exercise the
 // precision: odd byte counts, ratios with three decimals.
-func series(start time.Time, n int) []Sample {
-	out := make([]Sample, n)
+func series(start time.Time, n int) []handlers.Point {
+	out := make([]handlers.Point, n)
 	for i := range out {
-		out[i] = Sample{
+		out[i] = handlers.Point{
 			At:             start.Add(time.Duration(i) * time.Minute),
 			UsedMemory:     1<<30 + int64(i)*7919 + 333,
 			RSS:            1<<30 + 1<<27 + int64(i)*1237,
@@ -419,7 +419,7 @@ func series(start time.Time, n int) []Sample {
 
 // closeEnough checks a stored sample against what was written, within the
 // documented precision.
-func closeEnough(t *testing.T, i int, got, want Sample) {
+func closeEnough(t *testing.T, i int, got, want handlers.Point) {
 	t.Helper()
 	bytesOK := func(g, w int64) bool { return g-w <= 512 && w-g <= 512 }
 	ratioOK := func(g, w float64) bool { return math.Abs(g-w) <= 0.005+1e-9 }
@@ -478,7 +478,7 @@ func TestSamples(t *testing.T) {
 		late.Keys = 42
 		retry := in[5]
 		retry.Keys = 7
-		for _, x := range []Sample{late, retry} {
+		for _, x := range []handlers.Point{late, retry} {
 			if err := f.s.AppendSample(ctx, "cache-1", x); err != nil {
 				t.Fatal(err)
 			}
@@ -503,7 +503,7 @@ func TestPrune(t *testing.T) {
 		ctx := context.Background()
 		s := f.s
 		t0 := f.clock.Now()
-		if err := s.AppendSample(ctx, "cache-1", Sample{At: t0.Add(-defaultRetention - 2*time.Hour), UsedMemory: 1}); err != nil {
+		if err := s.AppendSample(ctx, "cache-1", handlers.Point{At: t0.Add(-defaultRetention - 2*time.Hour), UsedMemory: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := s.Samples(ctx, "cache-1", time.Time{}, t0); len(got) != 0 {
@@ -521,7 +521,7 @@ func TestPrune(t *testing.T) {
 		// Two hours past the retention of t0's block: it goes, a sample
 		// taken now stays.
 		f.clock.Advance(defaultRetention + 2*time.Hour)
-		if err := s.AppendSample(ctx, "cache-1", Sample{UsedMemory: 1 << 20}); err != nil {
+		if err := s.AppendSample(ctx, "cache-1", handlers.Point{UsedMemory: 1 << 20}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Audit(ctx, AuditRecord{Instance: "cache-1", Kind: "recent"}); err != nil {
@@ -808,12 +808,12 @@ func TestHistoryCompatibility(t *testing.T) {
 	contract(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		hour := f.clock.Now().UTC().Truncate(time.Hour)
-		row := append(sampleRow(Sample{At: hour, UsedMemory: 1 << 20, Keys: 5}), 777)
+		row := append(sampleRow(handlers.Point{At: hour, UsedMemory: 1 << 20, Keys: 5}), 777)
 		wide := block{cols: numCols + 1, rows: [][]int64{row}}
 		if err := f.s.b.put(ctx, kindHistory, historyKey("cache-1", hour), wide.encode(), time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.s.AppendSample(ctx, "cache-1", Sample{At: hour.Add(time.Minute), UsedMemory: 2 << 20, Keys: 6}); err != nil {
+		if err := f.s.AppendSample(ctx, "cache-1", handlers.Point{At: hour.Add(time.Minute), UsedMemory: 2 << 20, Keys: 6}); err != nil {
 			t.Fatal(err)
 		}
 		got, err := f.s.Samples(ctx, "cache-1", hour, hour.Add(time.Hour))
@@ -842,7 +842,7 @@ func TestHistoryCompatibility(t *testing.T) {
 		if got, err := f.s.Samples(ctx, "cache-1", hour, next.Add(time.Hour)); err != nil || len(got) != 2 {
 			t.Errorf("with a block of version 2: %d samples, %v", len(got), err)
 		}
-		if err := f.s.AppendSample(ctx, "cache-1", Sample{At: next}); err == nil {
+		if err := f.s.AppendSample(ctx, "cache-1", handlers.Point{At: next}); err == nil {
 			t.Error("appending to a block of an unknown version: no error")
 		}
 	})

@@ -17,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/redistest"
 )
 
@@ -74,7 +75,7 @@ func crashChild(target string) error {
 		if err := s.Audit(ctx, AuditRecord{Instance: "cache-1", Actor: "U2", Kind: "approved", ApprovalID: id}); err != nil {
 			return err
 		}
-		x := Sample{At: base.Add(time.Duration(i) * time.Minute), UsedMemory: int64(i) << 10, Keys: int64(i)}
+		x := handlers.Point{At: base.Add(time.Duration(i) * time.Minute), UsedMemory: int64(i) << 10, Keys: int64(i)}
 		if err := s.AppendSample(ctx, "cache-1", x); err != nil {
 			return err
 		}
@@ -233,7 +234,7 @@ func checkCrashState(t *testing.T, s *Store) {
 	if err := s.CreateApproval(ctx, newApproval(crashID(a), time.Now())); err != nil {
 		t.Errorf("create after the crash: %v", err)
 	}
-	if err := s.AppendSample(ctx, "cache-1", Sample{At: samples[c-1].At.Add(time.Minute), UsedMemory: int64(c) << 10, Keys: int64(c)}); err != nil {
+	if err := s.AppendSample(ctx, "cache-1", handlers.Point{At: samples[c-1].At.Add(time.Minute), UsedMemory: int64(c) << 10, Keys: int64(c)}); err != nil {
 		t.Errorf("append after the crash: %v", err)
 	}
 	if got, _ := s.Samples(ctx, "cache-1", samples[0].At, time.Now().Add(365*24*time.Hour)); len(got) != c+1 {

@@ -96,7 +96,7 @@ func TestFencedWritesRefusedAfterTakeover(t *testing.T) {
 					return err
 				},
 				"record sweep": func(ctx context.Context) error {
-					return s.RecordSweep(ctx, []SweepRecord{{Instance: "cache-1", Snapshot: &handlers.Snapshot{Instance: "cache-1", ProbedAt: time.Now(), Info: handlers.Info{"used_memory": "1"}}, Sample: Sample{At: time.Now(), UsedMemory: 1}}})
+					return s.RecordSweep(ctx, []SweepRecord{{Instance: "cache-1", Snapshot: &handlers.Snapshot{Instance: "cache-1", ProbedAt: time.Now(), Info: handlers.Info{"used_memory": "1"}}, Point: handlers.Point{At: time.Now(), UsedMemory: 1}}})
 				},
 			}
 			for what, write := range writes {

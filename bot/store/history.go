@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/redisbot/redisbot/handlers"
 )
 
 // Metric history is kept compact because it is the bulk of the state: a
@@ -54,21 +56,6 @@ import (
 // BenchmarkSampleBytes). Appending rewrites the block in one atomic
 // read-modify-write on both backends, so a crash leaves the old block or
 // the new one, never a torn one.
-
-// Sample is one probe's memory numbers, as kept in history.
-type Sample struct {
-	At          time.Time
-	UsedMemory  int64 // bytes
-	RSS         int64 // bytes
-	Peak        int64 // bytes
-	Maxmemory   int64 // bytes, 0 = unlimited
-	EvictedKeys int64 // cumulative, as INFO reports it
-	OOMErrors   int64 // cumulative
-	Keys        int64
-	FragRatio   float64
-	// AllocFragRatio is allocator_frag_ratio.
-	AllocFragRatio float64
-}
 
 const blockVersion = 1
 
@@ -210,7 +197,7 @@ func (blk *block) insert(row []int64) {
 	blk.rows = slices.Insert(blk.rows, i, full)
 }
 
-func sampleRow(x Sample) []int64 {
+func sampleRow(x handlers.Point) []int64 {
 	row := make([]int64, numCols)
 	row[colTime] = x.At.Unix()
 	row[colUsed] = toKiB(x.UsedMemory)
@@ -225,8 +212,8 @@ func sampleRow(x Sample) []int64 {
 	return row
 }
 
-func rowSample(row []int64) Sample {
-	return Sample{
+func rowSample(row []int64) handlers.Point {
+	return handlers.Point{
 		At:             time.Unix(row[colTime], 0).UTC(),
 		UsedMemory:     row[colUsed] << 10,
 		RSS:            row[colRSS] << 10,
@@ -281,7 +268,7 @@ func blockHour(key string) (time.Time, bool) {
 
 // AppendSample adds a sample (At = Now() when zero) to its instance's
 // history. A sample older than Retention is not kept, as if Prune had run.
-func (s *Store) AppendSample(ctx context.Context, instance string, x Sample) error {
+func (s *Store) AppendSample(ctx context.Context, instance string, x handlers.Point) error {
 	w, keep, err := s.sampleWrite(instance, x, s.now())
 	if err != nil || !keep {
 		return err
@@ -291,7 +278,7 @@ func (s *Store) AppendSample(ctx context.Context, instance string, x Sample) err
 
 // sampleWrite is AppendSample's read-modify-write of the hour block;
 // RecordSweep batches it. keep is false for a sample older than Retention.
-func (s *Store) sampleWrite(instance string, x Sample, now time.Time) (w pendingWrite, keep bool, err error) {
+func (s *Store) sampleWrite(instance string, x handlers.Point, now time.Time) (w pendingWrite, keep bool, err error) {
 	if _, err := joinKey("history", instance); err != nil {
 		return pendingWrite{}, false, err
 	}
@@ -321,7 +308,7 @@ func (s *Store) sampleWrite(instance string, x Sample, now time.Time) (w pending
 
 // Samples returns an instance's samples with from <= At <= to (compared to
 // the second, the precision history keeps), oldest first.
-func (s *Store) Samples(ctx context.Context, instance string, from, to time.Time) ([]Sample, error) {
+func (s *Store) Samples(ctx context.Context, instance string, from, to time.Time) ([]handlers.Point, error) {
 	if _, err := joinKey("history", instance); err != nil {
 		return nil, err
 	}
@@ -334,7 +321,7 @@ func (s *Store) Samples(ctx context.Context, instance string, from, to time.Time
 		to:   historyKey(instance, to.UTC().Truncate(time.Hour).Add(time.Hour)),
 	}
 	var (
-		out    []Sample
+		out    []handlers.Point
 		decErr error
 	)
 	err := s.b.list(ctx, kindHistory, r, func(key string, val []byte) bool {

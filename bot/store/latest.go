@@ -135,7 +135,7 @@ type latest struct {
 	persisted   process
 	persistedAt time.Time
 	// pending are the samples not written yet, in the order recorded.
-	pending []Sample
+	pending []handlers.Point
 	// due is when the instance is written next; zero: at once.
 	due time.Time
 }
@@ -296,9 +296,9 @@ var _ handlers.History = (*Store)(nil)
 // pendingSamples adds the samples of instance not written yet with
 // from <= At <= to (to the second) to xs, which is in time order, as
 // Samples would have read them.
-func (s *Store) pendingSamples(instance string, xs []Sample, lo, hi int64) []Sample {
+func (s *Store) pendingSamples(instance string, xs []handlers.Point, lo, hi int64) []handlers.Point {
 	s.latest.mu.Lock()
-	var pending []Sample
+	var pending []handlers.Point
 	if l, ok := s.latest.m[instance]; ok {
 		pending = slices.Clone(l.pending)
 	}
@@ -309,7 +309,7 @@ func (s *Store) pendingSamples(instance string, xs []Sample, lo, hi int64) []Sam
 			continue
 		}
 		x = rowSample(row)
-		i, found := slices.BinarySearchFunc(xs, x.At, func(y Sample, t time.Time) int { return y.At.Compare(t) })
+		i, found := slices.BinarySearchFunc(xs, x.At, func(y handlers.Point, t time.Time) int { return y.At.Compare(t) })
 		if found {
 			xs[i] = x
 		} else {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisbot/redisbot/handlers"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -18,7 +19,7 @@ import (
 // through a slowly drifting fragmentation ratio, keys proportional to
 // memory, evictions in occasional bursts, a rare OOM error, and a probe
 // that now and then runs a second late.
-func realisticSeries(rng *rand.Rand, start time.Time, n int) []Sample {
+func realisticSeries(rng *rand.Rand, start time.Time, n int) []handlers.Point {
 	const (
 		gib       = 1 << 30
 		maxmemory = 8 * gib
@@ -26,7 +27,7 @@ func realisticSeries(rng *rand.Rand, start time.Time, n int) []Sample {
 	base := float64(4*gib) + rng.Float64()*gib
 	frag, allocFrag := 1.15+rng.Float64()*0.1, 1.02
 	var walk, peak, evicted, ooms float64
-	out := make([]Sample, n)
+	out := make([]handlers.Point, n)
 	for i := range out {
 		day := 2 * math.Pi * float64(i) / (24 * 60)
 		walk += rng.NormFloat64() * 512 * 1024
@@ -44,7 +45,7 @@ func realisticSeries(rng *rand.Rand, start time.Time, n int) []Sample {
 		if rng.IntN(10) == 0 {
 			at = at.Add(time.Second + time.Duration(rng.IntN(1000))*time.Millisecond)
 		}
-		out[i] = Sample{
+		out[i] = handlers.Point{
 			At:             at,
 			UsedMemory:     int64(used),
 			RSS:            int64(used*frag) + rng.Int64N(64*1024),
@@ -61,7 +62,7 @@ func realisticSeries(rng *rand.Rand, start time.Time, n int) []Sample {
 }
 
 // encodedSize is the bytes the series takes as hour blocks, values only.
-func encodedSize(xs []Sample) (bytes, blocks int) {
+func encodedSize(xs []handlers.Point) (bytes, blocks int) {
 	blk := block{cols: numCols}
 	var hour time.Time
 	flush := func() {
@@ -125,7 +126,7 @@ func TestHistoryFootprint(t *testing.T) {
 	}
 	s := newStore(b, Options{Now: clk.Now})
 	rng := rand.New(rand.NewPCG(1, 1))
-	all := make([][]Sample, instances)
+	all := make([][]handlers.Point, instances)
 	for i := range all {
 		all[i] = realisticSeries(rng, start, minutes)
 	}

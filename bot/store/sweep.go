@@ -10,19 +10,19 @@ import (
 
 // SweepRecord is what a sweep keeps of one instance.
 type SweepRecord struct {
-	// Instance is the history Sample goes to, as AppendSample's instance.
+	// Instance is the history handlers.Point goes to, as AppendSample's instance.
 	Instance string
 	// Snapshot, when not nil, becomes the last snapshot of its own
 	// Snapshot.Instance, as with PutSnapshot.
 	Snapshot *handlers.Snapshot
-	Sample   Sample
+	Point    handlers.Point
 }
 
 // RecordSweep records every record's snapshot as its instance's last
 // (Last answers with it) and appends every sample to its instance's
 // history (Samples answers with it), with the effect of AppendSample for
 // each record in order: the same records, TTLs and retention (a sample
-// older than Retention is dropped), and a zero Sample.At is Now() (one Now
+// older than Retention is dropped), and a zero Point.At is Now() (one Now
 // for the sweep). A record with a nil Snapshot only appends its sample.
 //
 // What it writes to the backend is only what is due (see latest.go); the
@@ -87,7 +87,7 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 				kept = append(kept, keptSnapshot{snap: r.Snapshot, rec: rec, write: -1})
 			}
 		}
-		x := r.Sample
+		x := r.Point
 		if x.At.IsZero() {
 			x.At = now
 		}
@@ -178,5 +178,5 @@ type keptSnapshot struct {
 // heldSample is a sample kept in memory until its instance is written.
 type heldSample struct {
 	instance string
-	x        Sample
+	x        handlers.Point
 }

@@ -82,7 +82,7 @@ func TestRecordSweep(t *testing.T) {
 			records := make([]SweepRecord, instances)
 			for i := range instances {
 				snap := sweepSnapshot(name("sweep", i), x.At, n)
-				records[i] = SweepRecord{Instance: snap.Instance, Snapshot: snap, Sample: x}
+				records[i] = SweepRecord{Instance: snap.Instance, Snapshot: snap, Point: x}
 				each := sweepSnapshot(name("each", i), x.At, n)
 				if err := f.s.PutSnapshot(ctx, each); err != nil {
 					t.Fatal(err)
@@ -270,7 +270,7 @@ func TestSamplesHeldUntilDue(t *testing.T) {
 		sweep := func() {
 			t.Helper()
 			sweeps++
-			if err := f.s.RecordSweep(ctx, []SweepRecord{{Instance: instance, Sample: Sample{At: f.clock.Now(), Keys: int64(sweeps)}}}); err != nil {
+			if err := f.s.RecordSweep(ctx, []SweepRecord{{Instance: instance, Point: handlers.Point{At: f.clock.Now(), Keys: int64(sweeps)}}}); err != nil {
 				t.Fatal(err)
 			}
 			xs, err := f.s.Samples(ctx, instance, start, f.clock.Now())
@@ -332,17 +332,17 @@ func TestRecordSweepPartial(t *testing.T) {
 		unencodable.MemoryStats["bad"] = math.NaN()
 		snap := func(instance string) *handlers.Snapshot { return sweepSnapshot(instance, now, 0) }
 		records := []SweepRecord{
-			{Instance: "cache-0", Snapshot: snap("cache-0"), Sample: Sample{At: now, Keys: 1}},
-			{Instance: "cache-1", Sample: Sample{At: now, Keys: 2}},
-			{Instance: "bad\x00name", Snapshot: snap("bad\x00name"), Sample: Sample{At: now}},
-			{Instance: "cache-3", Snapshot: unencodable, Sample: Sample{At: now, Keys: 4}},
-			{Instance: "cache-4", Snapshot: snap("cache-4"), Sample: Sample{At: now, Keys: 5}},
-			{Instance: "cache-5", Snapshot: snap("cache-5"), Sample: Sample{At: now.Add(-defaultRetention - 2*time.Hour)}},
-			{Instance: "", Sample: Sample{At: now}},
+			{Instance: "cache-0", Snapshot: snap("cache-0"), Point: handlers.Point{At: now, Keys: 1}},
+			{Instance: "cache-1", Point: handlers.Point{At: now, Keys: 2}},
+			{Instance: "bad\x00name", Snapshot: snap("bad\x00name"), Point: handlers.Point{At: now}},
+			{Instance: "cache-3", Snapshot: unencodable, Point: handlers.Point{At: now, Keys: 4}},
+			{Instance: "cache-4", Snapshot: snap("cache-4"), Point: handlers.Point{At: now, Keys: 5}},
+			{Instance: "cache-5", Snapshot: snap("cache-5"), Point: handlers.Point{At: now.Add(-defaultRetention - 2*time.Hour)}},
+			{Instance: "", Point: handlers.Point{At: now}},
 			// The same block as record 0's, in the same sweep.
-			{Instance: "cache-0", Sample: Sample{At: now.Add(time.Second), Keys: 8}},
+			{Instance: "cache-0", Point: handlers.Point{At: now.Add(time.Second), Keys: 8}},
 			// At left zero: the sweep's Now.
-			{Instance: "cache-8", Sample: Sample{Keys: 9}},
+			{Instance: "cache-8", Point: handlers.Point{Keys: 9}},
 		}
 		err := f.s.RecordSweep(ctx, records)
 		if err == nil {
@@ -362,10 +362,10 @@ func TestRecordSweepPartial(t *testing.T) {
 		// The single methods' errors, word for word. They write nothing.
 		for _, single := range []error{
 			f.s.PutSnapshot(ctx, snap("bad\x00name")),
-			f.s.AppendSample(ctx, "bad\x00name", Sample{At: now}),
+			f.s.AppendSample(ctx, "bad\x00name", handlers.Point{At: now}),
 			f.s.PutSnapshot(ctx, unencodable),
-			f.s.AppendSample(ctx, "cache-4", Sample{At: now, Keys: 5}),
-			f.s.AppendSample(ctx, "", Sample{At: now}),
+			f.s.AppendSample(ctx, "cache-4", handlers.Point{At: now, Keys: 5}),
+			f.s.AppendSample(ctx, "", handlers.Point{At: now}),
 		} {
 			if single == nil || !strings.Contains(msg, single.Error()) {
 				t.Errorf("the error lacks %q:\n%s", single, msg)
@@ -427,7 +427,7 @@ func TestRecordSweepRace(t *testing.T) {
 				records := make([]SweepRecord, instances)
 				for i := range records {
 					inst := fmt.Sprintf("cache-%d", i)
-					records[i] = SweepRecord{Instance: inst, Snapshot: sweepSnapshot(inst, at(r, 0), r), Sample: Sample{At: at(r, 0), Keys: 1}}
+					records[i] = SweepRecord{Instance: inst, Snapshot: sweepSnapshot(inst, at(r, 0), r), Point: handlers.Point{At: at(r, 0), Keys: 1}}
 				}
 				if err := f.s.RecordSweep(ctx, records); err != nil {
 					t.Error(err)
@@ -438,7 +438,7 @@ func TestRecordSweepRace(t *testing.T) {
 		wg.Go(func() {
 			for r := range rounds {
 				for i := range instances {
-					if err := other.AppendSample(ctx, fmt.Sprintf("cache-%d", i), Sample{At: at(r, 1), Keys: 2}); err != nil {
+					if err := other.AppendSample(ctx, fmt.Sprintf("cache-%d", i), handlers.Point{At: at(r, 1), Keys: 2}); err != nil {
 						t.Error(err)
 						return
 					}
@@ -518,7 +518,7 @@ func BenchmarkRecordSweep1000(b *testing.B) {
 		for i := range records {
 			snap := &handlers.Snapshot{Instance: fmt.Sprintf("cache-%04d", i), ProbedAt: at, RoundTrip: time.Millisecond,
 				Info: info, Config: map[string]string{"maxmemory": "104857600", "maxmemory-policy": "allkeys-lru"}}
-			records[i] = SweepRecord{Instance: snap.Instance, Snapshot: snap, Sample: Sample{At: at,
+			records[i] = SweepRecord{Instance: snap.Instance, Snapshot: snap, Point: handlers.Point{At: at,
 				UsedMemory: int64(1<<30 + i<<10), RSS: 1<<30 + 1<<27, Peak: 3 << 29, Maxmemory: 2 << 30, Keys: int64(i), FragRatio: 1.13}}
 		}
 		return records
@@ -532,7 +532,7 @@ func BenchmarkRecordSweep1000(b *testing.B) {
 				if err := s.PutSnapshot(ctx, r.Snapshot); err != nil {
 					return err
 				}
-				if err := s.AppendSample(ctx, r.Instance, r.Sample); err != nil {
+				if err := s.AppendSample(ctx, r.Instance, r.Point); err != nil {
 					return err
 				}
 			}

@@ -12,10 +12,7 @@ import (
 // benchmark so scripts/bench-store-writes.sh can run the same benchmark on
 // the code before the change with that code's own versions.
 func benchRecord(s *handlers.Snapshot) store.SweepRecord {
-	p := handlers.PointOf(s)
-	return store.SweepRecord{Instance: s.Instance, Snapshot: s, Sample: store.Sample{At: p.At, UsedMemory: p.UsedMemory, RSS: p.RSS,
-		Peak: p.Peak, Maxmemory: p.Maxmemory, EvictedKeys: p.EvictedKeys, OOMErrors: p.OOMErrors, Keys: p.Keys,
-		FragRatio: p.FragRatio, AllocFragRatio: p.AllocFragRatio}}
+	return store.SweepRecord{Instance: s.Instance, Snapshot: s, Point: handlers.PointOf(s)}
 }
 
 func recordSweep(st *store.Store, records []store.SweepRecord) error {

@@ -229,7 +229,7 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 	for _, r := range reports {
 		unreachable[r.Instance] = r.Failed()
 		if r.Snapshot != nil && !r.Failed() {
-			records = append(records, store.SweepRecord{Instance: r.Instance, Snapshot: r.Snapshot, Sample: sampleOf(r.Snapshot)})
+			records = append(records, store.SweepRecord{Instance: r.Instance, Snapshot: r.Snapshot, Point: handlers.PointOf(r.Snapshot)})
 		}
 	}
 	// One transaction (one fsync) for the sweep's history samples and the
@@ -613,18 +613,6 @@ func matchingSilence(list []store.Silence, instance, finding string, now time.Ti
 		}
 	}
 	return all
-}
-
-// sampleOf is what history keeps of a snapshot.
-func sampleOf(s *handlers.Snapshot) store.Sample {
-	i := func(k string) int64 { n, _ := s.Int(k); return n }
-	f := func(k string) float64 { v, _ := s.Float(k); return v }
-	maxmem, _ := s.Maxmemory()
-	oom, _ := s.Info.ErrorCount("OOM")
-	keys, _ := s.Keys()
-	return store.Sample{At: s.ProbedAt, UsedMemory: i("used_memory"), RSS: i("used_memory_rss"), Peak: i("used_memory_peak"),
-		Maxmemory: maxmem, EvictedKeys: i("evicted_keys"), OOMErrors: oom, Keys: keys,
-		FragRatio: f("mem_fragmentation_ratio"), AllocFragRatio: f("allocator_frag_ratio")}
 }
 
 // The store keeps alerts in its own record; the lifecycle's extra times

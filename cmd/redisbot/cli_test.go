@@ -200,7 +200,7 @@ func TestStoreVerbsAtTheTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 12 {
-		err := st.AppendSample(ctx, "cache-1", store.Sample{At: now.Add(time.Duration(i-12) * 10 * time.Minute),
+		err := st.AppendSample(ctx, "cache-1", handlers.Point{At: now.Add(time.Duration(i-12) * 10 * time.Minute),
 			UsedMemory: int64(100+i) << 20, RSS: int64(150+2*i) << 20, Maxmemory: 512 << 20, FragRatio: 1.5 + float64(i)/100})
 		if err != nil {
 			t.Fatal(err)
