@@ -78,6 +78,9 @@ type Options struct {
 	Dedupe interface {
 		Once(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	}
+	// Fleet gives the App Home its fleet from the last sweep; nil shows
+	// none.
+	Fleet Fleet
 	// KeyScans bounds /redis keys.
 	KeyScans KeyScanOptions
 	// Redactor removes every configured secret from remediation outcomes
@@ -150,6 +153,7 @@ const (
 	kindCommand kind = iota // /redis slash command
 	kindMention             // @redisbot in a channel
 	kindClick               // a button in one of our messages
+	kindHome                // the App Home tab opened
 )
 
 // job is an acked envelope converted to what the workers need.
@@ -299,15 +303,29 @@ func toJob(evt socketmode.Event) (job, bool) {
 	case slack.SlashCommand:
 		return job{kind: kindCommand, channel: data.ChannelID, user: data.UserID, text: data.Text, responseURL: data.ResponseURL}, true
 	case slackevents.EventsAPIEvent:
-		m, ok := data.InnerEvent.Data.(*slackevents.AppMentionEvent)
-		if !ok || m.BotID != "" {
-			return job{}, false
+		switch m := data.InnerEvent.Data.(type) {
+		case *slackevents.AppMentionEvent:
+			if m.BotID != "" {
+				return job{}, false
+			}
+			thread := m.ThreadTimeStamp
+			if thread == "" {
+				thread = m.TimeStamp
+			}
+			return job{kind: kindMention, channel: m.Channel, user: m.User, text: stripMentions(m.Text), threadTS: thread}, true
+		case *slackevents.MessageEvent:
+			// A direct message reads as a mention. Edits, joins and the
+			// bot's own answers (subtypes, a bot id) are not questions.
+			if m.ChannelType != "im" || m.BotID != "" || m.SubType != "" || m.User == "" {
+				return job{}, false
+			}
+			return job{kind: kindMention, channel: m.Channel, user: m.User, text: stripMentions(m.Text), threadTS: m.ThreadTimeStamp}, true
+		case *slackevents.AppHomeOpenedEvent:
+			if m.Tab != "home" {
+				return job{}, false
+			}
+			return job{kind: kindHome, user: m.User}, true
 		}
-		thread := m.ThreadTimeStamp
-		if thread == "" {
-			thread = m.TimeStamp
-		}
-		return job{kind: kindMention, channel: m.Channel, user: m.User, text: stripMentions(m.Text), threadTS: thread}, true
 	case slack.InteractionCallback:
 		if data.Type != slack.InteractionTypeBlockActions || len(data.ActionCallback.BlockActions) == 0 {
 			return job{}, false
@@ -322,11 +340,14 @@ func toJob(evt socketmode.Event) (job, bool) {
 	return job{}, false
 }
 
-// metricVerb is a bounded label: a known verb, "click", or "unknown" (what
+// metricVerb is a bounded label: a known verb, "click", "home", or "unknown" (what
 // users type must not become a metric series).
 func metricVerb(j job) string {
-	if j.kind == kindClick {
+	switch j.kind {
+	case kindClick:
 		return "click"
+	case kindHome:
+		return "home"
 	}
 	cmd, err := handlers.ParseCommand(j.text)
 	if err == nil {
@@ -406,6 +427,8 @@ func (b *Bot) process(ctx context.Context, j job) {
 			outcome, err = b.command(ctx, j)
 		case kindClick:
 			outcome, err = b.click(ctx, j)
+		case kindHome:
+			outcome, err = b.home(ctx, j)
 		}
 		return err
 	})

@@ -116,7 +116,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	// pace per rate-limit scope, replies first.
 	out := outbox.New(outbox.Options{API: api, Redactor: redactor, Metrics: m, Logger: log})
 	bot := slackbot.New(slackbot.Options{
-		Outbox: out, Socket: socket, Router: svc, Access: policy, Runbooks: lib,
+		Outbox: out, Socket: socket, Router: svc, Fleet: svc, Access: policy, Runbooks: lib,
 		APIURL:          cfg.Slack.APIURL,
 		Workers:         cfg.Slack.Workers,
 		Queue:           cfg.Slack.Queue,
