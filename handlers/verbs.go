@@ -123,6 +123,8 @@ func init() {
 			Role:  RoleViewer, Where: Anywhere, Handle: trendVerb},
 		{Name: "silence", Usage: "silence <instance> [finding] <duration>", Summary: "stop alerts for an instance or one finding (operator)",
 			Role: RoleOperator, Where: InSlack, Handle: silenceVerb},
+		{Name: "unsilence", Usage: "unsilence <id>|<instance> [finding]", Summary: "lift a silence by its id, or an instance's (operator)",
+			Role: RoleOperator, Where: InSlack, Handle: unsilenceVerb},
 		{Name: "silences", Usage: "silences", Summary: "active silences", Role: RoleViewer, Where: Anywhere, Handle: silencesVerb},
 		{Name: "help", Usage: "help [verb]", Summary: "this help", Role: RoleViewer, Where: Anywhere, Handle: helpVerb},
 		{Name: "check-config", Usage: "check-config", Summary: "validate the config and probe every instance", Role: RoleOperator, Where: AtTerminal},

@@ -62,6 +62,9 @@ type Trend struct {
 type Changer interface {
 	RequestRemediation(ctx context.Context, cmd Command) error
 	Silence(ctx context.Context, req SilenceRequest) error
+	// Unsilence lifts the silence with the id args[0], or the active ones
+	// on the instance args[0] (of the finding args[1], when given).
+	Unsilence(ctx context.Context, args []string) error
 }
 
 // SilenceRequest is a checked silence command.
@@ -281,4 +284,15 @@ func silenceVerb(ctx context.Context, _ *Service, cmd Command) (*Response, error
 		}
 	}
 	return &Response{Verb: cmd.Verb, Answered: true}, cmd.Changes.Silence(ctx, req)
+}
+
+func unsilenceVerb(ctx context.Context, _ *Service, cmd Command) (*Response, error) {
+	v, _ := LookupVerb(cmd.Verb)
+	if cmd.Changes == nil {
+		return nil, v.NotHere(cmd.Args)
+	}
+	if len(cmd.Args) < 1 || len(cmd.Args) > 2 {
+		return nil, v.UsageError("unsilence takes a silence id, or an instance and an optional finding")
+	}
+	return &Response{Verb: cmd.Verb, Answered: true}, cmd.Changes.Unsilence(ctx, cmd.Args)
 }

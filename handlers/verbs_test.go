@@ -46,6 +46,7 @@ func (c cannedRecords) Window(_ context.Context, instance string, from, to time.
 type recordingChanger struct {
 	remediations []Command
 	silences     []SilenceRequest
+	unsilences   [][]string
 }
 
 func (r *recordingChanger) RequestRemediation(_ context.Context, cmd Command) error {
@@ -55,6 +56,11 @@ func (r *recordingChanger) RequestRemediation(_ context.Context, cmd Command) er
 
 func (r *recordingChanger) Silence(_ context.Context, req SilenceRequest) error {
 	r.silences = append(r.silences, req)
+	return nil
+}
+
+func (r *recordingChanger) Unsilence(_ context.Context, args []string) error {
+	r.unsilences = append(r.unsilences, args)
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/redisbot/redisbot/bot/access"
@@ -35,6 +37,54 @@ func (b *Bot) Reply(ctx context.Context, channel, threadTS string, m blockkit.Me
 // Tagged is the outbox's (the sweep's Finder).
 func (b *Bot) Tagged(ctx context.Context, channel, metaType string, since time.Time) (map[string]blockkit.Meta, error) {
 	return b.opts.Outbox.Tagged(ctx, channel, metaType, since)
+}
+
+// unsilence lifts silences: the one with an id, or every active one on an
+// instance (of one finding, when named). Operators lift them, as they set
+// them. The sweep then redraws the alert messages that showed them.
+func (b *Bot) unsilence(ctx context.Context, j job, args []string, scope []string) error {
+	if err := b.opts.Access.Require(ctx, j.user, access.Operator); err != nil {
+		return b.refuse(ctx, j, err)
+	}
+	list, err := b.opts.Store.Silences(ctx)
+	if err != nil {
+		return err
+	}
+	now := b.now()
+	var lift []store.Silence
+	for _, x := range list {
+		if len(args) == 1 && x.ID == args[0] {
+			lift = []store.Silence{x}
+			break
+		}
+	}
+	if lift == nil {
+		inst, err := b.opts.Resolver.Resolve(args[0], scope)
+		if err != nil {
+			return b.ephemeral(ctx, j, blockkit.RenderError(err))
+		}
+		for _, x := range list {
+			if x.Instance == inst.Name && now.Before(x.Until) && (len(args) == 1 || x.Finding == args[1]) {
+				lift = append(lift, x)
+			}
+		}
+	}
+	// A silence outside the channel's scope is not this channel's to lift.
+	lift = slices.DeleteFunc(lift, func(x store.Silence) bool { _, err := b.opts.Resolver.Resolve(x.Instance, scope); return err != nil })
+	if len(lift) == 0 {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("No active silence matches "+strings.Join(args, " ")+": /redis silences lists them."))
+	}
+	for _, x := range lift {
+		if err := b.opts.Store.DeleteSilence(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		_ = b.opts.Store.Audit(ctx, store.AuditRecord{Schema: store.SchemaVersion, At: now, Instance: x.Instance, Actor: j.user, Kind: "unsilenced",
+			Detail: map[string]string{"finding": orAll(x.Finding), "silence": x.ID}})
+		if err := b.ephemeral(ctx, j, blockkit.RenderUnsilenced(x.ID, x.Instance, x.Finding, j.user)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // silence records a silence; operators set them, as they decide what pages.

@@ -47,6 +47,14 @@ func (c changes) Silence(ctx context.Context, req handlers.SilenceRequest) error
 	return c.b.silence(ctx, c.j, req.Instance, req.Finding, req.Duration, c.scope)
 }
 
+// Unsilence lifts typed silences.
+func (c changes) Unsilence(ctx context.Context, args []string) error {
+	if c.b.opts.Store == nil {
+		return c.b.ephemeral(ctx, c.j, blockkit.RenderRefusal("This needs the state store, which this bot does not have."))
+	}
+	return c.b.unsilence(ctx, c.j, args, c.scope)
+}
+
 // render answers a command with what its verb returned.
 func (b *Bot) render(ctx context.Context, j job, resp *handlers.Response) error {
 	switch {

@@ -228,3 +228,45 @@ func TestSlackAlertTimingFromConfig(t *testing.T) {
 		t.Errorf("full-1 posted %d OOM alerts within its 1h for", n)
 	}
 }
+
+// unsilence lifts a silence by its id, or an instance's, and only an
+// operator may; the alert message drops the mark.
+func TestSlackUnsilence(t *testing.T) {
+	srv := fullServer(t)
+	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
+	fake := bot.fake
+	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
+	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
+	})[0]
+	waitNew := func(match func(slacktest.Post) bool, do func()) slacktest.Post {
+		t.Helper()
+		n := 0
+		for _, p := range fake.Posts() {
+			if match(p) {
+				n++
+			}
+		}
+		do()
+		return fake.WaitPosts(t, n+1, 15*time.Second, match)[n]
+	}
+	fake.SlashCommand(slash(onCall, "U0OP", "silence full-1 oom-rejecting 2h"))
+	note := fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("silenced by <@U0OP> for 2h"))[0]
+	id := regexp.MustCompile("silence `([0-9a-f]{12})`").FindStringSubmatch(note.BlocksText())
+	if id == nil {
+		t.Fatalf("silence note: %s", note.BlocksText())
+	}
+	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == alert.TS && strings.Contains(p.BlocksText(), "Silenced by <@U0OP>")
+	})
+	fake.SlashCommand(slash(onCall, "U0VIEWER", "unsilence "+id[1]))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("needs the operator role"))
+	waitNew(func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == alert.TS && !strings.Contains(p.BlocksText(), "Silenced by")
+	}, func() {
+		fake.SlashCommand(slash(onCall, "U0OP", "unsilence "+id[1]))
+		fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("no longer silenced: silence `"+id[1]+"` lifted by <@U0OP>"))
+	})
+	fake.SlashCommand(slash(onCall, "U0OP", "unsilence full-1"))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("No active silence matches full-1"))
+}
