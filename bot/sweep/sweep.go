@@ -2,11 +2,14 @@ package sweep
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -164,10 +167,10 @@ func (s *Sweeper) Tick(ctx context.Context) {
 		return
 	}
 	start := s.o.Now()
-	var errs map[string]int
+	var done swept
 	err := handlers.Safely(func() error {
 		var err error
-		errs, err = s.sweep(ctx, token)
+		done, err = s.sweep(ctx, token)
 		return err
 	})
 	if pe, ok := handlers.AsPanic(err); ok {
@@ -192,92 +195,148 @@ func (s *Sweeper) Tick(ctx context.Context) {
 		s.o.Metrics.FleetSweep(end)
 	}
 	s.last.Store(end.UnixNano())
-	s.o.Metrics.Sweep(s.o.Now().Sub(start), errs)
-	s.o.Log.InfoContext(ctx, "sweep done", "duration", s.o.Now().Sub(start), "instances", len(s.o.Fleet.Instances("")))
+	s.o.Metrics.Sweep(s.o.Now().Sub(start), done.probeErrors)
+	s.o.Log.InfoContext(ctx, "sweep done", "duration", s.o.Now().Sub(start), "instances", done.instances)
 }
 
-func (s *Sweeper) sweep(ctx context.Context, token int64) (map[string]int, error) {
+// A sweep is a chain of small stages, each with one input and one output,
+// as Alertmanager's notify pipeline: observe probes the fleet and reads
+// what the store remembers, judge decides what each instance shows, step
+// moves every alert through its lifecycle, deliver posts what changed,
+// save writes what was delivered, and forward hands the saved alerts on.
+// Only observe reads the store and only save writes it.
+func (s *Sweeper) sweep(ctx context.Context, token int64) (swept, error) {
+	seen, err := s.observe(ctx)
+	if err != nil {
+		return swept{}, err
+	}
+	done := swept{instances: len(seen.probes), probeErrors: seen.probeErrors()}
+	delivered, err := s.deliver(ctx, token, s.step(s.judge(seen)))
+	// What was delivered is saved even when a later delivery failed, so
+	// a posted message keeps its record.
+	saved, serr := s.save(ctx, delivered)
+	if err = errors.Join(err, serr); err != nil {
+		return done, err
+	}
+	s.forward(ctx, saved, seen.now)
+	return done, nil
+}
+
+// swept is what Tick logs and counts of a sweep.
+type swept struct {
+	instances   int
+	probeErrors map[string]int
+}
+
+// probe is one instance's report beside its configuration.
+type probe struct {
+	report *handlers.Report
+	inst   handlers.Instance
+}
+
+// observation is what one sweep saw: every instance probed once, and what
+// the store remembers (alerts, silences, acknowledgements), read once.
+type observation struct {
+	now    time.Time
+	probes []probe
+	// alerts are the stored alerts in the store's order (instance, then
+	// finding); byKey indexes them by alertKey.
+	alerts   []store.Alert
+	byKey    map[string]store.Alert
+	silences []store.Silence
+	acks     map[string]store.Ack
+}
+
+func (o observation) probeErrors() map[string]int {
+	out := map[string]int{}
+	for _, p := range o.probes {
+		if p.report.Failed() {
+			out[string(p.report.Error.Class)]++
+		}
+	}
+	return out
+}
+
+// observe probes every instance once and reads the store's alerts,
+// silences and acknowledgements once.
+func (s *Sweeper) observe(ctx context.Context) (observation, error) {
 	s.posted = nil // a new sweep reads the channels afresh
 	if s.o.Refresh != nil {
 		s.o.Refresh(ctx)
 	}
 	reports, err := s.o.Fleet.Fleet(ctx, "")
 	if err != nil {
-		return nil, err
+		return observation{}, err
 	}
-	probeErrors := map[string]int{}
-	for _, r := range reports {
-		if r.Failed() {
-			probeErrors[string(r.Error.Class)]++
-		}
-	}
-	if err := s.record(ctx, token, reports); err != nil {
-		return probeErrors, err
-	}
-	return probeErrors, nil
-}
-
-// record stores what a sweep saw and moves every alert.
-func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.Report) error {
-	now := s.o.Now()
+	o := observation{now: s.o.Now(), byKey: map[string]store.Alert{}, acks: map[string]store.Ack{}}
 	instances := map[string]handlers.Instance{}
 	for _, inst := range s.o.Fleet.Instances("") {
 		instances[inst.Name] = inst
 	}
-	unreachable := map[string]bool{}
-	var records []store.SweepRecord
 	for _, r := range reports {
-		unreachable[r.Instance] = r.Failed()
-		if r.Snapshot != nil && !r.Failed() {
-			records = append(records, store.SweepRecord{Instance: r.Instance, Snapshot: r.Snapshot, Point: handlers.PointOf(r.Snapshot)})
-		}
+		o.probes = append(o.probes, probe{report: r, inst: instances[r.Instance]})
 	}
-	// One transaction (one fsync) for the sweep's history samples and the
-	// snapshots due to be persisted, not one or two per instance.
-	err := s.o.Store.RecordSweep(ctx, records)
-	if errors.Is(err, store.ErrFenced) {
-		return err
+	if o.alerts, err = s.o.Store.Alerts(ctx); err != nil {
+		return o, fmt.Errorf("read alerts: %w", err)
 	}
-	if err != nil {
-		s.o.Log.WarnContext(ctx, "store sweep records", "error", err)
+	for _, a := range o.alerts {
+		o.byKey[alertKey(a.Instance, a.Finding)] = a
 	}
-	storm := alerts.Storm(unreachable, s.o.StormThreshold)
-	if err := s.stormSummary(ctx, token, storm, unreachable, now); err != nil {
-		return err
-	}
-
-	stored, err := s.o.Store.Alerts(ctx)
-	if err != nil {
-		return fmt.Errorf("read alerts: %w", err)
-	}
-	byKey := map[string]store.Alert{}
-	for _, a := range stored {
-		byKey[a.Instance+"\x00"+a.Finding] = a
-	}
-	silences, err := s.o.Store.Silences(ctx)
-	if err != nil {
-		return fmt.Errorf("read silences: %w", err)
+	if o.silences, err = s.o.Store.Silences(ctx); err != nil {
+		return o, fmt.Errorf("read silences: %w", err)
 	}
 	acks, err := s.o.Store.Acks(ctx)
 	if err != nil {
-		return fmt.Errorf("read acknowledgements: %w", err)
+		return o, fmt.Errorf("read acknowledgements: %w", err)
 	}
-	ackByKey := map[string]store.Ack{}
 	for _, x := range acks {
-		ackByKey[alertKey(x.Instance, x.Finding)] = x
+		o.acks[alertKey(x.Instance, x.Finding)] = x
 	}
-	handled := func(instance, finding string) handling {
-		h := handling{silence: matchingSilence(silences, instance, finding, now)}
-		if x, ok := ackByKey[alertKey(instance, finding)]; ok {
-			h.ack = &x
+	return o, nil
+}
+
+// fleetInstance and fleetFinding name the storm summary's alert: one for the whole fleet.
+const fleetInstance, fleetFinding = "*fleet*", "unreachable"
+
+// judgement is what a sweep concludes from its observation: whether the
+// fleet storms, and the observation of every alert to step.
+type judgement struct {
+	observation
+	storm bool
+	// down of fleet instances did not answer.
+	down, fleet int
+	verdicts    []verdict
+}
+
+// verdict is one (instance, finding) as this sweep sees it.
+type verdict struct {
+	probe
+	finding handlers.Finding
+	obs     alerts.Observation
+	stored  store.Alert // zero when the store has none
+}
+
+// judge applies the storm rule and hysteresis to the observation: every
+// finding at warning or above is present, every stored alert the report
+// no longer shows is absent unless it holds above its clearing threshold,
+// and an unreachable instance leaves its other alerts as they are.
+func (s *Sweeper) judge(o observation) judgement {
+	unreachable := map[string]bool{}
+	for _, p := range o.probes {
+		unreachable[p.report.Instance] = p.report.Failed()
+	}
+	j := judgement{observation: o, fleet: len(unreachable), storm: alerts.Storm(unreachable, s.o.StormThreshold)}
+	for _, u := range unreachable {
+		if u {
+			j.down++
 		}
-		return h
 	}
-	for _, r := range reports {
+	for _, p := range o.probes {
+		r := p.report
 		seen := map[string]bool{}
-		holding := s.holding(r, instances[r.Instance], byKey)
+		holding := holding(r, p.inst, o.alerts)
 		for _, f := range r.Findings {
-			if storm && f.ID == "unreachable" {
+			if j.storm && f.ID == "unreachable" {
 				continue // one fleet summary instead of an alert per instance
 			}
 			// Info findings are context for a diagnosis, not pages.
@@ -285,14 +344,12 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 				continue
 			}
 			seen[f.ID] = true
-			obs := alerts.Observation{Present: true, Severity: f.Severity, Summary: f.Summary}
-			if err := s.step(ctx, token, r, f, byKey[r.Instance+"\x00"+f.ID], obs, handled(r.Instance, f.ID), instances[r.Instance], now); err != nil {
-				return err
-			}
+			j.verdicts = append(j.verdicts, verdict{probe: p, finding: f, stored: o.byKey[alertKey(r.Instance, f.ID)],
+				obs: alerts.Observation{Present: true, Severity: f.Severity, Summary: f.Summary}})
 		}
-		for key, a := range byKey {
-			inst, id, _ := strings.Cut(key, "\x00")
-			if inst != r.Instance || seen[id] || (storm && id == "unreachable") {
+		for _, a := range o.alerts {
+			id := a.Finding
+			if a.Instance != r.Instance || seen[id] || (j.storm && id == "unreachable") {
 				continue
 			}
 			// An unreachable instance tells nothing about its other
@@ -301,42 +358,16 @@ func (s *Sweeper) record(ctx context.Context, token int64, reports []*handlers.R
 				continue
 			}
 			spec, _ := handlers.SpecFor(id)
-			f := handlers.Finding{ID: id, Title: spec.Title, Severity: severityOf(a.Severity), Summary: a.Fields["summary"]}
-			obs := alerts.Observation{}
+			v := verdict{probe: p, stored: a, finding: handlers.Finding{ID: id, Title: spec.Title, Severity: severityOf(a.Severity), Summary: a.Fields["summary"]}}
 			if held, ok := holding[id]; ok {
 				// Below the firing threshold but not below the clearing
 				// one: still present, at the severity it held.
-				obs = alerts.Observation{Present: true, Severity: max(held.Severity, severityOf(a.Severity)), Summary: held.Summary}
+				v.obs = alerts.Observation{Present: true, Severity: max(held.Severity, severityOf(a.Severity)), Summary: held.Summary}
 			}
-			if err := s.step(ctx, token, r, f, a, obs, handled(inst, id), instances[inst], now); err != nil {
-				return err
-			}
+			j.verdicts = append(j.verdicts, v)
 		}
 	}
-	if err := s.expireSilences(ctx, token, silences, byKey, now); err != nil {
-		return err
-	}
-	if s.o.Metrics == nil && s.o.Forward == nil {
-		return nil
-	}
-	all, err := s.o.Store.Alerts(ctx)
-	if err != nil {
-		s.o.Log.WarnContext(ctx, "read alerts after the sweep", "error", err)
-		return nil
-	}
-	if s.o.Metrics != nil {
-		byState := map[string]int{}
-		for _, a := range all {
-			byState[a.State]++
-		}
-		s.o.Metrics.Alerts(byState)
-	}
-	if s.o.Forward != nil {
-		if err := s.o.Forward.Forward(ctx, all, now); err != nil {
-			s.o.Log.WarnContext(ctx, "alerts not forwarded; the next sweep sends them again", "error", err)
-		}
-	}
-	return nil
+	return j
 }
 
 // ClearMargin is how far below its firing threshold a finding must fall
@@ -345,13 +376,13 @@ const ClearMargin = 0.05
 
 // holding returns the findings of firing alerts that are gone at the
 // firing thresholds but still present at the clearing ones.
-func (s *Sweeper) holding(r *handlers.Report, inst handlers.Instance, alertsByKey map[string]store.Alert) map[string]handlers.Finding {
+func holding(r *handlers.Report, inst handlers.Instance, stored []store.Alert) map[string]handlers.Finding {
 	if r.Snapshot == nil || r.Failed() {
 		return nil
 	}
 	firing := false
-	for key, a := range alertsByKey {
-		if strings.HasPrefix(key, r.Instance+"\x00") && a.State == string(alerts.StateFiring) {
+	for _, a := range stored {
+		if a.Instance == r.Instance && a.State == string(alerts.StateFiring) {
 			firing = true
 			break
 		}
@@ -388,51 +419,230 @@ func (h handling) mark() string {
 	return strings.Join(m, ", ")
 }
 
-// step moves one alert through its lifecycle and posts what it says.
-func (s *Sweeper) step(ctx context.Context, token int64, r *handlers.Report, f handlers.Finding, stored store.Alert, obs alerts.Observation, h handling, inst handlers.Instance, now time.Time) error {
-	prev := fromStore(stored)
-	prev.Instance, prev.Finding = r.Instance, f.ID
-	if h.ack != nil && (prev.State != alerts.StateFiring || !h.ack.Episode.Equal(prev.FiringSince)) {
-		// Given for an episode that has ended.
-		if err := s.o.Store.DeleteAck(ctx, r.Instance, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		h.ack = nil
+// steps is what the lifecycle makes of a judgement: the storm summary's
+// transition, every alert's, and the silences that ended.
+type steps struct {
+	judgement
+	fleet       transition
+	transitions []transition
+	// staleAcks were given for an episode that has ended.
+	staleAcks []store.Ack
+	expired   []store.Silence
+}
+
+// transition is one alert's step: the record before and after, and what
+// to post about it.
+type transition struct {
+	verdict
+	handling
+	next   store.Alert
+	notify alerts.Notification
+}
+
+// step moves every alert through its lifecycle; it is pure, with the
+// sweep's time from the observation.
+func (s *Sweeper) step(j judgement) steps {
+	out := steps{judgement: j}
+	summary := fmt.Sprintf("%d of %d instances unreachable in one sweep: probably the bot's own network or DNS, not the instances.", j.down, j.fleet)
+	fleet := verdict{stored: j.byKey[alertKey(fleetInstance, fleetFinding)], finding: handlers.Finding{ID: fleetFinding, Summary: summary},
+		obs: alerts.Observation{Present: j.storm, Severity: handlers.SeverityCritical, Summary: summary}}
+	fleet.probe.report = &handlers.Report{Instance: fleetInstance}
+	timing := alerts.Timing{For: map[handlers.Severity]time.Duration{handlers.SeverityCritical: 0}, ClearFor: 2 * time.Minute, RepeatInterval: s.o.RepeatInterval}
+	if timing.RepeatInterval <= 0 {
+		timing.RepeatInterval = 4 * time.Hour
 	}
+	out.fleet = stepOne(fleet, handling{}, timing, j.now)
+
+	for _, v := range j.verdicts {
+		key := alertKey(v.report.Instance, v.finding.ID)
+		h := handling{silence: matchingSilence(j.silences, v.report.Instance, v.finding.ID, j.now)}
+		if x, ok := j.acks[key]; ok {
+			prev := fromStore(v.stored)
+			if prev.State != alerts.StateFiring || !x.Episode.Equal(prev.FiringSince) {
+				out.staleAcks = append(out.staleAcks, x)
+			} else {
+				h.ack = &x
+			}
+		}
+		t := stepOne(v, h, s.o.Timing(v.inst, v.finding.ID), j.now)
+		if t.notify.Kind == alerts.NotifyNone && t.next.State == string(alerts.StateFiring) && t.next.MessageTS != "" && h.mark() != v.stored.Fields["mark"] {
+			// Someone silenced, unsilenced or acknowledged it: the open
+			// message says so.
+			t.notify.Kind = notifyRedraw
+		}
+		out.transitions = append(out.transitions, t)
+	}
+	for _, x := range j.silences {
+		if !j.now.Before(x.Until) {
+			out.expired = append(out.expired, x)
+		}
+	}
+	return out
+}
+
+func stepOne(v verdict, h handling, timing alerts.Timing, now time.Time) transition {
+	prev := fromStore(v.stored)
+	prev.Instance, prev.Finding = v.report.Instance, v.finding.ID
 	prev.Acked = h.ack != nil
-	timing := s.o.Timing(inst, f.ID)
-	next, n := alerts.Step(prev, obs, timing, h.silence != nil, now)
-	a := toStore(next, stored)
-	if n.Kind == alerts.NotifyNone && next.State == alerts.StateFiring && a.MessageTS != "" && h.mark() != stored.Fields["mark"] {
-		// Someone silenced, unsilenced or acknowledged it: the open
-		// message says so.
-		n.Kind = notifyRedraw
+	next, n := alerts.Step(prev, v.obs, timing, h.silence != nil, now)
+	return transition{verdict: v, handling: h, next: toStore(next, v.stored), notify: n}
+}
+
+// delivered is what was posted: the transitions whose news went out (or
+// had none), with the messages they now point to. An alert whose
+// delivery failed is left out, so it keeps its previous state and the
+// next sweep tries again.
+type delivered struct {
+	// observation is what save writes the history from and what the
+	// alerts were before the sweep.
+	observation
+	staleAcks   []store.Ack
+	transitions []transition
+	// expired are the silences whose end was told.
+	expired []store.Silence
+}
+
+// deliver posts the storm summary, every alert's news and the end of
+// every silence, in that order, checking before each post that this
+// replica still holds the lease.
+func (s *Sweeper) deliver(ctx context.Context, token int64, st steps) (delivered, error) {
+	d := delivered{observation: st.observation, staleAcks: st.staleAcks}
+	if err := s.deliverFleet(ctx, token, &st.fleet); err != nil {
+		return d, err
 	}
-	if n.Kind != alerts.NotifyNone {
-		if !s.o.Leader.Still(ctx, token) {
-			return errFenced
-		}
-		if err := s.deliver(ctx, n, r, f, &a, h, inst.Tags, now); err != nil {
-			if errors.Is(err, store.ErrFenced) {
-				return err
+	d.transitions = append(d.transitions, st.fleet)
+	for _, t := range st.transitions {
+		if t.notify.Kind != alerts.NotifyNone {
+			if !s.o.Leader.Still(ctx, token) {
+				return d, errFenced
 			}
-			// Keep the previous state so the next sweep tries again.
-			s.o.Log.WarnContext(ctx, "alert not delivered", "instance", r.Instance, "finding", f.ID, "error", err)
-			return nil
+			if err := s.deliverAlert(ctx, &t, st.now); err != nil {
+				if errors.Is(err, store.ErrFenced) {
+					return d, err
+				}
+				s.o.Log.WarnContext(ctx, "alert not delivered", "instance", t.report.Instance, "finding", t.finding.ID, "error", err)
+				continue
+			}
 		}
+		d.transitions = append(d.transitions, t)
 	}
-	if next.State == alerts.StateInactive && a.MessageTS == "" {
-		if stored.Instance != "" {
-			if err := s.o.Store.DeleteAlert(ctx, r.Instance, f.ID); errors.Is(err, store.ErrFenced) {
-				return err
+	for _, x := range st.expired {
+		// Said in the thread of each alert it silenced, as the store had
+		// them when the sweep began.
+		for _, a := range st.alerts {
+			if a.Instance != x.Instance || (x.Finding != "" && x.Finding != a.Finding) || a.MessageTS == "" {
+				continue
 			}
+			if !s.o.Leader.Still(ctx, token) {
+				return d, errFenced
+			}
+			_ = s.o.Poster.Reply(ctx, a.Channel, a.MessageTS, blockkit.RenderSilenceExpired(x.CreatedBy))
 		}
+		d.expired = append(d.expired, x)
+	}
+	return d, nil
+}
+
+// deliverFleet posts the storm summary: one message when most of the fleet
+// is unreachable in one sweep (the bot lost its network, not a thousand
+// instances down), and at most once per repeat interval while it lasts.
+func (s *Sweeper) deliverFleet(ctx context.Context, token int64, t *transition) error {
+	if t.notify.Kind == alerts.NotifyNone || s.o.ChannelFor == nil {
 		return nil
 	}
-	if sameAlert(a, stored) {
-		return nil // most alerts do not change between sweeps: skip the write
+	if !s.o.Leader.Still(ctx, token) {
+		return errFenced
 	}
-	return s.o.Store.PutAlert(ctx, a)
+	channel := t.next.Channel
+	if channel == "" {
+		channel = s.o.ChannelFor(nil)
+	}
+	if channel == "" {
+		return nil
+	}
+	note := blockkit.RenderNote(":rotating_light: " + t.finding.Summary)
+	if t.notify.Kind == alerts.NotifyResolve {
+		note = blockkit.RenderNote(":large_green_circle: The fleet is reachable again.")
+	}
+	if _, err := s.o.Poster.Post(ctx, channel, note); err != nil {
+		return err
+	}
+	t.next.Channel = channel
+	return nil
+}
+
+// save writes what was delivered: the history samples and snapshots in
+// one transaction (one fsync), then the alerts that changed, and forgets
+// ended acknowledgements and silences. It returns the alerts as they
+// stand after the sweep.
+func (s *Sweeper) save(ctx context.Context, d delivered) ([]store.Alert, error) {
+	var records []store.SweepRecord
+	for _, p := range d.probes {
+		if r := p.report; r.Snapshot != nil && !r.Failed() {
+			records = append(records, store.SweepRecord{Instance: r.Instance, Snapshot: r.Snapshot, Point: handlers.PointOf(r.Snapshot)})
+		}
+	}
+	err := s.o.Store.RecordSweep(ctx, records)
+	if errors.Is(err, store.ErrFenced) {
+		return nil, err
+	}
+	if err != nil {
+		s.o.Log.WarnContext(ctx, "store sweep records", "error", err)
+	}
+	for _, x := range d.staleAcks {
+		if err := s.o.Store.DeleteAck(ctx, x.Instance, x.Finding); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	after := maps.Clone(d.byKey)
+	for _, t := range d.transitions {
+		key := alertKey(t.report.Instance, t.finding.ID)
+		switch {
+		case t.next.State == string(alerts.StateInactive) && (t.next.MessageTS == "" || t.report.Instance == fleetInstance):
+			delete(after, key)
+			if t.stored.Instance == "" {
+				continue
+			}
+			err := s.o.Store.DeleteAlert(ctx, t.report.Instance, t.finding.ID)
+			if errors.Is(err, store.ErrFenced) || (err != nil && t.report.Instance == fleetInstance) {
+				return nil, err
+			}
+		case sameAlert(t.next, t.stored):
+			// Most alerts do not change between sweeps: skip the write.
+		default:
+			if err := s.o.Store.PutAlert(ctx, t.next); err != nil {
+				return nil, err
+			}
+			after[key] = t.next
+		}
+	}
+	for _, x := range d.expired {
+		if err := s.o.Store.DeleteSilence(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	out := slices.Collect(maps.Values(after))
+	slices.SortFunc(out, func(a, b store.Alert) int {
+		return cmp.Or(cmp.Compare(a.Instance, b.Instance), cmp.Compare(a.Finding, b.Finding))
+	})
+	return out, nil
+}
+
+// forward counts the saved alerts by state and hands them to Alertmanager.
+// It runs after save, so a leader fenced mid-sweep forwards nothing.
+func (s *Sweeper) forward(ctx context.Context, saved []store.Alert, now time.Time) {
+	if s.o.Metrics != nil {
+		byState := map[string]int{}
+		for _, a := range saved {
+			byState[a.State]++
+		}
+		s.o.Metrics.Alerts(byState)
+	}
+	if s.o.Forward != nil {
+		if err := s.o.Forward.Forward(ctx, saved, now); err != nil {
+			s.o.Log.WarnContext(ctx, "alerts not forwarded; the next sweep sends them again", "error", err)
+		}
+	}
 }
 
 // sameAlert compares as stored: times read back from the store have lost
@@ -447,10 +657,13 @@ func sameAlert(a, b store.Alert) bool {
 // lifecycle has nothing to post.
 const notifyRedraw alerts.NotifyKind = -1
 
-func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handlers.Report, f handlers.Finding, a *store.Alert, h handling, tags []string, now time.Time) error {
+// deliverAlert posts one alert's news and points its record at the
+// message.
+func (s *Sweeper) deliverAlert(ctx context.Context, t *transition, now time.Time) error {
+	n, r, f, a, h := t.notify, t.report, t.finding, &t.next, t.handling
 	channel := a.Channel
 	if channel == "" && s.o.ChannelFor != nil {
-		channel = s.o.ChannelFor(tags)
+		channel = s.o.ChannelFor(t.inst.Tags)
 	}
 	if channel == "" {
 		return nil // history only: nowhere to post
@@ -517,81 +730,6 @@ func (s *Sweeper) deliver(ctx context.Context, n alerts.Notification, r *handler
 		}
 		// A later recurrence is a new alert with a new message.
 		a.Channel, a.MessageTS = "", ""
-	}
-	return nil
-}
-
-// stormSummary posts one message when most of the fleet is unreachable in
-// one sweep (the bot lost its network, not a thousand instances down), and
-// at most once per repeat interval while it lasts.
-func (s *Sweeper) stormSummary(ctx context.Context, token int64, storm bool, unreachable map[string]bool, now time.Time) error {
-	stored, err := s.o.Store.Alert(ctx, "*fleet*", "unreachable")
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	down := 0
-	for _, u := range unreachable {
-		if u {
-			down++
-		}
-	}
-	prev := fromStore(stored)
-	prev.Instance, prev.Finding = "*fleet*", "unreachable"
-	timing := alerts.Timing{For: map[handlers.Severity]time.Duration{handlers.SeverityCritical: 0}, ClearFor: 2 * time.Minute, RepeatInterval: s.o.RepeatInterval}
-	if timing.RepeatInterval <= 0 {
-		timing.RepeatInterval = 4 * time.Hour
-	}
-	summary := fmt.Sprintf("%d of %d instances unreachable in one sweep: probably the bot's own network or DNS, not the instances.", down, len(unreachable))
-	next, n := alerts.Step(prev, alerts.Observation{Present: storm, Severity: handlers.SeverityCritical, Summary: summary}, timing, false, now)
-	a := toStore(next, stored)
-	if n.Kind != alerts.NotifyNone && s.o.ChannelFor != nil {
-		if !s.o.Leader.Still(ctx, token) {
-			return errFenced
-		}
-		channel := a.Channel
-		if channel == "" {
-			channel = s.o.ChannelFor(nil)
-		}
-		if channel != "" {
-			note := blockkit.RenderNote(":rotating_light: " + summary)
-			if n.Kind == alerts.NotifyResolve {
-				note = blockkit.RenderNote(":large_green_circle: The fleet is reachable again.")
-			}
-			if _, err := s.o.Poster.Post(ctx, channel, note); err != nil {
-				return err
-			}
-			a.Channel = channel
-		}
-	}
-	if next.State == alerts.StateInactive {
-		if stored.Instance != "" {
-			return s.o.Store.DeleteAlert(ctx, "*fleet*", "unreachable")
-		}
-		return nil
-	}
-	return s.o.Store.PutAlert(ctx, a)
-}
-
-// expireSilences says in the alert's thread when a silence ends, then
-// forgets it.
-func (s *Sweeper) expireSilences(ctx context.Context, token int64, silences []store.Silence, alertsByKey map[string]store.Alert, now time.Time) error {
-	for _, x := range silences {
-		if now.Before(x.Until) {
-			continue
-		}
-		for key, a := range alertsByKey {
-			inst, id, _ := strings.Cut(key, "\x00")
-			if inst != x.Instance || (x.Finding != "" && x.Finding != id) || a.MessageTS == "" {
-				continue
-			}
-			if !s.o.Leader.Still(ctx, token) {
-				return errFenced
-			}
-			_ = s.o.Poster.Reply(ctx, a.Channel, a.MessageTS, blockkit.RenderSilenceExpired(x.CreatedBy))
-		}
-		if err := s.o.Store.DeleteSilence(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
 	}
 	return nil
 }
