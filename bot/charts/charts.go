@@ -41,19 +41,16 @@ const (
 // value. Callers fall back to text.
 var ErrNoData = errors.New("charts: no data to draw")
 
-// Point is one sweep's numbers for one instance. A zero (or negative, or
-// non-finite) value is "unknown" and leaves a gap, except that zero
-// Maxmemory and MemoryLimit mean "not set" and draw no line.
-type Point struct {
-	At                                      time.Time
-	UsedMemory, RSS, Maxmemory, MemoryLimit int64
-	FragRatio                               float64
-}
-
-// Series is one instance's points, in any order.
+// Series is one instance's history points, in any order. A zero (or
+// negative, or non-finite) value of a point is "unknown" and leaves a gap,
+// except that zero Maxmemory and MemoryLimit mean "not set" and draw no
+// line.
 type Series struct {
 	Instance string
-	Points   []Point
+	Points   []handlers.Point
+	// MemoryLimit is the instance's container limit, drawn as a line and
+	// what RSS is measured against.
+	MemoryLimit int64
 	// FragWarning and FragCritical are the instance's fragmentation
 	// thresholds, drawn on the ratio panel; zero means the defaults
 	// (handlers.DefaultThresholds).
@@ -110,16 +107,16 @@ func memoryChart(s Series, title string) (chart, error) {
 
 	type line struct {
 		name  string
-		value func(Point) float64
+		value func(handlers.Point) float64
 		color color.Color
 		dash  []vg.Length
 		step  bool
 	}
 	bytesLines := []line{
-		{"used_memory", func(p Point) float64 { return float64(p.UsedMemory) }, colorUsed, nil, false},
-		{"RSS", func(p Point) float64 { return float64(p.RSS) }, colorRSS, nil, false},
-		{"maxmemory", func(p Point) float64 { return float64(p.Maxmemory) }, colorMaxmem, []vg.Length{vg.Points(6), vg.Points(3)}, true},
-		{"memory_limit", func(p Point) float64 { return float64(p.MemoryLimit) }, colorLimit, []vg.Length{vg.Points(2), vg.Points(2)}, true},
+		{"used_memory", func(p handlers.Point) float64 { return float64(p.UsedMemory) }, colorUsed, nil, false},
+		{"RSS", func(p handlers.Point) float64 { return float64(p.RSS) }, colorRSS, nil, false},
+		{"maxmemory", func(p handlers.Point) float64 { return float64(p.Maxmemory) }, colorMaxmem, []vg.Length{vg.Points(6), vg.Points(3)}, true},
+		{"memory_limit", func(handlers.Point) float64 { return float64(s.MemoryLimit) }, colorLimit, []vg.Length{vg.Points(2), vg.Points(2)}, true},
 	}
 	var top float64
 	for _, l := range bytesLines {
@@ -129,7 +126,7 @@ func memoryChart(s Series, title string) (chart, error) {
 			}
 		}
 	}
-	hasRatio := slices.ContainsFunc(pts, func(p Point) bool { return valid(drawnRatio(p)) })
+	hasRatio := slices.ContainsFunc(pts, func(p handlers.Point) bool { return valid(drawnRatio(p)) })
 	if top == 0 && !hasRatio {
 		return chart{}, ErrNoData
 	}
@@ -139,7 +136,7 @@ func memoryChart(s Series, title string) (chart, error) {
 	mem.plot.Y.Min, mem.plot.Y.Max = 0, max(top/unit*1.08, 1)
 	mem.plot.Y.Tick.Marker = unitTicks(unitName)
 	for _, l := range bytesLines {
-		segs, last := segments(pts, gaps, func(p Point) float64 { return l.value(p) / unit })
+		segs, last := segments(pts, gaps, func(p handlers.Point) float64 { return l.value(p) / unit })
 		if len(segs) == 0 {
 			continue
 		}
@@ -185,7 +182,7 @@ func memoryChart(s Series, title string) (chart, error) {
 	} else {
 		ratio.plot.Y.Min, ratio.plot.Y.Max = 1, crit
 		msg := "no fragmentation ratio in these samples"
-		if slices.ContainsFunc(pts, func(p Point) bool { return valid(p.FragRatio) }) {
+		if slices.ContainsFunc(pts, func(p handlers.Point) bool { return valid(p.FragRatio) }) {
 			// The server reported ratios, all of them noise: saying
 			// nothing would read as a gap in the data.
 			msg = "fragmentation ratio not drawn: too little memory beyond the data to mean anything"
@@ -203,7 +200,7 @@ func memoryChart(s Series, title string) (chart, error) {
 // drawnRatio is the point's fragmentation ratio, or 0 (a gap) where it is
 // noise: a few MiB of RSS beyond a few MiB of data reads as a ratio of 10
 // and would sit far above the critical line (handlers.FragRatioOf).
-func drawnRatio(p Point) float64 {
+func drawnRatio(p handlers.Point) float64 {
 	r, _ := handlers.FragRatioOf(p.FragRatio, p.UsedMemory, p.RSS, handlers.DefaultThresholds())
 	return r
 }
@@ -227,7 +224,8 @@ func Fleet(series []Series, title string) ([]byte, error) {
 func fleetChart(series []Series, title string) (chart, error) {
 	type usage struct {
 		name   string
-		pts    []Point
+		pts    []handlers.Point
+		limit  int64 // the instance's memory limit
 		gaps   []bool
 		metric usageMetric
 		latest float64
@@ -236,12 +234,12 @@ func fleetChart(series []Series, title string) (chart, error) {
 	var all []usage
 	for _, s := range series {
 		pts := sorted(s.Points)
-		u := usage{name: s.Instance, pts: pts, gaps: gapAfter(pts), latest: math.NaN()}
+		u := usage{name: s.Instance, pts: pts, limit: s.MemoryLimit, gaps: gapAfter(pts), latest: math.NaN()}
 		// The metric whose peak is higher is the tighter limit.
 		for _, m := range usageMetrics {
 			var peak float64
 			for _, p := range pts {
-				if v := m.percent(p); valid(v) {
+				if v := m.percent(p, s.MemoryLimit); valid(v) {
 					peak = max(peak, v)
 				}
 			}
@@ -253,7 +251,7 @@ func fleetChart(series []Series, title string) (chart, error) {
 			continue
 		}
 		for _, p := range pts {
-			if v := u.metric.percent(p); valid(v) {
+			if v := u.metric.percent(p, u.limit); valid(v) {
 				u.latest = v
 			}
 		}
@@ -277,7 +275,7 @@ func fleetChart(series []Series, title string) (chart, error) {
 	var peak float64
 	for _, u := range all {
 		for _, p := range u.pts {
-			if !valid(u.metric.percent(p)) {
+			if !valid(u.metric.percent(p, u.limit)) {
 				continue
 			}
 			if first.IsZero() || p.At.Before(first) {
@@ -313,7 +311,7 @@ func fleetChart(series []Series, title string) (chart, error) {
 		refs = append(refs, h)
 	}
 	for i, u := range all {
-		segs, _ := segments(u.pts, u.gaps, u.metric.percent)
+		segs, _ := segments(u.pts, u.gaps, func(p handlers.Point) float64 { return u.metric.percent(p, u.limit) })
 		style := lineStyle(fleetPalette[i%len(fleetPalette)], nil)
 		label := fmt.Sprintf("%s  %.0f%% %s", shorten(u.name, 22), u.latest, u.metric.name)
 		if err := pn.addSeries(u.name+" "+u.metric.name, label, segs, style, false, len(u.pts) == 1); err != nil {
@@ -330,19 +328,19 @@ func fleetChart(series []Series, title string) (chart, error) {
 // usageMetric is one way to express memory as a percentage of a limit.
 type usageMetric struct {
 	name    string
-	percent func(Point) float64 // NaN when the point lacks a number
+	percent func(p handlers.Point, memoryLimit int64) float64 // NaN when the point lacks a number
 }
 
 var usageMetrics = []usageMetric{
-	{"used/maxmemory", func(p Point) float64 {
+	{"used/maxmemory", func(p handlers.Point, _ int64) float64 {
 		if p.Maxmemory > 0 && p.UsedMemory > 0 {
 			return float64(p.UsedMemory) / float64(p.Maxmemory) * 100
 		}
 		return math.NaN()
 	}},
-	{"RSS/limit", func(p Point) float64 {
-		if p.MemoryLimit > 0 && p.RSS > 0 {
-			return float64(p.RSS) / float64(p.MemoryLimit) * 100
+	{"RSS/limit", func(p handlers.Point, memoryLimit int64) float64 {
+		if memoryLimit > 0 && p.RSS > 0 {
+			return float64(p.RSS) / float64(memoryLimit) * 100
 		}
 		return math.NaN()
 	}},
@@ -368,9 +366,9 @@ func shorten(s string, n int) string {
 
 func valid(v float64) bool { return v > 0 && !math.IsInf(v, 0) && !math.IsNaN(v) }
 
-func sorted(pts []Point) []Point {
+func sorted(pts []handlers.Point) []handlers.Point {
 	out := slices.Clone(pts)
-	slices.SortStableFunc(out, func(a, b Point) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(out, func(a, b handlers.Point) int { return a.At.Compare(b.At) })
 	return out
 }
 
@@ -378,7 +376,7 @@ func sorted(pts []Point) []Point {
 // instance was unreachable, the bot was down): more than three median
 // intervals. Lines break there instead of drawing a slope through the
 // unknown.
-func gapAfter(pts []Point) []bool {
+func gapAfter(pts []handlers.Point) []bool {
 	gaps := make([]bool, len(pts))
 	if len(pts) < 3 {
 		return gaps
@@ -401,7 +399,7 @@ func gapAfter(pts []Point) []bool {
 
 // segments splits one value of the points into runs without gaps or unknown
 // values, as plot coordinates, and returns the latest known value.
-func segments(pts []Point, gaps []bool, value func(Point) float64) ([]plotter.XYs, float64) {
+func segments(pts []handlers.Point, gaps []bool, value func(handlers.Point) float64) ([]plotter.XYs, float64) {
 	var segs []plotter.XYs
 	var cur plotter.XYs
 	last := math.NaN()

@@ -32,7 +32,7 @@ var start = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 // of 6h or more.
 func rising(window, step time.Duration) Series {
 	n := int(window / step)
-	s := Series{Instance: "cache-eu-1"}
+	s := Series{Instance: "cache-eu-1", MemoryLimit: 4 << 30}
 	for i := 0; i <= n; i++ {
 		f := float64(i) / float64(n)
 		if window >= 6*time.Hour && f > 0.6 && f < 0.6+float64(40*time.Minute)/float64(window) {
@@ -41,13 +41,12 @@ func rising(window, step time.Duration) Series {
 		wobble := 1 + 0.02*math.Sin(float64(i)/7)
 		rss := (2.0 + 1.4*f*f) * (1 << 30) * wobble
 		ratio := 1.1 + 1.2*f + 0.03*math.Sin(float64(i)/5)
-		s.Points = append(s.Points, Point{
-			At:          start.Add(time.Duration(i) * step),
-			UsedMemory:  int64(rss / ratio),
-			RSS:         int64(rss),
-			Maxmemory:   3 << 30,
-			MemoryLimit: 4 << 30,
-			FragRatio:   ratio,
+		s.Points = append(s.Points, handlers.Point{
+			At:         start.Add(time.Duration(i) * step),
+			UsedMemory: int64(rss / ratio),
+			RSS:        int64(rss),
+			Maxmemory:  3 << 30,
+			FragRatio:  ratio,
 		})
 	}
 	return s
@@ -64,9 +63,10 @@ func fleet(n int) []Series {
 		for i := 0; i <= 24*12; i++ {
 			f := float64(i) / (24 * 12)
 			used := (base + 0.15*f*float64(k%3) + 0.03*math.Sin(float64(i+k*11)/9)) * (2 << 30)
-			p := Point{At: start.Add(time.Duration(i) * 5 * time.Minute), UsedMemory: int64(used), Maxmemory: 2 << 30, RSS: int64(used * 1.2)}
+			p := handlers.Point{At: start.Add(time.Duration(i) * 5 * time.Minute), UsedMemory: int64(used), Maxmemory: 2 << 30, RSS: int64(used * 1.2)}
 			if k%4 == 0 { // no maxmemory: judged by RSS against the container
-				p.Maxmemory, p.MemoryLimit = 0, 3<<30
+				p.Maxmemory = 0
+				s.MemoryLimit = 3 << 30
 			}
 			s.Points = append(s.Points, p)
 		}
@@ -158,10 +158,10 @@ func TestMemoryEdgeCases(t *testing.T) {
 	if _, err := Memory(Series{Instance: "x"}, "empty"); !errors.Is(err, ErrNoData) {
 		t.Errorf("empty series: err = %v, want ErrNoData", err)
 	}
-	if _, err := Memory(Series{Points: []Point{{At: start}, {At: start.Add(time.Minute), FragRatio: math.NaN()}}}, "unknown values"); !errors.Is(err, ErrNoData) {
+	if _, err := Memory(Series{Points: []handlers.Point{{At: start}, {At: start.Add(time.Minute), FragRatio: math.NaN()}}}, "unknown values"); !errors.Is(err, ErrNoData) {
 		t.Errorf("only unknown values: err = %v, want ErrNoData", err)
 	}
-	one := Series{Points: []Point{{At: start, UsedMemory: 100 << 20, RSS: 150 << 20, FragRatio: 1.5}}}
+	one := Series{Points: []handlers.Point{{At: start, UsedMemory: 100 << 20, RSS: 150 << 20, FragRatio: 1.5}}}
 	b, err := Memory(one, "one sample")
 	if err != nil {
 		t.Fatalf("single point: %v", err)
@@ -170,7 +170,7 @@ func TestMemoryEdgeCases(t *testing.T) {
 	write(t, "chart-one.png", b)
 
 	// No ratio, no limits, out of order, a NaN: drawn, never a panic.
-	odd := Series{Points: []Point{
+	odd := Series{Points: []handlers.Point{
 		{At: start.Add(2 * time.Hour), UsedMemory: 300 << 20, RSS: 320 << 20},
 		{At: start, UsedMemory: 200 << 20, RSS: 260 << 20, FragRatio: math.NaN()},
 		{At: start.Add(time.Hour), UsedMemory: 250 << 20, RSS: 0, FragRatio: math.Inf(1)},
@@ -183,7 +183,7 @@ func TestMemoryEdgeCases(t *testing.T) {
 	write(t, "chart-odd.png", b)
 
 	// Only ratios.
-	ratios := Series{Points: []Point{{At: start, FragRatio: 1.2}, {At: start.Add(time.Hour), FragRatio: 1.4}}}
+	ratios := Series{Points: []handlers.Point{{At: start, FragRatio: 1.2}, {At: start.Add(time.Hour), FragRatio: 1.4}}}
 	if b, err := Memory(ratios, "ratios only"); err != nil {
 		t.Error(err)
 	} else {
@@ -191,7 +191,7 @@ func TestMemoryEdgeCases(t *testing.T) {
 	}
 
 	// Same timestamps everywhere.
-	same := Series{Points: []Point{{At: start, UsedMemory: 1 << 30, FragRatio: 1.2}, {At: start, UsedMemory: 1 << 30, FragRatio: 1.2}}}
+	same := Series{Points: []handlers.Point{{At: start, UsedMemory: 1 << 30, FragRatio: 1.2}, {At: start, UsedMemory: 1 << 30, FragRatio: 1.2}}}
 	if b, err := Memory(same, "same time"); err != nil {
 		t.Error(err)
 	} else {
@@ -220,11 +220,11 @@ func TestFleet(t *testing.T) {
 		t.Errorf("no series: err = %v, want ErrNoData", err)
 	}
 	// Without maxmemory or a limit there is no percentage.
-	noLimits := []Series{{Instance: "a", Points: []Point{{At: start, UsedMemory: 1 << 20, RSS: 2 << 20}}}}
+	noLimits := []Series{{Instance: "a", Points: []handlers.Point{{At: start, UsedMemory: 1 << 20, RSS: 2 << 20}}}}
 	if _, err := Fleet(noLimits, "no limits"); !errors.Is(err, ErrNoData) {
 		t.Errorf("no limits: err = %v, want ErrNoData", err)
 	}
-	one := []Series{{Instance: "a", Points: []Point{{At: start, UsedMemory: 1 << 20, Maxmemory: 2 << 20}}}}
+	one := []Series{{Instance: "a", Points: []handlers.Point{{At: start, UsedMemory: 1 << 20, Maxmemory: 2 << 20}}}}
 	if b, err := Fleet(one, "one"); err != nil {
 		t.Error(err)
 	} else {
@@ -238,7 +238,7 @@ func TestFleet(t *testing.T) {
 // at each point.
 func TestFleetOneMetricPerSeries(t *testing.T) {
 	var crossing, cache Series
-	crossing.Instance, cache.Instance = "orders-primary", "cache-1"
+	crossing.Instance, cache.Instance, crossing.MemoryLimit = "orders-primary", "cache-1", 100<<20
 	for i := range 60 {
 		at := start.Add(time.Duration(i) * time.Minute)
 		// used/maxmemory steady at 90%; RSS/limit alternating 60% and 95%.
@@ -246,8 +246,8 @@ func TestFleetOneMetricPerSeries(t *testing.T) {
 		if i%2 == 1 {
 			rss = 95 << 20
 		}
-		crossing.Points = append(crossing.Points, Point{At: at, UsedMemory: 90 << 20, Maxmemory: 100 << 20, RSS: rss, MemoryLimit: 100 << 20})
-		cache.Points = append(cache.Points, Point{At: at, UsedMemory: 40 << 20, Maxmemory: 100 << 20, RSS: 50 << 20})
+		crossing.Points = append(crossing.Points, handlers.Point{At: at, UsedMemory: 90 << 20, Maxmemory: 100 << 20, RSS: rss})
+		cache.Points = append(cache.Points, handlers.Point{At: at, UsedMemory: 40 << 20, Maxmemory: 100 << 20, RSS: 50 << 20})
 	}
 	c, err := fleetChart([]Series{cache, crossing}, "Riskiest instances, last 1h")
 	if err != nil {
@@ -321,12 +321,12 @@ func tickLabels(ax plot.Axis) []string {
 // The title says how much history there is when it is less than the
 // window asked for.
 func TestTitle(t *testing.T) {
-	pts := func(span time.Duration) []Point {
-		return []Point{{At: start}, {At: start.Add(span / 2)}, {At: start.Add(span)}}
+	pts := func(span time.Duration) []handlers.Point {
+		return []handlers.Point{{At: start}, {At: start.Add(span / 2)}, {At: start.Add(span)}}
 	}
 	cases := []struct {
 		window time.Duration
-		pts    []Point
+		pts    []handlers.Point
 		want   string
 	}{
 		{6 * time.Hour, pts(11 * time.Minute), "cache-1: memory, last 11 min (window 6h)"},

@@ -3,14 +3,16 @@ package charts
 import (
 	"testing"
 	"time"
+
+	"github.com/redisbot/redisbot/handlers"
 )
 
 // A ratio that is noise (a few MiB beyond a few MiB of data) is a gap on
 // the ratio panel, not a point far above the critical line; the memory it
 // describes is still drawn.
 func TestNoisyRatioIsNotDrawn(t *testing.T) {
-	noisy := Point{At: start, UsedMemory: 900 << 10, RSS: 7 << 20, FragRatio: 7.75}
-	real := Point{At: start.Add(time.Minute), UsedMemory: 6 << 20, RSS: 228 << 20, FragRatio: 35.25}
+	noisy := handlers.Point{At: start, UsedMemory: 900 << 10, RSS: 7 << 20, FragRatio: 7.75}
+	real := handlers.Point{At: start.Add(time.Minute), UsedMemory: 6 << 20, RSS: 228 << 20, FragRatio: 35.25}
 	if r := drawnRatio(noisy); r != 0 {
 		t.Errorf("noisy ratio drawn as %v", r)
 	}
@@ -18,10 +20,10 @@ func TestNoisyRatioIsNotDrawn(t *testing.T) {
 		t.Errorf("ratio over 222 MiB beyond the data drawn as %v", r)
 	}
 	// Sizes unknown: the ratio as the server gave it.
-	if r := drawnRatio(Point{FragRatio: 2.1}); r != 2.1 {
+	if r := drawnRatio(handlers.Point{FragRatio: 2.1}); r != 2.1 {
 		t.Errorf("ratio without sizes drawn as %v", r)
 	}
-	c, err := memoryChart(Series{Instance: "tiny", Points: []Point{noisy, {At: start.Add(time.Minute), UsedMemory: 1 << 20, RSS: 8 << 20, FragRatio: 8}}}, "tiny")
+	c, err := memoryChart(Series{Instance: "tiny", Points: []handlers.Point{noisy, {At: start.Add(time.Minute), UsedMemory: 1 << 20, RSS: 8 << 20, FragRatio: 8}}}, "tiny")
 	if err != nil {
 		t.Fatalf("a chart of noise only: %v", err)
 	}

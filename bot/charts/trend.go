@@ -2,14 +2,9 @@ package charts
 
 import "github.com/redisbot/redisbot/handlers"
 
-// SeriesOf is the trend verb's history as a chart series, with the
-// instance's memory limit on every point.
+// SeriesOf is the trend verb's history as a chart series.
 func SeriesOf(t *handlers.Trend) Series {
-	s := Series{Instance: t.Instance.Name, Points: make([]Point, len(t.Points))}
-	for i, p := range t.Points {
-		s.Points[i] = Point{At: p.At, UsedMemory: p.UsedMemory, RSS: p.RSS, Maxmemory: p.Maxmemory, MemoryLimit: t.Instance.MemoryLimit, FragRatio: p.FragRatio}
-	}
-	return s
+	return Series{Instance: t.Instance.Name, Points: t.Points, MemoryLimit: t.Instance.MemoryLimit}
 }
 
 // RSS is the trend's RSS samples, for a sparkline.

@@ -11,7 +11,7 @@ import (
 // they fill the window, "last 11 min (window 6h)" when the history is
 // younger than the window, so the title never promises data the chart
 // does not have.
-func Title(subject string, window time.Duration, pts []Point) string {
+func Title(subject string, window time.Duration, pts []handlers.Point) string {
 	if len(pts) == 0 {
 		return fmt.Sprintf("%s, last %s", subject, spanText(window))
 	}

@@ -69,11 +69,7 @@ func (s *Sweeper) digest(ctx context.Context, token int64, channel string, up Up
 				}
 			}
 			if r.Severity >= handlers.SeverityWarning {
-				sr := charts.Series{Instance: r.Instance}
-				for _, x := range samples {
-					sr.Points = append(sr.Points, charts.Point{At: x.At, UsedMemory: x.UsedMemory, RSS: x.RSS, Maxmemory: x.Maxmemory, MemoryLimit: r.MemoryLimit, FragRatio: x.FragRatio})
-				}
-				series = append(series, sr)
+				series = append(series, charts.Series{Instance: r.Instance, Points: samples, MemoryLimit: r.MemoryLimit})
 			}
 		}
 		// A new run_id since the previous digest is a restart.
@@ -115,7 +111,7 @@ func (s *Sweeper) digest(ctx context.Context, token int64, channel string, up Up
 		}
 	}
 	if len(series) > 0 && up != nil {
-		var all []charts.Point
+		var all []handlers.Point
 		for _, sr := range series {
 			all = append(all, sr.Points...)
 		}
