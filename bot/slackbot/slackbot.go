@@ -536,10 +536,13 @@ func (b *Bot) allowed(ctx context.Context, j job) ([]string, string, bool) {
 	return ch.Tags, "", true
 }
 
-// command answers a slash command or a mention and returns its outcome:
-// the verb table says whether Slack runs the verb and with which role, the
-// router answers it, and render shows the answer.
+// command answers a slash command or a mention and returns its outcome.
+// A mention may be free text, read in the channel's scope (mention.go); a
+// slash command is a verb and its arguments.
 func (b *Bot) command(ctx context.Context, j job) (string, error) {
+	if j.kind == kindMention {
+		return b.mention(ctx, j)
+	}
 	// Malformed input is answered before access checks or any Redis I/O.
 	cmd, err := handlers.ParseCommand(j.text)
 	if err != nil {
@@ -549,6 +552,13 @@ func (b *Bot) command(ctx context.Context, j job) (string, error) {
 	if !ok {
 		return outcome, nil
 	}
+	return b.run(ctx, j, cmd, scope)
+}
+
+// run answers a command the user may send from this channel: the verb
+// table says whether Slack runs the verb and with which role, the router
+// answers it, and render shows the answer.
+func (b *Bot) run(ctx context.Context, j job, cmd handlers.Command, scope []string) (string, error) {
 	cmd.Scope = scope
 	if v, known := handlers.LookupVerb(cmd.Verb); known {
 		if v.Where&handlers.InSlack == 0 {
