@@ -94,7 +94,7 @@ func (f *Forwarder) Forward(ctx context.Context, list []store.Alert, now time.Ti
 	var batch []PostableAlert
 	next := map[string]sentAlert{}
 	for _, a := range list {
-		if a.State != string(alerts.StateFiring) {
+		if a.State != alerts.StateFiring {
 			continue
 		}
 		key := a.Instance + "\x00" + a.Finding
@@ -134,12 +134,12 @@ func (f *Forwarder) Forward(ctx context.Context, list []store.Alert, now time.Ti
 // finding id, redisbot_instance the instance.
 func (f *Forwarder) postable(a store.Alert) PostableAlert {
 	p := PostableAlert{
-		Labels:      map[string]string{"alertname": a.Finding, InstanceLabel: a.Instance, "severity": a.Severity},
+		Labels:      map[string]string{"alertname": a.Finding, InstanceLabel: a.Instance, "severity": a.Severity.String()},
 		Annotations: map[string]string{},
-		StartsAt:    a.LastChange, // when it started firing
+		StartsAt:    a.FiringSince,
 	}
-	if s := a.Fields["summary"]; s != "" {
-		p.Annotations["summary"] = s
+	if a.Summary != "" {
+		p.Annotations["summary"] = a.Summary
 	}
 	if f.o.RunbookURL != nil {
 		if u := f.o.RunbookURL(a.Finding); u != "" {

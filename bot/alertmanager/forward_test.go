@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/redisbot/redisbot/bot/alertmanager/amtest"
+	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/handlers"
 )
 
 // nullConfig is an Alertmanager that routes everything nowhere.
 const nullConfig = "route:\n  receiver: none\nreceivers:\n  - name: none\n"
 
-func sweepAlert(instance, finding, state, severity, summary string, since time.Time) store.Alert {
-	return store.Alert{Instance: instance, Finding: finding, State: state, Severity: severity, LastChange: since, Fields: map[string]string{"summary": summary}}
+func sweepAlert(instance, finding string, state alerts.State, severity handlers.Severity, summary string, since time.Time) store.Alert {
+	return store.Alert{Alert: alerts.Alert{Instance: instance, Finding: finding, State: state, Severity: severity, FiringSince: since, Summary: summary}}
 }
 
 func byInstance(alerts []amtest.Alert) map[string]amtest.Alert {
@@ -40,9 +42,9 @@ func TestForwardToAlertmanager(t *testing.T) {
 	ctx := context.Background()
 	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
 	list := []store.Alert{
-		sweepAlert("cache-1", "oom-rejecting", "firing", "critical", "writes rejected: OOM", start),
-		sweepAlert("cache-1", "frag-high", "pending", "warning", "not yet", start),
-		sweepAlert("cache-2", "maxmemory-near", "firing", "warning", "80% of maxmemory", start),
+		sweepAlert("cache-1", "oom-rejecting", alerts.StateFiring, handlers.SeverityCritical, "writes rejected: OOM", start),
+		sweepAlert("cache-1", "frag-high", alerts.StatePending, handlers.SeverityWarning, "not yet", start),
+		sweepAlert("cache-2", "maxmemory-near", alerts.StateFiring, handlers.SeverityWarning, "80% of maxmemory", start),
 	}
 	now := time.Now()
 	if err := f.Forward(ctx, list, now); err != nil {
@@ -89,7 +91,7 @@ func TestForwardToAlertmanager(t *testing.T) {
 	})
 
 	// cache-2 escalates: the warning ends, the critical one fires.
-	list[2].Severity = "critical"
+	list[2].Severity = handlers.SeverityCritical
 	if err := f.Forward(ctx, list, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestForwardErrorsHideTheURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alert := sweepAlert("cache-1", "oom-rejecting", "firing", "critical", "x", time.Now())
+	alert := sweepAlert("cache-1", "oom-rejecting", alerts.StateFiring, handlers.SeverityCritical, "x", time.Now())
 	err = f.Forward(context.Background(), []store.Alert{alert}, time.Now())
 	if err == nil || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("error %v: want one without the URL's password", err)

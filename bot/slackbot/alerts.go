@@ -146,7 +146,7 @@ func (b *Bot) ack(ctx context.Context, j job, click blockkit.Click, scope []stri
 		return err
 	}
 	now := b.now()
-	if err := b.opts.Store.PutAck(ctx, store.Ack{Instance: inst.Name, Finding: click.Finding, By: j.user, At: now, Episode: a.LastChange}); err != nil {
+	if err := b.opts.Store.PutAck(ctx, store.Ack{Instance: inst.Name, Finding: click.Finding, By: j.user, At: now, Episode: a.FiringSince}); err != nil {
 		return err
 	}
 	_ = b.opts.Store.Audit(ctx, store.AuditRecord{Schema: store.SchemaVersion, At: now, Instance: inst.Name, Actor: j.user, Kind: "acknowledged",

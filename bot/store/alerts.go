@@ -2,24 +2,76 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/redisbot/redisbot/bot/alerts"
+	"github.com/redisbot/redisbot/handlers"
 )
 
-// Alert is the notification state of one finding on one instance, so the
-// bot re-notifies on change or after a repeat interval instead of on every
-// probe, and edits the Slack message it posted before.
+// Alert is what the bot remembers of one finding on one instance between
+// sweeps: its lifecycle (alerts.Alert, times and all, as the sweep steps
+// it) and the Slack message it posted, so the bot re-notifies on change or
+// after a repeat interval instead of on every probe, and edits the message
+// it posted before.
 type Alert struct {
-	Schema       int               `json:"schema"`
-	Instance     string            `json:"instance"`
-	Finding      string            `json:"finding"`
-	State        string            `json:"state"`
-	Severity     string            `json:"severity"`
-	Since        time.Time         `json:"since"`
-	LastChange   time.Time         `json:"last_change"`
-	LastNotified time.Time         `json:"last_notified"`
-	Channel      string            `json:"channel,omitempty"`
-	MessageTS    string            `json:"message_ts,omitempty"`
-	Fields       map[string]string `json:"fields,omitempty"`
+	alerts.Alert
+	Schema    int    `json:"schema"`
+	Channel   string `json:"channel,omitempty"`
+	MessageTS string `json:"message_ts,omitempty"`
+	// Mark is what the open message shows of who handles the alert (a
+	// silence, an acknowledgement): when that changes, it is redrawn.
+	Mark string `json:"mark,omitempty"`
+}
+
+// UnmarshalJSON reads an alert in either encoding: today's, and the one
+// of versions before 2026-12, which kept the lifecycle's times beside
+// "since" and "last_change" as RFC 3339 strings in a "fields" map, so a
+// store written by an older version still loads.
+func (a *Alert) UnmarshalJSON(b []byte) error {
+	type plain Alert // without this method
+	var legacy struct {
+		Since      time.Time         `json:"since"`
+		LastChange time.Time         `json:"last_change"`
+		Fields     map[string]string `json:"fields"`
+	}
+	if err := json.Unmarshal(b, (*plain)(a)); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &legacy); err != nil {
+		return err
+	}
+	if legacy.Since.IsZero() && legacy.LastChange.IsZero() && legacy.Fields == nil {
+		return nil
+	}
+	at := func(name string) (time.Time, error) {
+		if legacy.Fields[name] == "" {
+			return time.Time{}, nil
+		}
+		return time.Parse(time.RFC3339Nano, legacy.Fields[name])
+	}
+	var err error
+	a.PendingSince, a.FiringSince = legacy.Since, legacy.LastChange
+	a.Summary, a.Mark = legacy.Fields["summary"], legacy.Fields["mark"]
+	if a.ClearSince, err = at("clear_since"); err != nil {
+		return fmt.Errorf("alert %s/%s: clear_since: %w", a.Instance, a.Finding, err)
+	}
+	if a.LowerSince, err = at("lower_since"); err != nil {
+		return fmt.Errorf("alert %s/%s: lower_since: %w", a.Instance, a.Finding, err)
+	}
+	if a.ResolvedAt, err = at("resolved_at"); err != nil {
+		return fmt.Errorf("alert %s/%s: resolved_at: %w", a.Instance, a.Finding, err)
+	}
+	if n := legacy.Fields["notified"]; n != "" {
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			return fmt.Errorf("alert %s/%s: notified: %w", a.Instance, a.Finding, err)
+		}
+		a.Notified = handlers.Severity(v)
+	}
+	return nil
 }
 
 // PutAlert writes the alert for (a.Instance, a.Finding), replacing any.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/handlers"
 )
 
@@ -284,8 +285,8 @@ func TestAlerts(t *testing.T) {
 	contract(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		now := f.clock.Now()
-		a := Alert{Instance: "cache-1", Finding: "memory-high", State: "firing", Severity: "warning", Since: now, LastChange: now, LastNotified: now, Channel: "C1", MessageTS: "1.1", Fields: map[string]string{"used": "95%"}}
-		for _, x := range []Alert{a, {Instance: "cache-10", Finding: "frag-high", State: "firing"}, {Instance: "cache-1", Finding: "evictions", State: "resolved"}} {
+		a := Alert{Alert: alerts.Alert{Instance: "cache-1", Finding: "memory-high", State: alerts.StateFiring, Severity: handlers.SeverityWarning, PendingSince: now, FiringSince: now, LastNotified: now, ClearSince: now, Summary: "used 95%"}, Channel: "C1", MessageTS: "1.1", Mark: "ack U1"}
+		for _, x := range []Alert{a, {Alert: alerts.Alert{Instance: "cache-10", Finding: "frag-high", State: alerts.StateFiring}}, {Alert: alerts.Alert{Instance: "cache-1", Finding: "evictions", State: alerts.StateResolved}}} {
 			if err := f.s.PutAlert(ctx, x); err != nil {
 				t.Fatal(err)
 			}
@@ -297,7 +298,7 @@ func TestAlerts(t *testing.T) {
 		a.Schema = SchemaVersion
 		sameJSON(t, got, a)
 
-		a.State, a.Severity = "firing", "critical"
+		a.State, a.Severity = alerts.StateFiring, handlers.SeverityCritical
 		if err := f.s.PutAlert(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -307,9 +308,9 @@ func TestAlerts(t *testing.T) {
 		}
 		var keys []string
 		for _, x := range list {
-			keys = append(keys, x.Instance+"/"+x.Finding+"/"+x.Severity)
+			keys = append(keys, x.Instance+"/"+x.Finding+"/"+x.Severity.String())
 		}
-		if got, want := strings.Join(keys, ","), "cache-1/evictions/,cache-1/memory-high/critical,cache-10/frag-high/"; got != want {
+		if got, want := strings.Join(keys, ","), "cache-1/evictions/none,cache-1/memory-high/critical,cache-10/frag-high/none"; got != want {
 			t.Errorf("Alerts = %s, want %s", got, want)
 		}
 
@@ -322,12 +323,42 @@ func TestAlerts(t *testing.T) {
 		if err := f.s.DeleteAlert(ctx, "cache-1", "memory-high"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("second DeleteAlert = %v, want ErrNotFound", err)
 		}
-		if err := f.s.PutAlert(ctx, Alert{Instance: "cache-1"}); err == nil {
+		if err := f.s.PutAlert(ctx, Alert{Alert: alerts.Alert{Instance: "cache-1"}}); err == nil {
 			t.Error("PutAlert without a finding: no error")
 		}
-		if err := f.s.PutAlert(ctx, Alert{Instance: "a\x00b", Finding: "x"}); err == nil {
+		if err := f.s.PutAlert(ctx, Alert{Alert: alerts.Alert{Instance: "a\x00b", Finding: "x"}}); err == nil {
 			t.Error("PutAlert with NUL in the instance: no error")
 		}
+	})
+}
+
+// TestAlertLegacyEncoding loads an alert as versions before typed alert
+// records wrote it: the lifecycle's times as RFC 3339 strings in "fields".
+func TestAlertLegacyEncoding(t *testing.T) {
+	contract(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		old := `{"schema":1,"instance":"cache-1","finding":"oom-rejecting","state":"firing","severity":"critical",` +
+			`"since":"2026-12-01T10:00:00Z","last_change":"2026-12-01T10:05:00Z","last_notified":"2026-12-01T10:05:00Z",` +
+			`"channel":"C1","message_ts":"1.1","fields":{"summary":"writes failed","clear_since":"2026-12-01T10:20:00.5Z",` +
+			`"resolved_at":"2026-11-30T09:00:00Z","notified":"3","mark":"ack U1"}}`
+		key, err := joinKey("alert", "cache-1", "oom-rejecting")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.putJSON(ctx, kindAlerts, key, json.RawMessage(old)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.s.Alert(ctx, "cache-1", "oom-rejecting")
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := func(s string) time.Time { v, _ := time.Parse(time.RFC3339Nano, s); return v }
+		want := Alert{Schema: 1, Channel: "C1", MessageTS: "1.1", Mark: "ack U1", Alert: alerts.Alert{
+			Instance: "cache-1", Finding: "oom-rejecting", State: alerts.StateFiring, Severity: handlers.SeverityCritical,
+			PendingSince: at("2026-12-01T10:00:00Z"), FiringSince: at("2026-12-01T10:05:00Z"), LastNotified: at("2026-12-01T10:05:00Z"),
+			ClearSince: at("2026-12-01T10:20:00.5Z"), ResolvedAt: at("2026-11-30T09:00:00Z"), Notified: handlers.SeverityCritical, Summary: "writes failed",
+		}}
+		sameJSON(t, got, want)
 	})
 }
 

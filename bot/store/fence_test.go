@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/redistest"
 )
@@ -62,7 +63,7 @@ func TestFencedWritesRefusedAfterTakeover(t *testing.T) {
 			}
 			stale := s.WithFence(ctx, Fence{Lease: "scheduler", Token: old.Token})
 			// While r1 leads, its fenced writes go through.
-			if err := s.PutAlert(stale, Alert{Instance: "cache-1", Finding: "frag-high", State: "pending"}); err != nil {
+			if err := s.PutAlert(stale, Alert{Alert: alerts.Alert{Instance: "cache-1", Finding: "frag-high", State: alerts.StatePending}}); err != nil {
 				t.Fatalf("leader's own write: %v", err)
 			}
 			if err := CheckFence(stale); err != nil {
@@ -86,7 +87,7 @@ func TestFencedWritesRefusedAfterTakeover(t *testing.T) {
 			before := len(heard())
 			writes := map[string]func(context.Context) error{
 				"put alert": func(ctx context.Context) error {
-					return s.PutAlert(ctx, Alert{Instance: "cache-1", Finding: "frag-high", State: "firing"})
+					return s.PutAlert(ctx, Alert{Alert: alerts.Alert{Instance: "cache-1", Finding: "frag-high", State: alerts.StateFiring}})
 				},
 				"delete alert": func(ctx context.Context) error { return s.DeleteAlert(ctx, "cache-1", "frag-high") },
 				"set fact":     func(ctx context.Context) error { return s.SetFact(ctx, "cache-1", "k", "stale") },
@@ -125,7 +126,7 @@ func TestFencedWritesRefusedAfterTakeover(t *testing.T) {
 			}
 			// The new holder's fenced writes go through.
 			fresh := s.WithFence(ctx, Fence{Lease: "scheduler", Token: cur.Token})
-			if err := s.PutAlert(fresh, Alert{Instance: "cache-1", Finding: "frag-high", State: "firing"}); err != nil {
+			if err := s.PutAlert(fresh, Alert{Alert: alerts.Alert{Instance: "cache-1", Finding: "frag-high", State: alerts.StateFiring}}); err != nil {
 				t.Errorf("new leader's write: %v", err)
 			}
 			if err := CheckFence(fresh); err != nil {
@@ -178,7 +179,7 @@ func TestTokensGrowAcrossAnEmptiedStore(t *testing.T) {
 	if err := c.FlushAll(ctx).Err(); err != nil { // what a restart without persistence leaves
 		t.Fatal(err)
 	}
-	if err := s.PutAlert(stale, Alert{Instance: "cache-1", Finding: "frag-high"}); !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "restarted empty") {
+	if err := s.PutAlert(stale, Alert{Alert: alerts.Alert{Instance: "cache-1", Finding: "frag-high"}}); !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "restarted empty") {
 		t.Errorf("stale write to an emptied store: %v", err)
 	}
 	l, ok, err := s.AcquireLease(ctx, "scheduler", "r9", time.Minute)
@@ -188,7 +189,7 @@ func TestTokensGrowAcrossAnEmptiedStore(t *testing.T) {
 	if l.Token <= tokens[2] {
 		t.Errorf("token after the store emptied: %d, not above the stale %d", l.Token, tokens[2])
 	}
-	if err := s.PutAlert(stale, Alert{Instance: "cache-1", Finding: "frag-high"}); !errors.Is(err, ErrFenced) {
+	if err := s.PutAlert(stale, Alert{Alert: alerts.Alert{Instance: "cache-1", Finding: "frag-high"}}); !errors.Is(err, ErrFenced) {
 		t.Errorf("stale write after a new leader: %v", err)
 	}
 	if err := CheckFence(stale); !errors.Is(err, ErrFenced) {
@@ -225,7 +226,7 @@ func TestUnavailableIsNotNotFound(t *testing.T) {
 	_, checks["update"] = s.UpdateApproval(ctx, "apr-1", func(*Approval) error { return nil })
 	_, checks["list"] = s.Approvals(ctx, "pending")
 	_, checks["once"] = s.Once(ctx, "envelope/1", time.Minute)
-	checks["put"] = s.PutAlert(ctx, Alert{Instance: "cache-1", Finding: "frag-high"})
+	checks["put"] = s.PutAlert(ctx, Alert{Alert: alerts.Alert{Instance: "cache-1", Finding: "frag-high"}})
 	_, _, checks["lease"] = s.AcquireLease(ctx, "scheduler", "r1", time.Minute)
 	for op, err := range checks {
 		if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {

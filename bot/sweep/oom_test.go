@@ -51,8 +51,8 @@ func TestOOMAlertResolvesAfterTheIncident(t *testing.T) {
 		}
 		h.sweepsQuiet(1, "writes still failing")
 	}
-	if a := h.alert("full-1", "oom-rejecting"); a.State != "firing" || !strings.Contains(a.Fields["summary"], "writes failed") {
-		t.Errorf("alert while writes fail: %s, %q", a.State, a.Fields["summary"])
+	if a := h.alert("full-1", "oom-rejecting"); a.State != "firing" || !strings.Contains(a.Summary, "writes failed") {
+		t.Errorf("alert while writes fail: %s, %q", a.State, a.Summary)
 	}
 
 	// The incident ends. The count since start stays in INFO; the

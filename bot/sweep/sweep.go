@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -358,11 +357,11 @@ func (s *Sweeper) judge(o observation) judgement {
 				continue
 			}
 			spec, _ := handlers.SpecFor(id)
-			v := verdict{probe: p, stored: a, finding: handlers.Finding{ID: id, Title: spec.Title, Severity: severityOf(a.Severity), Summary: a.Fields["summary"]}}
+			v := verdict{probe: p, stored: a, finding: handlers.Finding{ID: id, Title: spec.Title, Severity: a.Severity, Summary: a.Summary}}
 			if held, ok := holding[id]; ok {
 				// Below the firing threshold but not below the clearing
 				// one: still present, at the severity it held.
-				v.obs = alerts.Observation{Present: true, Severity: max(held.Severity, severityOf(a.Severity)), Summary: held.Summary}
+				v.obs = alerts.Observation{Present: true, Severity: max(held.Severity, a.Severity), Summary: held.Summary}
 			}
 			j.verdicts = append(j.verdicts, v)
 		}
@@ -382,7 +381,7 @@ func holding(r *handlers.Report, inst handlers.Instance, stored []store.Alert) m
 	}
 	firing := false
 	for _, a := range stored {
-		if a.Instance == r.Instance && a.State == string(alerts.StateFiring) {
+		if a.Instance == r.Instance && a.State == alerts.StateFiring {
 			firing = true
 			break
 		}
@@ -457,15 +456,14 @@ func (s *Sweeper) step(j judgement) steps {
 		key := alertKey(v.report.Instance, v.finding.ID)
 		h := handling{silence: matchingSilence(j.silences, v.report.Instance, v.finding.ID, j.now)}
 		if x, ok := j.acks[key]; ok {
-			prev := fromStore(v.stored)
-			if prev.State != alerts.StateFiring || !x.Episode.Equal(prev.FiringSince) {
+			if v.stored.State != alerts.StateFiring || !x.Episode.Equal(v.stored.FiringSince) {
 				out.staleAcks = append(out.staleAcks, x)
 			} else {
 				h.ack = &x
 			}
 		}
 		t := stepOne(v, h, s.o.Timing(v.inst, v.finding.ID), j.now)
-		if t.notify.Kind == alerts.NotifyNone && t.next.State == string(alerts.StateFiring) && t.next.MessageTS != "" && h.mark() != v.stored.Fields["mark"] {
+		if t.notify.Kind == alerts.NotifyNone && t.next.State == alerts.StateFiring && t.next.MessageTS != "" && h.mark() != v.stored.Mark {
 			// Someone silenced, unsilenced or acknowledged it: the open
 			// message says so.
 			t.notify.Kind = notifyRedraw
@@ -481,11 +479,11 @@ func (s *Sweeper) step(j judgement) steps {
 }
 
 func stepOne(v verdict, h handling, timing alerts.Timing, now time.Time) transition {
-	prev := fromStore(v.stored)
+	prev := v.stored.Alert
 	prev.Instance, prev.Finding = v.report.Instance, v.finding.ID
 	prev.Acked = h.ack != nil
 	next, n := alerts.Step(prev, v.obs, timing, h.silence != nil, now)
-	return transition{verdict: v, handling: h, next: toStore(next, v.stored), notify: n}
+	return transition{verdict: v, handling: h, next: record(next, v.stored), notify: n}
 }
 
 // delivered is what was posted: the transitions whose news went out (or
@@ -598,7 +596,7 @@ func (s *Sweeper) save(ctx context.Context, d delivered) ([]store.Alert, error) 
 	for _, t := range d.transitions {
 		key := alertKey(t.report.Instance, t.finding.ID)
 		switch {
-		case t.next.State == string(alerts.StateInactive) && (t.next.MessageTS == "" || t.report.Instance == fleetInstance):
+		case t.next.State == alerts.StateInactive && (t.next.MessageTS == "" || t.report.Instance == fleetInstance):
 			delete(after, key)
 			if t.stored.Instance == "" {
 				continue
@@ -634,7 +632,7 @@ func (s *Sweeper) forward(ctx context.Context, saved []store.Alert, now time.Tim
 	if s.o.Metrics != nil {
 		byState := map[string]int{}
 		for _, a := range saved {
-			byState[a.State]++
+			byState[string(a.State)]++
 		}
 		s.o.Metrics.Alerts(byState)
 	}
@@ -680,7 +678,7 @@ func (s *Sweeper) deliverAlert(ctx context.Context, t *transition, now time.Time
 		m := blockkit.RenderAlert(view, s.o.Runbooks, now)
 		m.Meta = alertMeta(r.Instance, f.ID, state, n.Alert.FiringSince)
 		if state == stateFiring {
-			a.Fields["mark"] = h.mark()
+			a.Mark = h.mark()
 		}
 		return m
 	}
@@ -713,7 +711,7 @@ func (s *Sweeper) deliverAlert(ctx context.Context, t *transition, now time.Time
 		}
 		return s.o.Poster.Reply(ctx, channel, a.MessageTS, blockkit.RenderNote(fmt.Sprintf("Now %s: %s", n.Alert.Severity, f.Summary)))
 	case alerts.NotifyRemind:
-		if a.Fields["mark"] != h.mark() {
+		if a.Mark != h.mark() {
 			// A silence just ended: the message no longer says it.
 			if err := s.o.Poster.Update(ctx, channel, a.MessageTS, alert(stateFiring)); err != nil {
 				return err
@@ -753,33 +751,12 @@ func matchingSilence(list []store.Silence, instance, finding string, now time.Ti
 	return all
 }
 
-// The store keeps alerts in its own record; the lifecycle's extra times
-// travel in Fields so the store does not need to know the lifecycle.
-func toStore(a alerts.Alert, prev store.Alert) store.Alert {
-	out := store.Alert{Schema: store.SchemaVersion, Instance: a.Instance, Finding: a.Finding, State: string(a.State),
-		Severity: a.Severity.String(), Since: a.PendingSince, LastChange: a.FiringSince, LastNotified: a.LastNotified,
-		Channel: prev.Channel, MessageTS: prev.MessageTS, Fields: map[string]string{"summary": a.Summary}}
-	for name, t := range map[string]time.Time{"clear_since": a.ClearSince, "lower_since": a.LowerSince, "resolved_at": a.ResolvedAt} {
-		if !t.IsZero() {
-			out.Fields[name] = t.UTC().Format(time.RFC3339Nano)
-		}
-	}
-	out.Fields["notified"] = strconv.Itoa(int(a.Notified))
-	if mark := prev.Fields["mark"]; mark != "" && out.MessageTS != "" {
-		out.Fields["mark"] = mark
+// record is an alert's next record: its lifecycle after the step, still
+// pointing at the message its previous record had.
+func record(a alerts.Alert, prev store.Alert) store.Alert {
+	out := store.Alert{Alert: a, Schema: store.SchemaVersion, Channel: prev.Channel, MessageTS: prev.MessageTS}
+	if out.MessageTS != "" {
+		out.Mark = prev.Mark
 	}
 	return out
-}
-
-func fromStore(s store.Alert) alerts.Alert {
-	t := func(name string) time.Time { v, _ := time.Parse(time.RFC3339Nano, s.Fields[name]); return v }
-	n, _ := strconv.Atoi(s.Fields["notified"])
-	return alerts.Alert{Instance: s.Instance, Finding: s.Finding, State: alerts.State(s.State), Severity: severityOf(s.Severity),
-		PendingSince: s.Since, FiringSince: s.LastChange, LastNotified: s.LastNotified, ClearSince: t("clear_since"),
-		LowerSince: t("lower_since"), ResolvedAt: t("resolved_at"), Notified: handlers.Severity(n), Summary: s.Fields["summary"]}
-}
-
-func severityOf(name string) handlers.Severity {
-	s, _ := handlers.ParseSeverity(name)
-	return s
 }

@@ -497,7 +497,7 @@ func TestAcknowledgedAlertGetsNoReminders(t *testing.T) {
 	wantCalls(t, "first sweep", got, "post")
 	fired := got[0]
 	a := h.alert("cache-1", "oom-rejecting")
-	err := h.st.PutAck(context.Background(), store.Ack{Instance: "cache-1", Finding: "oom-rejecting", By: "U0OP", At: h.clock.Now(), Episode: a.LastChange})
+	err := h.st.PutAck(context.Background(), store.Ack{Instance: "cache-1", Finding: "oom-rejecting", By: "U0OP", At: h.clock.Now(), Episode: a.FiringSince})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func TestUnreachableKeepsOtherAlerts(t *testing.T) {
 	}
 	h.sweepsQuiet(12, "still unreachable")
 	a := h.alert("cache-0", "oom-rejecting")
-	if a.State != "firing" || a.MessageTS != fired.TS || a.Fields["clear_since"] != "" {
+	if a.State != "firing" || a.MessageTS != fired.TS || !a.ClearSince.IsZero() {
 		t.Errorf("oom-rejecting while unreachable: %+v, want firing on %s and not clearing", a, fired.TS)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers"
@@ -596,7 +597,7 @@ func seedPendingAlerts(t *testing.T, path string, since time.Time) {
 	}
 	defer st.Close()
 	for _, m := range hostileMembers {
-		a := store.Alert{Instance: m.name, Finding: "unreachable", State: "pending", Severity: "critical", Since: since, LastChange: since}
+		a := store.Alert{Alert: alerts.Alert{Instance: m.name, Finding: "unreachable", State: alerts.StatePending, Severity: handlers.SeverityCritical, PendingSince: since, FiringSince: since}}
 		if err := st.PutAlert(ctx, a); err != nil {
 			t.Fatal(err)
 		}
