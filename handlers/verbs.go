@@ -121,7 +121,7 @@ func init() {
 		{Name: "trend", Usage: "trend <instance> [" + TrendWindowNames() + "]", Summary: "a chart of memory and fragmentation from the sweeps' history",
 			Flags: []Flag{{Name: "out", Value: "FILE", Usage: "write the chart to this PNG file (default ./trend-<instance>.png)", Render: true}},
 			Role:  RoleViewer, Where: Anywhere, Handle: trendVerb},
-		{Name: "silence", Usage: "silence <instance> [finding] <duration>", Summary: "stop alerts for an instance or one finding (operator)",
+		{Name: "silence", Usage: "silence <instance> <finding>|all <duration>", Summary: "stop alerts for one finding (in an alert's thread, that alert's) or all of an instance's (operator)",
 			Role: RoleOperator, Where: InSlack, Handle: silenceVerb},
 		{Name: "unsilence", Usage: "unsilence <id>|<instance> [finding]", Summary: "lift a silence by its id, or an instance's (operator)",
 			Role: RoleOperator, Where: InSlack, Handle: unsilenceVerb},

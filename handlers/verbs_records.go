@@ -69,9 +69,21 @@ type Changer interface {
 
 // SilenceRequest is a checked silence command.
 type SilenceRequest struct {
-	Instance, Finding string // Finding "" silences every finding
-	Duration          time.Duration
+	Instance string
+	// Finding is the finding to silence; "" every finding of the
+	// instance (typed "all"), those that fire later included.
+	Finding string
+	// FindingLeftOut: the command named neither a finding nor all. The
+	// transport takes the finding from where it was typed (an alert's
+	// thread) or asks for one: silencing every finding would hide the
+	// next, different alert on the instance.
+	FindingLeftOut bool
+	Duration       time.Duration
 }
+
+// SilenceAll is what a silence command names instead of a finding to
+// silence every finding of an instance.
+const SilenceAll = "all"
 
 // The bounds of a silence: shorter is noise, longer is forgetting.
 const (
@@ -270,14 +282,18 @@ func silenceVerb(ctx context.Context, _ *Service, cmd Command) (*Response, error
 		return nil, v.NotHere(cmd.Args)
 	}
 	if len(cmd.Args) < 2 || len(cmd.Args) > 3 {
-		return nil, v.UsageError("silence takes an instance, an optional finding and a duration")
+		return nil, v.UsageError("silence takes an instance, a finding or all, and a duration")
 	}
 	d, err := time.ParseDuration(cmd.Args[len(cmd.Args)-1])
 	if err != nil || d < minSilence || d > maxSilence {
 		return nil, &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("the duration must be between %s and %s, as in 30m, 4h or 72h", "1m", "720h")}
 	}
 	req := SilenceRequest{Instance: cmd.Args[0], Duration: d}
-	if len(cmd.Args) == 3 {
+	switch {
+	case len(cmd.Args) == 2:
+		req.FindingLeftOut = true
+	case cmd.Args[1] == SilenceAll:
+	default:
 		req.Finding = cmd.Args[1]
 		if _, ok := SpecFor(req.Finding); !ok {
 			return nil, &UsageError{Verb: cmd.Verb, Msg: fmt.Sprintf("unknown finding %q", redact.Truncate(req.Finding, 40))}

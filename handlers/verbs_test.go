@@ -133,9 +133,10 @@ func TestChangeVerbs(t *testing.T) {
 	}{
 		{args: []string{"cache-1", "4h"}},
 		{args: []string{"cache-1", "frag-high", "30m"}},
+		{args: []string{"cache-1", "all", "2h"}},
 		{args: []string{"cache-1", "frag-high", "10s"}, wantErr: "the duration must be between 1m and 720h, as in 30m, 4h or 72h"},
 		{args: []string{"cache-1", "no-such-finding", "1h"}, wantErr: `unknown finding "no-such-finding"`},
-		{args: []string{"cache-1"}, wantErr: "silence takes an instance, an optional finding and a duration (usage: silence <instance> [finding] <duration>)"},
+		{args: []string{"cache-1"}, wantErr: "silence takes an instance, a finding or all, and a duration (usage: silence <instance> <finding>|all <duration>)"},
 	} {
 		resp, err := svc.Handle(ctx, Command{Verb: "silence", Args: tc.args, Changes: changes})
 		if tc.wantErr != "" {
@@ -148,7 +149,10 @@ func TestChangeVerbs(t *testing.T) {
 			t.Errorf("silence %v: %v %+v", tc.args, err, resp)
 		}
 	}
-	want := []SilenceRequest{{Instance: "cache-1", Duration: 4 * time.Hour}, {Instance: "cache-1", Finding: "frag-high", Duration: 30 * time.Minute}}
+	// Left out, the finding is the transport's to find (an alert's
+	// thread), never every finding: that is "all".
+	want := []SilenceRequest{{Instance: "cache-1", FindingLeftOut: true, Duration: 4 * time.Hour},
+		{Instance: "cache-1", Finding: "frag-high", Duration: 30 * time.Minute}, {Instance: "cache-1", Duration: 2 * time.Hour}}
 	if !slices.Equal(changes.silences, want) {
 		t.Errorf("silences = %+v, want %+v", changes.silences, want)
 	}

@@ -87,6 +87,23 @@ func (b *Bot) unsilence(ctx context.Context, j job, args []string, scope []strin
 	return nil
 }
 
+// threadAlert is the alert whose message the job's thread hangs under.
+func (b *Bot) threadAlert(ctx context.Context, j job) (store.Alert, bool, error) {
+	if j.threadTS == "" {
+		return store.Alert{}, false, nil
+	}
+	list, err := b.opts.Store.Alerts(ctx)
+	if err != nil {
+		return store.Alert{}, false, err
+	}
+	for _, a := range list {
+		if a.Channel == j.channel && a.MessageTS == j.threadTS {
+			return a, true, nil
+		}
+	}
+	return store.Alert{}, false, nil
+}
+
 // silence records a silence; operators set them, as they decide what pages.
 func (b *Bot) silence(ctx context.Context, j job, instance, finding string, d time.Duration, scope []string) error {
 	if err := b.opts.Access.Require(ctx, j.user, access.Operator); err != nil {
@@ -118,8 +135,9 @@ func orAll(finding string) string {
 	return finding
 }
 
-// snooze handles the Snooze and Silence buttons of an alert: a long
-// silence sits behind Slack's confirmation dialog.
+// snooze handles the Snooze and Silence buttons of an alert, where a long
+// silence sits behind Slack's confirmation dialog, and the answer to the
+// question a long typed silence asks (RenderSilenceConfirm).
 func (b *Bot) snooze(ctx context.Context, j job, click blockkit.Click, scope []string) error {
 	if b.opts.Store == nil {
 		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Silences need the state store."))

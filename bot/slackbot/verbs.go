@@ -39,12 +39,35 @@ func (c changes) RequestRemediation(ctx context.Context, cmd handlers.Command) e
 	return c.b.request(ctx, c.j, req, c.scope)
 }
 
-// Silence records a typed silence.
+// Silence records a typed silence. Left out, the finding is that of the
+// alert whose thread the command was typed in; a silence longer than
+// blockkit.LongSilence asks first, with a button that sets it (snooze),
+// since days of quiet are easy to forget.
 func (c changes) Silence(ctx context.Context, req handlers.SilenceRequest) error {
 	if c.b.opts.Store == nil {
 		return c.b.ephemeral(ctx, c.j, blockkit.RenderRefusal("This needs the state store, which this bot does not have."))
 	}
-	return c.b.silence(ctx, c.j, req.Instance, req.Finding, req.Duration, c.scope)
+	inst, err := c.b.opts.Resolver.Resolve(req.Instance, c.scope)
+	if err != nil {
+		return c.b.ephemeral(ctx, c.j, blockkit.RenderError(err))
+	}
+	finding := req.Finding
+	if req.FindingLeftOut {
+		a, ok, err := c.b.threadAlert(ctx, c.j)
+		if err != nil {
+			return err
+		}
+		if !ok || a.Instance != inst.Name {
+			v, _ := handlers.LookupVerb("silence")
+			return c.b.ephemeral(ctx, c.j, blockkit.RenderError(v.UsageError(
+				"name the finding to silence, or all for every finding on the instance, those that fire later included; in an alert's thread the finding may be left out")))
+		}
+		finding = a.Finding
+	}
+	if req.Duration > blockkit.LongSilence {
+		return c.b.ephemeral(ctx, c.j, blockkit.RenderSilenceConfirm(inst.Name, finding, req.Duration, c.b.now()))
+	}
+	return c.b.silence(ctx, c.j, inst.Name, finding, req.Duration, c.scope)
 }
 
 // Unsilence lifts typed silences.

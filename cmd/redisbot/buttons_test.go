@@ -270,3 +270,57 @@ func TestSlackUnsilence(t *testing.T) {
 	fake.SlashCommand(slash(onCall, "U0OP", "unsilence full-1"))
 	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("No active silence matches full-1"))
 }
+
+// Typed silences: one that names neither a finding nor all, outside an
+// alert's thread, is refused rather than hiding every later finding; one
+// longer than a day asks first and silences only from its button; all
+// names every finding; only an operator may silence.
+func TestSlackTypedSilence(t *testing.T) {
+	srv := fullServer(t)
+	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
+	fake := bot.fake
+	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
+	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
+	})[0]
+	// silences lists the active silences once one more list says want.
+	silences := func(want string) slacktest.Post {
+		t.Helper()
+		match := func(p slacktest.Post) bool {
+			return p.Method == "chat.postMessage" && strings.Contains(p.BlocksText(), want)
+		}
+		n := 0
+		for _, p := range fake.Posts() {
+			if match(p) {
+				n++
+			}
+		}
+		fake.SlashCommand(slash(onCall, "U0OP", "silences"))
+		return fake.WaitPosts(t, n+1, 15*time.Second, match)[n]
+	}
+
+	fake.SlashCommand(slash(onCall, "U0OP", "silence full-1 4h"))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("name the finding to silence, or all for every finding on the instance"))
+	fake.SlashCommand(slash(onCall, "U0VIEWER", "silence full-1 oom-rejecting 1h"))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("needs the operator role"))
+
+	fake.SlashCommand(slash(onCall, "U0OP", "silence full-1 oom-rejecting 72h"))
+	ask := fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("would stay quiet for 3d"))[0]
+	silences("No active silences")
+	fake.Click("U0OP", onCall, "", button(t, ask, "silence/oom-rejecting/72h"))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("oom-rejecting on full-1 silenced by <@U0OP> for 3d"))
+	list := silences("1 active silence")
+	if !regexp.MustCompile("`[0-9a-f]{12}` · `oom-rejecting` on `full-1` · by <@U0OP>").MatchString(list.BlocksText()) {
+		t.Errorf("silence list:\n%s", list.BlocksText())
+	}
+	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == alert.TS && strings.Contains(p.BlocksText(), "Silenced by <@U0OP>")
+	})
+
+	fake.SlashCommand(slash(onCall, "U0OP", "silence full-1 all 2h"))
+	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("every finding on full-1, those that fire later included, silenced by <@U0OP> for 2h"))
+	silences("2 active silences")
+	if v := fake.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
