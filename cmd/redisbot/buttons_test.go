@@ -320,6 +320,13 @@ func TestSlackTypedSilence(t *testing.T) {
 	fake.SlashCommand(slash(onCall, "U0OP", "silence full-1 all 2h"))
 	fake.WaitPosts(t, 1, 10*time.Second, ephemeralTo("every finding on full-1, those that fire later included, silenced by <@U0OP> for 2h"))
 	silences("2 active silences")
+
+	// In the alert's thread, the finding left out is the alert's.
+	fake.AppMentionInThread(alertsChannel, "U0OP", alert.TS, "<@UBOT> silence full-1 3h")
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "`oom-rejecting` on `full-1` silenced by <@U0OP> for 3h")
+	})
+	silences("3 active silences")
 	if v := fake.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)
 	}
