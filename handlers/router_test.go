@@ -110,8 +110,8 @@ func TestHandle(t *testing.T) {
 		{cmd: Command{Verb: "fleet", Args: []string{"a", "b"}}, wantErr: "fleet takes at most one tag (usage: fleet [tag])"},
 		{cmd: Command{Verb: "fleet", Args: []string{"nope"}}, wantErr: `no instance has tag "nope"`},
 		{cmd: Command{Verb: "help", Args: []string{"nope"}}, wantErr: `unknown verb "nope"`},
-		{cmd: Command{Verb: "rm", Args: []string{"-rf"}}, wantErr: `unknown verb "rm" (did you mean oom?); verbs: diagnose, frag, oom, doctor, keys, fleet, list, purge, defrag, set, bgsave, restart, failover, approvals, audit, trend, silence, silences, help`},
-		{cmd: Command{Verb: "diagnos", Args: []string{"cache-1"}}, wantErr: `unknown verb "diagnos" (did you mean diagnose?); verbs: diagnose, frag, oom, doctor, keys, fleet, list, purge, defrag, set, bgsave, restart, failover, approvals, audit, trend, silence, silences, help`},
+		{cmd: Command{Verb: "rm", Args: []string{"-rf"}}, wantErr: `unknown verb "rm" (did you mean oom?); verbs: diagnose, frag, oom, doctor, keys, fleet, list, purge, defrag, set, bgsave, restart, failover, approvals, audit, trend, silence, unsilence, silences, help`},
+		{cmd: Command{Verb: "diagnos", Args: []string{"cache-1"}}, wantErr: `unknown verb "diagnos" (did you mean diagnose?); verbs: diagnose, frag, oom, doctor, keys, fleet, list, purge, defrag, set, bgsave, restart, failover, approvals, audit, trend, silence, unsilence, silences, help`},
 		{cmd: Command{Verb: "diagnose", Args: []string{"cache-3"}}, wantErr: `unknown instance "cache-3" (did you mean cache-1, cache-2?)`},
 		{cmd: Command{Verb: "diagnose", Args: []string{"10.0.0.1:6379"}}, wantErr: `unknown instance "10.0.0.1:6379"`},
 		// A team channel sees only its own instances, and does not learn
