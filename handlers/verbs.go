@@ -100,6 +100,7 @@ func init() {
 		{Name: "keys", Usage: "keys <instance> [--match 'prefix:*'] [--top N] [--limit N] [--fast]",
 			Summary: "where the memory is: biggest keys, key patterns, keys without TTL (a throttled SCAN)",
 			Flags: []Flag{
+				runbook,
 				{Name: "match", Value: "PATTERN", Usage: "only keys matching this SCAN glob"},
 				{Name: "top", Value: "N", Usage: "how many of the biggest keys to show"},
 				{Name: "limit", Value: "N", Usage: "stop after this many keys (500000, 500k, 1m)"},
