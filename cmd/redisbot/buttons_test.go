@@ -156,14 +156,8 @@ func TestSlackSettingButtonRequestsItsValue(t *testing.T) {
 // mention) and mark the message, and the silence list names id, owner and
 // expiry.
 func TestSlackAlertAckDiagnoseAndSilences(t *testing.T) {
-	srv := fullServer(t)
-	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
+	bot, alert := alertingBot(t)
 	fake := bot.fake
-	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
-
-	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
-		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
-	})[0]
 
 	fake.Click("U0VIEWER", alertsChannel, alert.TS, button(t, alert, "diagnose/full-1"))
 	fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
@@ -232,13 +226,8 @@ func TestSlackAlertTimingFromConfig(t *testing.T) {
 // unsilence lifts a silence by its id, or an instance's, and only an
 // operator may; the alert message drops the mark.
 func TestSlackUnsilence(t *testing.T) {
-	srv := fullServer(t)
-	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
+	bot, alert := alertingBot(t)
 	fake := bot.fake
-	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
-	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
-		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
-	})[0]
 	waitNew := func(match func(slacktest.Post) bool, do func()) slacktest.Post {
 		t.Helper()
 		n := 0
@@ -276,13 +265,8 @@ func TestSlackUnsilence(t *testing.T) {
 // longer than a day asks first and silences only from its button; all
 // names every finding; only an operator may silence.
 func TestSlackTypedSilence(t *testing.T) {
-	srv := fullServer(t)
-	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
+	bot, alert := alertingBot(t)
 	fake := bot.fake
-	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
-	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
-		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
-	})[0]
 	// silences lists the active silences once one more list says want.
 	silences := func(want string) slacktest.Post {
 		t.Helper()

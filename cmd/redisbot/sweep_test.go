@@ -47,15 +47,22 @@ func sweepYAML(extra string) string {
 	return "schedule:\n  sweep: \"@every 1s\"\n  lease: 3s\nalerts:\n  channel: " + alertsChannel + "\n  oncall_group: S0ONCALL\n" + extra
 }
 
-func TestSweepAlertsOnceSnoozeAndTrend(t *testing.T) {
+// alertingBot is a bot sweeping one instance that rejects writes (OOM),
+// with U0OP an operator, and the first alert it posted about it.
+func alertingBot(t *testing.T) (*runningBot, slacktest.Post) {
+	t.Helper()
 	srv := fullServer(t)
 	bot := startBot(t, instanceYAML("full-1", srv.Addr), sweepYAML("access:\n  operators: [U0OP]\n"), nil)
-	fake := bot.fake
-	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
-
-	alert := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+	bot.fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
+	alert := bot.fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
 		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.Contains(p.BlocksText(), "`oom-rejecting`")
 	})[0]
+	return bot, alert
+}
+
+func TestSweepAlertsOnceSnoozeAndTrend(t *testing.T) {
+	bot, alert := alertingBot(t)
+	fake := bot.fake
 	if !strings.Contains(alert.BlocksText(), "CRITICAL") || !strings.Contains(alert.BlocksText(), "<!subteam^S0ONCALL>") {
 		t.Errorf("critical alert without the on-call group:\n%s", alert.BlocksText())
 	}
