@@ -225,7 +225,7 @@ func (b *Bot) trail(ctx context.Context, channel, ts, kind, actor, detail string
 	return err
 }
 
-// expireLoop moves stale requests to expired and redraws their messages.
+// expireStale moves stale requests to expired and redraws their messages.
 // Every replica may run it: the transition is a compare-and-set.
 func (b *Bot) expireStale(ctx context.Context) {
 	if !b.remediationEnabled() {

@@ -1,7 +1,3 @@
-// Package sweep runs the scheduled work of the bot: fleet sweeps that probe
-// every instance, record history, move each (instance, finding) through the
-// alert lifecycle and post alerts; and the leader lease that makes sure only
-// one of several bot replicas does it.
 package sweep
 
 import (
