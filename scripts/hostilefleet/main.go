@@ -4,12 +4,28 @@
 // hostile ones, writes two configs into -dir:
 //
 //   - healthy.yaml: the healthy servers only;
+//
 //   - hostile.yaml: the same fleet size, with the hostile servers in the
 //     place of as many healthy ones, spread evenly through the order;
 //
+//   - faults.yaml, when -blackholed, -slow or -down is above 0: the same
+//     fleet size with issue 18's faults in the place of as many healthy
+//     servers, each kind spread evenly through the order and the kinds
+//     interleaved: blackholed (accepts, reads, never answers, holding the
+//     connection), slow (answers each batch of pipelined commands after
+//     -slow-delay) and down (a reserved port nothing listens on:
+//     connection refused);
+//
 // then a file named "ready" of shell assignments (healthy, hostile,
-// protocol: how many probes must fail with class protocol, and bulk), and
-// serves until it gets SIGINT or SIGTERM.
+// protocol: how many probes must fail with class protocol, bulk, and the
+// faults.yaml counts blackholed, slow and down), and serves until it gets
+// SIGINT or SIGTERM.
+//
+// The faulty instances of one kind share one server: a connection is per
+// instance all the same (the probe keeps a client per instance name), and
+// a listener per faulty instance would take descriptors the fleet server
+// needs for connections under the 20,000 hard limit of the machines the
+// 10,000-instance benchmarks run on.
 //
 // The hostile servers cycle through resptest's hostilities and one more,
 // big-info: a server that answers INFO with the longest bulk string the
@@ -23,6 +39,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -30,8 +47,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redisbot/redisbot/handlers/resplimit"
 	"github.com/redisbot/redisbot/handlers/resptest"
@@ -42,10 +61,15 @@ func main() {
 	hostile := flag.Int("hostile", 50, "hostile servers, which replace as many healthy ones in hostile.yaml")
 	dir := flag.String("dir", "", "where to write healthy.yaml, hostile.yaml and ready (required)")
 	bulk := flag.Int("bulk", resplimit.DefaultBulk, "bytes of the big-info servers' INFO; 0: no big-info servers")
+	var f faults
+	flag.Float64Var(&f.blackholed, "blackholed", 0, "share of faults.yaml's instances that accept and never answer (0 to 1)")
+	flag.Float64Var(&f.slow, "slow", 0, "share of faults.yaml's instances that answer after -slow-delay (0 to 1)")
+	flag.DurationVar(&f.slowDelay, "slow-delay", 800*time.Millisecond, "how long a slow instance waits before each reply")
+	flag.Float64Var(&f.down, "down", 0, "share of faults.yaml's instances that refuse connections (0 to 1)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *dir, *healthy, *hostile, *bulk); err != nil {
+	if err := serve(ctx, *dir, *healthy, *hostile, *bulk, f); err != nil {
 		fmt.Fprintf(os.Stderr, "hostilefleet: %v\n", err)
 		os.Exit(1)
 	}
@@ -71,12 +95,118 @@ func bigInfo(n int) string {
 	return b.String()
 }
 
-func serve(ctx context.Context, dir string, healthy, hostile, bulk int) error {
+// faults are the shares of faults.yaml's instances that fail the way
+// issue 18's fleet does.
+type faults struct {
+	blackholed, slow, down float64
+	slowDelay              time.Duration
+}
+
+// fault is one kind of faulty instance: its name in faults.yaml and the
+// server every instance of the kind points at.
+type fault struct {
+	kind   string
+	server *resptest.Server
+}
+
+// order returns which kind of fault takes each of the n instances'
+// places in a fleet of n, nil for a healthy one: each kind's k-th
+// instance goes where k is evenly spread through the fleet, so every
+// stretch of the config order, and every batch a concurrency bound
+// probes together, meets each kind in its share.
+func (f faults) order(n int, blackholed, slow, down fault) []*fault {
+	type placed struct {
+		at float64 // where in [0, 1) of the order
+		f  *fault
+	}
+	var all []placed
+	for _, k := range []struct {
+		share float64
+		f     *fault
+	}{{f.blackholed, &blackholed}, {f.slow, &slow}, {f.down, &down}} {
+		count := int(k.share*float64(n) + 0.5)
+		for j := range count {
+			all = append(all, placed{(float64(j) + 0.5) / float64(count), k.f})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b placed) int { return cmp.Compare(a.at, b.at) })
+	out := make([]*fault, n)
+	for k, p := range all {
+		out[k*n/len(all)] = p.f
+	}
+	return out
+}
+
+func (f faults) valid() error {
+	for _, s := range []float64{f.blackholed, f.slow, f.down} {
+		if s < 0 || s > 1 {
+			return fmt.Errorf("-blackholed, -slow and -down are shares between 0 and 1, not %g", s)
+		}
+	}
+	if sum := f.blackholed + f.slow + f.down; sum > 1 {
+		return fmt.Errorf("-blackholed, -slow and -down add up to %g, more than the whole fleet", sum)
+	}
+	if f.slow > 0 && f.slowDelay <= 0 {
+		return fmt.Errorf("-slow-delay must be positive, not %s", f.slowDelay)
+	}
+	return nil
+}
+
+func (f faults) any() bool { return f.blackholed > 0 || f.slow > 0 || f.down > 0 }
+
+// startFaults starts one server per kind of fault and writes faults.yaml
+// (good in the healthy places); it returns the servers, to close, and the
+// ready line's counts.
+func startFaults(dir string, good []*resptest.Server, f faults) ([]*resptest.Server, string, error) {
+	start := func(kind string, b resptest.Behavior, delay time.Duration) (fault, error) {
+		s, err := resptest.Start(b, "", delay)
+		if err != nil {
+			return fault{}, fmt.Errorf("%s server: %w", kind, err)
+		}
+		return fault{kind: kind, server: s}, nil
+	}
+	var servers []*resptest.Server
+	var kinds [3]fault
+	for i, k := range []struct {
+		kind  string
+		b     resptest.Behavior
+		delay time.Duration
+	}{{"blackholed", resptest.Blackhole, 0}, {"slow", resptest.Slow, f.slowDelay}, {"down", resptest.Refuse, 0}} {
+		x, err := start(k.kind, k.b, k.delay)
+		if err != nil {
+			resptest.CloseAll(servers)
+			return nil, "", err
+		}
+		servers = append(servers, x.server)
+		kinds[i] = x
+	}
+	counts := map[string]int{}
+	var b strings.Builder
+	b.WriteString("instances:\n")
+	for i, x := range f.order(len(good), kinds[0], kinds[1], kinds[2]) {
+		if x == nil {
+			fmt.Fprintf(&b, "  - name: healthy-%04d\n    addr: %s\n", i, good[i].Addr)
+			continue
+		}
+		counts[x.kind]++
+		fmt.Fprintf(&b, "  - name: %s-%04d\n    addr: %s\n", x.kind, i, x.server.Addr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "faults.yaml"), []byte(b.String()), 0o600); err != nil {
+		resptest.CloseAll(servers)
+		return nil, "", err
+	}
+	return servers, fmt.Sprintf("blackholed=%d\nslow=%d\ndown=%d\n", counts["blackholed"], counts["slow"], counts["down"]), nil
+}
+
+func serve(ctx context.Context, dir string, healthy, hostile, bulk int, f faults) error {
 	if dir == "" {
 		return errors.New("-dir is required")
 	}
 	if healthy < 1 || hostile < 0 || hostile > healthy {
 		return fmt.Errorf("need 1 or more healthy servers and at most as many hostile ones, not %d and %d", healthy, hostile)
+	}
+	if err := f.valid(); err != nil {
+		return err
 	}
 	// A listener per server, and both ends of a loopback connection per
 	// server while redisbot probes them all at once.
@@ -150,6 +280,16 @@ func serve(ctx context.Context, dir string, healthy, hostile, bulk int) error {
 		protocol -= hostile / kinds
 	}
 	ready := fmt.Sprintf("healthy=%d\nhostile=%d\nprotocol=%d\nbulk=%d\n", healthy, hostile, protocol, bulk)
+	if f.any() {
+		servers, counts, err := startFaults(dir, good, f)
+		if err != nil {
+			return err
+		}
+		defer resptest.CloseAll(servers)
+		ready += counts
+	} else {
+		ready += "blackholed=0\nslow=0\ndown=0\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "ready"), []byte(ready), 0o600); err != nil {
 		return err
 	}
