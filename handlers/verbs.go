@@ -64,6 +64,10 @@ type Verb struct {
 	// Long verbs take minutes (a key scan): a transport that can show
 	// progress runs them in the background and shows it.
 	Long bool
+	// Probes says the first argument names an instance the verb probes
+	// while the user waits: Slack keeps commands about an instance that
+	// does not answer off the workers the other commands need.
+	Probes bool
 	// Handle answers the verb; nil for the verbs the binary runs itself
 	// (serve, check-config, version), which need the whole config.
 	Handle Handler
@@ -75,7 +79,7 @@ var Verbs []Verb
 
 func init() {
 	instanceVerb := func(name, summary string, f func(*Service) func(context.Context, string) (*Report, error)) Verb {
-		return Verb{Name: name, Usage: name + " <instance>", Summary: summary, Role: RoleViewer, Where: Anywhere,
+		return Verb{Name: name, Usage: name + " <instance>", Summary: summary, Role: RoleViewer, Where: Anywhere, Probes: true,
 			Handle: func(ctx context.Context, s *Service, cmd Command) (*Response, error) {
 				return s.instanceReports(ctx, cmd, f(s))
 			}}
@@ -89,11 +93,12 @@ func init() {
 	}
 	tag := Flag{Name: "tag", Value: "TAG", Usage: "only instances with this tag"}
 	change := func(name, usage, summary string) Verb {
-		return Verb{Name: name, Usage: usage, Summary: summary, Role: RoleOperator, Where: InSlack, Handle: requestRemediation}
+		// A request's plan reads the instance first.
+		return Verb{Name: name, Usage: usage, Summary: summary, Role: RoleOperator, Where: InSlack, Probes: true, Handle: requestRemediation}
 	}
 	Verbs = []Verb{
 		{Name: "diagnose", Usage: "diagnose <instance> [finding]", Summary: "every memory finding with its evidence, or one finding's full runbook",
-			Flags: []Flag{runbook}, Role: RoleViewer, Where: Anywhere, Handle: diagnoseVerb},
+			Flags: []Flag{runbook}, Role: RoleViewer, Where: Anywhere, Probes: true, Handle: diagnoseVerb},
 		withRunbook(instanceVerb("frag", "walk the fragmentation decision tree and show the path taken", func(s *Service) func(context.Context, string) (*Report, error) { return s.Frag })),
 		withRunbook(instanceVerb("oom", "maxmemory, eviction, RSS against the memory limit, fork headroom", func(s *Service) func(context.Context, string) (*Report, error) { return s.OOM })),
 		instanceVerb("doctor", "MEMORY DOCTOR's own report", func(s *Service) func(context.Context, string) (*Report, error) { return s.Doctor }),

@@ -25,6 +25,12 @@ import (
 // startBot runs a Bot against a local Slack and the given instances.
 func startBot(tb testing.TB, instances []handlers.Instance, timeout time.Duration) *slacktest.Server {
 	tb.Helper()
+	return startBotWith(tb, instances, timeout, func(*slackbot.Options) {})
+}
+
+// startBotWith is startBot with options changed by set before the bot starts.
+func startBotWith(tb testing.TB, instances []handlers.Instance, timeout time.Duration, set func(*slackbot.Options)) *slacktest.Server {
+	tb.Helper()
 	fake := slacktest.New(tb)
 	lib, err := runbooks.Load("")
 	if err != nil {
@@ -32,13 +38,15 @@ func startBot(tb testing.TB, instances []handlers.Instance, timeout time.Duratio
 	}
 	p := probe.New(timeout, nil)
 	api := slack.New(slacktest.BotToken, slack.OptionAppLevelToken(slacktest.AppToken), slack.OptionAPIURL(fake.APIURL()))
-	bot := slackbot.New(slackbot.Options{
+	opts := slackbot.Options{
 		Outbox: outbox.New(outbox.Options{API: api}), Socket: socketmode.New(api),
 		Router:   handlers.NewService(instances, p, nil, 16, nil),
 		Access:   access.New(access.Rules{}, nil, time.Minute, nil),
 		Runbooks: lib, APIURL: fake.APIURL(), Workers: 16, Queue: 256, ThreadReplies: true,
 		ShutdownTimeout: 5 * time.Second,
-	})
+	}
+	set(&opts)
+	bot := slackbot.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- bot.Run(ctx) }()

@@ -1,8 +1,9 @@
 // Package slackbot is the Slack transport: it takes Socket Mode envelopes
 // (the /redis slash command, @redisbot mentions, button clicks), acks each
 // one at once, before any Redis I/O, and processes it in a bounded worker
-// pool: access check, router, Block Kit rendering, posting. A slow or dead
-// instance only holds the worker that asked about it.
+// pool: access check, router, Block Kit rendering, posting. A command that
+// waits on a slow or dead instance runs in a slow lane of its own
+// (lanes.go), so it does not hold the workers other commands need.
 package slackbot
 
 import (
@@ -50,6 +51,12 @@ type Options struct {
 	APIURL string
 	// Workers bounds concurrent commands; Queue bounds those waiting.
 	Workers, Queue int
+	// The slow lane (lanes.go): a command still running after SlowAfter,
+	// or one about an instance that does not answer, runs there, at most
+	// SlowWorkers at once and SlowQueue waiting, so that it does not hold
+	// one of the Workers.
+	SlowWorkers, SlowQueue int
+	SlowAfter              time.Duration
 	// ThreadReplies puts the continuation of a long reply in a thread under
 	// its first message instead of the channel.
 	ThreadReplies bool
@@ -106,6 +113,7 @@ type Bot struct {
 	connected atomic.Bool
 
 	scans keyScans
+	lane  *slowLane
 }
 
 // Connected reports whether the Socket Mode connection is up (/readyz).
@@ -125,6 +133,17 @@ func New(o Options) *Bot {
 	if o.Queue <= 0 {
 		o.Queue = 256
 	}
+	if o.SlowWorkers <= 0 {
+		o.SlowWorkers = 32
+	}
+	if o.SlowQueue <= 0 {
+		o.SlowQueue = 64
+	}
+	if o.SlowAfter <= 0 {
+		// Several times a healthy probe and reply, short enough that a
+		// burst about dead instances holds the main workers only briefly.
+		o.SlowAfter = 500 * time.Millisecond
+	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
@@ -143,7 +162,8 @@ func New(o Options) *Bot {
 	if o.DefragWatch.Interval <= 0 {
 		o.DefragWatch = remedy.DefaultWatchConfig()
 	}
-	return &Bot{opts: o, log: o.Logger, now: o.Now, seen: map[string]time.Time{}, background: context.Background()}
+	return &Bot{opts: o, log: o.Logger, now: o.Now, seen: map[string]time.Time{}, background: context.Background(),
+		lane: newSlowLane(o.SlowWorkers, o.SlowQueue)}
 }
 
 // kind of work an envelope carries.
@@ -158,7 +178,9 @@ const (
 
 // job is an acked envelope converted to what the workers need.
 type job struct {
-	kind        kind
+	kind kind
+	// instance is the instance the job waits on (instanceOf), or "".
+	instance    string
 	envelope    string
 	channel     string
 	user        string
@@ -183,14 +205,17 @@ func (b *Bot) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	defer b.watches.Wait()
-	var wg sync.WaitGroup
+	// wg has the workers and the slow lane's feeder; running, every
+	// command, whichever lane it runs in.
+	var wg, running sync.WaitGroup
 	for range b.opts.Workers {
 		wg.Go(func() {
 			for j := range jobs {
-				b.process(workCtx, j)
+				b.work(workCtx, j, &running)
 			}
 		})
 	}
+	wg.Go(func() { b.serveSlowLane(workCtx, &running) })
 
 	sockCtx, cancelSock := context.WithCancel(ctx)
 	defer cancelSock()
@@ -228,9 +253,10 @@ loop:
 	}
 	cancelSock()
 	close(jobs)
+	close(b.lane.jobs)
 	b.log.Info("stopping: waiting for in-flight commands", "timeout", b.opts.ShutdownTimeout)
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); running.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(b.opts.ShutdownTimeout):
@@ -286,16 +312,8 @@ func (b *Bot) dispatch(evt socketmode.Event, jobs chan<- job) {
 	if !ok {
 		return
 	}
-	j.envelope, j.received = evt.Request.EnvelopeID, b.now()
-	select {
-	case jobs <- j:
-	default:
-		// Every worker is busy and the queue is full: say so rather than
-		// block acks or drop the command silently.
-		b.goSafely(context.Background(), "slack_busy_reply", func() {
-			_ = b.ephemeral(context.Background(), j, blockkit.RenderRefusal("redisbot is busy with other commands right now; try again in a minute."))
-		})
-	}
+	j.envelope, j.received, j.instance = evt.Request.EnvelopeID, b.now(), instanceOf(j)
+	b.admit(j, jobs)
 }
 
 func toJob(evt socketmode.Event) (job, bool) {
@@ -577,7 +595,7 @@ func (b *Bot) run(ctx context.Context, j job, cmd handlers.Command, scope []stri
 		}
 	}
 	cmd.Changes = changes{b: b, j: j, scope: scope}
-	resp, err := b.opts.Router.Handle(ctx, cmd)
+	resp, err := b.handle(ctx, cmd)
 	if resp != nil && resp.Answered {
 		// The approval flow and silences answer refusals and usage
 		// errors themselves; err says only whether they could.
@@ -595,6 +613,16 @@ func (b *Bot) run(ctx context.Context, j job, cmd handlers.Command, scope []stri
 	return reportsOutcome(resp.Reports), nil
 }
 
+// handle has the router answer cmd; the slow lane learns from its
+// reports which instances do not answer.
+func (b *Bot) handle(ctx context.Context, cmd handlers.Command) (*handlers.Response, error) {
+	resp, err := b.opts.Router.Handle(ctx, cmd)
+	if resp != nil {
+		b.lane.saw(resp.Reports, b.now())
+	}
+	return resp, err
+}
+
 // click answers a button and returns its outcome.
 func (b *Bot) click(ctx context.Context, j job) (string, error) {
 	click, err := blockkit.ParseClick(j.action.ActionID, j.action.Value)
@@ -609,7 +637,7 @@ func (b *Bot) click(ctx context.Context, j job) (string, error) {
 	case blockkit.ActionRunbook:
 		// The runbook is rendered with fresh numbers: the thread shows the
 		// state now, not when the first message was posted.
-		resp, err := b.opts.Router.Handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Runbook.Instance}, Scope: scope})
+		resp, err := b.handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Runbook.Instance}, Scope: scope})
 		if err != nil {
 			return errorOutcome(err), b.ephemeral(ctx, j, blockkit.RenderError(err))
 		}
@@ -640,7 +668,7 @@ func (b *Bot) click(ctx context.Context, j job) (string, error) {
 		return answered(b.ack(ctx, j, click, scope))
 	case blockkit.ActionDiagnose:
 		// A diagnosis now, in the thread of the alert or fleet message.
-		resp, err := b.opts.Router.Handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Instance}, Scope: scope})
+		resp, err := b.handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Instance}, Scope: scope})
 		if err != nil {
 			return errorOutcome(err), b.ephemeral(ctx, j, blockkit.RenderError(err))
 		}

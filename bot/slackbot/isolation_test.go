@@ -1,0 +1,172 @@
+package slackbot_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/bot/slackbot"
+	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/redistest"
+)
+
+// answer is the first thing the bot posted back to one command.
+type answer struct {
+	post slacktest.Post
+	took time.Duration // from the command sent to the answer posted
+}
+
+// burst sends `/redis diagnose NAME` for every name at once, each from a
+// channel of its own (a channel's replies are paced at Slack's rate, and
+// this measures the workers, not the pace), and returns each name's
+// answer. It fails t if a command gets no answer within wait.
+func burst(t *testing.T, fake *slacktest.Server, round string, names []string, wait time.Duration) map[string]answer {
+	t.Helper()
+	sent := map[string]time.Time{}
+	channel := func(name string) string { return "C-" + round + "-" + name }
+	for _, name := range names {
+		sent[name] = time.Now()
+		fake.SlashCommand(slack.SlashCommand{ChannelID: channel(name), UserID: "U1", Command: "/redis", Text: "diagnose " + name})
+	}
+	got := map[string]answer{}
+	deadline := time.Now().Add(wait)
+	for len(got) < len(names) && time.Now().Before(deadline) {
+		for _, p := range fake.Posts() {
+			for _, name := range names {
+				if _, ok := got[name]; !ok && p.Channel == channel(name) {
+					got[name] = answer{post: p, took: p.At.Sub(sent[name])}
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, name := range names {
+		if _, ok := got[name]; !ok {
+			t.Fatalf("%s: no answer to diagnose %s within %v", round, name, wait)
+		}
+	}
+	return got
+}
+
+func slowest(answers map[string]answer, names []string) time.Duration {
+	var worst time.Duration
+	for _, name := range names {
+		worst = max(worst, answers[name].took)
+	}
+	return worst
+}
+
+// TestHealthyCommandsDoNotWaitOnDeadInstances is issue 18's burst: 25
+// commands about healthy instances and 25 about instances that accept
+// connections and never answer, at once, over the real slack-go client and
+// Socket Mode, with 16 workers. Before the slow lane, the healthy answers
+// waited for the dead ones' probe timeout. Now a dead instance holds a
+// worker at most SlowAfter the first time, and not at all once a command
+// has seen it time out; every dead one is still answered, with its
+// timeout.
+func TestHealthyCommandsDoNotWaitOnDeadInstances(t *testing.T) {
+	const (
+		probeTimeout = 3 * time.Second
+		slowAfter    = 500 * time.Millisecond
+		// margin absorbs the scheduling noise of a loaded 2-core machine;
+		// without the slow lane the healthy answers wait probeTimeout.
+		margin = 700 * time.Millisecond
+	)
+	srv := redistest.StartT(t)
+	var instances []handlers.Instance
+	var healthy, dead, mixed []string
+	for i := range 25 {
+		h, d := fmt.Sprintf("healthy-%d", i), fmt.Sprintf("dead-%d", i)
+		instances = append(instances,
+			handlers.Instance{Name: h, Addr: srv.Addr, Thresholds: handlers.DefaultThresholds()},
+			handlers.Instance{Name: d, Addr: blackhole(t), Thresholds: handlers.DefaultThresholds()})
+		healthy, dead, mixed = append(healthy, h), append(dead, d), append(mixed, d, h)
+	}
+	fake := startBotWith(t, instances, probeTimeout, func(o *slackbot.Options) { o.SlowAfter = slowAfter })
+
+	base := slowest(burst(t, fake, "baseline", healthy, 10*time.Second), healthy)
+	t.Logf("25 healthy alone: slowest answer %v", base)
+
+	for _, round := range []struct {
+		name  string
+		bound time.Duration
+	}{
+		// Nothing is known of the dead instances yet: they hold the
+		// workers until SlowAfter moves them to the slow lane.
+		{"cold", base + slowAfter + margin},
+		// The cold round saw them time out: they go to the slow lane at
+		// once.
+		{"warm", base + margin},
+	} {
+		got := burst(t, fake, round.name, mixed, 2*probeTimeout+5*time.Second)
+		if worst := slowest(got, healthy); worst > round.bound {
+			t.Errorf("%s: slowest healthy answer took %v, want at most %v (25 healthy alone: %v)", round.name, worst, round.bound, base)
+		} else {
+			t.Logf("%s: slowest healthy answer %v (bound %v)", round.name, worst, round.bound)
+		}
+		for _, name := range healthy {
+			if a := got[name]; a.post.Method != "chat.postMessage" || strings.Contains(a.post.String(), "timeout") {
+				t.Errorf("%s: %s answered %s", round.name, name, a.post)
+			}
+		}
+		for _, name := range dead {
+			a := got[name]
+			if a.took < probeTimeout || !strings.Contains(a.post.String(), "Probe failed (timeout)") {
+				t.Errorf("%s: %s answered after %v: %s; want its probe timeout", round.name, name, a.took, a.post)
+			}
+		}
+	}
+}
+
+// TestSlowLaneFullIsSaid: when the slow lane has no room, a command about
+// an instance known not to answer is told so at once, not dropped and not
+// queued in front of the main workers.
+func TestSlowLaneFullIsSaid(t *testing.T) {
+	const probeTimeout = time.Second
+	srv := redistest.StartT(t)
+	instances := []handlers.Instance{
+		{Name: "dead-1", Addr: blackhole(t), Thresholds: handlers.DefaultThresholds()},
+		{Name: "cache-1", Addr: srv.Addr, Thresholds: handlers.DefaultThresholds()},
+	}
+	fake := startBotWith(t, instances, probeTimeout, func(o *slackbot.Options) { o.SlowWorkers, o.SlowQueue = 1, 1 })
+	// The bot learns that dead-1 times out.
+	burst(t, fake, "first", []string{"dead-1"}, 3*probeTimeout)
+
+	var names []string
+	for i := range 4 {
+		names = append(names, fmt.Sprintf("dead-1 #%d", i))
+	}
+	sent := time.Now()
+	for i := range names {
+		fake.SlashCommand(slack.SlashCommand{ChannelID: fmt.Sprintf("C-full-%d", i), UserID: "U1", Command: "/redis", Text: "diagnose dead-1"})
+	}
+	healthy := burst(t, fake, "healthy", []string{"cache-1"}, 5*time.Second)["cache-1"]
+	if healthy.took > probeTimeout/2 {
+		t.Errorf("cache-1 answered after %v, behind the commands about dead-1", healthy.took)
+	}
+	var refused, timedOut int
+	for i := range names {
+		ch := fmt.Sprintf("C-full-%d", i)
+		posts := fake.WaitPosts(t, 1, 3*probeTimeout, func(p slacktest.Post) bool { return p.Channel == ch })
+		switch s := posts[0].String(); {
+		case strings.Contains(s, "already waiting on unreachable instances; try again in a minute."):
+			refused++
+			if posts[0].At.Sub(sent) > probeTimeout/2 {
+				t.Errorf("refusal %d took %v", i, posts[0].At.Sub(sent))
+			}
+		case strings.Contains(s, "Probe failed (timeout)"):
+			timedOut++
+		default:
+			t.Errorf("command %d answered %s", i, s)
+		}
+	}
+	// One runs, one waits; the others are refused (the lane's feeder may
+	// not have taken the first from the queue when the second came).
+	if refused < 2 || refused+timedOut != len(names) {
+		t.Errorf("%d refused and %d timed out of %d; want at least 2 refused and every command answered", refused, timedOut, len(names))
+	}
+}
