@@ -14,52 +14,6 @@ import (
 	"github.com/redisbot/redisbot/handlers/redistest"
 )
 
-// answer is the first thing the bot posted back to one command.
-type answer struct {
-	post slacktest.Post
-	took time.Duration // from the command sent to the answer posted
-}
-
-// burst sends `/redis diagnose NAME` for every name at once, each from a
-// channel of its own (a channel's replies are paced at Slack's rate, and
-// this measures the workers, not the pace), and returns each name's
-// answer. It fails t if a command gets no answer within wait.
-func burst(t *testing.T, fake *slacktest.Server, round string, names []string, wait time.Duration) map[string]answer {
-	t.Helper()
-	sent := map[string]time.Time{}
-	channel := func(name string) string { return "C-" + round + "-" + name }
-	for _, name := range names {
-		sent[name] = time.Now()
-		fake.SlashCommand(slack.SlashCommand{ChannelID: channel(name), UserID: "U1", Command: "/redis", Text: "diagnose " + name})
-	}
-	got := map[string]answer{}
-	deadline := time.Now().Add(wait)
-	for len(got) < len(names) && time.Now().Before(deadline) {
-		for _, p := range fake.Posts() {
-			for _, name := range names {
-				if _, ok := got[name]; !ok && p.Channel == channel(name) {
-					got[name] = answer{post: p, took: p.At.Sub(sent[name])}
-				}
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for _, name := range names {
-		if _, ok := got[name]; !ok {
-			t.Fatalf("%s: no answer to diagnose %s within %v", round, name, wait)
-		}
-	}
-	return got
-}
-
-func slowest(answers map[string]answer, names []string) time.Duration {
-	var worst time.Duration
-	for _, name := range names {
-		worst = max(worst, answers[name].took)
-	}
-	return worst
-}
-
 // TestHealthyCommandsDoNotWaitOnDeadInstances is issue 18's burst: 25
 // commands about healthy instances and 25 about instances that accept
 // connections and never answer, at once, over the real slack-go client and
@@ -76,16 +30,7 @@ func TestHealthyCommandsDoNotWaitOnDeadInstances(t *testing.T) {
 		// without the slow lane the healthy answers wait probeTimeout.
 		margin = 700 * time.Millisecond
 	)
-	srv := redistest.StartT(t)
-	var instances []handlers.Instance
-	var healthy, dead, mixed []string
-	for i := range 25 {
-		h, d := fmt.Sprintf("healthy-%d", i), fmt.Sprintf("dead-%d", i)
-		instances = append(instances,
-			handlers.Instance{Name: h, Addr: srv.Addr, Thresholds: handlers.DefaultThresholds()},
-			handlers.Instance{Name: d, Addr: blackhole(t), Thresholds: handlers.DefaultThresholds()})
-		healthy, dead, mixed = append(healthy, h), append(dead, d), append(mixed, d, h)
-	}
+	instances, healthy, dead, mixed := halfDead(t, 25)
 	fake := startBotWith(t, instances, probeTimeout, func(o *slackbot.Options) { o.SlowAfter = slowAfter })
 
 	base := slowest(burst(t, fake, "baseline", healthy, 10*time.Second), healthy)
