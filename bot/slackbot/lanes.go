@@ -148,10 +148,17 @@ func (b *Bot) work(ctx context.Context, j job, running *sync.WaitGroup) {
 }
 
 // serveSlowLane runs the commands sent to the slow lane, each as soon as
-// it has a slot, until the lane's queue is closed.
+// it has a slot, until the lane's queue is closed. It takes a slot before
+// it takes a command, so that a command waiting for a slot stays in the
+// queue, where it counts against SlowQueue.
 func (b *Bot) serveSlowLane(ctx context.Context, running *sync.WaitGroup) {
-	for j := range b.lane.jobs {
+	for {
 		b.lane.slots <- struct{}{}
+		j, ok := <-b.lane.jobs
+		if !ok {
+			<-b.lane.slots
+			return
+		}
 		running.Go(func() {
 			defer func() { <-b.lane.slots }()
 			b.safely(ctx, "slack_command", func() { b.process(ctx, j) })
