@@ -38,10 +38,12 @@ demo: redis-server build
 	$(GO) run ./cmd/redisbot-demo -redisbot $(BIN)
 
 # The Go benchmarks, then the peak RSS of `fleet --json` over 1,000 fake
-# instances with and without hostile ones (docs/benchmarks.md).
+# instances with and without hostile ones, then issue 18's alert storm
+# beside its baseline (docs/benchmarks.md).
 bench: redis-server
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	GO=$(GO) scripts/bench-hostile-fleet.sh
+	GO=$(GO) scripts/bench-alert-storm.sh
 
 fuzz:
 	$(GO) test ./handlers -run '^$$' -fuzz FuzzParseInfo -fuzztime 30s

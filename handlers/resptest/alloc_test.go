@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -36,7 +37,9 @@ func probePipeline() []byte {
 func TestAnsweringAllocatesNothing(t *testing.T) {
 	data := probePipeline()
 	var in bytes.Reader
-	sess := session{r: bufio.NewReaderSize(nil, 4096), w: bufio.NewWriterSize(io.Discard, 4096), replies: buildReplies(DefaultInfo)}
+	var r atomic.Pointer[replies]
+	r.Store(buildReplies(DefaultInfo))
+	sess := session{r: bufio.NewReaderSize(nil, 4096), w: bufio.NewWriterSize(io.Discard, 4096), replies: &r}
 	commands := 0
 	serveAll := func() {
 		in.Reset(data)

@@ -25,6 +25,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,8 +68,10 @@ type Server struct {
 	Addr     string
 	Behavior Behavior
 
-	delay    time.Duration
-	replies  *replies
+	delay time.Duration
+	// replies are read for each command, so SetInfo changes what the
+	// next INFO (or CONFIG GET, MEMORY STATS) of every connection gets.
+	replies  atomic.Pointer[replies]
 	hostile  *hostility // nil: no hostile answers
 	ln       net.Listener
 	reserved io.Closer // Refuse: the bound, non-listening socket
@@ -101,7 +104,7 @@ func start(b Behavior, info string, delay time.Duration, hostile *hostility) (*S
 		s.Addr, s.reserved = addr, c
 		return s, nil
 	case Healthy, Slow:
-		s.replies = buildReplies(info)
+		s.replies.Store(buildReplies(info))
 	case Blackhole:
 	default:
 		return nil, fmt.Errorf("resptest: unknown behavior %d", int(b))
@@ -147,6 +150,19 @@ func CloseAll(servers []*Server) {
 	for _, s := range servers {
 		_ = s.Close()
 	}
+}
+
+// SetInfo makes a Healthy or Slow server answer with a new INFO text (and
+// the CONFIG GET and MEMORY STATS replies that follow from it) from its
+// next command on, on every connection: an instance whose memory state
+// changes while the bot keeps probing it. Other servers do not answer
+// INFO at all, and refuse it.
+func (s *Server) SetInfo(info string) error {
+	if s.Behavior != Healthy && s.Behavior != Slow {
+		return fmt.Errorf("resptest: a %s server answers no INFO", s.Behavior)
+	}
+	s.replies.Store(buildReplies(info))
+	return nil
 }
 
 // Close stops listening, drops every connection and waits for the server's
@@ -228,7 +244,7 @@ func (s *Server) serve(c net.Conn) {
 	sess := session{
 		r:       bufio.NewReaderSize(c, 4096),
 		w:       bufio.NewWriterSize(c, 4096),
-		replies: s.replies,
+		replies: &s.replies,
 		hostile: s.hostile,
 	}
 	var timer *time.Timer
@@ -276,7 +292,7 @@ const maxArg = 1 << 20
 type session struct {
 	r       *bufio.Reader
 	w       *bufio.Writer
-	replies *replies
+	replies *atomic.Pointer[replies]
 	hostile *hostility
 	scratch []byte
 	offs    [][2]int
@@ -353,7 +369,7 @@ func (s *session) dispatch(args [][]byte) (quit bool) {
 	if s.hostile != nil && s.hostile.matches(args) {
 		return s.hostile.answer(s.w)
 	}
-	w, r := s.w, s.replies
+	w, r := s.w, s.replies.Load()
 	name := args[0]
 	switch {
 	case is(name, "PING"):

@@ -117,6 +117,50 @@ func TestProbeCustomInfo(t *testing.T) {
 	}
 }
 
+// SetInfo changes what a running server answers, on the connection the
+// prober already holds: INFO and the CONFIG GET that follows from it.
+func TestSetInfo(t *testing.T) {
+	s := start(t, resptest.Healthy, "", 0)
+	p := probe.New(2*time.Second, nil)
+	defer p.Close()
+	probeMax := func() int64 {
+		t.Helper()
+		snap, err := p.Probe(context.Background(), instance("fake-1", s.Addr))
+		if err != nil {
+			t.Fatalf("probe: %v", err)
+		}
+		if v, _ := snap.Info.Int("maxmemory"); v != mustInt(t, snap.Config["maxmemory"]) {
+			t.Errorf("INFO maxmemory %d, CONFIG GET maxmemory %q: they disagree", v, snap.Config["maxmemory"])
+		}
+		n, _ := snap.Maxmemory()
+		return n
+	}
+	if got := probeMax(); got != 0 {
+		t.Fatalf("maxmemory %d before SetInfo, want DefaultInfo's 0", got)
+	}
+	full := strings.Replace(resptest.DefaultInfo, "\nmaxmemory:0\r", "\nmaxmemory:61000000\r", 1)
+	if err := s.SetInfo(full); err != nil {
+		t.Fatal(err)
+	}
+	if got := probeMax(); got != 61000000 {
+		t.Errorf("maxmemory %d after SetInfo, want 61000000", got)
+	}
+
+	hole := start(t, resptest.Blackhole, "", 0)
+	if err := hole.SetInfo(full); err == nil || !strings.Contains(err.Error(), "blackhole server answers no INFO") {
+		t.Errorf("SetInfo on a blackhole: %v", err)
+	}
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestProbeSlow(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	s := start(t, resptest.Slow, "", delay)
