@@ -25,9 +25,10 @@ import (
 // it also covers the first command about an instance that just died, a
 // fleet view that includes one, or a mention in free text. And a command
 // about an instance known not to answer goes there from the start, so it
-// never takes a main worker at all: one about an instance that a command
-// of this bot saw time out in the last suspectFor, or that has a command
-// running longer than SlowAfter right now.
+// never takes a main worker at all: one about an instance whose probe by a
+// command or by this replica's sweep (Saw) timed out in the last
+// suspectFor, or that has a command running longer than SlowAfter right
+// now.
 //
 // Moving a running command only moves what it counts against: the
 // goroutine runs on, and while the slow lane is full it keeps its main
@@ -99,6 +100,11 @@ func (l *slowLane) saw(reports []*handlers.Report, now time.Time) {
 		}
 	}
 }
+
+// Saw hands the bot probes made outside it (the sweep's), so that a
+// command about an instance the last sweep saw time out goes to the slow
+// lane from the start, without first holding a main worker for SlowAfter.
+func (b *Bot) Saw(reports []*handlers.Report) { b.lane.saw(reports, b.now()) }
 
 // slow marks a command about instance as running longer than SlowAfter
 // until the returned func is called.

@@ -227,7 +227,7 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		channelFor = func([]string) string { return "" } // alertmanager.sweep_alerts: alertmanager
 	}
 	sw := sweep.New(sweep.Options{
-		Fleet: svc, Store: st, Poster: bot, Finder: bot, Leader: leader, Runbooks: lib,
+		Fleet: sweptFleet{svc, bot}, Store: st, Poster: bot, Finder: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: channelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
 		Timing: func(inst handlers.Instance, finding string) alerts.Timing {
@@ -303,4 +303,18 @@ func replicaID() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// sweptFleet is the fleet the sweep probes; the bot hears what each sweep
+// found, so a command about an instance the sweep saw time out does not
+// hold one of the bot's main workers first (issue 18).
+type sweptFleet struct {
+	*handlers.Service
+	bot *slackbot.Bot
+}
+
+func (f sweptFleet) Fleet(ctx context.Context, tag string) ([]*handlers.Report, error) {
+	reports, err := f.Service.Fleet(ctx, tag)
+	f.bot.Saw(reports)
+	return reports, err
 }

@@ -1,0 +1,91 @@
+package slackbot
+
+import (
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/redisbot/redisbot/handlers"
+)
+
+func TestInstanceOf(t *testing.T) {
+	cases := []struct {
+		j    job
+		want string
+	}{
+		{job{kind: kindCommand, text: "diagnose cache-1"}, "cache-1"},
+		{job{kind: kindCommand, text: "oom cache-1"}, "cache-1"},
+		{job{kind: kindCommand, text: "purge cache-1"}, "cache-1"},
+		{job{kind: kindMention, text: "frag 'cache-1'"}, "cache-1"},
+		// Verbs that probe no instance while the user waits, or none.
+		{job{kind: kindCommand, text: "trend cache-1"}, ""},
+		{job{kind: kindCommand, text: "keys cache-1"}, ""},
+		{job{kind: kindCommand, text: "fleet"}, ""},
+		{job{kind: kindCommand, text: "diagnose"}, ""},
+		{job{kind: kindCommand, text: "nonsense cache-1"}, ""},
+		{job{kind: kindCommand, text: "diagnose \"cache-1"}, ""},
+		{job{kind: kindMention, text: "why is cache-1 so big?"}, ""},
+		{job{kind: kindHome}, ""},
+		{job{kind: kindClick, action: slack.BlockAction{ActionID: "diagnose/cache-1", Value: "cache-1"}}, "cache-1"},
+		{job{kind: kindClick, action: slack.BlockAction{ActionID: "approve/0123456789ab"}}, ""},
+		{job{kind: kindClick, action: slack.BlockAction{ActionID: "bogus"}}, ""},
+	}
+	for _, c := range cases {
+		if got := instanceOf(c.j); got != c.want {
+			t.Errorf("instanceOf(%d %q %q) = %q, want %q", c.j.kind, c.j.text, c.j.action.ActionID, got, c.want)
+		}
+	}
+}
+
+func report(name string, class handlers.ErrorClass) *handlers.Report {
+	r := &handlers.Report{Instance: name}
+	if class != "" {
+		r.Error = &handlers.ReportError{Class: class}
+	}
+	return r
+}
+
+// TestSuspect: what sends a command to the slow lane from the start, and
+// what ends it.
+func TestSuspect(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b := New(Options{Now: func() time.Time { return now }})
+	l := b.lane
+	if l.suspect("cache-1", now) || l.suspect("", now) {
+		t.Fatal("suspect before anything was seen")
+	}
+
+	// The sweep saw cache-1 time out and cache-2 refuse (which fails
+	// fast and holds nobody).
+	b.Saw([]*handlers.Report{report("cache-1", handlers.ClassTimeout), report("cache-2", handlers.ClassRefused)})
+	if !l.suspect("cache-1", now.Add(suspectFor-time.Second)) {
+		t.Error("cache-1 timed out: not suspect")
+	}
+	if l.suspect("cache-1", now.Add(suspectFor)) {
+		t.Errorf("cache-1 still suspect %v after its timeout", suspectFor)
+	}
+	if l.suspect("cache-2", now) {
+		t.Error("cache-2 refused: suspect")
+	}
+	// A probe that answers clears it at once.
+	l.saw([]*handlers.Report{report("cache-1", "")}, now.Add(time.Second))
+	if l.suspect("cache-1", now.Add(time.Second)) {
+		t.Error("cache-1 answered: still suspect")
+	}
+
+	// Commands running longer than SlowAfter make their instance suspect
+	// while they run, whatever was seen before.
+	done1, done2 := l.slow("cache-3"), l.slow("cache-3")
+	if !l.suspect("cache-3", now) {
+		t.Error("cache-3 has slow commands running: not suspect")
+	}
+	done1()
+	if !l.suspect("cache-3", now) {
+		t.Error("cache-3 has a slow command running: not suspect")
+	}
+	done2()
+	if l.suspect("cache-3", now) || len(l.running) != 0 {
+		t.Errorf("cache-3's slow commands ended: suspect, or still counted (%v)", l.running)
+	}
+}
