@@ -14,7 +14,7 @@
 # `make test` runs TestAlertStorm at 100 instances, 20 critical, 3 s sweeps.
 set -eu
 GO=${GO:-go}
-BASE=${BASE:-3735c85}
+BASE=${BASE:-950f0dd}
 ROUNDS=${ROUNDS:-1}
 RECOVER=${RECOVER:-0}
 root=$(cd "$(dirname "$0")/.." && pwd)
