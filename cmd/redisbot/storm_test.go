@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -171,18 +172,25 @@ func runStorm(t *testing.T, sc stormScale) stormResult {
 	bot := launchBot(t, fake, cfg, nil)
 
 	// The storm starts on a fleet swept healthy twice (the first sweep
-	// connects to every instance): nothing posted.
-	for deadline := time.Now().Add(20 * sc.sweep); ; time.Sleep(100 * time.Millisecond) {
-		if done, _, _ := sweepsBetween(t, bot, time.Time{}, time.Now()); done >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not two sweeps done in %s; logs:\n%s", 20*sc.sweep, bot.logs.String())
+	// connects to every instance), with nothing posted, just after a
+	// sweep: the next sweep sees every critical instance at once, as one
+	// whose probes straddled the change would not.
+	swept := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * sc.sweep); ; time.Sleep(10 * time.Millisecond) {
+			if done, _, _ := sweepsBetween(t, bot, time.Time{}, time.Now()); done >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not %d sweeps done in %s; logs:\n%s", n, 20*sc.sweep, bot.logs.String())
+			}
 		}
 	}
+	swept(2)
 	if v := readStormChannel(fake.Posts(), critical); v.alerts > 0 {
 		t.Fatalf("%d alert messages before the storm: the healthy INFO is not healthy", v.alerts)
 	}
+	swept(3)
 
 	res := stormResult{began: time.Now(), asked: map[string]time.Time{}, answers: map[string]time.Duration{}}
 	for _, s := range critical {
@@ -329,9 +337,11 @@ type stormChannel struct {
 
 // channelMessage is one message as it stands after the updates so far.
 type channelMessage struct {
-	alert    bool // an alert message, or a note in the thread of one
-	top      bool
-	text     string
+	alert bool // an alert message, or a note in the thread of one
+	top   bool
+	text  string
+	// members are the critical instances the message has named.
+	members  map[string]bool
 	metadata struct {
 		EventType string            `json:"event_type"`
 		Payload   map[string]string `json:"event_payload"`
@@ -350,7 +360,7 @@ func readStormChannel(posts []slacktest.Post, critical map[string]*resptest.Serv
 		m := byTS[p.TS]
 		switch {
 		case p.Method == "chat.postMessage":
-			m = &channelMessage{top: p.ThreadTS == ""}
+			m = &channelMessage{top: p.ThreadTS == "", members: map[string]bool{}}
 			if parent, ok := byTS[p.ThreadTS]; ok && !m.top {
 				m.alert = parent.alert
 			}
@@ -363,6 +373,7 @@ func readStormChannel(posts []slacktest.Post, critical map[string]*resptest.Serv
 			m.text = p.Text + "\n" + p.BlocksText()
 		}
 		if p.Metadata != nil {
+			m.metadata.EventType, m.metadata.Payload = "", nil
 			_ = json.Unmarshal(p.Metadata, &m.metadata)
 			m.alert = m.alert || (m.top && strings.HasPrefix(m.metadata.EventType, alertMessageType))
 		}
@@ -380,9 +391,21 @@ func readStormChannel(posts []slacktest.Post, critical map[string]*resptest.Serv
 		if p.Method == "chat.postMessage" && strings.Contains(m.text, "<!subteam^"+stormOnCall+">") {
 			v.mentions++
 		}
+		// The message names instances in its text (a group's first 50
+		// lines, a thread note) and its metadata: an alert message's
+		// instance, or the members a group message still has firing.
 		names := instanceName.FindAllString(m.text, -1)
-		if i := m.metadata.Payload["instance"]; i != "" && m.top {
-			names = append(names, i)
+		listed := map[string]bool{}
+		if i := m.metadata.Payload["instance"]; i != "" {
+			listed[i] = true
+		}
+		if list := m.metadata.Payload["instances"]; list != "" {
+			for _, i := range strings.Split(list, ",") {
+				listed[i] = true
+			}
+		}
+		if m.top {
+			names = append(names, slices.Collect(maps.Keys(listed))...)
 		}
 		for _, name := range names {
 			if _, ok := critical[name]; !ok {
@@ -397,9 +420,15 @@ func readStormChannel(posts []slacktest.Post, critical map[string]*resptest.Serv
 					v.messages[name] = map[string]bool{}
 				}
 				v.messages[name][p.TS] = true
-				if _, ok := v.resolved[name]; !ok && m.metadata.Payload["state"] == "resolved" {
-					v.resolved[name] = p.At
-				}
+				m.members[name] = true
+			}
+		}
+		// A member is resolved when its message says so, or when the
+		// group message it was in no longer lists it as firing.
+		group := m.metadata.Payload["instances"] != ""
+		for name := range m.members {
+			if _, ok := v.resolved[name]; !ok && (m.metadata.Payload["state"] == "resolved" || group && !listed[name]) {
+				v.resolved[name] = p.At
 			}
 		}
 	}
