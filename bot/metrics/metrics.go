@@ -52,6 +52,7 @@ type Metrics struct {
 	sweepDuration   prometheus.Histogram
 	sweeps          prometheus.Counter
 	sweepsSkipped   prometheus.Counter
+	sweepDeferred   prometheus.Counter
 	probeErrors     *prometheus.CounterVec
 	lastSweep       prometheus.Gauge
 	alerts          *prometheus.GaugeVec
@@ -109,6 +110,10 @@ func New() *Metrics {
 		sweepsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "sweeps_skipped_total",
 			Help: "Sweep ticks skipped because the previous sweep was still running (it overran the schedule's interval).",
+		}),
+		sweepDeferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sweep_notifications_deferred_total",
+			Help: "Alert notifications a sweep left to the next one because its delivery deadline passed (an alert storm under Slack's rate limits).",
 		}),
 		probeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "probe_errors_total",
@@ -178,7 +183,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commands, m.commandDuration, m.ackLatency,
-		m.sweepDuration, m.sweeps, m.sweepsSkipped, m.probeErrors, m.lastSweep,
+		m.sweepDuration, m.sweeps, m.sweepsSkipped, m.sweepDeferred, m.probeErrors, m.lastSweep,
 		m.alerts, m.approvals, m.remediations,
 		m.slackErrors, m.slackRateLimit, m.storeErrors, m.panics,
 		m.leader, m.fenced, m.dedupeLocal, m.fleet,
@@ -238,6 +243,15 @@ func (m *Metrics) SweepSkipped() {
 		return
 	}
 	m.sweepsSkipped.Inc()
+}
+
+// SweepDeferred counts the alert notifications a sweep left to the next
+// one because its delivery deadline passed.
+func (m *Metrics) SweepDeferred(n int) {
+	if m == nil {
+		return
+	}
+	m.sweepDeferred.Add(float64(n))
 }
 
 // Alerts records how many alerts are in each state. byState is the full

@@ -24,6 +24,13 @@ type Alert struct {
 	// Mark is what the open message shows of who handles the alert (a
 	// silence, an acknowledgement): when that changes, it is redrawn.
 	Mark string `json:"mark,omitempty"`
+	// Group says MessageTS is a group message: one message for the alerts
+	// of one finding that fired together in one channel, which every
+	// member points at (the sweep draws it from them). A member keeps
+	// pointing at it once resolved, so the message can show it resolved;
+	// it is a field added, not changed, so records without it read as
+	// alerts with a message of their own, as they were written.
+	Group bool `json:"group,omitempty"`
 }
 
 // UnmarshalJSON reads an alert in either encoding: today's, and the one

@@ -48,15 +48,36 @@ func alertMeta(instance, finding, state string, since time.Time) *blockkit.Meta 
 	}}
 }
 
+// groupMeta is what a group message carries: its finding and the
+// instances still firing in it, comma-separated (instance names have no
+// commas: config holds them to [a-z0-9._-]), so an alert whose record was lost is
+// found in it as in a message of its own.
+func groupMeta(instances []string, finding, state string, since time.Time) *blockkit.Meta {
+	return &blockkit.Meta{Type: alertMetaType, Fields: map[string]string{
+		"instances": strings.Join(instances, ","), "finding": finding, "state": state,
+		"since": since.UTC().Format(time.RFC3339),
+	}}
+}
+
+// maxGroupMeta bounds the instance names of one group message's metadata
+// (Slack takes 16 KiB of metadata): a group of more is posted as several.
+const maxGroupMeta = 12 << 10
+
+// postedMessage is an alert's message found in a channel.
+type postedMessage struct {
+	ts    string
+	group bool
+}
+
 func alertKey(instance, finding string) string { return instance + "\x00" + finding }
 
 // alreadyPosted looks for a firing alert message of (instance, finding)
 // in channel. An error means the channel could not be read: the caller
 // must not post (the next sweep tries again), or a message whose record
 // was lost would be posted twice.
-func (s *Sweeper) alreadyPosted(ctx context.Context, channel, instance, finding string, now time.Time) (string, bool, error) {
+func (s *Sweeper) alreadyPosted(ctx context.Context, channel, instance, finding string, now time.Time) (postedMessage, bool, error) {
 	if s.o.Finder == nil {
-		return "", false, nil
+		return postedMessage{}, false, nil
 	}
 	found, ok := s.posted[channel]
 	if !ok {
@@ -64,7 +85,7 @@ func (s *Sweeper) alreadyPosted(ctx context.Context, channel, instance, finding 
 		var permanent interface{ Permanent() bool }
 		switch {
 		case errors.Is(err, store.ErrFenced):
-			return "", false, err
+			return postedMessage{}, false, err
 		case errors.As(err, &permanent) && permanent.Permanent():
 			// Slack will not show this channel (a missing
 			// channels:history scope): alert as before, at least once,
@@ -72,41 +93,51 @@ func (s *Sweeper) alreadyPosted(ctx context.Context, channel, instance, finding 
 			s.o.Log.WarnContext(ctx, "cannot read the alert channel to check for alerts already posted: posting without the check (give the app channels:history, or groups:history for a private channel)", "channel", channel, "error", err)
 			tagged = nil
 		case err != nil:
-			return "", false, fmt.Errorf("read %s for alert messages already posted: %w", channel, err)
+			return postedMessage{}, false, fmt.Errorf("read %s for alert messages already posted: %w", channel, err)
 		}
 		found = firingByKey(tagged)
 		if s.posted == nil {
-			s.posted = map[string]map[string]string{}
+			s.posted = map[string]map[string]postedMessage{}
 		}
 		s.posted[channel] = found
 	}
-	ts, ok := found[alertKey(instance, finding)]
-	return ts, ok, nil
+	m, ok := found[alertKey(instance, finding)]
+	return m, ok, nil
 }
 
 // remember records a message posted (or found) during this sweep.
-func (s *Sweeper) remember(channel, instance, finding, ts string) {
+func (s *Sweeper) remember(channel, instance, finding string, m postedMessage) {
 	if s.posted == nil {
-		s.posted = map[string]map[string]string{}
+		s.posted = map[string]map[string]postedMessage{}
 	}
 	if s.posted[channel] == nil {
-		s.posted[channel] = map[string]string{}
+		s.posted[channel] = map[string]postedMessage{}
 	}
-	s.posted[channel][alertKey(instance, finding)] = ts
+	s.posted[channel][alertKey(instance, finding)] = m
 }
 
 // firingByKey keeps, for each alert key, the newest message whose
 // metadata says firing: a resolved one is history, and a later recurrence
-// has a message of its own.
-func firingByKey(tagged map[string]blockkit.Meta) map[string]string {
-	out := map[string]string{}
+// has a message of its own. A group message stands for each instance it
+// names as firing.
+func firingByKey(tagged map[string]blockkit.Meta) map[string]postedMessage {
+	out := map[string]postedMessage{}
 	for ts, m := range tagged {
-		if m.Type != alertMetaType || m.Fields["state"] != stateFiring || m.Fields["instance"] == "" || m.Fields["finding"] == "" {
+		if m.Type != alertMetaType || m.Fields["state"] != stateFiring || m.Fields["finding"] == "" {
 			continue
 		}
-		key := alertKey(m.Fields["instance"], m.Fields["finding"])
-		if prev, ok := out[key]; !ok || tsAfter(ts, prev) {
-			out[key] = ts
+		instances, group := []string{m.Fields["instance"]}, m.Fields["instances"] != ""
+		if group {
+			instances = strings.Split(m.Fields["instances"], ",")
+		}
+		for _, inst := range instances {
+			if inst == "" {
+				continue
+			}
+			key := alertKey(inst, m.Fields["finding"])
+			if prev, ok := out[key]; !ok || tsAfter(ts, prev.ts) {
+				out[key] = postedMessage{ts: ts, group: group}
+			}
 		}
 	}
 	return out

@@ -69,6 +69,13 @@ type Options struct {
 	// with RepeatInterval.
 	Timing         func(inst handlers.Instance, finding string) alerts.Timing
 	StormThreshold float64
+	// GroupThreshold is how many alerts of one finding must fire in one
+	// channel in one sweep to be posted as one group message (see
+	// deliverGroups); 0 or 1 posts every alert by itself.
+	GroupThreshold int
+	// Interval is the time between two sweeps (the schedule's): delivery
+	// stops in time for the next one (deliverBudget). 0: no deadline.
+	Interval time.Duration
 	// Refresh, when set, runs before each sweep (re-expanding cluster and
 	// Sentinel entries).
 	Refresh func(ctx context.Context)
@@ -90,9 +97,9 @@ type Sweeper struct {
 	last    atomic.Int64 // unix nanoseconds of the last finished sweep
 
 	// posted are the firing alert messages found in each channel during
-	// the running sweep (channel, then alert key, to ts), read once per
+	// the running sweep (channel, then alert key, to message), read once per
 	// channel and sweep; only the sweep's goroutine uses it.
-	posted map[string]map[string]string
+	posted map[string]map[string]postedMessage
 }
 
 // LastSweep is when this replica's last sweep finished (zero: none yet).
@@ -205,12 +212,13 @@ func (s *Sweeper) Tick(ctx context.Context) {
 // save writes what was delivered, and forward hands the saved alerts on.
 // Only observe reads the store and only save writes it.
 func (s *Sweeper) sweep(ctx context.Context, token int64) (swept, error) {
+	began := s.o.Now()
 	seen, err := s.observe(ctx)
 	if err != nil {
 		return swept{}, err
 	}
 	done := swept{instances: len(seen.probes), probeErrors: seen.probeErrors()}
-	delivered, err := s.deliver(ctx, token, s.step(s.judge(seen)))
+	delivered, err := s.deliver(ctx, token, s.step(s.judge(seen)), s.deliverBudget(s.o.Now().Sub(began)))
 	// What was delivered is saved even when a later delivery failed, so
 	// a posted message keeps its record.
 	saved, serr := s.save(ctx, delivered)
@@ -219,6 +227,19 @@ func (s *Sweeper) sweep(ctx context.Context, token int64) (swept, error) {
 	}
 	s.forward(ctx, saved, seen.now)
 	return done, nil
+}
+
+// deliverBudget is how long deliver may take in a sweep that has run for
+// elapsed: what is left of the interval, less a fifth of it for saving and
+// for the sweep's own jitter, so that the next tick finds no sweep
+// running. A sweep whose probes took most of the interval still gets a
+// tenth of it, or alerts would never go out while the fleet is slow to
+// probe. 0 (no deadline) without an interval.
+func (s *Sweeper) deliverBudget(elapsed time.Duration) time.Duration {
+	if s.o.Interval <= 0 {
+		return 0
+	}
+	return max(s.o.Interval-s.o.Interval/5-elapsed, s.o.Interval/10)
 }
 
 // swept is what Tick logs and counts of a sweep.
@@ -500,31 +521,56 @@ type delivered struct {
 	expired []store.Silence
 }
 
-// deliver posts the storm summary, every alert's news and the end of
-// every silence, in that order, checking before each post that this
-// replica still holds the lease.
-func (s *Sweeper) deliver(ctx context.Context, token int64, st steps) (delivered, error) {
+// deliver posts the storm summary, the alerts that fired together as
+// groups (see deliverGroups), every other alert's news and the end of
+// every silence, checking before each post that this replica still holds
+// the lease. It stops at the sweep's delivery deadline (deliverBudget):
+// the news not told by then is left out, so those alerts keep their
+// previous state and the next sweep tells it, and a storm under Slack's
+// rate limits never holds up the next sweep.
+func (s *Sweeper) deliver(ctx context.Context, token int64, st steps, budget time.Duration) (delivered, error) {
 	d := delivered{observation: st.observation, staleAcks: st.staleAcks}
 	if err := s.deliverFleet(ctx, token, &st.fleet); err != nil {
 		return d, err
 	}
 	d.transitions = append(d.transitions, st.fleet)
-	for _, t := range st.transitions {
+	if budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, budget)
+		defer cancel()
+	}
+	deferred := 0
+	singles, err := s.deliverGroups(ctx, token, st, &d, &deferred)
+	if err != nil {
+		return d, err
+	}
+	for _, t := range singles {
 		if t.notify.Kind != alerts.NotifyNone {
+			if ctx.Err() != nil {
+				deferred++
+				continue
+			}
 			if !s.o.Leader.Still(ctx, token) {
 				return d, errFenced
 			}
 			if err := s.deliverAlert(ctx, &t, st.now); err != nil {
-				if errors.Is(err, store.ErrFenced) {
+				switch {
+				case errors.Is(err, store.ErrFenced):
 					return d, err
+				case ctx.Err() != nil:
+					deferred++
+				default:
+					s.o.Log.WarnContext(ctx, "alert not delivered", "instance", t.report.Instance, "finding", t.finding.ID, "error", err)
 				}
-				s.o.Log.WarnContext(ctx, "alert not delivered", "instance", t.report.Instance, "finding", t.finding.ID, "error", err)
 				continue
 			}
 		}
 		d.transitions = append(d.transitions, t)
 	}
 	for _, x := range st.expired {
+		if ctx.Err() != nil {
+			break // told by the next sweep
+		}
 		// Said in the thread of each alert it silenced, as the store had
 		// them when the sweep began.
 		for _, a := range st.alerts {
@@ -537,6 +583,10 @@ func (s *Sweeper) deliver(ctx context.Context, token int64, st steps) (delivered
 			_ = s.o.Poster.Reply(ctx, a.Channel, a.MessageTS, blockkit.RenderSilenceExpired(x.CreatedBy))
 		}
 		d.expired = append(d.expired, x)
+	}
+	if deferred > 0 {
+		s.o.Metrics.SweepDeferred(deferred)
+		s.o.Log.WarnContext(ctx, "delivery deadline passed: the alerts not told yet are left to the next sweep", "deferred", deferred, "budget", budget)
 	}
 	return d, nil
 }
@@ -596,7 +646,9 @@ func (s *Sweeper) save(ctx context.Context, d delivered) ([]store.Alert, error) 
 	for _, t := range d.transitions {
 		key := alertKey(t.report.Instance, t.finding.ID)
 		switch {
-		case t.next.State == alerts.StateInactive && (t.next.MessageTS == "" || t.report.Instance == fleetInstance):
+		case t.next.State == alerts.StateInactive && (t.next.MessageTS == "" || t.next.Group || t.report.Instance == fleetInstance):
+			// A group member whose new episode never fired is gone too:
+			// its group message already shows it resolved.
 			delete(after, key)
 			if t.stored.Instance == "" {
 				continue
@@ -687,9 +739,16 @@ func (s *Sweeper) deliverAlert(ctx context.Context, t *transition, now time.Time
 		return s.o.Poster.Update(ctx, channel, a.MessageTS, alert(stateFiring))
 	case alerts.NotifyFire:
 		m := alert(stateFiring)
-		ts, found, err := s.alreadyPosted(ctx, channel, r.Instance, f.ID, now)
+		posted, found, err := s.alreadyPosted(ctx, channel, r.Instance, f.ID, now)
 		if err != nil {
 			return err
+		}
+		ts := posted.ts
+		if found && posted.group {
+			// Named in a group message a sweep posted before its records
+			// were saved: that message is this alert's.
+			a.Channel, a.MessageTS, a.Group = channel, ts, true
+			return nil
 		}
 		if found {
 			// Posted before its record was saved (a crash, the store
@@ -703,8 +762,8 @@ func (s *Sweeper) deliverAlert(ctx context.Context, t *transition, now time.Time
 		} else if ts, err = s.o.Poster.Post(ctx, channel, m); err != nil {
 			return err
 		}
-		s.remember(channel, r.Instance, f.ID, ts)
-		a.Channel, a.MessageTS = channel, ts
+		s.remember(channel, r.Instance, f.ID, postedMessage{ts: ts})
+		a.Channel, a.MessageTS, a.Group = channel, ts, false
 	case alerts.NotifyEscalate:
 		if err := s.o.Poster.Update(ctx, channel, a.MessageTS, alert(stateFiring)); err != nil {
 			return err
@@ -727,7 +786,7 @@ func (s *Sweeper) deliverAlert(ctx context.Context, t *transition, now time.Time
 			return err
 		}
 		// A later recurrence is a new alert with a new message.
-		a.Channel, a.MessageTS = "", ""
+		a.Channel, a.MessageTS, a.Group = "", "", false
 	}
 	return nil
 }
@@ -754,7 +813,7 @@ func matchingSilence(list []store.Silence, instance, finding string, now time.Ti
 // record is an alert's next record: its lifecycle after the step, still
 // pointing at the message its previous record had.
 func record(a alerts.Alert, prev store.Alert) store.Alert {
-	out := store.Alert{Alert: a, Schema: store.SchemaVersion, Channel: prev.Channel, MessageTS: prev.MessageTS}
+	out := store.Alert{Alert: a, Schema: store.SchemaVersion, Channel: prev.Channel, MessageTS: prev.MessageTS, Group: prev.Group}
 	if out.MessageTS != "" {
 		out.Mark = prev.Mark
 	}

@@ -230,6 +230,7 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		Fleet: sweptFleet{svc, bot}, Store: st, Poster: bot, Finder: bot, Leader: leader, Runbooks: lib,
 		ChannelFor: channelFor, OnCallGroup: cfg.Alerts.OnCallGroup,
 		RepeatInterval: cfg.Alerts.RepeatInterval, StormThreshold: cfg.Alerts.StormThreshold, Log: log,
+		GroupThreshold: cfg.Alerts.GroupThreshold, Interval: sweepInterval(cfg.Schedule.Sweep, time.Now()),
 		Timing: func(inst handlers.Instance, finding string) alerts.Timing {
 			return cfg.AlertTiming.Timing(inst, finding, cfg.Alerts.RepeatInterval)
 		},
@@ -273,6 +274,18 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 		cancelLeader()
 		<-done
 	}, nil
+}
+
+// sweepInterval is the time between the next two sweeps of spec (the
+// sweep's delivery deadline follows from it), 0 when spec does not parse
+// (AddFunc then reports it).
+func sweepInterval(spec string, now time.Time) time.Duration {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 0
+	}
+	next := s.Next(now)
+	return s.Next(next).Sub(next)
 }
 
 // recoverJobs is a cron wrapper that logs and counts a job's panic

@@ -35,6 +35,7 @@ func (l *loader) alerts(a Alerts, instanceTags map[string]bool) Alerts {
 		"must be between 5m and 168h")
 	// Written so that NaN fails too.
 	l.p.check("alerts.storm_threshold", !(a.StormThreshold > 0 && a.StormThreshold <= 1), "must be greater than 0 and at most 1")
+	l.p.check("alerts.group_threshold", a.GroupThreshold < 0 || a.GroupThreshold > maxGroupThreshold, "must be between 0 and 1000 (0 or 1: never group)")
 	return a
 }
 

@@ -86,6 +86,16 @@ const (
 	DefaultLease          = 30 * time.Second
 	DefaultRepeatInterval = 4 * time.Hour
 	DefaultStormThreshold = 0.5
+	// DefaultGroupThreshold: five alerts of one finding in one sweep are
+	// most likely one cause (a deploy, a traffic spike, a shared host),
+	// and five pages in five seconds already read as noise; fewer are
+	// read one by one and keep their own buttons (diagnose, acknowledge,
+	// snooze). It is also the smallest fleet the unreachable storm rule
+	// (alerts.MinStormFleet) treats as a storm.
+	DefaultGroupThreshold = 5
+	// maxGroupThreshold bounds alerts.group_threshold: beyond it grouping
+	// would never start before a storm had paged for minutes.
+	maxGroupThreshold = 1000
 )
 
 // Config is redisbot's validated configuration.
@@ -174,6 +184,11 @@ type Alerts struct {
 	// (alerts.storm_threshold, default 0.5, greater than 0 and at most 1;
 	// 1 never storms).
 	StormThreshold float64 `mapstructure:"storm_threshold"`
+	// GroupThreshold is how many alerts of one finding firing in one
+	// channel in one sweep are posted as one message listing the
+	// instances, with one on-call mention (alerts.group_threshold, default
+	// 5, 0 to 1000; 0 or 1 posts each alert by itself).
+	GroupThreshold int `mapstructure:"group_threshold"`
 }
 
 // Route sends the alerts of instances with one of Tags to Channel.

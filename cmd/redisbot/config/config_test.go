@@ -151,6 +151,7 @@ func TestLoadGood(t *testing.T) {
 			OnCallGroup:    "S0ONCALL",
 			RepeatInterval: 2*time.Hour + 30*time.Minute,
 			StormThreshold: 0.75,
+			GroupThreshold: 20,
 		},
 		Remediation:  DefaultRemediation(),
 		Alertmanager: defaultAlertmanager(),
@@ -461,6 +462,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_alerts_oncall_group.yml", `alerts.oncall_group: "oncall" is not a user-group id (S…)`},
 		{"bad_alerts_repeat_interval.yml", `alerts.repeat_interval: must be between 5m and 168h`},
 		{"bad_alerts_storm_threshold.yml", `alerts.storm_threshold: must be greater than 0 and at most 1`},
+		{"bad_alerts_group_threshold.yml", `alerts.group_threshold: must be between 0 and 1000 (0 or 1: never group)`},
 		{"bad_alerts_types.yml", "alerts.channel: expected a string, got an integer (quote it)\n" +
 			"alerts.routes[0].tags: expected a list, got a string\n" +
 			"alerts.routes[1]: expected a mapping, got a string\n" +
@@ -673,7 +675,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		"schedule: {sweep: " + token + ", digest: '0 9 * * " + token + "', timezone: " + token + ", lease: " + token + "}",
 		"schedule: {sweep: '@every " + token + "', digest: 'TZ=" + token + " 0 9 * * *'}",
 		"schedule: {" + token + ": 1}\nalerts: {" + token + ": 1}",
-		"alerts: {channel: " + token + ", oncall_group: " + token + ", repeat_interval: " + token + ", storm_threshold: " + token + "}",
+		"alerts: {channel: " + token + ", oncall_group: " + token + ", repeat_interval: " + token + ", storm_threshold: " + token + ", group_threshold: " + token + "}",
 		"alerts: {channel: C0A, routes: [{tags: [" + token + "], channel: " + token + "}, {" + token + ": 1}]}",
 	} {
 		if !strings.Contains(doc, "instances:") {
@@ -1246,6 +1248,9 @@ func checkAlertsInvariants(t *testing.T, a Alerts, instanceTags map[string]bool)
 	}
 	if !(a.StormThreshold > 0 && a.StormThreshold <= 1) {
 		t.Errorf("Load accepted storm_threshold %v", a.StormThreshold)
+	}
+	if a.GroupThreshold < 0 || a.GroupThreshold > 1000 {
+		t.Errorf("Load accepted group_threshold %v", a.GroupThreshold)
 	}
 }
 

@@ -64,7 +64,7 @@ func defaults() file {
 		},
 		Approvals:    approvalsFile{Expiry: DefaultApprovalExpiry, DefragMaxOps: DefaultDefragMaxOps},
 		Schedule:     scheduleFile{Sweep: DefaultSweep, Timezone: "UTC", Lease: DefaultLease},
-		Alerts:       Alerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold},
+		Alerts:       Alerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold, GroupThreshold: DefaultGroupThreshold},
 		Alertmanager: defaultAlertmanagerFile(),
 		Remediation: remedyFile{PurgeSettle: DefaultPurgeSettle, DefragWatch: defragWatchFile{
 			Interval: w.Interval, MaxDuration: w.MaxDuration, TargetRatio: w.TargetRatio, MaxLatency: w.MaxLatency,

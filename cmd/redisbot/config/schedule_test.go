@@ -13,7 +13,7 @@ func defaultSchedule() Schedule {
 }
 
 func defaultAlerts() Alerts {
-	return Alerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold}
+	return Alerts{RepeatInterval: DefaultRepeatInterval, StormThreshold: DefaultStormThreshold, GroupThreshold: DefaultGroupThreshold}
 }
 
 // TestScheduleAndAlertsDefaults: absent or empty sections give the defaults.
@@ -54,6 +54,7 @@ func TestScheduleEnvOverrides(t *testing.T) {
 		"REDISBOT_ALERTS_ONCALL_GROUP":    "S0ENV",
 		"REDISBOT_ALERTS_REPEAT_INTERVAL": "168h",
 		"REDISBOT_ALERTS_STORM_THRESHOLD": "1",
+		"REDISBOT_ALERTS_GROUP_THRESHOLD": "0",
 		"REDISBOT_ALERTS_ROUTES":          "ignored: routes come from the file only",
 	}))
 	if err != nil {
