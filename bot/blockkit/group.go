@@ -48,7 +48,7 @@ const groupLines = 50
 // characters (a line is cut to groupLineMax).
 const (
 	groupLinesPerSection = 10
-	groupLineMax         = 280
+	groupLineMax         = 400
 )
 
 // RenderAlertGroup renders a group alert message: posted once when the
@@ -129,7 +129,7 @@ func keyNumber(ev handlers.Evidence) float64 {
 }
 
 // memberLine is one instance of a group message: its severity, name, the
-// key facts of its evidence (keyFacts), or its summary, and who handles
+// key facts of its evidence (keyFacts) or its summary, and who handles
 // it.
 func memberLine(m GroupMember) string {
 	name := code(truncRaw(m.Instance))
@@ -137,13 +137,13 @@ func memberLine(m GroupMember) string {
 		return ":large_green_circle: ~" + name + "~ resolved"
 	}
 	line := severityEmoji(m.Severity) + " " + name + " " + severityLabel(m.Severity)
-	var facts []string
-	for _, x := range keyFacts(m.Evidence) {
-		facts = append(facts, inline(truncRaw(x.Name))+" "+inline(factText(x)))
+	key := keyFacts(m.Evidence)
+	for _, x := range key {
+		line += " · " + inline(truncRaw(x.Name)) + " " + inline(factText(x))
 	}
-	if len(facts) > 0 {
-		line += " · " + strings.Join(facts, " · ")
-	} else if m.Summary != "" {
+	if len(key) < 2 && m.Summary != "" {
+		// No evidence from this sweep (a member drawn again while its
+		// finding clears): the summary has its latest numbers.
 		line += " · " + inline(truncRaw(m.Summary))
 	}
 	if m.Silenced {
@@ -156,7 +156,8 @@ func memberLine(m GroupMember) string {
 }
 
 // keyFacts are the evidence's first fact (its most telling) and its first
-// two sizes, which say how close to its limit each instance is.
+// two sizes, which say how close to its limit each instance is; without
+// sizes, its second fact (a probe's error).
 func keyFacts(ev handlers.Evidence) handlers.Evidence {
 	if len(ev) == 0 {
 		return nil
@@ -169,6 +170,9 @@ func keyFacts(ev handlers.Evidence) handlers.Evidence {
 		if n, ok := x.Value.(int64); ok && x.Text == handlers.HumanBytes(n) {
 			out = append(out, x)
 		}
+	}
+	if len(out) == 1 && len(ev) > 1 {
+		out = append(out, ev[1])
 	}
 	return out
 }

@@ -491,9 +491,12 @@ func TestServeHostileFleet(t *testing.T) {
 	for _, name := range f.healthy[:4] {
 		fake.WaitPosts(t, 1, 20*time.Second, alerted(name, "oom-rejecting"))
 	}
+	// The nine fail together: one group message lists them, each line
+	// with its error class and error (alerts.group_threshold 5).
 	for _, m := range hostileMembers {
 		alert := fake.WaitPosts(t, 1, 20*time.Second, alerted(m.name, "unreachable"))[0]
-		if text := alert.BlocksText(); !strings.Contains(text, "Probe failed (protocol)") || !strings.Contains(text, slackEscape(m.want)) {
+		if text := alert.BlocksText(); !strings.Contains(text, "`"+m.name+"` CRITICAL · error_class protocol · error probe "+m.name+": protocol: ") ||
+			!strings.Contains(text, slackEscape(m.want)) {
 			t.Errorf("alert of %s does not say protocol and %q:\n%s", m.name, m.want, text)
 		}
 	}
