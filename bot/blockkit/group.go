@@ -49,6 +49,9 @@ const groupLines = 50
 const (
 	groupLinesPerSection = 10
 	groupLineMax         = 400
+	// factMax bounds each fact of a line, so a long one (an error from a
+	// hostile server) leaves room for the sizes after it.
+	factMax = 160
 )
 
 // RenderAlertGroup renders a group alert message: posted once when the
@@ -139,7 +142,7 @@ func memberLine(m GroupMember) string {
 	line := severityEmoji(m.Severity) + " " + name + " " + severityLabel(m.Severity)
 	key := keyFacts(m.Evidence)
 	for _, x := range key {
-		line += " · " + inline(truncRaw(x.Name)) + " " + inline(factText(x))
+		line += " · " + inline(truncRunes(x.Name, factMax)) + " " + inline(truncRunes(factText(x), factMax))
 	}
 	if len(key) < 2 && m.Summary != "" {
 		// No evidence from this sweep (a member drawn again while its

@@ -88,8 +88,8 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 			if ctx.Err() != nil {
 				break
 			}
-			if !s.o.Leader.Still(ctx, token) {
-				return nil, errFenced
+			if err := s.stillLeads(ctx, token); err != nil {
+				return nil, err
 			}
 			err := s.postGroup(ctx, k, ts, chunk, st.now)
 			if errors.Is(err, store.ErrFenced) {
@@ -126,8 +126,8 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 			}
 			continue
 		}
-		if !s.o.Leader.Still(ctx, token) {
-			return nil, errFenced
+		if err := s.stillLeads(ctx, token); err != nil {
+			return nil, err
 		}
 		err := s.tellGroup(ctx, k, ts, news[k], st)
 		if errors.Is(err, store.ErrFenced) {

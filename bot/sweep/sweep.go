@@ -550,8 +550,8 @@ func (s *Sweeper) deliver(ctx context.Context, token int64, st steps, budget tim
 				deferred++
 				continue
 			}
-			if !s.o.Leader.Still(ctx, token) {
-				return d, errFenced
+			if err := s.stillLeads(ctx, token); err != nil {
+				return d, err
 			}
 			if err := s.deliverAlert(ctx, &t, st.now); err != nil {
 				switch {
@@ -577,8 +577,8 @@ func (s *Sweeper) deliver(ctx context.Context, token int64, st steps, budget tim
 			if a.Instance != x.Instance || (x.Finding != "" && x.Finding != a.Finding) || a.MessageTS == "" {
 				continue
 			}
-			if !s.o.Leader.Still(ctx, token) {
-				return d, errFenced
+			if err := s.stillLeads(ctx, token); err != nil {
+				return d, err
 			}
 			_ = s.o.Poster.Reply(ctx, a.Channel, a.MessageTS, blockkit.RenderSilenceExpired(x.CreatedBy))
 		}
@@ -589,6 +589,17 @@ func (s *Sweeper) deliver(ctx context.Context, token int64, st steps, budget tim
 		s.o.Log.WarnContext(ctx, "delivery deadline passed: the alerts not told yet are left to the next sweep", "deferred", deferred, "budget", budget)
 	}
 	return d, nil
+}
+
+// stillLeads checks before a post that this replica still holds the
+// lease. A check cut short by the delivery deadline is not a lost lease:
+// the post that follows fails on the same deadline, and is left to the
+// next sweep.
+func (s *Sweeper) stillLeads(ctx context.Context, token int64) error {
+	if s.o.Leader.Still(ctx, token) || ctx.Err() != nil {
+		return nil
+	}
+	return errFenced
 }
 
 // deliverFleet posts the storm summary: one message when most of the fleet
