@@ -15,6 +15,7 @@ import (
 	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/outbox"
 	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/bot/sweep"
 	"github.com/redisbot/redisbot/handlers"
 )
@@ -152,6 +153,21 @@ func TestGroupedAlertLifecycle(t *testing.T) {
 		t.Fatalf("second sweep: %v", got)
 	}
 
+	// An operator silences one member: the message is redrawn, no note.
+	if err := h.st.PutSilence(context.Background(), store.Silence{ID: "s1", Instance: "cache-039", Finding: "oom-rejecting",
+		CreatedBy: "U0OP", CreatedAt: h.clock.Now(), Until: h.clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	got = h.sweep(time.Minute)
+	if len(got) != 1 || got[0].Method != "chat.update" || got[0].TS != group.TS ||
+		!strings.Contains(got[0].BlocksText(), "`cache-039` CRITICAL · errorstat_OOM 12 · used_memory") ||
+		!strings.Contains(got[0].BlocksText(), ":no_bell: silenced") {
+		t.Fatalf("after a silence: %v", got)
+	}
+	if got := h.sweep(time.Minute); len(got) != 0 {
+		t.Fatalf("the sweep after the redraw: %v", got)
+	}
+
 	// Half resolve (after ClearFor): one edit, one note.
 	for _, name := range h.names[:20] {
 		h.prober.set(name, nil)
@@ -204,6 +220,33 @@ func TestGroupedAlertLifecycle(t *testing.T) {
 	}
 	if v := h.fake.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)
+	}
+}
+
+// A group posted whose records were lost (a crash between the post and
+// the save): the next sweep finds the members in its metadata and points
+// them at it instead of posting again.
+func TestGroupFoundAfterLostRecords(t *testing.T) {
+	h := newSlackHarness(t, 8, 5, 0)
+	for _, name := range h.names {
+		h.prober.set(name, oomRejecting)
+	}
+	group := topLevel(h.sweep(0))
+	if len(group) != 1 {
+		t.Fatalf("first sweep posted %d messages, want one group", len(group))
+	}
+	for _, name := range h.names {
+		if err := h.st.DeleteAlert(context.Background(), name, "oom-rejecting"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.sweep(time.Minute); len(got) != 0 {
+		t.Fatalf("after the records were lost: %v, want nothing posted", got)
+	}
+	for _, name := range h.names {
+		if a := h.alert(name, "oom-rejecting"); a.MessageTS != group[0].TS || !a.Group {
+			t.Errorf("%s record %+v, want it in group %s", name, a, group[0].TS)
+		}
 	}
 }
 
