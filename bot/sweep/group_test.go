@@ -301,14 +301,19 @@ func TestDeliveryDeadlineDefersTheRest(t *testing.T) {
 	t.Parallel() // paced by the rate limits for about 10 s
 	const n = 12
 	interval := 3 * time.Second // a delivery budget of 2.4 s
+	// The budget counts from the sweep's start on the test's clock, which
+	// stands still while observe probes and save writes: under -race on a
+	// loaded machine they take up to a second of real time more. Without
+	// the deadline the first sweep would take about 10 s.
+	limit := interval + time.Second
 	h := newSlackHarness(t, n, 0, interval)
 	for _, name := range h.names {
 		h.prober.set(name, oomRejecting)
 	}
 	start := time.Now()
 	first := topLevel(h.sweep(0))
-	if d := time.Since(start); d > interval {
-		t.Errorf("the sweep took %v, longer than its interval %v", d.Round(time.Millisecond), interval)
+	if d := time.Since(start); d > limit {
+		t.Errorf("the sweep took %v, longer than its interval %v and a second", d.Round(time.Millisecond), interval)
 	}
 	if len(first) == 0 || len(first) >= n {
 		t.Fatalf("the first sweep posted %d of %d alerts: want some, not all, within its deadline", len(first), n)
@@ -333,7 +338,7 @@ func TestDeliveryDeadlineDefersTheRest(t *testing.T) {
 		}
 		start := time.Now()
 		h.sweep(time.Minute)
-		if d := time.Since(start); d > interval {
+		if d := time.Since(start); d > limit {
 			t.Errorf("sweep %d took %v", sweeps+1, d.Round(time.Millisecond))
 		}
 	}
