@@ -462,3 +462,20 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// The sweep's delivery deadline follows from the time between two sweeps
+// of the schedule.
+func TestSweepInterval(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 0, 30, 0, time.UTC)
+	for spec, want := range map[string]time.Duration{
+		"@every 1m":              time.Minute,
+		"@every 10s":             10 * time.Second,
+		"*/2 * * * *":            2 * time.Minute,
+		"TZ=Europe/Paris @daily": 24 * time.Hour,
+		"not a schedule":         0,
+	} {
+		if got := sweepInterval(spec, now); got != want {
+			t.Errorf("sweepInterval(%q) = %v, want %v", spec, got, want)
+		}
+	}
+}
