@@ -3,6 +3,7 @@ package slackbot_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,18 +33,25 @@ func halfDead(tb testing.TB, n int) (instances []handlers.Instance, healthy, dea
 	return instances, healthy, dead, mixed
 }
 
-// answer is the first thing the bot posted back to one command.
+// answer is the first thing the bot posted back to one command, besides
+// the note that the instance timed out lately.
 type answer struct {
 	post slacktest.Post
 	took time.Duration // from the command sent to the answer posted
+	// noteTook is when the note came, if one did (0 otherwise).
+	noteTook time.Duration
 }
+
+// timeoutNote marks the note a command about an instance that timed out
+// lately gets before its answer.
+const timeoutNote = "probing again, the answer follows"
 
 // burst sends `/redis diagnose NAME` for every name at once, each from a
 // channel of its own (a channel's replies are paced at Slack's rate, and
 // this measures the workers, not the pace), and returns each name's
-// answer. It fails t if a command gets no answer within wait.
-func burst(t testing.TB, fake *slacktest.Server, round string, names []string, wait time.Duration) map[string]answer {
-	t.Helper()
+// answer. It fails tb if a command gets no answer within wait.
+func burst(tb testing.TB, fake *slacktest.Server, round string, names []string, wait time.Duration) map[string]answer {
+	tb.Helper()
 	sent := map[string]time.Time{}
 	channel := func(name string) string { return "C-" + round + "-" + name }
 	for _, name := range names {
@@ -53,18 +61,31 @@ func burst(t testing.TB, fake *slacktest.Server, round string, names []string, w
 	got := map[string]answer{}
 	deadline := time.Now().Add(wait)
 	for len(got) < len(names) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		notes := map[string]time.Duration{}
 		for _, p := range fake.Posts() {
 			for _, name := range names {
-				if _, ok := got[name]; !ok && p.Channel == channel(name) {
+				if p.Channel != channel(name) {
+					continue
+				}
+				switch _, answered := got[name]; {
+				case strings.Contains(p.Text, timeoutNote):
+					notes[name] = p.At.Sub(sent[name])
+				case !answered:
 					got[name] = answer{post: p, took: p.At.Sub(sent[name])}
 				}
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		for name, took := range notes {
+			if a, ok := got[name]; ok {
+				a.noteTook = took
+				got[name] = a
+			}
+		}
 	}
 	for _, name := range names {
 		if _, ok := got[name]; !ok {
-			t.Fatalf("%s: no answer to diagnose %s within %v", round, name, wait)
+			tb.Fatalf("%s: no answer to diagnose %s within %v", round, name, wait)
 		}
 	}
 	return got

@@ -64,6 +64,13 @@ func TestHealthyCommandsDoNotWaitOnDeadInstances(t *testing.T) {
 			if a.took < probeTimeout || !strings.Contains(a.post.String(), "Probe failed (timeout)") {
 				t.Errorf("%s: %s answered after %v: %s; want its probe timeout", round.name, name, a.took, a.post)
 			}
+			// Once it timed out, the user hears so at once, then the answer.
+			switch {
+			case round.name == "cold" && a.noteTook != 0:
+				t.Errorf("cold: %s got a note that it timed out before", name)
+			case round.name == "warm" && (a.noteTook == 0 || a.noteTook > time.Second):
+				t.Errorf("warm: %s's note that it timed out came after %v, want within a second", name, a.noteTook)
+			}
 		}
 	}
 }
@@ -99,7 +106,9 @@ func TestSlowLaneFullIsSaid(t *testing.T) {
 	var refused, timedOut int
 	for i := range names {
 		ch := fmt.Sprintf("C-full-%d", i)
-		posts := fake.WaitPosts(t, 1, 3*probeTimeout, func(p slacktest.Post) bool { return p.Channel == ch })
+		posts := fake.WaitPosts(t, 1, 3*probeTimeout, func(p slacktest.Post) bool {
+			return p.Channel == ch && !strings.Contains(p.Text, timeoutNote)
+		})
 		switch s := posts[0].String(); {
 		case strings.Contains(s, "already waiting on unreachable instances; try again in a minute."):
 			refused++

@@ -72,15 +72,19 @@ func newSlowLane(workers, queue int) *slowLane {
 }
 
 // suspect reports whether a command about instance should go to the slow
-// lane from the start.
-func (l *slowLane) suspect(instance string, now time.Time) bool {
+// lane from the start, and when a probe of it last timed out, if that is
+// among the reasons (zero otherwise).
+func (l *slowLane) suspect(instance string, now time.Time) (bool, time.Time) {
 	if instance == "" {
-		return false
+		return false, time.Time{}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	at, ok := l.timedOut[instance]
-	return l.running[instance] > 0 || ok && now.Sub(at) < suspectFor
+	if !ok || now.Sub(at) >= suspectFor {
+		at = time.Time{}
+	}
+	return l.running[instance] > 0 || !at.IsZero(), at
 }
 
 // waiting is how many commands are in the slow lane, running or queued.
@@ -105,6 +109,19 @@ func (l *slowLane) saw(reports []*handlers.Report, now time.Time) {
 // command about an instance the last sweep saw time out goes to the slow
 // lane from the start, without first holding a main worker for SlowAfter.
 func (b *Bot) Saw(reports []*handlers.Report) { b.lane.saw(reports, b.now()) }
+
+// timeoutNote tells the user at once what is known of the instance a
+// command waits on, when a probe of it timed out lately: the answer
+// itself waits for the probe timeout.
+func (b *Bot) timeoutNote(ctx context.Context, j job) {
+	if j.timedOut.IsZero() {
+		return
+	}
+	note := fmt.Sprintf("%s did not answer a probe %s ago (timeout); probing again, the answer follows.", j.instance, b.now().Sub(j.timedOut).Round(time.Second))
+	if err := b.ephemeral(ctx, j, blockkit.RenderNote(note)); err != nil {
+		b.log.WarnContext(ctx, "timeout note not sent", "instance", j.instance, "error", err)
+	}
+}
 
 // slow marks a command about instance as running longer than SlowAfter
 // until the returned func is called.
@@ -176,7 +193,8 @@ func (b *Bot) serveSlowLane(ctx context.Context, running *sync.WaitGroup) {
 // user at once why it cannot be queued: acks must not wait, and a command
 // is never dropped silently.
 func (b *Bot) admit(j job, jobs chan<- job) {
-	if b.lane.suspect(j.instance, b.now()) {
+	if slow, timedOut := b.lane.suspect(j.instance, b.now()); slow {
+		j.timedOut = timedOut
 		select {
 		case b.lane.jobs <- j:
 		default:

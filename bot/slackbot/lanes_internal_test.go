@@ -52,40 +52,41 @@ func TestSuspect(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	b := New(Options{Now: func() time.Time { return now }})
 	l := b.lane
-	if l.suspect("cache-1", now) || l.suspect("", now) {
+	suspect := func(name string, at time.Time) bool { ok, _ := l.suspect(name, at); return ok }
+	if suspect("cache-1", now) || suspect("", now) {
 		t.Fatal("suspect before anything was seen")
 	}
 
 	// The sweep saw cache-1 time out and cache-2 refuse (which fails
 	// fast and holds nobody).
 	b.Saw([]*handlers.Report{report("cache-1", handlers.ClassTimeout), report("cache-2", handlers.ClassRefused)})
-	if !l.suspect("cache-1", now.Add(suspectFor-time.Second)) {
-		t.Error("cache-1 timed out: not suspect")
+	if ok, at := l.suspect("cache-1", now.Add(suspectFor-time.Second)); !ok || !at.Equal(now) {
+		t.Errorf("cache-1 timed out at %v: suspect %v, timed out at %v", now, ok, at)
 	}
-	if l.suspect("cache-1", now.Add(suspectFor)) {
+	if suspect("cache-1", now.Add(suspectFor)) {
 		t.Errorf("cache-1 still suspect %v after its timeout", suspectFor)
 	}
-	if l.suspect("cache-2", now) {
+	if suspect("cache-2", now) {
 		t.Error("cache-2 refused: suspect")
 	}
 	// A probe that answers clears it at once.
 	l.saw([]*handlers.Report{report("cache-1", "")}, now.Add(time.Second))
-	if l.suspect("cache-1", now.Add(time.Second)) {
+	if suspect("cache-1", now.Add(time.Second)) {
 		t.Error("cache-1 answered: still suspect")
 	}
 
 	// Commands running longer than SlowAfter make their instance suspect
 	// while they run, whatever was seen before.
 	done1, done2 := l.slow("cache-3"), l.slow("cache-3")
-	if !l.suspect("cache-3", now) {
+	if !suspect("cache-3", now) {
 		t.Error("cache-3 has slow commands running: not suspect")
 	}
 	done1()
-	if !l.suspect("cache-3", now) {
+	if !suspect("cache-3", now) {
 		t.Error("cache-3 has a slow command running: not suspect")
 	}
 	done2()
-	if l.suspect("cache-3", now) || len(l.running) != 0 {
+	if suspect("cache-3", now) || len(l.running) != 0 {
 		t.Errorf("cache-3's slow commands ended: suspect, or still counted (%v)", l.running)
 	}
 }

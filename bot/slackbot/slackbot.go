@@ -180,7 +180,10 @@ const (
 type job struct {
 	kind kind
 	// instance is the instance the job waits on (instanceOf), or "".
-	instance    string
+	instance string
+	// timedOut is when a probe of instance last timed out, if that sent
+	// the job to the slow lane.
+	timedOut    time.Time
 	envelope    string
 	channel     string
 	user        string
@@ -594,6 +597,7 @@ func (b *Bot) run(ctx context.Context, j job, cmd handlers.Command, scope []stri
 			return answered(b.keysCommand(ctx, j, cmd))
 		}
 	}
+	b.timeoutNote(ctx, j)
 	cmd.Changes = changes{b: b, j: j, scope: scope}
 	resp, err := b.handle(ctx, cmd)
 	if resp != nil && resp.Answered {
