@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unique"
 )
 
 // Info is the parsed text of an INFO reply: every "field:value" line, keyed
@@ -17,6 +18,11 @@ type Info map[string]string
 // ParseInfo parses INFO text. It never fails: lines it does not understand
 // (section headers, blanks, garbage) are skipped. Both \r\n and \n line ends
 // are accepted.
+//
+// The map keeps no part of text: a value that outlives the map (in a
+// report's metrics or a finding's evidence) would otherwise hold the whole
+// reply, several KiB, for each of thousands of instances in a fleet view.
+// Field names are interned, since every server sends the same few hundred.
 func ParseInfo(text string) Info {
 	info := Info{}
 	for line := range strings.SplitSeq(text, "\n") {
@@ -28,7 +34,7 @@ func ParseInfo(text string) Info {
 		if !ok || key == "" {
 			continue
 		}
-		info[key] = value
+		info[unique.Make(key).Value()] = strings.Clone(value)
 	}
 	return info
 }
