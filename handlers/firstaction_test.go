@@ -1,8 +1,13 @@
 package handlers
 
 import (
+	"maps"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // reportOf evaluates every rule on the captured Redis 7.0 reply with the
@@ -19,15 +24,6 @@ func reportOf(t *testing.T, fields, config map[string]string, limit int64) *Repo
 func TestChooseFirstAction(t *testing.T) {
 	healthy := map[string]string{"used_memory_rss": mb(64), "mem_fragmentation_ratio": "1.10", "allocator_frag_ratio": "1.02",
 		"allocator_frag_bytes": mb(1), "allocator_rss_bytes": mb(1)}
-	merge := func(ms ...map[string]string) map[string]string {
-		out := map[string]string{}
-		for _, m := range ms {
-			for k, v := range m {
-				out[k] = v
-			}
-		}
-		return out
-	}
 	for _, tc := range []struct {
 		name    string
 		fields  map[string]string
@@ -89,7 +85,94 @@ func TestChooseFirstAction(t *testing.T) {
 			if a.Remedy != "" && !hasAction(r, a) {
 				t.Errorf("remedy %s is not one the finding %s offers", a.Remedy, a.Finding)
 			}
+			sameWhenCompact(t, r)
 		})
+	}
+}
+
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		maps.Copy(out, m)
+	}
+	return out
+}
+
+// sameWhenCompact: a compact report (the fleet view's) gets the same first
+// action and the same action options as the whole report; a hint reading a
+// field hintInfo lacks would differ here.
+func sameWhenCompact(t *testing.T, r *Report) {
+	t.Helper()
+	c := *r
+	c.Compact()
+	if got, want := ChooseFirstAction(&c), ChooseFirstAction(r); got != want {
+		t.Errorf("compact report: first action %+v, whole report: %+v", got, want)
+	}
+	for _, f := range r.Findings {
+		if got, want := ActionOptions(&c, f), ActionOptions(r, f); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: compact report's options %+v, whole report's %+v", f.ID, got, want)
+		}
+	}
+}
+
+// Compact keeps of a snapshot only what the hints read: the fields of
+// hintInfo, the keyspace lines and CONFIG; every captured version's
+// findings get the same hints from it.
+func TestCompact(t *testing.T) {
+	files, err := filepath.Glob("testdata/info/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no captures: %v", err)
+	}
+	healthy := map[string]string{"used_memory_rss": mb(64), "mem_fragmentation_ratio": "1.10", "allocator_frag_ratio": "1.02",
+		"allocator_frag_bytes": mb(1), "allocator_rss_bytes": mb(1)}
+	// States whose first action reads each field of hintInfo.
+	states := []struct{ fields, config map[string]string }{
+		{nil, map[string]string{"maxmemory": mb(64), "maxmemory-policy": "volatile-lru"}},
+		{map[string]string{"role": "slave", "connected_slaves": "1"}, map[string]string{"maxmemory": mb(50), "maxmemory-policy": "noeviction"}},
+		{merge(healthy, map[string]string{"errorstat_OOM": "count=5", "used_memory_overhead": mb(40), "mem_not_counted_for_evict": mb(3)}),
+			map[string]string{"maxmemory": mb(50), "maxmemory-policy": "allkeys-lru"}},
+		{merge(healthy, map[string]string{"errorstat_OOM": "count=5", "mem_not_counted_for_evict": mb(3)}),
+			map[string]string{"maxmemory": mb(50), "maxmemory-policy": "volatile-lru"}},
+		{merge(healthy, map[string]string{"mem_clients_slaves": mb(300), "connected_slaves": "2"}), map[string]string{"maxmemory": mb(512), "maxmemory-policy": "allkeys-lru"}},
+		{merge(healthy, map[string]string{"mem_clients_normal": mb(20)}), map[string]string{"maxmemory": mb(50), "maxmemory-policy": "noeviction"}},
+		// CONFIG denied: maxmemory and the policy come from INFO.
+		{merge(healthy, map[string]string{"maxmemory": mb(50), "maxmemory_policy": "noeviction"}), map[string]string{"maxmemory": absent, "maxmemory-policy": absent}},
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			for _, state := range states {
+				for _, limit := range []int64{0, 256 * MB, 8 << 30} {
+					snap := fixture(t, filepath.Base(file), state.fields, state.config)
+					// A minute ago, one OOM error: writes fail now.
+					prev := fixture(t, filepath.Base(file), merge(state.fields, map[string]string{"errorstat_OOM": "count=1"}), state.config)
+					prev.ProbedAt = snap.ProbedAt.Add(-time.Minute)
+					snap.MemoryStats = map[string]float64{"overhead.total": 1 << 20}
+					snap.Doctor = "Sam, I have a few reports for you."
+					r := &Report{Instance: "cache-1", Snapshot: snap, MemoryLimit: limit, Can: Capabilities{RestartMethod: "command", FailoverMethod: "failover"}}
+					r.Findings = Evaluate(Input{Cur: snap, Prev: prev, MemoryLimit: limit, T: DefaultThresholds()})
+					sameWhenCompact(t, r)
+
+					r.Compact()
+					c := r.Snapshot
+					if c == snap || c.MemoryStats != nil || c.Doctor != "" || !reflect.DeepEqual(c.Config, snap.Config) {
+						t.Errorf("compact snapshot keeps MEMORY STATS %v, doctor %q, or not CONFIG %v", c.MemoryStats, c.Doctor, c.Config)
+					}
+					for field := range c.Info {
+						if !slices.Contains(hintInfo, field) && !isKeyspaceField(field) {
+							t.Errorf("compact snapshot keeps %s", field)
+						}
+					}
+					if keys, _ := c.Keys(); keys != func() int64 { k, _ := snap.Keys(); return k }() {
+						t.Errorf("compact snapshot has %d keys", keys)
+					}
+				}
+			}
+		})
+	}
+	var none Report
+	none.Compact() // a failed probe's report has no snapshot
+	if none.Snapshot != nil {
+		t.Errorf("compact of no snapshot: %+v", none.Snapshot)
 	}
 }
 
@@ -144,6 +227,7 @@ func TestEveryFindingHasAFirstAction(t *testing.T) {
 			if a.Remedy != "" && !hasAction(r, a) {
 				t.Errorf("%s: remedy %s not among %v", spec.ID, a.Remedy, spec.Actions)
 			}
+			sameWhenCompact(t, r)
 		}
 	}
 	if a := ChooseFirstAction(nil); !a.Nothing() {
@@ -182,6 +266,7 @@ func TestFirstActionForAllocatorFragmentation(t *testing.T) {
 			if (a.Remedy == "") != (tc.command == "") {
 				t.Errorf("remedy %q with command %q", a.Remedy, a.Command)
 			}
+			sameWhenCompact(t, r)
 		})
 	}
 }
@@ -248,6 +333,7 @@ func TestActionOptions(t *testing.T) {
 			if strings.Join(got, " | ") != strings.Join(tc.want, " | ") {
 				t.Errorf("options %q, want %q", got, tc.want)
 			}
+			sameWhenCompact(t, r)
 		})
 	}
 	failed := &Report{Instance: "cache-1", Error: &ReportError{Class: ClassRefused}, Can: methods}

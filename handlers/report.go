@@ -48,6 +48,32 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}{plain(r), ChooseFirstAction(&r)})
 }
 
+// Compact trims the report's snapshot to what its first action and action
+// options read (hintInfo, the keyspace lines and CONFIG) and drops the
+// rest: most of INFO, MEMORY STATS and the doctor's text, which only
+// runbooks and the sweep's saved history read. A fleet view holds
+// thousands of reports at once, and their whole snapshots were most of
+// its memory.
+func (r *Report) Compact() {
+	s := r.Snapshot
+	if s == nil {
+		return
+	}
+	c := &Snapshot{Instance: s.Instance, ProbedAt: s.ProbedAt, RoundTrip: s.RoundTrip, Connect: s.Connect,
+		Info: Info{}, Config: s.Config, Missing: s.Missing}
+	for _, field := range hintInfo {
+		if v, ok := s.Info[field]; ok {
+			c.Info[field] = v
+		}
+	}
+	for field, v := range s.Info {
+		if isKeyspaceField(field) {
+			c.Info[field] = v
+		}
+	}
+	r.Snapshot = c
+}
+
 // ReportError describes a failed probe without leaking credentials.
 type ReportError struct {
 	Class   ErrorClass `json:"class"`

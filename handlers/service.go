@@ -323,8 +323,16 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 }
 
 // Fleet probes every instance with the tag ("" for all) concurrently and
-// returns one report each, riskiest first.
+// returns one report each, riskiest first. Each report keeps its probe's
+// whole snapshot: the sweep saves it and its alerts' runbooks read it.
 func (s *Service) Fleet(ctx context.Context, tag string) ([]*Report, error) {
+	return s.fleet(ctx, tag, false)
+}
+
+// fleet is Fleet; with compact, each report is compacted (Report.Compact)
+// as soon as it is judged, so that a view of thousands of instances never
+// holds thousands of whole snapshots.
+func (s *Service) fleet(ctx context.Context, tag string, compact bool) ([]*Report, error) {
 	instances := s.Instances(tag)
 	if len(instances) == 0 {
 		if tag != "" {
@@ -333,30 +341,45 @@ func (s *Service) Fleet(ctx context.Context, tag string) ([]*Report, error) {
 		return nil, errors.New("no instances configured")
 	}
 	reports := make([]*Report, len(instances))
-	sem := make(chan struct{}, s.concurrency)
+	// A fixed pool of workers over the list: a goroutine per instance
+	// waiting for a slot would cost a stack each, for nothing.
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, inst := range instances {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			// probeAndAnalyse recovers panics in the probe and the rules;
-			// this is the last line for anything else, because a panic
-			// nobody recovers in this goroutine would end the process.
-			err := Safely(func() error {
-				reports[i] = s.probeAndAnalyse(ctx, "fleet", inst, func(in Input, r *Report) { r.Findings = Evaluate(in) })
-				return nil
-			})
-			if pe, ok := AsPanic(err); ok {
-				s.panicked(ctx, "probe", inst.Name, pe)
-				r := &Report{Verb: "fleet", Instance: inst.Name, Addr: inst.Addr, Tags: inst.Tags, ProbedAt: s.now(), MemoryLimit: inst.MemoryLimit}
-				reports[i] = failed(r, inst, &ReportError{Class: ClassInternal, Message: "internal error while probing: " + pe.Summary()})
+	for range min(s.concurrency, len(instances)) {
+		wg.Go(func() {
+			for i := range next {
+				reports[i] = s.fleetReport(ctx, instances[i])
+				if compact {
+					reports[i].Compact()
+				}
 			}
-		}()
+		})
 	}
+	for i := range instances {
+		next <- i
+	}
+	close(next)
 	wg.Wait()
 	SortByRisk(reports)
 	return reports, nil
+}
+
+// fleetReport is one instance's report in a fleet view.
+func (s *Service) fleetReport(ctx context.Context, inst Instance) *Report {
+	var r *Report
+	// probeAndAnalyse recovers panics in the probe and the rules; this is
+	// the last line for anything else, because a panic nobody recovers in
+	// a worker would end the process.
+	err := Safely(func() error {
+		r = s.probeAndAnalyse(ctx, "fleet", inst, func(in Input, r *Report) { r.Findings = Evaluate(in) })
+		return nil
+	})
+	if pe, ok := AsPanic(err); ok {
+		s.panicked(ctx, "probe", inst.Name, pe)
+		r = &Report{Verb: "fleet", Instance: inst.Name, Addr: inst.Addr, Tags: inst.Tags, ProbedAt: s.now(), MemoryLimit: inst.MemoryLimit}
+		r = failed(r, inst, &ReportError{Class: ClassInternal, Message: "internal error while probing: " + pe.Summary()})
+	}
+	return r
 }
 
 // SortByRisk orders reports worst severity first, then by maxmemory usage,

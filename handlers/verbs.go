@@ -272,7 +272,9 @@ func fleetVerb(ctx context.Context, s *Service, cmd Command) (*Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	reports, err := s.Fleet(ctx, tag)
+	// The view shows each instance's numbers, findings and first action,
+	// never its runbooks: compact reports are enough.
+	reports, err := s.fleet(ctx, tag, true)
 	if err != nil {
 		return nil, &UsageError{Verb: cmd.Verb, Msg: err.Error()}
 	}
