@@ -38,11 +38,12 @@ demo: redis-server build
 	$(GO) run ./cmd/redisbot-demo -redisbot $(BIN)
 
 # The Go benchmarks, then the peak RSS of `fleet --json` over 1,000 fake
-# instances with and without hostile ones, then issue 18's alert storm
-# beside its baseline (docs/benchmarks.md).
+# instances with and without hostile ones and over 10,000, then issue 18's
+# alert storm beside its baseline (docs/benchmarks.md).
 bench: redis-server
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	GO=$(GO) scripts/bench-hostile-fleet.sh
+	GO=$(GO) scripts/bench-fleet-10k.sh
 	GO=$(GO) scripts/bench-alert-storm.sh
 
 fuzz:
