@@ -37,10 +37,13 @@ import (
 // for the slow lane that finds its queue full is answered at once that
 // commands are waiting on unreachable instances, never dropped silently.
 //
-// Simpler schemes were weighed: a per-instance singleflight does not help
-// when the burst names many dead instances, and answering from the last
+// Simpler schemes were weighed. The prober already shares one probe among
+// the commands about one instance (handlers/probe), which saves sockets
+// but not the workers waiting on it, and a per-instance limit does not
+// help when a burst names many dead instances. Answering from the last
 // sweep needs a sweep that saw the instance, which a cold burst does not
-// have.
+// have; what the sweep saw (Saw) does send commands to the slow lane from
+// the start, with a note of when the instance last timed out.
 
 // suspectFor is how long a probe that timed out keeps its instance's
 // commands in the slow lane. A probe that answers clears it at once; a
