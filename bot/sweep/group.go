@@ -69,14 +69,24 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 			if ctx.Err() != nil {
 				break // deliverAlert counts them deferred
 			}
+			// The channel is read once per sweep: one answer for all.
 			_, found, err := s.alreadyPosted(ctx, k.channel, ts[i].report.Instance, k.finding, st.now)
-			switch {
-			case errors.Is(err, store.ErrFenced):
+			if errors.Is(err, store.ErrFenced) {
 				return nil, err
-			case err != nil:
-				s.o.Log.WarnContext(ctx, "alert not delivered", "instance", ts[i].report.Instance, "finding", k.finding, "error", err)
-				handled[i] = true
-			case !found:
+			}
+			if err != nil && ctx.Err() != nil {
+				fresh = nil
+				break // deliverAlert counts them deferred
+			}
+			if err != nil {
+				s.o.Log.WarnContext(ctx, "group alert not delivered", "channel", k.channel, "finding", k.finding, "alerts", len(idx), "error", err)
+				for _, i := range idx {
+					handled[i] = true
+				}
+				fresh = nil
+				break
+			}
+			if !found {
 				fresh = append(fresh, i)
 			}
 			// Found: deliverAlert points it at its message.
@@ -117,14 +127,7 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 			}
 		}
 		if len(told) == 0 {
-			continue
-		}
-		if ctx.Err() != nil {
-			*deferred += len(told)
-			for _, i := range told {
-				handled[i] = true
-			}
-			continue
+			continue // deliverAlert passes the members on
 		}
 		if err := s.stillLeads(ctx, token); err != nil {
 			return nil, err
@@ -133,23 +136,19 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 		if errors.Is(err, store.ErrFenced) {
 			return nil, err
 		}
-		for _, i := range news[k] {
-			if err == nil || ts[i].notify.Kind == alerts.NotifyNone {
-				continue // told, or nothing to tell: deliverAlert passes it on
-			}
+		// Told, or left out for the next sweep; members with nothing to
+		// tell are passed on by deliverAlert either way.
+		for _, i := range told {
 			handled[i] = true
+			if err == nil {
+				d.transitions = append(d.transitions, ts[i])
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			*deferred += len(told)
 		case err != nil:
 			s.o.Log.WarnContext(ctx, "group alert news not delivered", "channel", k.channel, "ts", k.ts, "alerts", len(told), "error", err)
-		}
-		if err == nil {
-			for _, i := range told {
-				handled[i] = true
-				d.transitions = append(d.transitions, ts[i])
-			}
 		}
 	}
 	var singles []transition
