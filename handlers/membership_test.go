@@ -240,7 +240,7 @@ func TestGroupFailureFinding(t *testing.T) {
 	if errs := svc.Refresh(t.Context()); len(errs) != 3 {
 		t.Fatalf("Refresh errors = %v", errs)
 	}
-	reports, err := svc.Fleet(t.Context(), "")
+	reports, err := svc.Fleet(t.Context(), "", nil)
 	if err != nil || len(reports) != 2 {
 		t.Fatalf("fleet = %v, %v", reports, err)
 	}

@@ -116,7 +116,7 @@ func TestFleetSurvivesAPanickingProbe(t *testing.T) {
 	var rec panicRecorder
 	svc.OnPanic(rec.handle)
 
-	reports, err := svc.Fleet(context.Background(), "")
+	reports, err := svc.Fleet(context.Background(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,10 @@ func (r *Report) Compact() {
 type ReportError struct {
 	Class   ErrorClass `json:"class"`
 	Message string     `json:"message"`
+	// Unconfirmed: the probe that failed was a short first probe of an
+	// instance that was down the time before (see Service.Fleet), and
+	// there was no time left to try the whole timeout.
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 }
 
 // Failed reports whether the probe failed.

@@ -54,8 +54,11 @@ type Service struct {
 	history     History
 	now         func() time.Time
 	concurrency int
-	scanner     KeyScanner
-	onPanic     PanicHandler
+	// timeout is the prober's, for Fleet's short first probes and their
+	// confirmation (SetProbeTimeout); 0: unknown, no short probes.
+	timeout time.Duration
+	scanner KeyScanner
+	onPanic PanicHandler
 	// members re-reads cluster and Sentinel membership (SetMembership);
 	// nil: the list changes only through SetInstances.
 	members *membership
@@ -95,6 +98,33 @@ func NewService(instances []Instance, prober Prober, history History, concurrenc
 	return &Service{instances: instances, prober: prober, history: history, now: now, concurrency: max(concurrency, 1)}
 }
 
+// SetProbeTimeout tells the service the prober's timeout, so Fleet can
+// give the instances that timed out before a short first probe (ShortTimeout)
+// and confirm a short failure with the whole timeout. Without it every
+// probe gets the prober's timeout.
+func (s *Service) SetProbeTimeout(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timeout = d
+}
+
+// ShortTimeout is the first probe's timeout for an instance whose probe
+// timed out in the previous sweep: a quarter of the probe timeout, at most 1 s. It
+// only has to tell "still dead" from "back": a Redis that came back
+// answers a probe in milliseconds, and one that came back slow is caught
+// by the confirmation with the whole timeout. What it saves is the
+// workers: a blackholed instance holds one for the whole timeout, and
+// issue 18's fleet has 500 of them in 10,000.
+func ShortTimeout(timeout time.Duration) time.Duration {
+	return min(time.Second, timeout/4)
+}
+
+// ConfirmWithin is how long after the start of a fleet probe a short
+// probe's timeout is still confirmed with the whole timeout in the same
+// call: the call then ends within about the probe timeout + 3 s, issue
+// 18's target for a sweep of 10,000 instances.
+const ConfirmWithin = 3 * time.Second
+
 // Instances returns the configured instances with the tag ("" for all), in
 // config order.
 func (s *Service) Instances(tag string) []Instance {
@@ -115,6 +145,12 @@ func (s *Service) SetInstances(instances []Instance) {
 	s.instances = instances
 }
 
+func (s *Service) probeTimeout() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.timeout
+}
+
 func (s *Service) all() []Instance {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -127,7 +163,7 @@ func (s *Service) scoped(tags []string) *Service {
 	s.mu.RLock()
 	onPanic, members, records := s.onPanic, s.members, s.records
 	s.mu.RUnlock()
-	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
+	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, timeout: s.probeTimeout(), scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {
@@ -323,16 +359,35 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 }
 
 // Fleet probes every instance with the tag ("" for all) concurrently and
-// returns one report each, riskiest first. Each report keeps its probe's
-// whole snapshot: the sweep saves it and its alerts' runbooks read it.
-func (s *Service) Fleet(ctx context.Context, tag string) ([]*Report, error) {
-	return s.fleet(ctx, tag, false)
+// returns one report each, riskiest first.
+//
+// timedOut names the instances whose probe timed out in the caller's
+// previous fleet probe (nil: none; the sweep passes its last
+// observation): their first probe gets ShortTimeout, so that dead
+// instances do not hold the workers for the whole timeout each. Other
+// failures (refused, protocol...) come fast with any timeout, and a
+// short one could only change their class. A short probe that times out is
+// probed again with the whole timeout once every instance has had its
+// first probe started (the confirmation takes workers the first pass no
+// longer needs), if that happens within ConfirmWithin of the start;
+// otherwise its report says the failure is unconfirmed
+// (ReportError.Unconfirmed), and the caller leaves the instance out of
+// timedOut next time, so that it gets the whole timeout then. A short
+// probe therefore only ever reports unreachable an instance that was
+// unreachable the time before, and never two times in a row unconfirmed:
+// a slow instance that answers within the timeout is not kept
+// unreachable.
+//
+// Each report keeps its probe's whole snapshot: the sweep saves it and
+// its alerts' runbooks read it.
+func (s *Service) Fleet(ctx context.Context, tag string, timedOut map[string]bool) ([]*Report, error) {
+	return s.fleet(ctx, tag, timedOut, false)
 }
 
 // fleet is Fleet; with compact, each report is compacted (Report.Compact)
 // as soon as it is judged, so that a view of thousands of instances never
 // holds thousands of whole snapshots.
-func (s *Service) fleet(ctx context.Context, tag string, compact bool) ([]*Report, error) {
+func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]bool, compact bool) ([]*Report, error) {
 	instances := s.Instances(tag)
 	if len(instances) == 0 {
 		if tag != "" {
@@ -340,32 +395,73 @@ func (s *Service) fleet(ctx context.Context, tag string, compact bool) ([]*Repor
 		}
 		return nil, errors.New("no instances configured")
 	}
+	began := s.now()
+	var short time.Duration
+	if t := s.probeTimeout(); t > 0 && len(timedOut) > 0 {
+		short = ShortTimeout(t)
+	}
 	reports := make([]*Report, len(instances))
 	// A fixed pool of workers over the list: a goroutine per instance
 	// waiting for a slot would cost a stack each, for nothing.
-	next := make(chan int)
-	var wg sync.WaitGroup
+	type job struct {
+		i       int
+		timeout time.Duration // 0: the prober's own
+	}
+	jobs := make(chan job)
+	// The short probes that timed out again, to confirm: the others
+	// answered, or failed in a way a longer wait does not change.
+	again := make(chan int, len(instances))
+	var workers, shortPass sync.WaitGroup
 	for range min(s.concurrency, len(instances)) {
-		wg.Go(func() {
-			for i := range next {
-				reports[i] = s.fleetReport(ctx, instances[i])
+		workers.Go(func() {
+			for j := range jobs {
+				r := s.fleetReport(ctx, instances[j.i], j.timeout)
 				if compact {
-					reports[i].Compact()
+					r.Compact()
+				}
+				reports[j.i] = r
+				if j.timeout > 0 {
+					if r.Failed() && r.Error.Class == ClassTimeout {
+						again <- j.i
+					}
+					shortPass.Done()
 				}
 			}
 		})
 	}
-	for i := range instances {
-		next <- i
+	for i, inst := range instances {
+		if short > 0 && timedOut[inst.Name] {
+			shortPass.Add(1)
+			jobs <- job{i, short}
+			continue
+		}
+		jobs <- job{i, 0}
 	}
-	close(next)
-	wg.Wait()
+	go func() { shortPass.Wait(); close(again) }()
+	for i := range again {
+		if s.now().Sub(began) <= ConfirmWithin {
+			jobs <- job{i, 0}
+			continue
+		}
+		r := reports[i]
+		r.Error.Unconfirmed = true
+		r.Error.Message += fmt.Sprintf(" (within the short first timeout of %s, as it was unreachable the sweep before; not confirmed with the whole timeout yet)", short)
+		r.Findings = []Finding{unreachableFinding(instances[i], r.Error)}
+	}
+	close(jobs)
+	workers.Wait()
 	SortByRisk(reports)
 	return reports, nil
 }
 
-// fleetReport is one instance's report in a fleet view.
-func (s *Service) fleetReport(ctx context.Context, inst Instance) *Report {
+// fleetReport is one instance's report in a fleet view, from a probe
+// within timeout (0: the prober's own).
+func (s *Service) fleetReport(ctx context.Context, inst Instance, timeout time.Duration) *Report {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	var r *Report
 	// probeAndAnalyse recovers panics in the probe and the rules; this is
 	// the last line for anything else, because a panic nobody recovers in

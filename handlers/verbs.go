@@ -274,7 +274,7 @@ func fleetVerb(ctx context.Context, s *Service, cmd Command) (*Response, error) 
 	}
 	// The view shows each instance's numbers, findings and first action,
 	// never its runbooks: compact reports are enough.
-	reports, err := s.fleet(ctx, tag, true)
+	reports, err := s.fleet(ctx, tag, nil, true)
 	if err != nil {
 		return nil, &UsageError{Verb: cmd.Verb, Msg: err.Error()}
 	}

@@ -148,9 +148,9 @@ type countingFleet struct {
 	probing     atomic.Int64 // total ns in Fleet
 }
 
-func (f *countingFleet) Fleet(ctx context.Context, tag string) ([]*handlers.Report, error) {
+func (f *countingFleet) Fleet(ctx context.Context, tag string, timedOut map[string]bool) ([]*handlers.Report, error) {
 	start := time.Now()
-	reports, err := f.Service.Fleet(ctx, tag)
+	reports, err := f.Service.Fleet(ctx, tag, timedOut)
 	f.probing.Add(int64(time.Since(start)))
 	n := 0
 	for _, r := range reports {

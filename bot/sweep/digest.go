@@ -49,7 +49,7 @@ func (s *Sweeper) Digest(ctx context.Context, up Uploader) {
 
 func (s *Sweeper) digest(ctx context.Context, token int64, channel string, up Uploader) error {
 	now := s.o.Now()
-	reports, err := s.o.Fleet.Fleet(ctx, "")
+	reports, err := s.o.Fleet.Fleet(ctx, "", nil)
 	if err != nil {
 		return err
 	}

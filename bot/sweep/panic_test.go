@@ -25,12 +25,12 @@ type panickingFleet struct {
 
 func (f *panickingFleet) Instances(tag string) []handlers.Instance { return f.service.Instances(tag) }
 
-func (f *panickingFleet) Fleet(ctx context.Context, tag string) ([]*handlers.Report, error) {
+func (f *panickingFleet) Fleet(ctx context.Context, tag string, timedOut map[string]bool) ([]*handlers.Report, error) {
 	if f.n.Add(-1) >= 0 {
 		var reports []*handlers.Report
 		_ = reports[0].Instance // index out of range
 	}
-	return f.service.Fleet(ctx, tag)
+	return f.service.Fleet(ctx, tag, timedOut)
 }
 
 type syncLog struct {

@@ -42,9 +42,11 @@ type Forwarder interface {
 	Forward(ctx context.Context, alerts []store.Alert, now time.Time) error
 }
 
-// Fleet probes every instance; handlers.Service implements it.
+// Fleet probes every instance, the ones named in timedOut (whose probe
+// timed out the sweep before) with a short first timeout;
+// handlers.Service implements it.
 type Fleet interface {
-	Fleet(ctx context.Context, tag string) ([]*handlers.Report, error)
+	Fleet(ctx context.Context, tag string, timedOut map[string]bool) ([]*handlers.Report, error)
 	Instances(tag string) []handlers.Instance
 }
 
@@ -100,6 +102,12 @@ type Sweeper struct {
 	// the running sweep (channel, then alert key, to message), read once per
 	// channel and sweep; only the sweep's goroutine uses it.
 	posted map[string]map[string]postedMessage
+	// timedOut are the instances whose probe timed out in the last
+	// sweep, confirmed with the whole timeout; the next sweep probes
+	// them first with a short timeout (see handlers.Service.Fleet). Only
+	// the sweep's goroutine uses it; a replica that takes the lease
+	// starts without, with whole timeouts.
+	timedOut map[string]bool
 }
 
 // LastSweep is when this replica's last sweep finished (zero: none yet).
@@ -284,9 +292,19 @@ func (s *Sweeper) observe(ctx context.Context) (observation, error) {
 	if s.o.Refresh != nil {
 		s.o.Refresh(ctx)
 	}
-	reports, err := s.o.Fleet.Fleet(ctx, "")
+	reports, err := s.o.Fleet.Fleet(ctx, "", s.timedOut)
 	if err != nil {
 		return observation{}, err
+	}
+	// A short probe can only keep an instance unreachable that was
+	// already, so judge's hysteresis never sees a reachable instance
+	// turn unreachable by one; an unconfirmed failure is left out of
+	// timedOut, so the next sweep gives that instance the whole timeout.
+	s.timedOut = map[string]bool{}
+	for _, r := range reports {
+		if r.Failed() && r.Error.Class == handlers.ClassTimeout && !r.Error.Unconfirmed {
+			s.timedOut[r.Instance] = true
+		}
 	}
 	o := observation{now: s.o.Now(), byKey: map[string]store.Alert{}, acks: map[string]store.Ack{}}
 	instances := map[string]handlers.Instance{}

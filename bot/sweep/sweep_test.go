@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -627,7 +629,7 @@ type blockingFleet struct {
 	release chan struct{}
 }
 
-func (f *blockingFleet) Fleet(context.Context, string) ([]*handlers.Report, error) {
+func (f *blockingFleet) Fleet(context.Context, string, map[string]bool) ([]*handlers.Report, error) {
 	f.calls.Add(1)
 	f.entered <- struct{}{}
 	<-f.release
@@ -693,17 +695,28 @@ func TestTickSkipsWhileRunning(t *testing.T) {
 	}
 }
 
-// recordingFleet keeps the reports of the last sweep.
+// recordingFleet keeps the reports of the last sweep and the instances
+// each sweep said had timed out.
 type recordingFleet struct {
 	*handlers.Service
-	mu   sync.Mutex
-	last []*handlers.Report
+	// unconfirm marks the failures of these instances unconfirmed, as
+	// the service does when a sweep has no time to confirm a short probe.
+	unconfirm map[string]bool
+	mu        sync.Mutex
+	last      []*handlers.Report
+	downs     []string
 }
 
-func (f *recordingFleet) Fleet(ctx context.Context, tag string) ([]*handlers.Report, error) {
-	reports, err := f.Service.Fleet(ctx, tag)
+func (f *recordingFleet) Fleet(ctx context.Context, tag string, timedOut map[string]bool) ([]*handlers.Report, error) {
+	reports, err := f.Service.Fleet(ctx, tag, timedOut)
+	for _, r := range reports {
+		if r.Failed() && f.unconfirm[r.Instance] {
+			r.Error.Unconfirmed = true
+		}
+	}
 	f.mu.Lock()
 	f.last = reports
+	f.downs = append(f.downs, strings.Join(slices.Sorted(maps.Keys(timedOut)), ","))
 	f.mu.Unlock()
 	return reports, err
 }
@@ -741,11 +754,13 @@ func TestBlackholeCostsOneTimeout(t *testing.T) {
 	}
 	p := probe.New(time.Second, nil)
 	t.Cleanup(func() { p.Close() })
-	fleet := &recordingFleet{Service: handlers.NewService(instances, p, st, len(instances), nil)}
+	svc := handlers.NewService(instances, p, st, len(instances), nil)
+	svc.SetProbeTimeout(time.Second)
+	fleet := &recordingFleet{Service: svc}
 	sw := sweep.New(sweep.Options{Fleet: fleet, Store: st, Poster: &recordingPoster{}, Leader: leader,
 		ChannelFor: func([]string) string { return alertsChannel }, Log: discard})
 
-	for sweepNo := 1; sweepNo <= 2; sweepNo++ {
+	for sweepNo := 1; sweepNo <= 3; sweepNo++ {
 		done := make(chan struct{})
 		go func() { defer close(done); sw.Tick(context.Background()) }()
 		select {
@@ -758,6 +773,32 @@ func TestBlackholeCostsOneTimeout(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("sweep %d: unreachable %v, want %v", sweepNo, got, want)
 		}
+	}
+	// The sweeps after the first probe the blackhole with the short
+	// first timeout (its confirmation keeps it timed out); the refused
+	// one fails fast anyway and the slow one answered.
+	if got, want := fmt.Sprint(fleet.downs), "[ blackhole blackhole]"; got != want {
+		t.Errorf("timed-out instances passed by each sweep: %s, want %s", got, want)
+	}
+}
+
+// An instance whose short probe timed out unconfirmed is not passed as
+// timed out to the next sweep: that sweep gives it the whole timeout, so
+// a slow instance is never judged by short probes twice in a row. One
+// whose timeout was confirmed stays; one refused is never passed (it
+// fails fast with any timeout).
+func TestUnconfirmedFailureGetsTheWholeTimeoutNext(t *testing.T) {
+	h := newHarness(t, "cache-1", "cache-2", "cache-3")
+	h.prober.fail("cache-1", handlers.ClassTimeout)
+	h.prober.fail("cache-2", handlers.ClassTimeout)
+	h.prober.fail("cache-3", handlers.ClassRefused)
+	fleet := &recordingFleet{Service: h.fleet.(*handlers.Service), unconfirm: map[string]bool{"cache-1": true}}
+	sw := h.newSweeper(fleet, h.leader)
+	for range 3 {
+		sw.Tick(context.Background())
+	}
+	if got, want := fmt.Sprint(fleet.downs), "[ cache-2 cache-2]"; got != want {
+		t.Errorf("timed-out instances passed by each sweep: %s, want %s", got, want)
 	}
 }
 

@@ -156,7 +156,7 @@ func (r *checkReport) exitCode() int {
 // checkConfig checks everything the config points at: the Slack tokens,
 // the state store, and every instance with the permissions its users need.
 func checkConfig(ctx context.Context, cfg *config.Config, svc *handlers.Service, path string, opts options, stdout io.Writer) int {
-	reports, err := svc.Fleet(ctx, "")
+	reports, err := svc.Fleet(ctx, "", nil)
 	if err != nil {
 		fmt.Fprintf(stdout, "%s: %s\n", path, redact.Secrets(err.Error(), cfg.Secrets()...))
 		return exitError

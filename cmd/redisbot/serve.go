@@ -74,6 +74,9 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	// The bot's own service reads the previous snapshot and the history
 	// window from the store, so rules can compare with the last sweep.
 	svc = handlers.NewService(svc.Instances(""), serviceProber, st, cfg.Probe.Concurrency, nil)
+	// The sweep probes the instances it found down with a short first
+	// timeout, which the service derives from the prober's.
+	svc.SetProbeTimeout(cfg.Probe.Timeout)
 	setMembership(svc, cfg)
 	svc.SetKeyScanner(keyScanner(cfg))
 	svc.SetRecords(records.New(st))
@@ -326,8 +329,8 @@ type sweptFleet struct {
 	bot *slackbot.Bot
 }
 
-func (f sweptFleet) Fleet(ctx context.Context, tag string) ([]*handlers.Report, error) {
-	reports, err := f.Service.Fleet(ctx, tag)
+func (f sweptFleet) Fleet(ctx context.Context, tag string, timedOut map[string]bool) ([]*handlers.Report, error) {
+	reports, err := f.Service.Fleet(ctx, tag, timedOut)
 	f.bot.Saw(reports)
 	return reports, err
 }

@@ -88,6 +88,11 @@ type Prober struct {
 // call is one probe in flight that concurrent callers share.
 type call struct {
 	done chan struct{}
+	// cut: the probe runs to its first caller's deadline, shorter than
+	// the prober's timeout (a sweep's short first probe of an instance
+	// that was down), so it cannot answer for a caller that allows the
+	// whole timeout.
+	cut  bool
 	snap *handlers.Snapshot
 	err  error
 }
@@ -124,42 +129,71 @@ func (p *Prober) Close() error {
 // when the server is loading its dataset it returns the snapshot it could
 // read together with a ProbeError of class loading.
 //
+// A probe takes at most the prober's timeout, or less when ctx's deadline
+// comes sooner.
+//
 // Concurrent probes of the same instance share one round trip: fifty chat
 // commands about a dead instance cost it one connection attempt and cost
-// the bot one timeout, not fifty. The shared snapshot must not be modified.
+// the bot one timeout, not fifty. A probe cut short by its caller's
+// deadline (a sweep's short first probe of an instance that was down)
+// cannot answer for a caller that allows the whole timeout: that one waits
+// for it to end, at most its short deadline, and then probes on its own,
+// never beside it, because the failed probe closes the instance's client
+// and would take the other's connection with it. The shared snapshot must
+// not be modified.
 func (p *Prober) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
-	p.mu.Lock()
-	c, ok := p.inflight[inst.Name]
-	if !ok {
-		c = &call{done: make(chan struct{})}
-		p.inflight[inst.Name] = c
-		p.mu.Unlock()
-		// The shared probe runs to its own deadline even if this caller
-		// goes away, so the others still get an answer.
-		go func() {
-			c.snap, c.err = p.probeSafely(context.WithoutCancel(ctx), inst)
-			p.mu.Lock()
-			delete(p.inflight, inst.Name)
-			if p.oneShot {
-				// Still under mu: a probe of this name that starts
-				// next finds no client and dials its own.
-				if cl, ok := p.clients[inst.Name]; ok {
-					_ = cl.Close()
-					delete(p.clients, inst.Name)
-				}
-			}
+	timedOut := func() error {
+		return &handlers.ProbeError{Instance: inst.Name, Class: handlers.ClassTimeout, Err: ctx.Err()}
+	}
+	for {
+		budget := p.timeout
+		if d, ok := ctx.Deadline(); ok {
+			budget = min(budget, time.Until(d))
+		}
+		cut := budget < p.timeout
+		p.mu.Lock()
+		c, ok := p.inflight[inst.Name]
+		if ok && c.cut && !cut {
 			p.mu.Unlock()
-			close(c.done)
-		}()
-	} else {
+			select {
+			case <-c.done:
+				continue
+			case <-ctx.Done():
+				return nil, timedOut()
+			}
+		}
+		if !ok {
+			c = &call{done: make(chan struct{}), cut: cut}
+			p.inflight[inst.Name] = c
+			// The shared probe runs to its own deadline even if this
+			// caller goes away, so the others still get an answer.
+			go p.share(context.WithoutCancel(ctx), c, inst, budget)
+		}
 		p.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.snap, c.err
+		case <-ctx.Done():
+			return nil, timedOut()
+		}
 	}
-	select {
-	case <-c.done:
-		return c.snap, c.err
-	case <-ctx.Done():
-		return nil, &handlers.ProbeError{Instance: inst.Name, Class: handlers.ClassTimeout, Err: ctx.Err()}
+}
+
+// share runs the probe that c's callers share, within budget.
+func (p *Prober) share(ctx context.Context, c *call, inst handlers.Instance, budget time.Duration) {
+	c.snap, c.err = p.probeSafely(ctx, inst, budget)
+	p.mu.Lock()
+	delete(p.inflight, inst.Name)
+	if p.oneShot {
+		// Still under mu: a probe of this name that starts next finds
+		// no client and dials its own.
+		if cl, ok := p.clients[inst.Name]; ok {
+			_ = cl.Close()
+			delete(p.clients, inst.Name)
+		}
 	}
+	p.mu.Unlock()
+	close(c.done)
 }
 
 // probeSafely is probe in the shared goroutine, where a panic nobody
@@ -167,11 +201,11 @@ func (p *Prober) Probe(ctx context.Context, inst handlers.Instance) (*handlers.S
 // reply fails this instance's probe (class internal, the panic and its
 // stack inside) and its pooled connection, whose state is then unknown, is
 // closed.
-func (p *Prober) probeSafely(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+func (p *Prober) probeSafely(ctx context.Context, inst handlers.Instance, budget time.Duration) (*handlers.Snapshot, error) {
 	var snap *handlers.Snapshot
 	err := handlers.Safely(func() error {
 		var err error
-		snap, err = p.probe(ctx, inst)
+		snap, err = p.probe(ctx, inst, budget)
 		return err
 	})
 	if pe, ok := handlers.AsPanic(err); ok {
@@ -181,10 +215,10 @@ func (p *Prober) probeSafely(ctx context.Context, inst handlers.Instance) (*hand
 	return snap, err
 }
 
-func (p *Prober) probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+func (p *Prober) probe(ctx context.Context, inst handlers.Instance, budget time.Duration) (*handlers.Snapshot, error) {
 	// One deadline for the whole probe, connecting included: every round
 	// trip below gets what the ones before it left.
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	fail := func(err error) error {
 		return &handlers.ProbeError{Instance: inst.Name, Class: Classify(err), Err: err}

@@ -459,7 +459,7 @@ func TestFleetOfAThousand(t *testing.T) {
 	svc := handlers.NewService(instances, p, nil, 64, nil)
 
 	swept := time.Now()
-	reports, err := svc.Fleet(context.Background(), "")
+	reports, err := svc.Fleet(context.Background(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,11 +503,11 @@ func BenchmarkFleetSweep(b *testing.B) {
 	p := probe.New(5*time.Second, nil)
 	defer p.Close()
 	svc := handlers.NewService(instances, p, nil, 64, nil)
-	if _, err := svc.Fleet(context.Background(), ""); err != nil { // connect outside the timed loop
+	if _, err := svc.Fleet(context.Background(), "", nil); err != nil { // connect outside the timed loop
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		reports, err := svc.Fleet(context.Background(), "")
+		reports, err := svc.Fleet(context.Background(), "", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
