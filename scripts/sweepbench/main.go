@@ -1,0 +1,200 @@
+// Command sweepbench times serve's sweeps over a fleet written by
+// scripts/hostilefleet, for scripts/bench-sweep-faults.sh (issue 18: a
+// sweep of 10,000 instances with faults within the probe timeout + 3 s).
+//
+// It wires what serve wires for a sweep: probe.Prober (pooled clients)
+// behind handlers.Service, a bbolt store (also the service's history), a
+// Leader holding the lease and the Sweeper, whose Tick it calls -sweeps
+// times one after the other. Only Slack is left out: the poster counts.
+// Each sweep prints one line: the whole Tick, the probe stage (from the
+// Tick's start to the end of its last probe: observe without the store
+// reads) and the probes that failed, by class.
+//
+// The source builds against the code before issue 18's short first
+// probes too (the benchmark's baseline): it sets the service's probe
+// timeout only where the service has SetProbeTimeout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/redisbot/redisbot/bot/blockkit"
+	"github.com/redisbot/redisbot/bot/store"
+	"github.com/redisbot/redisbot/bot/sweep"
+	"github.com/redisbot/redisbot/handlers"
+	"github.com/redisbot/redisbot/handlers/probe"
+)
+
+func main() {
+	configs := flag.String("config", "", "comma-separated hostilefleet configs whose instances make the fleet (required)")
+	concurrency := flag.Int("concurrency", 128, "probe.concurrency")
+	timeout := flag.Duration("timeout", 2*time.Second, "probe.timeout")
+	sweeps := flag.Int("sweeps", 3, "sweeps to run, one after the other")
+	flag.Parse()
+	if err := run(strings.Split(*configs, ","), *concurrency, *timeout, *sweeps); err != nil {
+		fmt.Fprintf(os.Stderr, "sweepbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// fleetFile is the part of a hostilefleet config read here.
+type fleetFile struct {
+	Instances []struct {
+		Name string `yaml:"name"`
+		Addr string `yaml:"addr"`
+	} `yaml:"instances"`
+}
+
+func readFleet(paths []string) ([]handlers.Instance, error) {
+	var out []handlers.Instance
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		var f fleetFile
+		if err := yaml.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		for _, in := range f.Instances {
+			out = append(out, handlers.Instance{Name: in.Name, Addr: in.Addr, Tags: []string{"cache"}, Thresholds: handlers.DefaultThresholds()})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no instances: pass -config")
+	}
+	return out, nil
+}
+
+func run(configs []string, concurrency int, timeout time.Duration, sweeps int) error {
+	instances, err := readFleet(configs)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "sweepbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "redisbot.db")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p := probe.New(timeout, nil)
+	defer p.Close()
+	timed := &timedProber{Prober: p}
+	svc := handlers.NewService(instances, timed, st, concurrency, nil)
+	if s, ok := any(svc).(interface{ SetProbeTimeout(time.Duration) }); ok {
+		s.SetProbeTimeout(timeout)
+	}
+	log := slog.New(slog.DiscardHandler)
+	leader := sweep.NewLeader(st, "scheduler", "bench", time.Minute, log, nil)
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go leader.Run(lctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, ok := leader.Token(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the leader never took the lease")
+		}
+	}
+	sw := sweep.New(sweep.Options{Fleet: svc, Store: st, Poster: &countingPoster{}, Leader: leader,
+		ChannelFor: func([]string) string { return "C0ALERTS" }, Log: log})
+	for n := 1; n <= sweeps; n++ {
+		timed.reset()
+		began := time.Now()
+		sw.Tick(ctx)
+		tick := time.Since(began)
+		probes, failed, last := timed.result()
+		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s\n",
+			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed)
+	}
+	return nil
+}
+
+// timedProber counts a sweep's probes and the failures of each instance's
+// last probe, by class, and when the last probe ended.
+type timedProber struct {
+	handlers.Prober
+	probes atomic.Int64
+	mu     sync.Mutex
+	class  map[string]handlers.ErrorClass
+	last   time.Time
+}
+
+func (t *timedProber) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.probes.Store(0)
+	t.class = map[string]handlers.ErrorClass{}
+	t.last = time.Time{}
+}
+
+func (t *timedProber) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+	t.probes.Add(1)
+	snap, err := t.Prober.Probe(ctx, inst)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.class[inst.Name] = handlers.ClassOf(err)
+	if now := time.Now(); now.After(t.last) {
+		t.last = now
+	}
+	return snap, err
+}
+
+// result returns the probes, the failures by class ("timeout=500
+// refused=200") and when the last probe ended.
+func (t *timedProber) result() (int64, string, time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	counts := map[string]int{}
+	for _, c := range t.class {
+		if c != "" {
+			counts[string(c)]++
+		}
+	}
+	var parts []string
+	for c, n := range counts {
+		parts = append(parts, c+"="+strconv.Itoa(n))
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		parts = []string{"none"}
+	}
+	return t.probes.Load(), strings.Join(parts, " "), t.last
+}
+
+// countingPoster stands in for Slack, answering at once.
+type countingPoster struct{ calls atomic.Int64 }
+
+func (p *countingPoster) Post(context.Context, string, blockkit.Message) (string, error) {
+	return "1800000000." + strconv.FormatInt(p.calls.Add(1), 10), nil
+}
+
+func (p *countingPoster) Update(context.Context, string, string, blockkit.Message) error {
+	p.calls.Add(1)
+	return nil
+}
+
+func (p *countingPoster) Reply(context.Context, string, string, blockkit.Message) error {
+	p.calls.Add(1)
+	return nil
+}
