@@ -231,18 +231,22 @@ func readRunbook(f Finding) FirstAction {
 // numbers reads a report's snapshot; every read says whether it was there.
 type numbers struct{ r *Report }
 
-// hintInfo are the INFO fields the first action and the action options
-// read, besides the keyspace lines: through numbers, MaxmemoryUsage
-// (maxmemory, used_memory, mem_not_counted_for_evict), Policy, Jemalloc
-// and IsReplica. They are all of INFO a compact report keeps
-// (Report.Compact), so a hint that reads a field missing here reads it as
-// unknown in the fleet view; the tests compare every hint over a compact
-// report with the same over the whole one.
-var hintInfo = []string{
-	"maxmemory", "maxmemory_policy", "used_memory", "mem_not_counted_for_evict",
-	"used_memory_rss", "used_memory_overhead", "mem_clients_normal", "mem_clients_slaves",
-	"allocator_rss_bytes", "allocator_frag_bytes", "connected_slaves", "mem_allocator", "role",
-}
+// hintInfo and hintConfig are the INFO fields (besides the keyspace lines)
+// and the settings the first action and the action options read: through
+// numbers, MaxmemoryUsage (maxmemory, used_memory,
+// mem_not_counted_for_evict), Policy, Jemalloc and IsReplica. They are all
+// a compact report keeps of its snapshot (Report.Compact), so a hint that
+// reads a field missing here reads it as unknown in the fleet view; the
+// tests compare every hint over a compact report with the same over the
+// whole one.
+var (
+	hintInfo = []string{
+		"maxmemory", "maxmemory_policy", "used_memory", "mem_not_counted_for_evict",
+		"used_memory_rss", "used_memory_overhead", "mem_clients_normal", "mem_clients_slaves",
+		"allocator_rss_bytes", "allocator_frag_bytes", "connected_slaves", "mem_allocator", "role",
+	}
+	hintConfig = []string{"maxmemory", "maxmemory-policy", "activedefrag", "active-defrag-ignore-bytes"}
+)
 
 func (n numbers) int(name string) (int64, bool) {
 	if n.r.Snapshot == nil {

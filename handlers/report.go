@@ -49,9 +49,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 }
 
 // Compact trims the report's snapshot to what its first action and action
-// options read (hintInfo, the keyspace lines and CONFIG) and drops the
-// rest: most of INFO, MEMORY STATS and the doctor's text, which only
-// runbooks and the sweep's saved history read. A fleet view holds
+// options read (hintInfo, the keyspace lines, hintConfig) and drops the
+// rest: most of INFO and CONFIG, MEMORY STATS and the doctor's text, which
+// only runbooks and the sweep's saved history read. A fleet view holds
 // thousands of reports at once, and their whole snapshots were most of
 // its memory.
 func (r *Report) Compact() {
@@ -60,10 +60,15 @@ func (r *Report) Compact() {
 		return
 	}
 	c := &Snapshot{Instance: s.Instance, ProbedAt: s.ProbedAt, RoundTrip: s.RoundTrip, Connect: s.Connect,
-		Info: Info{}, Config: s.Config, Missing: s.Missing}
+		Info: Info{}, Config: map[string]string{}, Missing: s.Missing}
 	for _, field := range hintInfo {
 		if v, ok := s.Info[field]; ok {
 			c.Info[field] = v
+		}
+	}
+	for _, key := range hintConfig {
+		if v, ok := s.Config[key]; ok {
+			c.Config[key] = v
 		}
 	}
 	for field, v := range s.Info {
