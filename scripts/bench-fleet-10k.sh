@@ -16,8 +16,9 @@
 # configs are concatenated with the instance names prefixed by the
 # process's number, so that names stay unique. Every run is checked: one
 # report per instance, the exit code of a fragmented fleet (2) or of probe
-# errors (3, with FAULTS), as many failed probes as down and blackholed
-# instances, no panic.
+# errors (3, with FAULTS), a failed probe for every down and blackholed
+# instance and none for a healthy one (a slow one may time out on a loaded
+# machine), no panic.
 set -euo pipefail
 
 INSTANCES=${INSTANCES:-10000}
@@ -84,7 +85,7 @@ while [ "$left" -gt 0 ]; do
 	left=$((left - size))
 	n=$((n + 1))
 done
-down=0 blackholed=0
+down=0 blackholed=0 slow=0
 echo "instances:" >"$work/fleet.yaml"
 for i in $(seq 0 $((n - 1))); do
 	for _ in $(seq 1200); do
@@ -102,6 +103,7 @@ for i in $(seq 0 $((n - 1))); do
 	# ready counts the faulty instances of faults.yaml (0 without FAULTS).
 	down=$((down + $(sed -n 's/^down=//p' "$work/fleet$i/ready")))
 	blackholed=$((blackholed + $(sed -n 's/^blackholed=//p' "$work/fleet$i/ready")))
+	slow=$((slow + $(sed -n 's/^slow=//p' "$work/fleet$i/ready")))
 	sed -e 1d -e "s/^  - name: /  - name: p$i-/" "$work/fleet$i/$config" >>"$work/fleet.yaml"
 done
 got=$(grep -c '^  - name: ' "$work/fleet.yaml")
@@ -109,10 +111,11 @@ if [ "$got" -ne "$INSTANCES" ]; then
 	echo "error: the merged config has $got instances, want $INSTANCES" >&2
 	exit 1
 fi
-want_failed=$((down + blackholed))
+min_failed=$((down + blackholed))
+max_failed=$((min_failed + slow))
 want_code=2
-[ "$want_failed" -gt 0 ] && want_code=3
-echo "fleet: $INSTANCES instances from $n fleet servers; $blackholed blackholed, $down down"
+[ "$min_failed" -gt 0 ] && want_code=3
+echo "fleet: $INSTANCES instances from $n fleet servers; $blackholed blackholed, $slow slow, $down down"
 
 # measure BINARY RUN: one `fleet --json` under GNU time, checked, as a
 # table row.
@@ -128,8 +131,8 @@ measure() {
 	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
 	reports=$(grep -c '^    "instance": ' "$work/out.json" || true)
 	failed=$(grep -c '^      "class": ' "$work/out.json" || true)
-	if [ "$code" -ne "$want_code" ] || [ "$reports" -ne "$INSTANCES" ] || [ "$failed" -ne "$want_failed" ]; then
-		echo "error: $bin run $run: exit $code (want $want_code), $reports reports (want $INSTANCES), $failed failed probes (want $want_failed)" >&2
+	if [ "$code" -ne "$want_code" ] || [ "$reports" -ne "$INSTANCES" ] || [ "$failed" -lt "$min_failed" ] || [ "$failed" -gt "$max_failed" ]; then
+		echo "error: $bin run $run: exit $code (want $want_code), $reports reports (want $INSTANCES), $failed failed probes (want $min_failed to $max_failed)" >&2
 		head -c 2000 "$work/err.txt" >&2
 		exit 1
 	fi
@@ -137,15 +140,15 @@ measure() {
 		echo "error: $bin run $run: a panic" >&2
 		exit 1
 	fi
-	awk -v b="$bin" -v r="$run" -v kb="$rss" -v w="$wall" -v l="$load" \
-		'BEGIN { printf "| %s | %d | %.0f | %s | %s |\n", b, r, kb / 1024, w, l }'
+	awk -v b="$bin" -v r="$run" -v kb="$rss" -v w="$wall" -v f="$failed" -v l="$load" \
+		'BEGIN { printf "| %s | %d | %.0f | %s | %d | %s |\n", b, r, kb / 1024, w, f, l }'
 }
 
 echo
 echo "redisbot fleet --json, $INSTANCES instances${FAULTS:+ with faults}, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-echo "| binary | run | peak RSS MiB | wall (m:ss) | load average before |"
-echo "|---|---|---|---|---|"
+echo "| binary | run | peak RSS MiB | wall (m:ss) | failed probes | load average before |"
+echo "|---|---|---|---|---|---|"
 for run in $(seq "$RUNS"); do
 	for bin in "${binaries[@]}"; do
 		measure "$bin" "$run"
