@@ -26,7 +26,7 @@ CONCURRENCY=${CONCURRENCY:-128 256 512 1024 2048}
 SWEEPS=${SWEEPS:-2}
 ROUNDS=${ROUNDS:-1}
 TIMEOUT=${TIMEOUT:-2s}
-BASE=${BASE:-bfd5cdb} # main before the short first probes
+BASE=${BASE:-b2c2e4f} # main before the short first probes (feb7698)
 GO=${GO:-go}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,6 +66,10 @@ want_timeout=0 want_refused=0
 for k in $(seq "$parts"); do
 	for _ in $(seq 1200); do
 		[ -f "$work/fleet$k/ready" ] && break
+		if ! kill -0 "${pids[$((k - 1))]}" 2>/dev/null; then
+			echo "error: fleet server $k exited before it was ready (out of loopback ports? another 10,000-instance benchmark running?)" >&2
+			exit 1
+		fi
 		sleep 0.1
 	done
 	if [ ! -f "$work/fleet$k/ready" ]; then
