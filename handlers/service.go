@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redisbot/redisbot/handlers/redact"
@@ -124,6 +125,18 @@ func ShortTimeout(timeout time.Duration) time.Duration {
 // call: the call then ends within about the probe timeout + 3 s, issue
 // 18's target for a sweep of 10,000 instances.
 const ConfirmWithin = 3 * time.Second
+
+// BlockedAfter is how long a fleet probe waits on its server before its
+// worker counts as blocked (see Service.Fleet): a Redis that answers
+// takes a few milliseconds, a blackholed or slow one the probe timeout.
+const BlockedAfter = 200 * time.Millisecond
+
+// FleetWorkersGrowth bounds the workers of a fleet probe: at most this
+// many times probe.concurrency, those beyond it started beside workers
+// blocked on their servers. In serve, a probe uses its instance's pooled
+// connection, so workers cost goroutines, not descriptors; the CLI dials
+// per probe, one descriptor per worker: 1,024 at the default 128.
+const FleetWorkersGrowth = 8
 
 // Instances returns the configured instances with the tag ("" for all), in
 // config order.
@@ -359,7 +372,10 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 }
 
 // Fleet probes every instance with the tag ("" for all) concurrently and
-// returns one report each, riskiest first.
+// returns one report each, riskiest first. It probes probe.concurrency
+// instances at once, and more while some of them keep their workers
+// waiting on servers that do not answer (BlockedAfter,
+// FleetWorkersGrowth).
 //
 // timedOut names the instances whose probe timed out in the caller's
 // previous fleet probe (nil: none; the sweep passes its last
@@ -401,8 +417,10 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 		short = ShortTimeout(t)
 	}
 	reports := make([]*Report, len(instances))
-	// A fixed pool of workers over the list: a goroutine per instance
-	// waiting for a slot would cost a stack each, for nothing.
+	// A pool of workers over the list: a goroutine per instance waiting
+	// for a slot would cost a stack each, for nothing. It starts with
+	// s.concurrency workers and grows while they wait on servers (see
+	// send).
 	type job struct {
 		i       int
 		timeout time.Duration // 0: the prober's own
@@ -412,10 +430,20 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 	// answered, or failed in a way a longer wait does not change.
 	again := make(chan int, len(instances))
 	var workers, shortPass sync.WaitGroup
-	for range min(s.concurrency, len(instances)) {
+	most := min(FleetWorkersGrowth*s.concurrency, len(instances))
+	// busySince[k] is when worker k's probe began (unix ns), 0 between
+	// probes; started is how many workers run, and only this goroutine
+	// starts them.
+	busySince := make([]atomic.Int64, most)
+	started := 0
+	startWorker := func() {
+		k := started
+		started++
 		workers.Go(func() {
 			for j := range jobs {
+				busySince[k].Store(s.now().UnixNano())
 				r := s.fleetReport(ctx, instances[j.i], j.timeout)
+				busySince[k].Store(0)
 				if compact {
 					r.Compact()
 				}
@@ -429,18 +457,49 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 			}
 		})
 	}
+	for range min(s.concurrency, most) {
+		startWorker()
+	}
+	// send hands j to a worker. While every worker is busy, the ones
+	// waiting on their server for BlockedAfter (a blackholed or slow
+	// instance: no CPU, no progress) are not counted against
+	// s.concurrency: a worker starts beside each, up to
+	// FleetWorkersGrowth times s.concurrency in all. The CPU then works
+	// on at most about s.concurrency answering instances, and issue 18's
+	// 1,000 unresponsive instances in 10,000 no longer hold the others
+	// back.
+	tick := time.NewTicker(BlockedAfter)
+	defer tick.Stop()
+	send := func(j job) {
+		for {
+			select {
+			case jobs <- j:
+				return
+			case <-tick.C:
+				blocked, now := 0, s.now().UnixNano()
+				for k := range started {
+					if t := busySince[k].Load(); t != 0 && now-t >= int64(BlockedAfter) {
+						blocked++
+					}
+				}
+				for started < min(s.concurrency+blocked, most) {
+					startWorker()
+				}
+			}
+		}
+	}
 	for i, inst := range instances {
 		if short > 0 && timedOut[inst.Name] {
 			shortPass.Add(1)
-			jobs <- job{i, short}
+			send(job{i, short})
 			continue
 		}
-		jobs <- job{i, 0}
+		send(job{i, 0})
 	}
 	go func() { shortPass.Wait(); close(again) }()
 	for i := range again {
 		if s.now().Sub(began) <= ConfirmWithin {
-			jobs <- job{i, 0}
+			send(job{i, 0})
 			continue
 		}
 		r := reports[i]

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,14 +15,38 @@ import (
 )
 
 // fleetService is a service over real fake servers whose prober has the
-// timeout, probing concurrency instances at once.
-func fleetService(t *testing.T, timeout time.Duration, concurrency int, instances ...handlers.Instance) *handlers.Service {
+// timeout, probing concurrency instances at once; now nil is the wall
+// clock. The prober it returns records every probe's duration.
+func fleetService(t *testing.T, timeout time.Duration, concurrency int, now func() time.Time, instances ...handlers.Instance) (*handlers.Service, *timedProber) {
 	t.Helper()
 	p := probe.New(timeout, nil)
 	t.Cleanup(func() { _ = p.Close() })
-	svc := handlers.NewService(instances, p, nil, concurrency, nil)
+	timed := &timedProber{Prober: p, took: map[string][]time.Duration{}}
+	svc := handlers.NewService(instances, timed, nil, concurrency, now)
 	svc.SetProbeTimeout(timeout)
-	return svc
+	return svc, timed
+}
+
+// timedProber records how long each probe of an instance took, in order.
+type timedProber struct {
+	handlers.Prober
+	mu   sync.Mutex
+	took map[string][]time.Duration
+}
+
+func (p *timedProber) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+	began := time.Now()
+	snap, err := p.Prober.Probe(ctx, inst)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.took[inst.Name] = append(p.took[inst.Name], time.Since(began))
+	return snap, err
+}
+
+func (p *timedProber) probes(name string) []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.took[name]
 }
 
 func byName(reports []*handlers.Report) map[string]*handlers.Report {
@@ -31,37 +57,31 @@ func byName(reports []*handlers.Report) map[string]*handlers.Report {
 	return out
 }
 
-// A blackholed instance that was down holds a worker for the short
-// timeout only: with one worker, the healthy instance after it is probed
-// once the short timeout is over, not the whole one. Time allowing, the
+// A blackholed instance whose probe timed out the sweep before holds a
+// worker for the short timeout, not the whole one; time allowing, the
 // failure is then confirmed with the whole timeout.
 func TestFleetDownInstanceCostsTheShortTimeout(t *testing.T) {
 	const timeout = 2 * time.Second
 	hole := start(t, resptest.Blackhole, "", 0)
 	good := start(t, resptest.Healthy, "", 0)
-	svc := fleetService(t, timeout, 1, instance("a-hole", hole.Addr), instance("b-good", good.Addr))
+	svc, timed := fleetService(t, timeout, 1, nil, instance("a-hole", hole.Addr), instance("b-good", good.Addr))
 
-	began := time.Now()
 	reports, err := svc.Fleet(context.Background(), "", map[string]bool{"a-hole": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	took := time.Since(began)
 	r := byName(reports)
 	if r["b-good"].Failed() {
 		t.Fatalf("b-good failed: %v", r["b-good"].Error)
-	}
-	short := handlers.ShortTimeout(timeout)
-	if waited := r["b-good"].ProbedAt.Sub(began); waited < short-50*time.Millisecond || waited > short+time.Second {
-		t.Errorf("b-good probed %v after the start, want about the short timeout %v (the whole one is %v)", waited, short, timeout)
 	}
 	hr := r["a-hole"]
 	if !hr.Failed() || hr.Error.Class != handlers.ClassTimeout || hr.Error.Unconfirmed {
 		t.Fatalf("a-hole: %+v, want a confirmed timeout", hr.Error)
 	}
-	// The confirmation took the whole timeout after the first pass.
-	if took < short+timeout-100*time.Millisecond {
-		t.Errorf("fleet took %v, want the short timeout and the whole one (%v)", took, short+timeout)
+	short := handlers.ShortTimeout(timeout)
+	took := timed.probes("a-hole")
+	if len(took) != 2 || took[0] < short-50*time.Millisecond || took[0] > short+500*time.Millisecond || took[1] < timeout-50*time.Millisecond {
+		t.Errorf("a-hole's probes took %v, want the short timeout %v, then the whole one %v", took, short, timeout)
 	}
 }
 
@@ -71,7 +91,7 @@ func TestFleetDownInstanceCostsTheShortTimeout(t *testing.T) {
 func TestFleetSlowInstanceThatWasDownIsReachable(t *testing.T) {
 	const timeout = 2 * time.Second
 	slow := start(t, resptest.Slow, "", 300*time.Millisecond)
-	svc := fleetService(t, timeout, 4, instance("slow", slow.Addr))
+	svc, _ := fleetService(t, timeout, 4, nil, instance("slow", slow.Addr))
 
 	reports, err := svc.Fleet(context.Background(), "", map[string]bool{"slow": true})
 	if err != nil {
@@ -91,41 +111,35 @@ func TestFleetSlowInstanceThatWasDownIsReachable(t *testing.T) {
 }
 
 // When no time is left to confirm (the short failures come later than
-// ConfirmWithin), a short failure stays unreachable, marked unconfirmed,
-// and says so.
+// ConfirmWithin, on a clock that jumps past it after the start), a short
+// failure stays unreachable, marked unconfirmed, and says so; it is
+// probed once.
 func TestFleetUnconfirmedWhenNoTimeIsLeft(t *testing.T) {
 	const timeout = 2 * time.Second
 	short := handlers.ShortTimeout(timeout)
-	// One worker and enough blackholes that their short timeouts add up
-	// to more than ConfirmWithin.
-	n := int(handlers.ConfirmWithin/short) + 2
 	hole := start(t, resptest.Blackhole, "", 0)
-	var instances []handlers.Instance
-	down := map[string]bool{}
-	for i := range n {
-		name := fmt.Sprintf("hole-%d", i)
-		instances = append(instances, instance(name, hole.Addr))
-		down[name] = true
+	var calls atomic.Int64
+	now := func() time.Time {
+		if calls.Add(1) == 1 { // the start
+			return time.Now()
+		}
+		return time.Now().Add(handlers.ConfirmWithin + time.Second)
 	}
-	svc := fleetService(t, timeout, 1, instances...)
+	svc, timed := fleetService(t, timeout, 2, now, instance("hole-1", hole.Addr), instance("hole-2", hole.Addr))
 
-	began := time.Now()
-	reports, err := svc.Fleet(context.Background(), "", down)
+	reports, err := svc.Fleet(context.Background(), "", map[string]bool{"hole-1": true, "hole-2": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took, most := time.Since(began), time.Duration(n)*short+timeout; took > most {
-		t.Errorf("fleet took %v, want at most %v: %d short timeouts", took, most, n)
-	}
 	for _, r := range reports {
-		if !r.Failed() {
-			t.Fatalf("%s answered", r.Instance)
-		}
-		if r.Error.Class != handlers.ClassTimeout || !r.Error.Unconfirmed || !strings.Contains(r.Error.Message, "short first timeout of "+short.String()) {
+		if !r.Failed() || r.Error.Class != handlers.ClassTimeout || !r.Error.Unconfirmed || !strings.Contains(r.Error.Message, "short first timeout of "+short.String()) {
 			t.Errorf("%s: %+v, want an unconfirmed timeout that says so", r.Instance, r.Error)
 		}
 		if f, ok := r.Finding("unreachable"); !ok || !strings.Contains(fmt.Sprint(f.Evidence), "not confirmed") {
 			t.Errorf("%s: the unreachable finding does not say it is unconfirmed: %+v", r.Instance, r.Findings)
+		}
+		if took := timed.probes(r.Instance); len(took) != 1 || took[0] > short+500*time.Millisecond {
+			t.Errorf("%s: probes took %v, want one short one (%v)", r.Instance, took, short)
 		}
 	}
 }
@@ -153,5 +167,40 @@ func TestShortProbeIsNotSharedWithAWholeOne(t *testing.T) {
 	}
 	if err := <-shortErr; handlers.ClassOf(err) != handlers.ClassTimeout {
 		t.Errorf("the short probe: %v, want a timeout", err)
+	}
+}
+
+// Workers blocked on servers that never answer do not hold the fleet
+// back: beside each, another starts (up to FleetWorkersGrowth times the
+// concurrency), so eight blackholes probed two at a time cost about one
+// timeout, not four, and every healthy instance answers.
+func TestFleetGrowsBesideBlockedWorkers(t *testing.T) {
+	const timeout, holes = time.Second, 8
+	hole := start(t, resptest.Blackhole, "", 0)
+	good := start(t, resptest.Healthy, "", 0)
+	var instances []handlers.Instance
+	for i := range holes {
+		instances = append(instances, instance(fmt.Sprintf("hole-%d", i), hole.Addr))
+	}
+	for i := range 10 {
+		instances = append(instances, instance(fmt.Sprintf("good-%d", i), good.Addr))
+	}
+	svc, _ := fleetService(t, timeout, 2, nil, instances...)
+
+	began := time.Now()
+	reports, err := svc.Fleet(context.Background(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two workers alone would take holes/2 timeouts; growing by the
+	// blocked ones every BlockedAfter, the last blackhole starts within
+	// about holes/2 * BlockedAfter.
+	if took, most := time.Since(began), timeout+holes/2*handlers.BlockedAfter+time.Second; took > most {
+		t.Errorf("fleet took %v, want at most %v (two workers alone: %v)", took, most, holes/2*timeout)
+	}
+	for _, r := range reports {
+		if failed := r.Failed(); failed != strings.HasPrefix(r.Instance, "hole-") {
+			t.Errorf("%s: failed %v (%+v)", r.Instance, failed, r.Error)
+		}
 	}
 }
