@@ -78,6 +78,8 @@ func ParseClick(actionID, value string) (Click, error) {
 		return parseSilence(rest, value)
 	case ActionAck:
 		return parseAck(rest, value)
+	case ActionAckGroup:
+		return parseAckGroup(rest, value)
 	case ActionDiagnose:
 		if !instanceName.MatchString(rest) || value != rest {
 			return Click{}, fmt.Errorf("bad instance %q", rest)

@@ -3,6 +3,7 @@ package blockkit
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,12 @@ type GroupMember struct {
 	AckedBy  string
 }
 
+// ActionAckGroup is a group message's Acknowledge all: every member still
+// firing is acknowledged, as a click on each one's own Acknowledge would:
+// ackgroup/<finding>, value the same finding; the group is the message
+// clicked.
+const ActionAckGroup = "ackgroup"
+
 // groupLines bounds the member lines of a group message: with the header,
 // the summary and the footer it stays well within Slack's 50 blocks, and a
 // page of 50 instances is as many as anyone reads in a channel; the rest
@@ -56,16 +63,20 @@ const (
 
 // RenderAlertGroup renders a group alert message: posted once when the
 // group fires, edited in place as its members escalate, are silenced or
-// acknowledged and resolve. It has no buttons (one set per instance would
-// not fit); its footer says which commands act on one instance.
+// acknowledged and resolve. Its one button acknowledges every member still
+// firing (one set of buttons per instance would not fit); its footer says
+// which commands act on one instance.
 func RenderAlertGroup(v GroupView, now time.Time) Message {
 	members := slices.Clone(v.Members)
 	slices.SortStableFunc(members, worstFirst)
-	firing, worst := 0, handlers.SeverityNone
+	firing, unacked, worst := 0, 0, handlers.SeverityNone
 	for _, m := range members {
 		if m.Firing {
 			firing++
 			worst = max(worst, m.Severity)
+			if m.AckedBy == "" {
+				unacked++
+			}
 		}
 	}
 	f := v.Finding
@@ -100,6 +111,11 @@ func RenderAlertGroup(v GroupView, now time.Time) Message {
 	blocks = append(blocks, contextBlock(since+" · runbook "+code(f.ID)))
 	if firing > 0 {
 		blocks = append(blocks, contextBlock("One instance: "+code("/redis diagnose NAME")+", "+code("/redis silence NAME "+truncRaw(f.ID)+" 1h")+"."))
+	}
+	if unacked > 0 && findingID.MatchString(f.ID) {
+		ack := slack.NewButtonBlockElement(ActionAckGroup+"/"+f.ID, f.ID, plainText("Acknowledge all", maxButtonText))
+		ack.Style = slack.StylePrimary
+		blocks = append(blocks, slack.NewActionBlock("group-"+f.ID, ack))
 	}
 	return Message{Text: cut(title, maxFallback), Blocks: blocks}
 }
@@ -187,6 +203,24 @@ func factText(x handlers.Fact) string {
 		return x.Text + " (" + strconv.FormatInt(n, 10) + " B)"
 	}
 	return x.Text
+}
+
+// findingID is the shape of a finding id; a click is checked against the
+// catalogue (ParseClick).
+var findingID = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// parseAckGroup checks an Acknowledge all click.
+func parseAckGroup(finding, value string) (Click, error) {
+	if _, ok := handlers.SpecFor(finding); !ok || value != finding {
+		return Click{}, fmt.Errorf("bad group acknowledgement %q", finding)
+	}
+	return Click{Kind: ActionAckGroup, Finding: finding}, nil
+}
+
+// RenderAckedGroup confirms an Acknowledge all in the group's thread.
+func RenderAckedGroup(by string, n int) Message {
+	text := fmt.Sprintf(":eyes: Acknowledged by %s for %d instances: no reminders until they resolve.", user(by), n)
+	return Message{Text: fmt.Sprintf("Acknowledged for %d instances: no reminders until they resolve.", n), Blocks: []slack.Block{contextBlock(text)}}
 }
 
 // GroupChange is what changed in a group during one sweep, for the one

@@ -1,6 +1,7 @@
 package blockkit
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -83,4 +84,31 @@ func TestGroupResolvedAndNote(t *testing.T) {
 		!strings.Contains(text, "Now critical (1): `c`") || !strings.Contains(text, "1 of 3 still firing") {
 		t.Errorf("note:\n%s", text)
 	}
+}
+
+// Acknowledge all: offered while a member is firing and unacknowledged;
+// its click names a catalogue finding, and nothing else.
+func TestGroupAcknowledgeAllButton(t *testing.T) {
+	v := GroupView{Finding: handlers.Finding{ID: "oom-rejecting", Title: "Writes rejected"},
+		Members: []GroupMember{{Instance: "a", Severity: handlers.SeverityCritical, Firing: true}, {Instance: "b", Severity: handlers.SeverityCritical, Firing: true, AckedBy: "U0OP"}}}
+	if !hasAction(RenderAlertGroup(v, time.Now()), "ackgroup/oom-rejecting") {
+		t.Error("no Acknowledge all while a member is unacknowledged")
+	}
+	v.Members[0].AckedBy = "U0OP"
+	if hasAction(RenderAlertGroup(v, time.Now()), "ackgroup/") {
+		t.Error("Acknowledge all offered when every firing member is acknowledged")
+	}
+	if c, err := ParseClick("ackgroup/oom-rejecting", "oom-rejecting"); err != nil || c.Kind != ActionAckGroup || c.Finding != "oom-rejecting" {
+		t.Errorf("ParseClick = %+v, %v", c, err)
+	}
+	for _, bad := range [][2]string{{"ackgroup/no-such-finding", "no-such-finding"}, {"ackgroup/oom-rejecting", "frag-high"}, {"ackgroup/", ""}} {
+		if _, err := ParseClick(bad[0], bad[1]); err == nil {
+			t.Errorf("ParseClick(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+func hasAction(m Message, prefix string) bool {
+	b, _ := json.Marshal(m.Blocks)
+	return strings.Contains(string(b), `"action_id":"`+prefix)
 }

@@ -175,6 +175,38 @@ func (b *Bot) ack(ctx context.Context, j job, click blockkit.Click, scope []stri
 	return b.ephemeral(ctx, j, blockkit.RenderAcked(j.user))
 }
 
+// ackGroup handles a group message's Acknowledge all: each member still
+// firing that the channel may see is acknowledged, as a click on its own
+// Acknowledge would; the next sweep redraws the message with the marks.
+func (b *Bot) ackGroup(ctx context.Context, j job, click blockkit.Click, scope []string) error {
+	if b.opts.Store == nil {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Acknowledgements need the state store."))
+	}
+	list, err := b.opts.Store.Alerts(ctx)
+	if err != nil {
+		return err
+	}
+	now, n := b.now(), 0
+	for _, a := range list {
+		if !a.Group || a.Channel != j.channel || a.MessageTS != j.threadTS || a.Finding != click.Finding || a.State != "firing" {
+			continue
+		}
+		if _, err := b.opts.Resolver.Resolve(a.Instance, scope); err != nil {
+			continue // not this channel's to acknowledge
+		}
+		if err := b.opts.Store.PutAck(ctx, store.Ack{Instance: a.Instance, Finding: a.Finding, By: j.user, At: now, Episode: a.FiringSince}); err != nil {
+			return err
+		}
+		_ = b.opts.Store.Audit(ctx, store.AuditRecord{Schema: store.SchemaVersion, At: now, Instance: a.Instance, Actor: j.user, Kind: "acknowledged",
+			Detail: map[string]string{"finding": a.Finding}})
+		n++
+	}
+	if n == 0 {
+		return b.ephemeral(ctx, j, blockkit.RenderRefusal("Nothing in this group is firing: nothing to acknowledge."))
+	}
+	return b.Reply(ctx, j.channel, j.threadTS, blockkit.RenderAckedGroup(j.user, n))
+}
+
 func randomID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)

@@ -670,6 +670,8 @@ func (b *Bot) click(ctx context.Context, j job) (string, error) {
 		return answered(b.snooze(ctx, j, click, scope))
 	case blockkit.ActionAck:
 		return answered(b.ack(ctx, j, click, scope))
+	case blockkit.ActionAckGroup:
+		return answered(b.ackGroup(ctx, j, click, scope))
 	case blockkit.ActionDiagnose:
 		// A diagnosis now, in the thread of the alert or fleet message.
 		resp, err := b.handle(ctx, handlers.Command{Verb: "diagnose", Args: []string{click.Instance}, Scope: scope})

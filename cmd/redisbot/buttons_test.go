@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -311,6 +312,54 @@ func TestSlackTypedSilence(t *testing.T) {
 		return p.ThreadTS == alert.TS && strings.Contains(p.BlocksText(), "`oom-rejecting` on `full-1` silenced by <@U0OP> for 3h")
 	})
 	silences("3 active silences")
+	if v := fake.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
+	}
+}
+
+// Alerts that fire together are one group message (here alerts.
+// group_threshold 2): its Acknowledge all acknowledges every member, says
+// so in its thread, and the next sweep redraws the message with the marks
+// and without the button.
+func TestGroupAcknowledgeAll(t *testing.T) {
+	a, b := fullServer(t), fullServer(t)
+	bot := startBot(t, instanceYAML("full-1", a.Addr)+instanceYAML("full-2", b.Addr),
+		sweepYAML("  group_threshold: 2\naccess:\n  operators: [U0OP]\n"), nil)
+	fake := bot.fake
+	fake.AllowMentions("<!subteam^S0ONCALL>", "<@U0*>")
+	group := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Channel == alertsChannel && p.ThreadTS == "" && strings.HasPrefix(p.Text, "CRITICAL · 2 instances")
+	})[0]
+	if n := alertPosts(fake, "full-1", "oom-rejecting"); n != 1 {
+		t.Errorf("%d messages name full-1, want the group alone", n)
+	}
+	// The sweep that posted the group saves its members' records after
+	// posting: a click before that finds nothing to acknowledge.
+	saved := func() bool {
+		for _, rec := range logRecords(t, bot.logs) {
+			at, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(rec["time"]))
+			if rec["msg"] == "sweep done" && !at.Before(group.At) {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); !saved(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no sweep finished after the group was posted")
+		}
+	}
+
+	fake.Click("U0OP", alertsChannel, group.TS, button(t, group, "ackgroup/oom-rejecting"))
+	fake.WaitPosts(t, 1, 10*time.Second, func(p slacktest.Post) bool {
+		return p.ThreadTS == group.TS && strings.Contains(p.BlocksText(), "Acknowledged by <@U0OP> for 2 instances")
+	})
+	marked := fake.WaitPosts(t, 1, 15*time.Second, func(p slacktest.Post) bool {
+		return p.Method == "chat.update" && p.TS == group.TS && strings.Count(p.BlocksText(), ":eyes: acknowledged by <@U0OP>") == 2
+	})[0]
+	if strings.Contains(string(marked.Blocks), `"ackgroup/`) {
+		t.Error("Acknowledge all still offered after every member was acknowledged")
+	}
 	if v := fake.Violations(); len(v) > 0 {
 		t.Errorf("violations: %v", v)
 	}
