@@ -70,6 +70,7 @@ type Metrics struct {
 	outboxWait      *prometheus.HistogramVec
 	outboxDropped   *prometheus.CounterVec
 	outbox          *outboxQueue
+	slowLane        *prometheus.CounterVec
 
 	// alertStates remembers every state reported so far, so a state that
 	// drops out of a later report reads 0 instead of its last count.
@@ -179,6 +180,10 @@ func New() *Metrics {
 		Help: "Slack messages not sent, by priority and reason (queue_full, replaced by a newer version, cancelled by a resolve, expired, gave_up, failed, fenced).",
 	}, []string{"priority", "reason"})
 	m.outbox = &outboxQueue{now: func() time.Time { return m.now() }}
+	m.slowLane = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "slack_slow_lane_total",
+		Help: "Slack commands and the slow lane, by how: sent (about an instance that does not answer, from the start), moved (still running after slow_after), held (still running, but the lane was full: it kept its worker), refused (the lane's queue was full).",
+	}, []string{"how"})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -188,6 +193,7 @@ func New() *Metrics {
 		m.slackErrors, m.slackRateLimit, m.storeErrors, m.panics,
 		m.leader, m.fenced, m.dedupeLocal, m.fleet,
 		m.slackPaused, m.outboxWait, m.outboxDropped, m.outbox,
+		m.slowLane,
 	)
 	return m
 }
@@ -427,6 +433,15 @@ func (m *Metrics) OutboxDropped(priority, reason string) {
 		return
 	}
 	m.outboxDropped.WithLabelValues(priority, reason).Inc()
+}
+
+// SlowLane counts a Slack command sent to, moved to, held out of or
+// refused by the slow lane (bot/slackbot/lanes.go).
+func (m *Metrics) SlowLane(how string) {
+	if m == nil {
+		return
+	}
+	m.slowLane.WithLabelValues(how).Inc()
 }
 
 // OutboxQueue sets where the Slack outbox's queue is read at scrape time:

@@ -54,6 +54,9 @@ func TestRecordersShowInMetrics(t *testing.T) {
 	m.SlackError("chat.postMessage", false)
 	m.SlackError("chat.update", false)
 	m.StoreError("put_alert")
+	m.SlowLane("moved")
+	m.SlowLane("moved")
+	m.SlowLane("refused")
 
 	srv := httptest.NewServer(m.Handler(Checks{}, nil, nil))
 	defer srv.Close()
@@ -95,12 +98,16 @@ redisbot_slack_rate_limited_total{method="chat.postMessage"} 1
 # HELP redisbot_store_errors_total Failed store operations, by operation.
 # TYPE redisbot_store_errors_total counter
 redisbot_store_errors_total{op="put_alert"} 1
+# HELP redisbot_slack_slow_lane_total Slack commands and the slow lane, by how: sent (about an instance that does not answer, from the start), moved (still running after slow_after), held (still running, but the lane was full: it kept its worker), refused (the lane's queue was full).
+# TYPE redisbot_slack_slow_lane_total counter
+redisbot_slack_slow_lane_total{how="moved"} 2
+redisbot_slack_slow_lane_total{how="refused"} 1
 `
 	if err := testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(want),
 		"redisbot_commands_total", "redisbot_sweeps_total", "redisbot_probe_errors_total",
 		"redisbot_last_sweep_timestamp_seconds", "redisbot_alerts", "redisbot_approvals_total",
 		"redisbot_remediations_total", "redisbot_slack_errors_total",
-		"redisbot_slack_rate_limited_total", "redisbot_store_errors_total",
+		"redisbot_slack_rate_limited_total", "redisbot_store_errors_total", "redisbot_slack_slow_lane_total",
 	); err != nil {
 		t.Error(err)
 	}
@@ -155,6 +162,7 @@ func TestNilMetricsRecordsNothing(t *testing.T) {
 	m.Remediation("memory-purge", "ok")
 	m.SlackError("chat.postMessage", true)
 	m.StoreError("put_alert")
+	m.SlowLane("moved")
 	if m.Registry() != nil {
 		t.Error("nil Metrics has a registry")
 	}

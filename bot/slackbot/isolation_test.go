@@ -8,6 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/redisbot/redisbot/bot/metrics"
 	"github.com/redisbot/redisbot/bot/slackbot"
 	"github.com/redisbot/redisbot/bot/slacktest"
 	"github.com/redisbot/redisbot/handlers"
@@ -87,7 +88,8 @@ func TestSlowLaneFullIsSaid(t *testing.T) {
 		{Name: "dead-1", Addr: blackhole(t), Thresholds: handlers.DefaultThresholds()},
 		{Name: "cache-1", Addr: srv.Addr, Thresholds: handlers.DefaultThresholds()},
 	}
-	fake := startBotWith(t, instances, probeTimeout, func(o *slackbot.Options) { o.SlowWorkers, o.SlowQueue = 1, 1 })
+	m := metrics.New()
+	fake := startBotWith(t, instances, probeTimeout, func(o *slackbot.Options) { o.SlowWorkers, o.SlowQueue, o.Metrics = 1, 1, m })
 	// The bot learns that dead-1 times out.
 	burst(t, fake, "first", []string{"dead-1"}, 3*probeTimeout)
 
@@ -126,4 +128,33 @@ func TestSlowLaneFullIsSaid(t *testing.T) {
 	if refused < 2 || refused+timedOut != len(names) {
 		t.Errorf("%d refused and %d timed out of %d; want at least 2 refused and every command answered", refused, timedOut, len(names))
 	}
+	// The first command moved there after SlowAfter; the others were sent
+	// or refused.
+	for how, want := range map[string]int{"moved": 1, "sent": timedOut, "refused": refused} {
+		if got := slowLaneCount(t, m, how); got != want {
+			t.Errorf("redisbot_slack_slow_lane_total{how=%q} = %d, want %d", how, got, want)
+		}
+	}
+}
+
+// slowLaneCount reads redisbot_slack_slow_lane_total{how}.
+func slowLaneCount(t *testing.T, m *metrics.Metrics, how string) int {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "redisbot_slack_slow_lane_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "how" && l.GetValue() == how {
+					return int(s.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return 0
 }

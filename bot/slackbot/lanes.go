@@ -54,13 +54,14 @@ const suspectFor = 5 * time.Minute
 // slowLane holds the slow lane and what the bot has seen of instances
 // that do not answer.
 type slowLane struct {
-	// jobs are commands about suspect instances waiting for a slot.
-	jobs chan job
-	// slots holds one token per command running in the lane, moved or
-	// sent there.
-	slots chan struct{}
+	workers, maxQueue int
 
 	mu sync.Mutex
+	// busy counts the commands running in the lane, moved or sent there;
+	// queue holds those waiting for one of them to end, which then runs
+	// the first in its place.
+	busy  int
+	queue []job
 	// running counts, per instance, the commands about it that have run
 	// longer than SlowAfter and are still running.
 	running map[string]int
@@ -70,8 +71,56 @@ type slowLane struct {
 }
 
 func newSlowLane(workers, queue int) *slowLane {
-	return &slowLane{jobs: make(chan job, queue), slots: make(chan struct{}, workers),
-		running: map[string]int{}, timedOut: map[string]time.Time{}}
+	return &slowLane{workers: workers, maxQueue: queue, running: map[string]int{}, timedOut: map[string]time.Time{}}
+}
+
+// enter takes a place in the lane for a command: a slot to run in (run),
+// else a place in the queue (queued), else neither: the lane is full.
+func (l *slowLane) enter(j job) (run, queued bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy < l.workers {
+		l.busy++
+		return true, false
+	}
+	if len(l.queue) < l.maxQueue {
+		l.queue = append(l.queue, j)
+		return false, true
+	}
+	return false, false
+}
+
+// move takes a slot for a command already running, if one is free.
+func (l *slowLane) move() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy < l.workers {
+		l.busy++
+		return true
+	}
+	return false
+}
+
+// next is called when a command in the lane ends: its slot goes to the
+// first queued command, returned, or is freed.
+func (l *slowLane) next() (job, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) > 0 {
+		j := l.queue[0]
+		l.queue[0] = job{}
+		l.queue = l.queue[1:]
+		return j, true
+	}
+	l.busy--
+	return job{}, false
+}
+
+// waiting is how many commands are in the slow lane, running or queued.
+func (l *slowLane) waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.busy + len(l.queue)
 }
 
 // suspect reports whether a command about instance should go to the slow
@@ -89,9 +138,6 @@ func (l *slowLane) suspect(instance string, now time.Time) (bool, time.Time) {
 	}
 	return l.running[instance] > 0 || !at.IsZero(), at
 }
-
-// waiting is how many commands are in the slow lane, running or queued.
-func (l *slowLane) waiting() int { return len(l.jobs) + len(l.slots) }
 
 // saw records what a command's probes found: a timeout marks the
 // instance suspect, any other outcome clears it (a refused connection
@@ -146,10 +192,11 @@ func (l *slowLane) slow(instance string) (done func()) {
 
 // work runs j for a main worker and returns when the worker is free
 // again: when j is done, or once j has run SlowAfter and moved to the
-// slow lane.
-func (b *Bot) work(ctx context.Context, j job, running *sync.WaitGroup) {
+// slow lane. When the lane is full, j keeps its worker to the end, as
+// every command did before the lane.
+func (b *Bot) work(ctx context.Context, j job) {
 	done := make(chan struct{})
-	running.Go(func() {
+	b.commands.Go(func() {
 		defer close(done)
 		b.safely(ctx, "slack_command", func() { b.process(ctx, j) })
 	})
@@ -161,34 +208,36 @@ func (b *Bot) work(ctx context.Context, j job, running *sync.WaitGroup) {
 	case <-timer.C:
 	}
 	unmark := b.lane.slow(j.instance)
-	select {
-	case b.lane.slots <- struct{}{}:
-		running.Go(func() {
-			<-done
-			unmark()
-			<-b.lane.slots
-		})
-	case <-done:
+	if !b.lane.move() {
+		b.opts.Metrics.SlowLane("held")
+		<-done
 		unmark()
+		return
 	}
+	b.opts.Metrics.SlowLane("moved")
+	b.commands.Go(func() {
+		<-done
+		unmark()
+		b.runQueued(ctx)
+	})
 }
 
-// serveSlowLane runs the commands sent to the slow lane, each as soon as
-// it has a slot, until the lane's queue is closed. It takes a slot before
-// it takes a command, so that a command waiting for a slot stays in the
-// queue, where it counts against SlowQueue.
-func (b *Bot) serveSlowLane(ctx context.Context, running *sync.WaitGroup) {
+// runSlow runs j in a slot of the slow lane, then, in the same slot, the
+// commands queued for the lane, until none waits.
+func (b *Bot) runSlow(ctx context.Context, j job) {
+	b.safely(ctx, "slack_command", func() { b.process(ctx, j) })
+	b.runQueued(ctx)
+}
+
+// runQueued runs the commands queued for the slow lane in a slot that has
+// just been freed, one after another, and frees the slot when none waits.
+func (b *Bot) runQueued(ctx context.Context) {
 	for {
-		b.lane.slots <- struct{}{}
-		j, ok := <-b.lane.jobs
+		j, ok := b.lane.next()
 		if !ok {
-			<-b.lane.slots
 			return
 		}
-		running.Go(func() {
-			defer func() { <-b.lane.slots }()
-			b.safely(ctx, "slack_command", func() { b.process(ctx, j) })
-		})
+		b.safely(ctx, "slack_command", func() { b.process(ctx, j) })
 	}
 }
 
@@ -196,24 +245,30 @@ func (b *Bot) serveSlowLane(ctx context.Context, running *sync.WaitGroup) {
 // user at once why it cannot be queued: acks must not wait, and a command
 // is never dropped silently.
 func (b *Bot) admit(j job, jobs chan<- job) {
-	if slow, timedOut := b.lane.suspect(j.instance, b.now()); slow {
-		j.timedOut = timedOut
+	slow, timedOut := b.lane.suspect(j.instance, b.now())
+	if !slow {
 		select {
-		case b.lane.jobs <- j:
+		case jobs <- j:
 		default:
-			n := b.lane.waiting()
-			waiting := fmt.Sprintf("%d commands are", n)
-			if n == 1 {
-				waiting = "1 command is"
-			}
-			b.refuseBusy(j, waiting+" already waiting on unreachable instances; try again in a minute.")
+			b.refuseBusy(j, "redisbot is busy with other commands right now; try again in a minute.")
 		}
 		return
 	}
-	select {
-	case jobs <- j:
+	j.timedOut = timedOut
+	switch run, queued := b.lane.enter(j); {
+	case run:
+		b.opts.Metrics.SlowLane("sent")
+		b.commands.Go(func() { b.runSlow(b.workCtx, j) })
+	case queued:
+		b.opts.Metrics.SlowLane("sent")
 	default:
-		b.refuseBusy(j, "redisbot is busy with other commands right now; try again in a minute.")
+		b.opts.Metrics.SlowLane("refused")
+		n := b.lane.waiting()
+		waiting := fmt.Sprintf("%d commands are", n)
+		if n == 1 {
+			waiting = "1 command is"
+		}
+		b.refuseBusy(j, waiting+" already waiting on unreachable instances; try again in a minute.")
 	}
 }
 

@@ -90,3 +90,30 @@ func TestSuspect(t *testing.T) {
 		t.Errorf("cache-3's slow commands ended: suspect, or still counted (%v)", l.running)
 	}
 }
+
+// TestSlowLaneBounds: a slot each for SlowWorkers commands, a place for
+// SlowQueue more, and a slot that frees goes to the first queued one.
+func TestSlowLaneBounds(t *testing.T) {
+	l := newSlowLane(1, 1)
+	if run, _ := l.enter(job{text: "a"}); !run {
+		t.Fatal("a: no slot in an empty lane")
+	}
+	if run, queued := l.enter(job{text: "b"}); run || !queued {
+		t.Fatalf("b: run %v queued %v, want queued", run, queued)
+	}
+	if run, queued := l.enter(job{text: "c"}); run || queued || l.move() {
+		t.Fatalf("c: run %v queued %v, or a slot to move to, in a full lane", run, queued)
+	}
+	if n := l.waiting(); n != 2 {
+		t.Errorf("waiting = %d, want 2", n)
+	}
+	if j, ok := l.next(); !ok || j.text != "b" {
+		t.Fatalf("a ended: next = %q %v, want b", j.text, ok)
+	}
+	if _, ok := l.next(); ok {
+		t.Fatal("b ended: a queued command that was never queued")
+	}
+	if n := l.waiting(); n != 0 || !l.move() {
+		t.Errorf("empty lane: waiting %d, or no slot to move to", n)
+	}
+}

@@ -114,6 +114,10 @@ type Bot struct {
 
 	scans keyScans
 	lane  *slowLane
+	// commands has every command's goroutine, whichever lane it runs in;
+	// workCtx is their context (Run).
+	commands sync.WaitGroup
+	workCtx  context.Context
 }
 
 // Connected reports whether the Socket Mode connection is up (/readyz).
@@ -208,17 +212,15 @@ func (b *Bot) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	defer b.watches.Wait()
-	// wg has the workers and the slow lane's feeder; running, every
-	// command, whichever lane it runs in.
-	var wg, running sync.WaitGroup
+	b.workCtx = workCtx // before any command can start
+	var wg sync.WaitGroup
 	for range b.opts.Workers {
 		wg.Go(func() {
 			for j := range jobs {
-				b.work(workCtx, j, &running)
+				b.work(workCtx, j)
 			}
 		})
 	}
-	wg.Go(func() { b.serveSlowLane(workCtx, &running) })
 
 	sockCtx, cancelSock := context.WithCancel(ctx)
 	defer cancelSock()
@@ -256,10 +258,11 @@ loop:
 	}
 	cancelSock()
 	close(jobs)
-	close(b.lane.jobs)
 	b.log.Info("stopping: waiting for in-flight commands", "timeout", b.opts.ShutdownTimeout)
 	done := make(chan struct{})
-	go func() { wg.Wait(); running.Wait(); close(done) }()
+	// The workers first: until they end, they may move commands to the
+	// slow lane.
+	go func() { wg.Wait(); b.commands.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(b.opts.ShutdownTimeout):
