@@ -20,8 +20,8 @@ import (
 //     waiting, for commands that wait on an instance.
 //
 // A command gets into the slow lane two ways. A command still running
-// after SlowAfter moves there as soon as the lane has room, and its main
-// worker takes the next command: this needs no knowledge of the fleet, so
+// after SlowAfter moves there if the lane has a free slot (else it keeps
+// its worker to the end), and its main worker takes the next command: this needs no knowledge of the fleet, so
 // it also covers the first command about an instance that just died, a
 // fleet view that includes one, or a mention in free text. And a command
 // about an instance known not to answer goes there from the start, so it
@@ -31,7 +31,7 @@ import (
 // now.
 //
 // Moving a running command only moves what it counts against: the
-// goroutine runs on, and while the slow lane is full it keeps its main
+// goroutine runs on, and when the slow lane is full it keeps its main
 // worker, so goroutines, sockets and memory stay bounded by Workers +
 // SlowWorkers commands running and Queue + SlowQueue waiting. A command
 // for the slow lane that finds its queue full is answered at once that
