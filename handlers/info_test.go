@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // infoCapturesDir holds INFO replies of each server format; its README says
@@ -230,6 +231,29 @@ func TestParseInfoCapturesAllListed(t *testing.T) {
 	}
 	for f := range listed {
 		t.Errorf("infoCaptureCases lists %s, which is not in %s", f, infoCapturesDir)
+	}
+}
+
+// ParseInfo's names and values are copies: none points into the reply,
+// which a kept value would otherwise hold in memory whole.
+func TestParseInfoKeepsNoPartOfTheReply(t *testing.T) {
+	b, err := os.ReadFile("testdata/info/redis-7.0.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(text)))
+	hi := lo + uintptr(len(text))
+	info := ParseInfo(text)
+	if len(info) < 100 {
+		t.Fatalf("parsed %d fields", len(info))
+	}
+	for k, v := range info {
+		for _, s := range []string{k, v} {
+			if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); s != "" && p >= lo && p < hi {
+				t.Errorf("%s:%s points into the reply", k, v)
+			}
+		}
 	}
 }
 
