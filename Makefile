@@ -39,12 +39,14 @@ demo: redis-server build
 
 # The Go benchmarks, then the peak RSS of `fleet --json` over 1,000 fake
 # instances with and without hostile ones and over 10,000, then issue 18's
-# alert storm beside its baseline (docs/benchmarks.md).
+# alert storm beside its baseline, then serve's sweep over 10,000 instances
+# with issue 18's faults beside its baseline (docs/benchmarks.md).
 bench: redis-server
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	GO=$(GO) scripts/bench-hostile-fleet.sh
 	GO=$(GO) scripts/bench-fleet-10k.sh
 	GO=$(GO) scripts/bench-alert-storm.sh
+	GO=$(GO) scripts/bench-sweep-faults.sh
 
 fuzz:
 	$(GO) test ./handlers -run '^$$' -fuzz FuzzParseInfo -fuzztime 30s

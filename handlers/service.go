@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redisbot/redisbot/handlers/redact"
@@ -126,14 +125,14 @@ func ShortTimeout(timeout time.Duration) time.Duration {
 // 18's target for a sweep of 10,000 instances.
 const ConfirmWithin = 3 * time.Second
 
-// BlockedAfter is how long a fleet probe waits on its server before its
-// worker counts as blocked (see Service.Fleet): a Redis that answers
+// BlockedAfter is how long a fleet probe waits on its server before it
+// counts as blocked and lets another probe start (see Service.Fleet): a Redis that answers
 // takes a few milliseconds, a blackholed or slow one the probe timeout.
 const BlockedAfter = 200 * time.Millisecond
 
-// FleetWorkersGrowth bounds the workers of a fleet probe: at most this
-// many times probe.concurrency, those beyond it started beside workers
-// blocked on their servers. In serve, a probe uses its instance's pooled
+// FleetWorkersGrowth bounds the probes of a fleet probe in flight: at
+// most this many times probe.concurrency, those beyond it waiting on
+// servers that do not answer. In serve, a probe uses its instance's pooled
 // connection, so workers cost goroutines, not descriptors; the CLI dials
 // per probe, one descriptor per worker: 1,024 at the default 128.
 const FleetWorkersGrowth = 8
@@ -418,9 +417,7 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 	}
 	reports := make([]*Report, len(instances))
 	// A pool of workers over the list: a goroutine per instance waiting
-	// for a slot would cost a stack each, for nothing. It starts with
-	// s.concurrency workers and grows while they wait on servers (see
-	// send).
+	// for a slot would cost a stack each, for nothing.
 	type job struct {
 		i       int
 		timeout time.Duration // 0: the prober's own
@@ -429,21 +426,30 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 	// The short probes that timed out again, to confirm: the others
 	// answered, or failed in a way a longer wait does not change.
 	again := make(chan int, len(instances))
+	// A worker takes one of s.concurrency tokens before its job, and
+	// gives it up once its probe has waited BlockedAfter on its server (a
+	// blackholed or slow instance: no CPU, no progress), so that another
+	// worker can start the next job. The CPU then works on about
+	// s.concurrency answering instances, while up to FleetWorkersGrowth
+	// times as many probes wait on silent servers: issue 18's 1,000
+	// unresponsive instances in 10,000 no longer hold the others back.
+	tokens := make(chan struct{}, s.concurrency)
 	var workers, shortPass sync.WaitGroup
-	most := min(FleetWorkersGrowth*s.concurrency, len(instances))
-	// busySince[k] is when worker k's probe began (unix ns), 0 between
-	// probes; started is how many workers run, and only this goroutine
-	// starts them.
-	busySince := make([]atomic.Int64, most)
-	started := 0
-	startWorker := func() {
-		k := started
-		started++
+	for range min(FleetWorkersGrowth*s.concurrency, len(instances)) {
 		workers.Go(func() {
-			for j := range jobs {
-				busySince[k].Store(s.now().UnixNano())
+			for {
+				tokens <- struct{}{}
+				j, ok := <-jobs
+				if !ok {
+					<-tokens
+					return
+				}
+				var once sync.Once
+				release := func() { once.Do(func() { <-tokens }) }
+				blocked := time.AfterFunc(BlockedAfter, release)
 				r := s.fleetReport(ctx, instances[j.i], j.timeout)
-				busySince[k].Store(0)
+				blocked.Stop()
+				release()
 				if compact {
 					r.Compact()
 				}
@@ -457,49 +463,18 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 			}
 		})
 	}
-	for range min(s.concurrency, most) {
-		startWorker()
-	}
-	// send hands j to a worker. While every worker is busy, the ones
-	// waiting on their server for BlockedAfter (a blackholed or slow
-	// instance: no CPU, no progress) are not counted against
-	// s.concurrency: a worker starts beside each, up to
-	// FleetWorkersGrowth times s.concurrency in all. The CPU then works
-	// on at most about s.concurrency answering instances, and issue 18's
-	// 1,000 unresponsive instances in 10,000 no longer hold the others
-	// back.
-	tick := time.NewTicker(BlockedAfter)
-	defer tick.Stop()
-	send := func(j job) {
-		for {
-			select {
-			case jobs <- j:
-				return
-			case <-tick.C:
-				blocked, now := 0, s.now().UnixNano()
-				for k := range started {
-					if t := busySince[k].Load(); t != 0 && now-t >= int64(BlockedAfter) {
-						blocked++
-					}
-				}
-				for started < min(s.concurrency+blocked, most) {
-					startWorker()
-				}
-			}
-		}
-	}
 	for i, inst := range instances {
 		if short > 0 && timedOut[inst.Name] {
 			shortPass.Add(1)
-			send(job{i, short})
+			jobs <- job{i, short}
 			continue
 		}
-		send(job{i, 0})
+		jobs <- job{i, 0}
 	}
 	go func() { shortPass.Wait(); close(again) }()
 	for i := range again {
 		if s.now().Sub(began) <= ConfirmWithin {
-			send(job{i, 0})
+			jobs <- job{i, 0}
 			continue
 		}
 		r := reports[i]

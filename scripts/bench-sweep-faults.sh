@@ -17,8 +17,10 @@
 # it, Slack left out) for SWEEPS sweeps one after the other: the first is
 # cold (every connection dialled, nothing known to be down), the next ones
 # probe the instances found down with the short first timeout. Every
-# sweep is checked: every blackholed instance timed out and every down
-# one was refused, nothing else failed.
+# sweep is checked: every down instance was refused and every blackholed
+# one timed out; a slow one (800 ms a reply, two replies before INFO's
+# on a new connection) may time out too on a loaded machine, and the
+# table shows how many did.
 set -euo pipefail
 
 INSTANCES=${INSTANCES:-10000}
@@ -62,7 +64,7 @@ for k in $(seq "$parts"); do
 	pids+=($!)
 	configs+=("$work/fleet$k/faults.yaml")
 done
-want_timeout=0 want_refused=0
+want_timeout=0 want_refused=0 slow_total=0
 for k in $(seq "$parts"); do
 	for _ in $(seq 1200); do
 		[ -f "$work/fleet$k/ready" ] && break
@@ -80,16 +82,16 @@ for k in $(seq "$parts"); do
 	. "$work/fleet$k/ready" # blackholed, slow, down
 	want_timeout=$((want_timeout + blackholed))
 	want_refused=$((want_refused + down))
+	slow_total=$((slow_total + slow))
 	# Names are unique across the servers' configs.
 	sed -i "s/name: /name: p$k-/" "$work/fleet$k/faults.yaml"
 done
 config=$(IFS=,; echo "${configs[*]}")
-want="refused=$want_refused timeout=$want_timeout"
-echo "fleet: $INSTANCES instances in $parts fleet servers, $want_timeout blackholed, $want_refused down, 5% slow (800 ms a reply)"
+echo "fleet: $INSTANCES instances in $parts fleet servers, $want_timeout blackholed, $want_refused down, $slow_total slow (800 ms a reply)"
 
 # measure BINARY CONCURRENCY: SWEEPS sweeps, as table rows.
 measure() {
-	local bin=$1 c=$2 load line n tick stage failed
+	local bin=$1 c=$2 load line n tick stage failed refused timeout
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	"$work/sweepbench-$bin" -config "$config" -concurrency "$c" -timeout "$TIMEOUT" -sweeps "$SWEEPS" >"$work/out.txt"
 	while read -r line; do
@@ -97,19 +99,22 @@ measure() {
 		tick=$(sed -E 's/.*tick ([0-9.]+) s.*/\1/' <<<"$line")
 		stage=$(sed -E 's/.*probe stage ([0-9.]+) s.*/\1/' <<<"$line")
 		failed=$(sed -E 's/.*failed (.*)$/\1/' <<<"$line")
-		if [ "$failed" != "$want" ]; then
-			echo "error: $bin at $c, sweep $n: failed $failed, want $want" >&2
+		refused=$(grep -oE 'refused=[0-9]+' <<<"$failed" | cut -d= -f2 || true)
+		timeout=$(grep -oE 'timeout=[0-9]+' <<<"$failed" | cut -d= -f2 || true)
+		if [ "$(sed -E 's/(refused|timeout)=[0-9]+ ?//g' <<<"$failed")" != "" ] || [ "${refused:-0}" -ne "$want_refused" ] ||
+			[ "${timeout:-0}" -lt "$want_timeout" ] || [ "${timeout:-0}" -gt $((want_timeout + slow_total)) ]; then
+			echo "error: $bin at $c, sweep $n: failed $failed, want refused=$want_refused and timeout=$want_timeout (up to $((want_timeout + slow_total)) with slow ones)" >&2
 			exit 1
 		fi
-		echo "| $bin | $c | $n | $stage | $tick | $load |"
+		echo "| $bin | $c | $n | $stage | $tick | ${timeout:-0} | $load |"
 	done <"$work/out.txt"
 }
 
 echo
 echo "serve's sweep over $INSTANCES instances with faults, probe.timeout $TIMEOUT, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'); before: $BASE"
 echo
-echo "| code | probe.concurrency | sweep | probe stage s | whole sweep s | load average before |"
-echo "|---|---|---|---|---|---|"
+echo "| code | probe.concurrency | sweep | probe stage s | whole sweep s | timed out | load average before |"
+echo "|---|---|---|---|---|---|---|"
 for _ in $(seq "$ROUNDS"); do
 	for c in $CONCURRENCY; do
 		measure before "$c"

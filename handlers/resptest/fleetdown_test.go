@@ -170,10 +170,11 @@ func TestShortProbeIsNotSharedWithAWholeOne(t *testing.T) {
 	}
 }
 
-// Workers blocked on servers that never answer do not hold the fleet
-// back: beside each, another starts (up to FleetWorkersGrowth times the
-// concurrency), so eight blackholes probed two at a time cost about one
-// timeout, not four, and every healthy instance answers.
+// Probes blocked on servers that never answer do not hold the fleet
+// back: each lets another start after BlockedAfter (up to
+// FleetWorkersGrowth times the concurrency in flight), so eight
+// blackholes probed two at a time cost about one timeout, not four, and
+// every healthy instance answers.
 func TestFleetGrowsBesideBlockedWorkers(t *testing.T) {
 	const timeout, holes = time.Second, 8
 	hole := start(t, resptest.Blackhole, "", 0)
@@ -192,9 +193,9 @@ func TestFleetGrowsBesideBlockedWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two workers alone would take holes/2 timeouts; growing by the
-	// blocked ones every BlockedAfter, the last blackhole starts within
-	// about holes/2 * BlockedAfter.
+	// Two at a time would take holes/2 timeouts; two more starting every
+	// BlockedAfter, the last blackhole starts within about holes/2 *
+	// BlockedAfter.
 	if took, most := time.Since(began), timeout+holes/2*handlers.BlockedAfter+time.Second; took > most {
 		t.Errorf("fleet took %v, want at most %v (two workers alone: %v)", took, most, holes/2*timeout)
 	}
