@@ -83,9 +83,9 @@ func (r *Report) Compact() {
 type ReportError struct {
 	Class   ErrorClass `json:"class"`
 	Message string     `json:"message"`
-	// Unconfirmed: the probe that failed was a short first probe of an
-	// instance that was down the time before (see Service.Fleet), and
-	// there was no time left to try the whole timeout.
+	// Unconfirmed: the probe that timed out was a short one, of an
+	// instance whose probe had timed out the time before (see
+	// Service.Fleet); the whole timeout was not tried.
 	Unconfirmed bool `json:"unconfirmed,omitempty"`
 }
 

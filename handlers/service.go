@@ -54,8 +54,8 @@ type Service struct {
 	history     History
 	now         func() time.Time
 	concurrency int
-	// timeout is the prober's, for Fleet's short first probes and their
-	// confirmation (SetProbeTimeout); 0: unknown, no short probes.
+	// timeout is the prober's, for Fleet's short probes
+	// (SetProbeTimeout); 0: unknown, no short probes.
 	timeout time.Duration
 	scanner KeyScanner
 	onPanic PanicHandler
@@ -99,31 +99,25 @@ func NewService(instances []Instance, prober Prober, history History, concurrenc
 }
 
 // SetProbeTimeout tells the service the prober's timeout, so Fleet can
-// give the instances that timed out before a short first probe (ShortTimeout)
-// and confirm a short failure with the whole timeout. Without it every
-// probe gets the prober's timeout.
+// give the instances that timed out before a short probe (ShortTimeout).
+// Without it every probe gets the prober's timeout.
 func (s *Service) SetProbeTimeout(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.timeout = d
 }
 
-// ShortTimeout is the first probe's timeout for an instance whose probe
-// timed out in the previous sweep: a quarter of the probe timeout, at most 1 s. It
-// only has to tell "still dead" from "back": a Redis that came back
-// answers a probe in milliseconds, and one that came back slow is caught
-// by the confirmation with the whole timeout. What it saves is the
-// workers: a blackholed instance holds one for the whole timeout, and
-// issue 18's fleet has 500 of them in 10,000.
+// ShortTimeout is the probe timeout for an instance whose probe timed out
+// with the whole timeout in the previous sweep: a quarter of the probe
+// timeout, at most 1 s. It only has to tell "still dead" from "back": a
+// Redis that came back answers a probe in milliseconds, and one that came
+// back slow gets the whole timeout in the next sweep. What it saves is
+// probes in flight (goroutines, and descriptors where each probe dials):
+// a blackholed instance holds one for the whole timeout, and issue 18's
+// fleet has 500 of them in 10,000.
 func ShortTimeout(timeout time.Duration) time.Duration {
 	return min(time.Second, timeout/4)
 }
-
-// ConfirmWithin is how long after the start of a fleet probe a short
-// probe's timeout is still confirmed with the whole timeout in the same
-// call: the call then ends within about the probe timeout + 3 s, issue
-// 18's target for a sweep of 10,000 instances.
-const ConfirmWithin = 3 * time.Second
 
 // BlockedAfter is how long a fleet probe waits on its server before it
 // counts as blocked and lets another probe start (see Service.Fleet): a Redis that answers
@@ -378,20 +372,20 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 //
 // timedOut names the instances whose probe timed out in the caller's
 // previous fleet probe (nil: none; the sweep passes its last
-// observation): their first probe gets ShortTimeout, so that dead
-// instances do not hold the workers for the whole timeout each. Other
-// failures (refused, protocol...) come fast with any timeout, and a
-// short one could only change their class. A short probe that times out is
-// probed again with the whole timeout once every instance has had its
-// first probe started (the confirmation takes workers the first pass no
-// longer needs), if that happens within ConfirmWithin of the start;
-// otherwise its report says the failure is unconfirmed
-// (ReportError.Unconfirmed), and the caller leaves the instance out of
-// timedOut next time, so that it gets the whole timeout then. A short
-// probe therefore only ever reports unreachable an instance that was
-// unreachable the time before, and never two times in a row unconfirmed:
-// a slow instance that answers within the timeout is not kept
-// unreachable.
+// observation): their probe gets ShortTimeout, so that dead instances
+// do not hold a probe for the whole timeout each. Other failures
+// (refused, protocol...) come fast with any timeout, and a short one
+// could only change their class. A short probe that times out is
+// reported unreachable but unconfirmed (ReportError.Unconfirmed), and the
+// caller leaves the instance out of timedOut next time, so that it gets
+// the whole timeout then: a dead instance alternates a short probe and a
+// whole one, a short probe only ever reports unreachable an instance
+// that a whole one found unreachable the time before, and a slow
+// instance that answers within the timeout is never reported unreachable
+// two times in a row. Confirming in the same call would add a whole
+// timeout after the first pass: probes blocked on silent servers already
+// let others start (BlockedAfter), so that tail would be most of the
+// sweep.
 //
 // Each report keeps its probe's whole snapshot: the sweep saves it and
 // its alerts' runbooks read it.
@@ -410,7 +404,6 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 		}
 		return nil, errors.New("no instances configured")
 	}
-	began := s.now()
 	var short time.Duration
 	if t := s.probeTimeout(); t > 0 && len(timedOut) > 0 {
 		short = ShortTimeout(t)
@@ -423,9 +416,6 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 		timeout time.Duration // 0: the prober's own
 	}
 	jobs := make(chan job)
-	// The short probes that timed out again, to confirm: the others
-	// answered, or failed in a way a longer wait does not change.
-	again := make(chan int, len(instances))
 	// A worker takes one of s.concurrency tokens before its job, and
 	// gives it up once its probe has waited BlockedAfter on its server (a
 	// blackholed or slow instance: no CPU, no progress), so that another
@@ -434,7 +424,7 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 	// times as many probes wait on silent servers: issue 18's 1,000
 	// unresponsive instances in 10,000 no longer hold the others back.
 	tokens := make(chan struct{}, s.concurrency)
-	var workers, shortPass sync.WaitGroup
+	var workers sync.WaitGroup
 	for range min(FleetWorkersGrowth*s.concurrency, len(instances)) {
 		workers.Go(func() {
 			for {
@@ -453,34 +443,21 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 				if compact {
 					r.Compact()
 				}
-				reports[j.i] = r
-				if j.timeout > 0 {
-					if r.Failed() && r.Error.Class == ClassTimeout {
-						again <- j.i
-					}
-					shortPass.Done()
+				if j.timeout > 0 && r.Failed() && r.Error.Class == ClassTimeout {
+					r.Error.Unconfirmed = true
+					r.Error.Message += fmt.Sprintf(" (within the short timeout of %s, as it did not answer the sweep before; the next sweep waits the whole timeout)", j.timeout)
+					r.Findings = []Finding{unreachableFinding(instances[j.i], r.Error)}
 				}
+				reports[j.i] = r
 			}
 		})
 	}
 	for i, inst := range instances {
 		if short > 0 && timedOut[inst.Name] {
-			shortPass.Add(1)
 			jobs <- job{i, short}
 			continue
 		}
 		jobs <- job{i, 0}
-	}
-	go func() { shortPass.Wait(); close(again) }()
-	for i := range again {
-		if s.now().Sub(began) <= ConfirmWithin {
-			jobs <- job{i, 0}
-			continue
-		}
-		r := reports[i]
-		r.Error.Unconfirmed = true
-		r.Error.Message += fmt.Sprintf(" (within the short first timeout of %s, as it was unreachable the sweep before; not confirmed with the whole timeout yet)", short)
-		r.Findings = []Finding{unreachableFinding(instances[i], r.Error)}
 	}
 	close(jobs)
 	workers.Wait()

@@ -43,7 +43,7 @@ type Forwarder interface {
 }
 
 // Fleet probes every instance, the ones named in timedOut (whose probe
-// timed out the sweep before) with a short first timeout;
+// timed out the sweep before) with a short timeout;
 // handlers.Service implements it.
 type Fleet interface {
 	Fleet(ctx context.Context, tag string, timedOut map[string]bool) ([]*handlers.Report, error)
@@ -103,8 +103,8 @@ type Sweeper struct {
 	// channel and sweep; only the sweep's goroutine uses it.
 	posted map[string]map[string]postedMessage
 	// timedOut are the instances whose probe timed out in the last
-	// sweep, confirmed with the whole timeout; the next sweep probes
-	// them first with a short timeout (see handlers.Service.Fleet). Only
+	// sweep with the whole timeout; the next sweep probes them with a
+	// short timeout (see handlers.Service.Fleet). Only
 	// the sweep's goroutine uses it; a replica that takes the lease
 	// starts without, with whole timeouts.
 	timedOut map[string]bool

@@ -774,15 +774,15 @@ func TestBlackholeCostsOneTimeout(t *testing.T) {
 			t.Errorf("sweep %d: unreachable %v, want %v", sweepNo, got, want)
 		}
 	}
-	// The sweeps after the first probe the blackhole with the short
-	// first timeout (its confirmation keeps it timed out); the refused
-	// one fails fast anyway and the slow one answered.
-	if got, want := fmt.Sprint(fleet.downs), "[ blackhole blackhole]"; got != want {
+	// The second sweep probes the blackhole with the short timeout, an
+	// unconfirmed failure, so the third waits the whole timeout again;
+	// the refused one fails fast anyway and the slow one answered.
+	if got, want := fmt.Sprint(fleet.downs), "[ blackhole ]"; got != want {
 		t.Errorf("timed-out instances passed by each sweep: %s, want %s", got, want)
 	}
 }
 
-// An instance whose short probe timed out unconfirmed is not passed as
+// An instance whose short probe timed out (unconfirmed) is not passed as
 // timed out to the next sweep: that sweep gives it the whole timeout, so
 // a slow instance is never judged by short probes twice in a row. One
 // whose timeout was confirmed stays; one refused is never passed (it

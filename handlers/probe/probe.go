@@ -89,7 +89,7 @@ type Prober struct {
 type call struct {
 	done chan struct{}
 	// cut: the probe runs to its first caller's deadline, shorter than
-	// the prober's timeout (a sweep's short first probe of an instance
+	// the prober's timeout (a sweep's short probe of an instance
 	// that was down), so it cannot answer for a caller that allows the
 	// whole timeout.
 	cut  bool
@@ -135,7 +135,7 @@ func (p *Prober) Close() error {
 // Concurrent probes of the same instance share one round trip: fifty chat
 // commands about a dead instance cost it one connection attempt and cost
 // the bot one timeout, not fifty. A probe cut short by its caller's
-// deadline (a sweep's short first probe of an instance that was down)
+// deadline (a sweep's short probe of an instance that was down)
 // cannot answer for a caller that allows the whole timeout: that one waits
 // for it to end, at most its short deadline, and then probes on its own,
 // never beside it, because the failed probe closes the instance's client

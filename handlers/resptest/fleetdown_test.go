@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,14 +14,14 @@ import (
 )
 
 // fleetService is a service over real fake servers whose prober has the
-// timeout, probing concurrency instances at once; now nil is the wall
-// clock. The prober it returns records every probe's duration.
-func fleetService(t *testing.T, timeout time.Duration, concurrency int, now func() time.Time, instances ...handlers.Instance) (*handlers.Service, *timedProber) {
+// timeout, probing concurrency instances at once. The prober it returns
+// records every probe's duration.
+func fleetService(t *testing.T, timeout time.Duration, concurrency int, instances ...handlers.Instance) (*handlers.Service, *timedProber) {
 	t.Helper()
 	p := probe.New(timeout, nil)
 	t.Cleanup(func() { _ = p.Close() })
 	timed := &timedProber{Prober: p, took: map[string][]time.Duration{}}
-	svc := handlers.NewService(instances, timed, nil, concurrency, now)
+	svc := handlers.NewService(instances, timed, nil, concurrency, nil)
 	svc.SetProbeTimeout(timeout)
 	return svc, timed
 }
@@ -57,14 +56,14 @@ func byName(reports []*handlers.Report) map[string]*handlers.Report {
 	return out
 }
 
-// A blackholed instance whose probe timed out the sweep before holds a
-// worker for the short timeout, not the whole one; time allowing, the
-// failure is then confirmed with the whole timeout.
-func TestFleetDownInstanceCostsTheShortTimeout(t *testing.T) {
+// A blackholed instance whose probe timed out the sweep before costs one
+// short probe, not the whole timeout: it is reported unreachable, marked
+// unconfirmed, and says so.
+func TestFleetTimedOutInstanceCostsTheShortTimeout(t *testing.T) {
 	const timeout = 2 * time.Second
 	hole := start(t, resptest.Blackhole, "", 0)
 	good := start(t, resptest.Healthy, "", 0)
-	svc, timed := fleetService(t, timeout, 1, nil, instance("a-hole", hole.Addr), instance("b-good", good.Addr))
+	svc, timed := fleetService(t, timeout, 1, instance("a-hole", hole.Addr), instance("b-good", good.Addr))
 
 	reports, err := svc.Fleet(context.Background(), "", map[string]bool{"a-hole": true})
 	if err != nil {
@@ -74,73 +73,41 @@ func TestFleetDownInstanceCostsTheShortTimeout(t *testing.T) {
 	if r["b-good"].Failed() {
 		t.Fatalf("b-good failed: %v", r["b-good"].Error)
 	}
-	hr := r["a-hole"]
-	if !hr.Failed() || hr.Error.Class != handlers.ClassTimeout || hr.Error.Unconfirmed {
-		t.Fatalf("a-hole: %+v, want a confirmed timeout", hr.Error)
-	}
 	short := handlers.ShortTimeout(timeout)
-	took := timed.probes("a-hole")
-	if len(took) != 2 || took[0] < short-50*time.Millisecond || took[0] > short+500*time.Millisecond || took[1] < timeout-50*time.Millisecond {
-		t.Errorf("a-hole's probes took %v, want the short timeout %v, then the whole one %v", took, short, timeout)
+	hr := r["a-hole"]
+	if !hr.Failed() || hr.Error.Class != handlers.ClassTimeout || !hr.Error.Unconfirmed || !strings.Contains(hr.Error.Message, "short timeout of "+short.String()) {
+		t.Fatalf("a-hole: %+v, want an unconfirmed timeout that says so", hr.Error)
+	}
+	if f, ok := hr.Finding("unreachable"); !ok || !strings.Contains(fmt.Sprint(f.Evidence), "the next sweep waits the whole timeout") {
+		t.Errorf("a-hole: the unreachable finding does not say it is unconfirmed: %+v", hr.Findings)
+	}
+	if took := timed.probes("a-hole"); len(took) != 1 || took[0] < short-50*time.Millisecond || took[0] > short+500*time.Millisecond {
+		t.Errorf("a-hole's probes took %v, want one of the short timeout %v (the whole one is %v)", took, short, timeout)
 	}
 }
 
-// An instance that was down and answers slowly now (slower than the short
-// timeout, within the whole one) is reported reachable: the short probe's
-// timeout is confirmed with the whole timeout, which it answers.
-func TestFleetSlowInstanceThatWasDownIsReachable(t *testing.T) {
+// An instance that timed out and now answers slowly (slower than the
+// short timeout, within the whole one) is unreachable, unconfirmed, for
+// one fleet probe only: the next, without it among the timed out (as the
+// sweep passes them), gives it the whole timeout, which it answers.
+func TestFleetSlowInstanceIsUnreachableOnceAtMost(t *testing.T) {
 	const timeout = 2 * time.Second
 	slow := start(t, resptest.Slow, "", 300*time.Millisecond)
-	svc, _ := fleetService(t, timeout, 4, nil, instance("slow", slow.Addr))
+	svc, _ := fleetService(t, timeout, 4, instance("slow", slow.Addr))
 
 	reports, err := svc.Fleet(context.Background(), "", map[string]bool{"slow": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := reports[0]; r.Failed() || r.Has("unreachable") {
-		t.Fatalf("slow instance reported unreachable: %+v", r.Error)
+	if r := reports[0]; !r.Failed() || !r.Error.Unconfirmed {
+		t.Fatalf("slow instance after a timeout: %+v, want an unconfirmed timeout", r.Error)
 	}
-	// Reachable the sweep before, it gets the whole timeout at once.
 	reports, err = svc.Fleet(context.Background(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := reports[0]; r.Failed() {
-		t.Fatalf("slow instance reported unreachable: %+v", r.Error)
-	}
-}
-
-// When no time is left to confirm (the short failures come later than
-// ConfirmWithin, on a clock that jumps past it after the start), a short
-// failure stays unreachable, marked unconfirmed, and says so; it is
-// probed once.
-func TestFleetUnconfirmedWhenNoTimeIsLeft(t *testing.T) {
-	const timeout = 2 * time.Second
-	short := handlers.ShortTimeout(timeout)
-	hole := start(t, resptest.Blackhole, "", 0)
-	var calls atomic.Int64
-	now := func() time.Time {
-		if calls.Add(1) == 1 { // the start
-			return time.Now()
-		}
-		return time.Now().Add(handlers.ConfirmWithin + time.Second)
-	}
-	svc, timed := fleetService(t, timeout, 2, now, instance("hole-1", hole.Addr), instance("hole-2", hole.Addr))
-
-	reports, err := svc.Fleet(context.Background(), "", map[string]bool{"hole-1": true, "hole-2": true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range reports {
-		if !r.Failed() || r.Error.Class != handlers.ClassTimeout || !r.Error.Unconfirmed || !strings.Contains(r.Error.Message, "short first timeout of "+short.String()) {
-			t.Errorf("%s: %+v, want an unconfirmed timeout that says so", r.Instance, r.Error)
-		}
-		if f, ok := r.Finding("unreachable"); !ok || !strings.Contains(fmt.Sprint(f.Evidence), "not confirmed") {
-			t.Errorf("%s: the unreachable finding does not say it is unconfirmed: %+v", r.Instance, r.Findings)
-		}
-		if took := timed.probes(r.Instance); len(took) != 1 || took[0] > short+500*time.Millisecond {
-			t.Errorf("%s: probes took %v, want one short one (%v)", r.Instance, took, short)
-		}
+	if r := reports[0]; r.Failed() || r.Has("unreachable") {
+		t.Fatalf("slow instance with the whole timeout reported unreachable: %+v", r.Error)
 	}
 }
 
@@ -186,7 +153,7 @@ func TestFleetGrowsBesideBlockedWorkers(t *testing.T) {
 	for i := range 10 {
 		instances = append(instances, instance(fmt.Sprintf("good-%d", i), good.Addr))
 	}
-	svc, _ := fleetService(t, timeout, 2, nil, instances...)
+	svc, _ := fleetService(t, timeout, 2, instances...)
 
 	began := time.Now()
 	reports, err := svc.Fleet(context.Background(), "", nil)
