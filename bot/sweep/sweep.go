@@ -373,9 +373,18 @@ func (s *Sweeper) judge(o observation) judgement {
 		r := p.report
 		seen := map[string]bool{}
 		holding := holding(r, p.inst, o.alerts)
+		// A short probe's timeout (unconfirmed) holds the instance's
+		// unreachable alert where it is: it was unreachable by a whole
+		// probe the sweep before, and the next sweep's whole probe says
+		// whether it still is. Counted, it could fire a pending alert
+		// that the whole timeout would have cleared.
+		hold := r.Failed() && r.Error.Unconfirmed
 		for _, f := range r.Findings {
 			if j.storm && f.ID == "unreachable" {
 				continue // one fleet summary instead of an alert per instance
+			}
+			if hold && f.ID == "unreachable" {
+				continue
 			}
 			// Info findings are context for a diagnosis, not pages.
 			if f.Severity < handlers.SeverityWarning {
@@ -387,7 +396,7 @@ func (s *Sweeper) judge(o observation) judgement {
 		}
 		for _, a := range o.alerts {
 			id := a.Finding
-			if a.Instance != r.Instance || seen[id] || (j.storm && id == "unreachable") {
+			if a.Instance != r.Instance || seen[id] || (j.storm && id == "unreachable") || (hold && id == "unreachable") {
 				continue
 			}
 			// An unreachable instance tells nothing about its other

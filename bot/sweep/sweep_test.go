@@ -841,3 +841,22 @@ func TestClearingThresholds(t *testing.T) {
 		t.Errorf("clearing thresholds: frag %v, maxmemory %v, rss %v", c.FragWarning, c.MaxmemoryWarning, c.RSSLimitCritical)
 	}
 }
+
+// A short probe's timeout neither fires nor clears the unreachable alert:
+// pending after a whole timeout, it stays pending through an unconfirmed
+// failure that comes later than the alert's For (2 minutes), and fires
+// only when a whole probe times out again.
+func TestUnconfirmedFailureHoldsTheUnreachableAlert(t *testing.T) {
+	h := newHarness(t, "cache-1")
+	h.prober.fail("cache-1", handlers.ClassTimeout)
+	fleet := &recordingFleet{Service: h.fleet.(*handlers.Service)}
+	h.sweeper = h.newSweeper(fleet, h.leader)
+	wantCalls(t, "first timeout", h.sweepAfter(0))
+	fleet.unconfirm = map[string]bool{"cache-1": true}
+	wantCalls(t, "a short probe's timeout 3 minutes later", h.sweepAfter(3*time.Minute))
+	if a := h.alert("cache-1", "unreachable"); a.State != alerts.StatePending {
+		t.Fatalf("after the short probe's timeout: %+v, want still pending", a)
+	}
+	fleet.unconfirm = nil
+	wantCalls(t, "a whole probe's timeout", h.sweepAfter(time.Minute), "post")
+}
