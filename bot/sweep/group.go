@@ -36,6 +36,23 @@ type messageGroup struct{ channel, ts string }
 func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *delivered, deferred *int) ([]transition, error) {
 	ts := st.transitions
 	handled := make([]bool, len(ts))
+	// settle ends the members a group message told (err nil: they go on to
+	// save) or could not tell (they keep their previous state): cut by the
+	// deadline, they are counted deferred; else the error is logged once.
+	settle := func(members []int, err error, msg string, where ...any) {
+		for _, i := range members {
+			handled[i] = true
+			if err == nil {
+				d.transitions = append(d.transitions, ts[i])
+			}
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			*deferred += len(members)
+		case err != nil:
+			s.o.Log.WarnContext(ctx, msg, append(where, "alerts", len(members), "error", err)...)
+		}
+	}
 	fires, news := map[fireGroup][]int{}, map[messageGroup][]int{}
 	var fireOrder []fireGroup
 	var newsOrder []messageGroup
@@ -105,18 +122,7 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 			if errors.Is(err, store.ErrFenced) {
 				return nil, err
 			}
-			for _, i := range chunk {
-				handled[i] = true
-				if err == nil {
-					d.transitions = append(d.transitions, ts[i])
-				}
-			}
-			switch {
-			case err != nil && ctx.Err() != nil:
-				*deferred += len(chunk)
-			case err != nil:
-				s.o.Log.WarnContext(ctx, "group alert not delivered", "channel", k.channel, "finding", k.finding, "alerts", len(chunk), "error", err)
-			}
+			settle(chunk, err, "group alert not delivered", "channel", k.channel, "finding", k.finding)
 		}
 	}
 	for _, k := range newsOrder {
@@ -136,20 +142,9 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 		if errors.Is(err, store.ErrFenced) {
 			return nil, err
 		}
-		// Told, or left out for the next sweep; members with nothing to
-		// tell are passed on by deliverAlert either way.
-		for _, i := range told {
-			handled[i] = true
-			if err == nil {
-				d.transitions = append(d.transitions, ts[i])
-			}
-		}
-		switch {
-		case err != nil && ctx.Err() != nil:
-			*deferred += len(told)
-		case err != nil:
-			s.o.Log.WarnContext(ctx, "group alert news not delivered", "channel", k.channel, "ts", k.ts, "alerts", len(told), "error", err)
-		}
+		// Members with nothing to tell are passed on by deliverAlert
+		// either way.
+		settle(told, err, "group alert news not delivered", "channel", k.channel, "ts", k.ts)
 	}
 	var singles []transition
 	for i, t := range ts {
