@@ -54,6 +54,10 @@ type Service struct {
 	history     History
 	now         func() time.Time
 	concurrency int
+	// blockedAfter and growth pace Fleet's extra probes beside blocked
+	// ones (SetFleetGrowth).
+	blockedAfter time.Duration
+	growth       int
 	// timeout is the prober's, for Fleet's short probes
 	// (SetProbeTimeout); 0: unknown, no short probes.
 	timeout time.Duration
@@ -95,7 +99,31 @@ func NewService(instances []Instance, prober Prober, history History, concurrenc
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{instances: instances, prober: prober, history: history, now: now, concurrency: max(concurrency, 1)}
+	return &Service{instances: instances, prober: prober, history: history, now: now, concurrency: max(concurrency, 1),
+		blockedAfter: DefaultBlockedAfter, growth: DefaultFleetWorkersGrowth}
+}
+
+// SetFleetGrowth sets how Fleet adds probes beside those blocked on
+// servers that do not answer: a probe counts as blocked once it has waited
+// blockedAfter, and at most growth times the concurrency probes are in
+// flight (probe.blocked_after and probe.workers_growth). A value that is
+// not positive keeps its default.
+func (s *Service) SetFleetGrowth(blockedAfter time.Duration, growth int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if blockedAfter > 0 {
+		s.blockedAfter = blockedAfter
+	}
+	if growth > 0 {
+		s.growth = growth
+	}
+}
+
+// fleetGrowth is what SetFleetGrowth set.
+func (s *Service) fleetGrowth() (time.Duration, int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.blockedAfter, s.growth
 }
 
 // SetProbeTimeout tells the service the prober's timeout, so Fleet can
@@ -119,17 +147,19 @@ func ShortTimeout(timeout time.Duration) time.Duration {
 	return min(time.Second, timeout/4)
 }
 
-// BlockedAfter is how long a fleet probe waits on its server before it
-// counts as blocked and lets another probe start (see Service.Fleet): a Redis that answers
-// takes a few milliseconds, a blackholed or slow one the probe timeout.
-const BlockedAfter = 200 * time.Millisecond
+// DefaultBlockedAfter is how long a fleet probe waits on its server before
+// it counts as blocked and lets another probe start (see Service.Fleet;
+// probe.blocked_after): a Redis that answers takes a few milliseconds, a
+// blackholed or slow one the probe timeout.
+const DefaultBlockedAfter = 200 * time.Millisecond
 
-// FleetWorkersGrowth bounds the probes of a fleet probe in flight: at
-// most this many times probe.concurrency, those beyond it waiting on
-// servers that do not answer. In serve, a probe uses its instance's pooled
-// connection, so workers cost goroutines, not descriptors; the CLI dials
-// per probe, one descriptor per worker: 1,024 at the default 128.
-const FleetWorkersGrowth = 8
+// DefaultFleetWorkersGrowth bounds the probes of a fleet probe in flight:
+// at most this many times probe.concurrency, those beyond it waiting on
+// servers that do not answer (probe.workers_growth). In serve, a probe
+// uses its instance's pooled connection, so workers cost goroutines, not
+// descriptors; the CLI dials per probe, one descriptor per worker: 1,024
+// at the default 128.
+const DefaultFleetWorkersGrowth = 8
 
 // Instances returns the configured instances with the tag ("" for all), in
 // config order.
@@ -169,7 +199,9 @@ func (s *Service) scoped(tags []string) *Service {
 	s.mu.RLock()
 	onPanic, members, records := s.onPanic, s.members, s.records
 	s.mu.RUnlock()
-	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, timeout: s.probeTimeout(), scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
+	blockedAfter, growth := s.fleetGrowth()
+	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, blockedAfter: blockedAfter, growth: growth,
+		timeout: s.probeTimeout(), scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {
@@ -367,8 +399,7 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 // Fleet probes every instance with the tag ("" for all) concurrently and
 // returns one report each, riskiest first. It probes probe.concurrency
 // instances at once, and more while some of them keep their workers
-// waiting on servers that do not answer (BlockedAfter,
-// FleetWorkersGrowth).
+// waiting on servers that do not answer (SetFleetGrowth).
 //
 // timedOut names the instances whose probe timed out in the caller's
 // previous fleet probe (nil: none; the sweep passes its last
@@ -384,7 +415,7 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 // instance that answers within the timeout is never reported unreachable
 // two times in a row. Confirming in the same call would add a whole
 // timeout after the first pass: probes blocked on silent servers already
-// let others start (BlockedAfter), so that tail would be most of the
+// let others start (SetFleetGrowth), so that tail would be most of the
 // sweep.
 //
 // Each report keeps its probe's whole snapshot: the sweep saves it and
@@ -408,6 +439,7 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 	if t := s.probeTimeout(); t > 0 && len(timedOut) > 0 {
 		short = ShortTimeout(t)
 	}
+	blockedAfter, growth := s.fleetGrowth()
 	reports := make([]*Report, len(instances))
 	// A pool of workers over the list: a goroutine per instance waiting
 	// for a slot would cost a stack each, for nothing.
@@ -417,15 +449,15 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 	}
 	jobs := make(chan job)
 	// A worker takes one of s.concurrency tokens before its job, and
-	// gives it up once its probe has waited BlockedAfter on its server (a
+	// gives it up once its probe has waited blockedAfter on its server (a
 	// blackholed or slow instance: no CPU, no progress), so that another
 	// worker can start the next job. The CPU then works on about
-	// s.concurrency answering instances, while up to FleetWorkersGrowth
+	// s.concurrency answering instances, while up to growth
 	// times as many probes wait on silent servers: issue 18's 1,000
 	// unresponsive instances in 10,000 no longer hold the others back.
 	tokens := make(chan struct{}, s.concurrency)
 	var workers sync.WaitGroup
-	for range min(FleetWorkersGrowth*s.concurrency, len(instances)) {
+	for range min(growth*s.concurrency, len(instances)) {
 		workers.Go(func() {
 			for {
 				tokens <- struct{}{}
@@ -436,7 +468,7 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 				}
 				var once sync.Once
 				release := func() { once.Do(func() { <-tokens }) }
-				blocked := time.AfterFunc(BlockedAfter, release)
+				blocked := time.AfterFunc(blockedAfter, release)
 				r := s.fleetReport(ctx, instances[j.i], j.timeout)
 				blocked.Stop()
 				release()

@@ -54,7 +54,8 @@ type Options struct {
 	// The slow lane (lanes.go): a command still running after SlowAfter,
 	// or one about an instance that does not answer, runs there, at most
 	// SlowWorkers at once and SlowQueue waiting, so that it does not hold
-	// one of the Workers.
+	// one of the Workers (slack.slow_workers, slack.slow_queue,
+	// slack.slow_after; 0 takes the same defaults as the config).
 	SlowWorkers, SlowQueue int
 	SlowAfter              time.Duration
 	// ThreadReplies puts the continuation of a long reply in a thread under

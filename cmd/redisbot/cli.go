@@ -252,6 +252,7 @@ func (c *cli) setUp(ctx context.Context) (s *setup, code int) {
 	// primary and replicas; an entry that cannot be expanded stays, and is
 	// reported unreachable with the reason.
 	svc := handlers.NewService(nil, c.serviceProber(prober), nil, cfg.Probe.Concurrency, nil)
+	svc.SetFleetGrowth(cfg.Probe.BlockedAfter, cfg.Probe.WorkersGrowth)
 	setMembership(svc, cfg)
 	for _, err := range svc.Refresh(ctx) {
 		fmt.Fprintf(c.stderr, "redisbot: %s\n", terminal.Clean(redact.Secrets(err.Error(), cfg.Secrets()...)))

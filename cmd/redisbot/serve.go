@@ -77,6 +77,7 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	// The sweep probes the instances it found down with a short first
 	// timeout, which the service derives from the prober's.
 	svc.SetProbeTimeout(cfg.Probe.Timeout)
+	svc.SetFleetGrowth(cfg.Probe.BlockedAfter, cfg.Probe.WorkersGrowth)
 	setMembership(svc, cfg)
 	svc.SetKeyScanner(keyScanner(cfg))
 	svc.SetRecords(records.New(st))
@@ -123,6 +124,9 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 		APIURL:          cfg.Slack.APIURL,
 		Workers:         cfg.Slack.Workers,
 		Queue:           cfg.Slack.Queue,
+		SlowWorkers:     cfg.Slack.SlowWorkers,
+		SlowQueue:       cfg.Slack.SlowQueue,
+		SlowAfter:       cfg.Slack.SlowAfter,
 		ThreadReplies:   cfg.Slack.ThreadReplies,
 		ShutdownTimeout: cfg.Slack.ShutdownTimeout,
 		Logger:          log,

@@ -138,8 +138,8 @@ func TestShortProbeIsNotSharedWithAWholeOne(t *testing.T) {
 }
 
 // Probes blocked on servers that never answer do not hold the fleet
-// back: each lets another start after BlockedAfter (up to
-// FleetWorkersGrowth times the concurrency in flight), so eight
+// back: each lets another start after DefaultBlockedAfter (up to
+// DefaultFleetWorkersGrowth times the concurrency in flight), so eight
 // blackholes probed two at a time cost about one timeout, not four, and
 // every healthy instance answers.
 func TestFleetGrowsBesideBlockedWorkers(t *testing.T) {
@@ -161,9 +161,9 @@ func TestFleetGrowsBesideBlockedWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two at a time would take holes/2 timeouts; two more starting every
-	// BlockedAfter, the last blackhole starts within about holes/2 *
-	// BlockedAfter.
-	if took, most := time.Since(began), timeout+holes/2*handlers.BlockedAfter+time.Second; took > most {
+	// DefaultBlockedAfter, the last blackhole starts within about holes/2 *
+	// DefaultBlockedAfter.
+	if took, most := time.Since(began), timeout+holes/2*handlers.DefaultBlockedAfter+time.Second; took > most {
 		t.Errorf("fleet took %v, want at most %v (two workers alone: %v)", took, most, holes/2*timeout)
 	}
 	for _, r := range reports {
@@ -171,4 +171,71 @@ func TestFleetGrowsBesideBlockedWorkers(t *testing.T) {
 			t.Errorf("%s: failed %v (%+v)", r.Instance, failed, r.Error)
 		}
 	}
+}
+
+// SetFleetGrowth (probe.blocked_after, probe.workers_growth) bounds the
+// probes in flight beside blocked ones: a blocked_after longer than the
+// timeout never lets another start, and a growth of two lets twice the
+// concurrency wait on blackholes at once, never more.
+func TestFleetGrowthFollowsItsSettings(t *testing.T) {
+	const timeout, holes, concurrency = 400 * time.Millisecond, 8, 2
+	hole := start(t, resptest.Blackhole, "", 0)
+	var instances []handlers.Instance
+	for i := range holes {
+		instances = append(instances, instance(fmt.Sprintf("hole-%d", i), hole.Addr))
+	}
+	for _, c := range []struct {
+		name         string
+		blockedAfter time.Duration
+		growth       int
+		inFlight     int
+	}{
+		{"never blocked", time.Hour, handlers.DefaultFleetWorkersGrowth, concurrency},
+		{"growth 2", 20 * time.Millisecond, 2, 2 * concurrency},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := probe.New(timeout, nil)
+			t.Cleanup(func() { _ = p.Close() })
+			counting := &inFlightProber{Prober: p}
+			svc := handlers.NewService(instances, counting, nil, concurrency, nil)
+			svc.SetProbeTimeout(timeout)
+			svc.SetFleetGrowth(c.blockedAfter, c.growth)
+			began := time.Now()
+			if _, err := svc.Fleet(context.Background(), "", nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := counting.most(); got != c.inFlight {
+				t.Errorf("at most %d probes in flight, want %d", got, c.inFlight)
+			}
+			if took, least := time.Since(began), time.Duration(holes/c.inFlight)*timeout; took < least {
+				t.Errorf("fleet took %v, want at least %v with %d probes in flight", took, least, c.inFlight)
+			}
+		})
+	}
+}
+
+// inFlightProber counts the probes running at once.
+type inFlightProber struct {
+	handlers.Prober
+	mu        sync.Mutex
+	now, peak int
+}
+
+func (p *inFlightProber) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+	p.mu.Lock()
+	p.now++
+	p.peak = max(p.peak, p.now)
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.now--
+		p.mu.Unlock()
+	}()
+	return p.Prober.Probe(ctx, inst)
+}
+
+func (p *inFlightProber) most() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
 }

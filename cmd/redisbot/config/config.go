@@ -57,10 +57,19 @@ const (
 	// (docs/benchmarks.md, "Fleet sweep of 1,000 instances"). It is where
 	// a fleet probe starts: handlers.Service.Fleet adds workers beside
 	// those blocked on servers that do not answer, up to
-	// handlers.FleetWorkersGrowth times it, which took a sweep of 10,000
+	// probe.workers_growth times it, which took a sweep of 10,000
 	// instances with issue 18's faults from 17 s to about 5 s ("Sweep
 	// time with faults (#18)").
 	DefaultProbeConcurrency = 128
+	// DefaultProbeBlockedAfter and DefaultProbeWorkersGrowth are the
+	// service's own (handlers.SetFleetGrowth).
+	DefaultProbeBlockedAfter  = handlers.DefaultBlockedAfter
+	DefaultProbeWorkersGrowth = handlers.DefaultFleetWorkersGrowth
+	// maxProbeWorkersGrowth bounds probe.workers_growth: a fleet probe
+	// starts up to growth times probe.concurrency goroutines, each a probe
+	// in flight (a descriptor where the CLI dials per probe), and 64 times
+	// the default concurrency is already 8,192.
+	maxProbeWorkersGrowth = 64
 )
 
 // Defaults for the slack section.
@@ -70,6 +79,13 @@ const (
 	DefaultSlackQueue           = 256
 	DefaultSlackShutdownTimeout = 10 * time.Second
 	DefaultSlackUsergroupTTL    = 5 * time.Minute
+	// The slow lane's (bot/slackbot/lanes.go): 32 commands waiting on dead
+	// instances at once and 64 queued are more than a burst about a few
+	// dead instances needs, and bound the goroutines a burst about many
+	// can hold; 500 ms is several times a healthy probe and reply.
+	DefaultSlackSlowWorkers = 32
+	DefaultSlackSlowQueue   = 64
+	DefaultSlackSlowAfter   = 500 * time.Millisecond
 )
 
 // Defaults for the store section.
@@ -305,6 +321,16 @@ type Slack struct {
 	// UsergroupTTL is how long the members of a user group are cached
 	// (slack.usergroup_ttl, default 5m).
 	UsergroupTTL time.Duration `mapstructure:"usergroup_ttl"`
+	// SlowWorkers is how many commands waiting on instances that do not
+	// answer run at once in the slow lane, beside Workers
+	// (slack.slow_workers, default 32).
+	SlowWorkers int `mapstructure:"slow_workers"`
+	// SlowQueue is how many commands may wait for the slow lane before
+	// new ones are turned away (slack.slow_queue, default 64).
+	SlowQueue int `mapstructure:"slow_queue"`
+	// SlowAfter is how long a command runs on a worker before it moves to
+	// the slow lane (slack.slow_after, default 500ms).
+	SlowAfter time.Duration `mapstructure:"slow_after"`
 }
 
 // Access says where the Slack bot answers and who may do what. Users and
@@ -353,8 +379,16 @@ type Probe struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Concurrency is how many instances are probed at once, at first: a
 	// fleet probe adds probes beside those waiting on servers that do
-	// not answer, up to 8 times it (probe.concurrency, default 128).
+	// not answer, up to WorkersGrowth times it (probe.concurrency, default
+	// 128).
 	Concurrency int `mapstructure:"concurrency"`
+	// BlockedAfter is how long a fleet probe waits on its server before
+	// another starts beside it (probe.blocked_after, default 200ms).
+	BlockedAfter time.Duration `mapstructure:"blocked_after"`
+	// WorkersGrowth bounds a fleet probe's probes in flight to this many
+	// times Concurrency (probe.workers_growth, default 8, 1 to 64; 1:
+	// never more than Concurrency).
+	WorkersGrowth int `mapstructure:"workers_growth"`
 }
 
 // Runbooks says where runbooks come from.

@@ -39,7 +39,7 @@ func TestLoadGood(t *testing.T) {
 	}
 
 	want := &Config{
-		Probe:      Probe{Timeout: 3 * time.Second, Concurrency: 4},
+		Probe:      Probe{Timeout: 3 * time.Second, Concurrency: 4, BlockedAfter: 50 * time.Millisecond, WorkersGrowth: 2},
 		Keys:       Keys{Budget: DefaultKeysBudget, MaxDuration: DefaultKeysMaxDuration, MaxConcurrent: DefaultKeysMaxConcurrent},
 		HTTP:       HTTP{Listen: DefaultHTTPListen},
 		Runbooks:   Runbooks{Dir: filepath.Join("testdata", "runbooks")},
@@ -99,6 +99,9 @@ func TestLoadGood(t *testing.T) {
 			ThreadReplies:   false,
 			ShutdownTimeout: 30 * time.Second,
 			UsergroupTTL:    time.Minute,
+			SlowWorkers:     2,
+			SlowQueue:       3,
+			SlowAfter:       time.Second,
 		},
 		Access: Access{
 			Channels: []Channel{
@@ -263,8 +266,11 @@ func TestLoadErrors(t *testing.T) {
 			"instances[2].thresholds.rss_limit_critical: must be greater than rss_limit_warning\n" +
 			`instances[2].thresholds.swap_min_used_memory: invalid size "lots"`},
 
-		{"bad_probe.yml", "probe.timeout: must be positive\nprobe.concurrency: must be positive"},
-		{"bad_probe_types.yml", "probe.timeout: invalid duration \"2 secs\"\nprobe.concurrency: invalid integer \"many\""},
+		{"bad_probe.yml", "probe.timeout: must be positive\nprobe.concurrency: must be positive\n" +
+			"probe.blocked_after: must be positive\nprobe.workers_growth: must be between 1 and 64 (1: never more probes than probe.concurrency)"},
+		{"bad_probe_growth.yml", "probe.workers_growth: must be between 1 and 64 (1: never more probes than probe.concurrency)"},
+		{"bad_probe_types.yml", "probe.timeout: invalid duration \"2 secs\"\nprobe.concurrency: invalid integer \"many\"\n" +
+			"probe.blocked_after: invalid duration 200: add a unit, as in 2s or 500ms\nprobe.workers_growth: invalid integer \"1.5\""},
 		{"bad_probe_unit.yml", `probe.timeout: invalid duration 5: add a unit, as in 2s or 500ms`},
 		{"bad_runbooks_dir.yml", `runbooks.dir: stat testdata/no-such-runbooks: no such file or directory`},
 		{"bad_runbooks_file.yml", `runbooks.dir: testdata/secret.txt is not a directory`},
@@ -297,7 +303,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bad_slack_values.yml", "slack.workers: must be positive\n" +
 			"slack.queue: must be positive\n" +
 			"slack.shutdown_timeout: must be positive\n" +
-			"slack.usergroup_ttl: must be positive"},
+			"slack.usergroup_ttl: must be positive\n" +
+			"slack.slow_workers: must be positive\n" +
+			"slack.slow_queue: must be positive\n" +
+			"slack.slow_after: must be positive"},
 		// app_token: 123 reads back as written: it is the text "123".
 		{"bad_slack_types.yml", "slack.app_token: must start with xapp-\n" +
 			"slack.api_url: expected a string, got a list\n" +
@@ -305,7 +314,9 @@ func TestLoadErrors(t *testing.T) {
 			"slack.queue: invalid integer \"2.5\"\n" +
 			"slack.thread_replies: invalid boolean \"yes\"\n" +
 			"slack.shutdown_timeout: invalid duration 10: add a unit, as in 2s or 500ms\n" +
-			`slack.usergroup_ttl: invalid duration "5 mins"`},
+			`slack.usergroup_ttl: invalid duration "5 mins"` + "\n" +
+			"slack.slow_workers: invalid integer \"some\"\n" +
+			"slack.slow_after: invalid duration 500: add a unit, as in 2s or 500ms"},
 
 		{"bad_access_unknown_key.yml", "access.channels[0].name: unknown key\naccess.admins: unknown key"},
 		{"bad_access_channel_id.yml", "access.channels[0].id: \"general\" is not a channel id (C…, G… or D…)\n" +
@@ -543,6 +554,8 @@ func TestEnvOverrides(t *testing.T) {
 	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"REDISBOT_PROBE_TIMEOUT":                    "5s",
 		"REDISBOT_PROBE_CONCURRENCY":                "32",
+		"REDISBOT_PROBE_BLOCKED_AFTER":              "1s",
+		"REDISBOT_PROBE_WORKERS_GROWTH":             "16",
 		"REDISBOT_RUNBOOKS_DIR":                     runbooks,
 		"REDISBOT_THRESHOLDS_FRAG_WARNING":          "1.7",
 		"REDISBOT_THRESHOLDS_FRAG_MIN_USED_MEMORY":  "1gb",
@@ -556,8 +569,8 @@ func TestEnvOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if cfg.Probe.Timeout != 5*time.Second || cfg.Probe.Concurrency != 32 {
-		t.Errorf("Probe = %+v, want 5s and 32", cfg.Probe)
+	if want := (Probe{Timeout: 5 * time.Second, Concurrency: 32, BlockedAfter: time.Second, WorkersGrowth: 16}); cfg.Probe != want {
+		t.Errorf("Probe = %+v, want %+v", cfg.Probe, want)
 	}
 	if cfg.Runbooks.Dir != runbooks {
 		t.Errorf("Runbooks.Dir = %q, want %q", cfg.Runbooks.Dir, runbooks)
@@ -724,6 +737,27 @@ func TestSlackDefaults(t *testing.T) {
 	}
 }
 
+// TestProbeDefaults: an absent or empty probe section gives every
+// default, the fleet's growth beside blocked probes included.
+func TestProbeDefaults(t *testing.T) {
+	for _, doc := range []string{"", "probe:\n", "probe: {}\n"} {
+		path := filepath.Join(t.TempDir(), "config.yml")
+		if err := os.WriteFile(path, []byte(doc+"instances: [{name: a, addr: 'x:1'}]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(t.Context(), path, env(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if cfg.Probe != defaultProbe() {
+			t.Errorf("%q: Probe = %+v, want %+v", doc, cfg.Probe, defaultProbe())
+		}
+	}
+	if DefaultProbeBlockedAfter != 200*time.Millisecond || DefaultProbeWorkersGrowth != 8 {
+		t.Errorf("defaults changed: blocked_after %v, workers_growth %d; want 200ms and 8 as before the keys", DefaultProbeBlockedAfter, DefaultProbeWorkersGrowth)
+	}
+}
+
 func TestSlackEnvOverrides(t *testing.T) {
 	cfg, err := Load(t.Context(), "testdata/good.yml", env(map[string]string{
 		"SESSIONS_PASSWORD":                   "env-pw",
@@ -735,6 +769,9 @@ func TestSlackEnvOverrides(t *testing.T) {
 		"REDISBOT_SLACK_THREAD_REPLIES":       "true",
 		"REDISBOT_SLACK_SHUTDOWN_TIMEOUT":     "1m",
 		"REDISBOT_SLACK_USERGROUP_TTL":        "30s",
+		"REDISBOT_SLACK_SLOW_WORKERS":         "8",
+		"REDISBOT_SLACK_SLOW_QUEUE":           "16",
+		"REDISBOT_SLACK_SLOW_AFTER":           "250ms",
 		"REDISBOT_ACCESS_ALLOW_SELF_APPROVAL": "false", // access has no overrides
 	}))
 	if err != nil {
@@ -749,6 +786,9 @@ func TestSlackEnvOverrides(t *testing.T) {
 		ThreadReplies:   true,
 		ShutdownTimeout: time.Minute,
 		UsergroupTTL:    30 * time.Second,
+		SlowWorkers:     8,
+		SlowQueue:       16,
+		SlowAfter:       250 * time.Millisecond,
 	}
 	if cfg.Slack != want {
 		t.Errorf("Slack:\n got %+v\nwant %+v", cfg.Slack, want)
@@ -958,7 +998,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("the example's thresholds should document the defaults:\n got %+v\nwant %+v",
 			cfg.Thresholds, handlers.DefaultThresholds())
 	}
-	if cfg.Probe != (Probe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency}) {
+	if cfg.Probe != defaultProbe() {
 		t.Errorf("the example's probe section should document the defaults: %+v", cfg.Probe)
 	}
 	in, ok := cfg.Instance("cache-1")
@@ -1016,7 +1056,16 @@ func defaultSlack() Slack {
 		ThreadReplies:   true,
 		ShutdownTimeout: DefaultSlackShutdownTimeout,
 		UsergroupTTL:    DefaultSlackUsergroupTTL,
+		SlowWorkers:     DefaultSlackSlowWorkers,
+		SlowQueue:       DefaultSlackSlowQueue,
+		SlowAfter:       DefaultSlackSlowAfter,
 	}
+}
+
+// defaultProbe is the probe section with every default.
+func defaultProbe() Probe {
+	return Probe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency,
+		BlockedAfter: DefaultProbeBlockedAfter, WorkersGrowth: DefaultProbeWorkersGrowth}
 }
 
 // TestExampleDocumentsEveryKey keeps config.example.yaml in step with the

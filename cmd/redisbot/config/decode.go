@@ -46,9 +46,10 @@ type file struct {
 func defaults() file {
 	w := remedy.DefaultWatchConfig()
 	return file{
-		Probe: Probe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency},
-		Keys:  Keys{Budget: DefaultKeysBudget, MaxDuration: DefaultKeysMaxDuration, MaxConcurrent: DefaultKeysMaxConcurrent},
-		HTTP:  HTTP{Listen: DefaultHTTPListen},
+		Probe: Probe{Timeout: DefaultProbeTimeout, Concurrency: DefaultProbeConcurrency,
+			BlockedAfter: DefaultProbeBlockedAfter, WorkersGrowth: DefaultProbeWorkersGrowth},
+		Keys: Keys{Budget: DefaultKeysBudget, MaxDuration: DefaultKeysMaxDuration, MaxConcurrent: DefaultKeysMaxConcurrent},
+		HTTP: HTTP{Listen: DefaultHTTPListen},
 		Slack: slackFile{Slack: Slack{
 			APIURL:          DefaultSlackAPIURL,
 			Workers:         DefaultSlackWorkers,
@@ -56,6 +57,9 @@ func defaults() file {
 			ThreadReplies:   true,
 			ShutdownTimeout: DefaultSlackShutdownTimeout,
 			UsergroupTTL:    DefaultSlackUsergroupTTL,
+			SlowWorkers:     DefaultSlackSlowWorkers,
+			SlowQueue:       DefaultSlackSlowQueue,
+			SlowAfter:       DefaultSlackSlowAfter,
 		}},
 		Store: storeFile{
 			Path:           DefaultStorePath,

@@ -31,6 +31,9 @@ func (l *loader) slack(f slackFile) Slack {
 	l.p.check("slack.queue", s.Queue <= 0, "must be positive")
 	l.p.check("slack.shutdown_timeout", s.ShutdownTimeout <= 0, "must be positive")
 	l.p.check("slack.usergroup_ttl", s.UsergroupTTL <= 0, "must be positive")
+	l.p.check("slack.slow_workers", s.SlowWorkers <= 0, "must be positive")
+	l.p.check("slack.slow_queue", s.SlowQueue <= 0, "must be positive")
+	l.p.check("slack.slow_after", s.SlowAfter <= 0, "must be positive")
 	return s
 }
 

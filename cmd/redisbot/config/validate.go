@@ -58,6 +58,9 @@ func (l *loader) load(doc map[string]any) *Config {
 	cfg := &Config{Probe: f.Probe, HTTP: f.HTTP, Runbooks: Runbooks{Dir: l.runbooksDir(f.Runbooks.Dir)}}
 	l.p.check("probe.timeout", cfg.Probe.Timeout <= 0, "must be positive")
 	l.p.check("probe.concurrency", cfg.Probe.Concurrency <= 0, "must be positive")
+	l.p.check("probe.blocked_after", cfg.Probe.BlockedAfter <= 0, "must be positive")
+	l.p.check("probe.workers_growth", cfg.Probe.WorkersGrowth < 1 || cfg.Probe.WorkersGrowth > maxProbeWorkersGrowth,
+		fmt.Sprintf("must be between 1 and %d (1: never more probes than probe.concurrency)", maxProbeWorkersGrowth))
 	if k := "http.listen"; cfg.HTTP.Listen != "" {
 		if _, port, err := net.SplitHostPort(cfg.HTTP.Listen); err != nil {
 			l.p.addf(k, "must be host:port, as in 127.0.0.1:9121 (empty turns the endpoint off)")
