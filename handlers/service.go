@@ -61,8 +61,11 @@ type Service struct {
 	// timeout is the prober's, for Fleet's short probes
 	// (SetProbeTimeout); 0: unknown, no short probes.
 	timeout time.Duration
-	scanner KeyScanner
-	onPanic PanicHandler
+	// timedOut returns the instances the last sweep saw time out, for the
+	// fleet verb's short probes (SetTimedOut); nil: none.
+	timedOut func() map[string]bool
+	scanner  KeyScanner
+	onPanic  PanicHandler
 	// members re-reads cluster and Sentinel membership (SetMembership);
 	// nil: the list changes only through SetInstances.
 	members *membership
@@ -135,6 +138,30 @@ func (s *Service) SetProbeTimeout(d time.Duration) {
 	s.timeout = d
 }
 
+// SetTimedOut gives the fleet verb the instances whose probe timed out in
+// the last sweep (the sweep's TimedOut), which it probes with a short
+// first timeout, as the sweep does: a chat `fleet` over a fleet with dead
+// instances does not wait the whole timeout on each, and their reports
+// say the failure is unconfirmed. The service only reads the set; the
+// sweep keeps it (see sweep.Sweeper.TimedOut for why). Without it, and in
+// the CLI, every probe gets the whole timeout.
+func (s *Service) SetTimedOut(last func() map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timedOut = last
+}
+
+// lastTimedOut is what SetTimedOut's function returns now; nil without it.
+func (s *Service) lastTimedOut() map[string]bool {
+	s.mu.RLock()
+	last := s.timedOut
+	s.mu.RUnlock()
+	if last == nil {
+		return nil
+	}
+	return last()
+}
+
 // ShortTimeout is the probe timeout for an instance whose probe timed out
 // with the whole timeout in the previous sweep: a quarter of the probe
 // timeout, at most 1 s. It only has to tell "still dead" from "back": a
@@ -197,11 +224,11 @@ func (s *Service) all() []Instance {
 // one of the tags.
 func (s *Service) scoped(tags []string) *Service {
 	s.mu.RLock()
-	onPanic, members, records := s.onPanic, s.members, s.records
+	onPanic, members, records, timedOut := s.onPanic, s.members, s.records, s.timedOut
 	s.mu.RUnlock()
 	blockedAfter, growth := s.fleetGrowth()
 	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, blockedAfter: blockedAfter, growth: growth,
-		timeout: s.probeTimeout(), scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
+		timeout: s.probeTimeout(), timedOut: timedOut, scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {
@@ -403,7 +430,8 @@ func unreachableFinding(inst Instance, e *ReportError) Finding {
 //
 // timedOut names the instances whose probe timed out in the caller's
 // previous fleet probe (nil: none; the sweep passes its last
-// observation): their probe gets ShortTimeout, so that dead instances
+// observation, the fleet verb and the digest the sweep's TimedOut):
+// their probe gets ShortTimeout, so that dead instances
 // do not hold a probe for the whole timeout each. Other failures
 // (refused, protocol...) come fast with any timeout, and a short one
 // could only change their class. A short probe that times out is
@@ -477,7 +505,9 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 				}
 				if j.timeout > 0 && r.Failed() && r.Error.Class == ClassTimeout {
 					r.Error.Unconfirmed = true
-					r.Error.Message += fmt.Sprintf(" (within the short timeout of %s, as it did not answer the sweep before; the next sweep waits the whole timeout)", j.timeout)
+					// True of the sweep's own probes and of the fleet
+					// views that use the sweep's set (SetTimedOut) alike.
+					r.Error.Message += fmt.Sprintf(" (within the short timeout of %s, as it did not answer the last sweep; unconfirmed until a sweep waits the whole timeout)", j.timeout)
 					r.Findings = []Finding{unreachableFinding(instances[j.i], r.Error)}
 				}
 				reports[j.i] = r

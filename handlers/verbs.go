@@ -273,8 +273,9 @@ func fleetVerb(ctx context.Context, s *Service, cmd Command) (*Response, error) 
 		return nil, err
 	}
 	// The view shows each instance's numbers, findings and first action,
-	// never its runbooks: compact reports are enough.
-	reports, err := s.fleet(ctx, tag, nil, true)
+	// never its runbooks: compact reports are enough. The instances the
+	// last sweep saw time out get a short first probe (SetTimedOut).
+	reports, err := s.fleet(ctx, tag, s.lastTimedOut(), true)
 	if err != nil {
 		return nil, &UsageError{Verb: cmd.Verb, Msg: err.Error()}
 	}

@@ -31,6 +31,14 @@ type Alert struct {
 	// it is a field added, not changed, so records without it read as
 	// alerts with a message of their own, as they were written.
 	Group bool `json:"group,omitempty"`
+	// ErrorClass is, for an instance's unreachable alert, the class of the
+	// failed probe the last sweep that counted one saw ("timeout",
+	// "refused"...), and "" once the instance answered: a replica that
+	// takes the lease gives the instances whose alert says timeout a
+	// short first probe (see sweep's observe). Added, not changed: a
+	// record without it reads as a class not known, whose instance gets
+	// the whole timeout, as every instance did before.
+	ErrorClass handlers.ErrorClass `json:"error_class,omitempty"`
 }
 
 // UnmarshalJSON reads an alert in either encoding: today's, and the one

@@ -49,7 +49,10 @@ func (s *Sweeper) Digest(ctx context.Context, up Uploader) {
 
 func (s *Sweeper) digest(ctx context.Context, token int64, channel string, up Uploader) error {
 	now := s.o.Now()
-	reports, err := s.o.Fleet.Fleet(ctx, "", nil)
+	// The instances the last sweep saw time out get a short first probe:
+	// a digest of a fleet with dead instances does not wait the whole
+	// timeout on each, and their reports say unconfirmed.
+	reports, err := s.o.Fleet.Fleet(ctx, "", s.TimedOut())
 	if err != nil {
 		return err
 	}

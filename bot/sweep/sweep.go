@@ -104,10 +104,36 @@ type Sweeper struct {
 	posted map[string]map[string]postedMessage
 	// timedOut are the instances whose probe timed out in the last
 	// sweep with the whole timeout; the next sweep probes them with a
-	// short timeout (see handlers.Service.Fleet). Only
-	// the sweep's goroutine uses it; a replica that takes the lease
-	// starts without, with whole timeouts.
+	// short timeout (see handlers.Service.Fleet). Only the sweep's
+	// goroutine uses it. It was learnt under the lease token lease: a
+	// sweep under another token (this replica has just taken the lease,
+	// or taken it back) starts again from the stored alerts
+	// (timedOutBefore).
 	timedOut map[string]bool
+	lease    int64
+	// unanswered are the instances whose probe timed out in the last
+	// sweep, short or whole, published for TimedOut; a map once
+	// published is never written.
+	unanswered atomic.Pointer[map[string]bool]
+}
+
+// TimedOut returns the instances whose probe timed out in this replica's
+// last sweep (nil before its first), for the fleet views that probe the
+// whole fleet outside the sweep (the fleet verb, the digest): they give
+// those instances a short first probe, and their reports say the failure
+// is unconfirmed. The map is shared: read it, never write it.
+//
+// The sweep keeps the set and others read a snapshot, rather than the
+// service keeping it from every fleet probe, so that what a chat command
+// saw never changes what the sweep does next: a timeout in a `fleet`
+// command would otherwise turn the next sweep's whole probe into a short
+// one, whose failure is held unconfirmed, and delay an unreachable alert
+// by a sweep. Data flows one way, sweep to view.
+func (s *Sweeper) TimedOut() map[string]bool {
+	if m := s.unanswered.Load(); m != nil {
+		return *m
+	}
+	return nil
 }
 
 // LastSweep is when this replica's last sweep finished (zero: none yet).
@@ -292,6 +318,19 @@ func (s *Sweeper) observe(ctx context.Context) (observation, error) {
 	if s.o.Refresh != nil {
 		s.o.Refresh(ctx)
 	}
+	// The alerts are read before the probes, as only sweeps write them:
+	// they say which instances to probe short after a change of leader.
+	o := observation{byKey: map[string]store.Alert{}, acks: map[string]store.Ack{}}
+	var err error
+	if o.alerts, err = s.o.Store.Alerts(ctx); err != nil {
+		return o, fmt.Errorf("read alerts: %w", err)
+	}
+	for _, a := range o.alerts {
+		o.byKey[alertKey(a.Instance, a.Finding)] = a
+	}
+	if fence, _ := store.FenceOf(ctx); s.timedOut == nil || fence.Token != s.lease {
+		s.timedOut, s.lease = timedOutBefore(o.alerts), fence.Token
+	}
 	reports, err := s.o.Fleet.Fleet(ctx, "", s.timedOut)
 	if err != nil {
 		return observation{}, err
@@ -301,24 +340,23 @@ func (s *Sweeper) observe(ctx context.Context) (observation, error) {
 	// turn unreachable by one; an unconfirmed failure is left out of
 	// timedOut, so the next sweep gives that instance the whole timeout.
 	s.timedOut = map[string]bool{}
+	unanswered := map[string]bool{}
 	for _, r := range reports {
-		if r.Failed() && r.Error.Class == handlers.ClassTimeout && !r.Error.Unconfirmed {
-			s.timedOut[r.Instance] = true
+		if r.Failed() && r.Error.Class == handlers.ClassTimeout {
+			unanswered[r.Instance] = true
+			if !r.Error.Unconfirmed {
+				s.timedOut[r.Instance] = true
+			}
 		}
 	}
-	o := observation{now: s.o.Now(), byKey: map[string]store.Alert{}, acks: map[string]store.Ack{}}
+	s.unanswered.Store(&unanswered)
+	o.now = s.o.Now()
 	instances := map[string]handlers.Instance{}
 	for _, inst := range s.o.Fleet.Instances("") {
 		instances[inst.Name] = inst
 	}
 	for _, r := range reports {
 		o.probes = append(o.probes, probe{report: r, inst: instances[r.Instance]})
-	}
-	if o.alerts, err = s.o.Store.Alerts(ctx); err != nil {
-		return o, fmt.Errorf("read alerts: %w", err)
-	}
-	for _, a := range o.alerts {
-		o.byKey[alertKey(a.Instance, a.Finding)] = a
 	}
 	if o.silences, err = s.o.Store.Silences(ctx); err != nil {
 		return o, fmt.Errorf("read silences: %w", err)
@@ -331,6 +369,28 @@ func (s *Sweeper) observe(ctx context.Context) (observation, error) {
 		o.acks[alertKey(x.Instance, x.Finding)] = x
 	}
 	return o, nil
+}
+
+// timedOutBefore is where a sweep under a new lease token starts its
+// short probes: the instances whose stored unreachable alert (pending or
+// firing) came from a probe that timed out, as the previous leader's last
+// sweeps saw them. Without it the first sweep of a replica that takes the
+// lease waited the whole timeout on every dead instance.
+//
+// Whether that last probe was short or whole is not stored, so an
+// instance whose last probe was short may get a second short one in a
+// row: a short failure holds its alert where it is (judge), the sweep
+// after gives it the whole timeout, and an instance that answers is
+// reported as any other.
+func timedOutBefore(stored []store.Alert) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range stored {
+		if a.Finding == "unreachable" && a.Instance != fleetInstance && a.ErrorClass == handlers.ClassTimeout &&
+			(a.State == alerts.StatePending || a.State == alerts.StateFiring) {
+			out[a.Instance] = true
+		}
+	}
+	return out
 }
 
 // fleetInstance and fleetFinding name the storm summary's alert: one for the whole fleet.
@@ -531,7 +591,12 @@ func stepOne(v verdict, h handling, timing alerts.Timing, now time.Time) transit
 	prev.Instance, prev.Finding = v.report.Instance, v.finding.ID
 	prev.Acked = h.ack != nil
 	next, n := alerts.Step(prev, v.obs, timing, h.silence != nil, now)
-	return transition{verdict: v, handling: h, next: record(next, v.stored), notify: n}
+	t := transition{verdict: v, handling: h, next: record(next, v.stored), notify: n}
+	if v.finding.ID == "unreachable" && v.obs.Present && v.report.Failed() {
+		// Kept for a replica that takes the lease (timedOutBefore).
+		t.next.ErrorClass = v.report.Error.Class
+	}
+	return t
 }
 
 // delivered is what was posted: the transitions whose news went out (or

@@ -244,17 +244,26 @@ func (h *harness) newSweeper(fleet sweep.Fleet, leader *sweep.Leader) *sweep.Swe
 // the lease (or finds another holder has it).
 func startLeader(t testing.TB, st *store.Store, holder string) *sweep.Leader {
 	t.Helper()
-	l := sweep.NewLeader(st, leaseName, holder, leaseTTL, discard, nil)
+	l, _ := runLeader(t, st, holder)
+	return l
+}
+
+// runLeader is startLeader with a stop that ends the Leader earlier,
+// releasing the lease as a replica that shuts down does.
+func runLeader(t testing.TB, st *store.Store, holder string) (l *sweep.Leader, stop func()) {
+	t.Helper()
+	l = sweep.NewLeader(st, leaseName, holder, leaseTTL, discard, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
 	// Run takes the lease before its first tick; waiting for it is not a
 	// timing assumption, the deadline only turns a hang into a failure.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, ok := l.Token(); ok {
-			return l
+			return l, stop
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s never became leader", holder)

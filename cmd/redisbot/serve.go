@@ -250,6 +250,9 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 			}
 		},
 	})
+	// The fleet verb probes the instances the last sweep saw time out with
+	// a short first timeout, as the sweep and the digest do.
+	svc.SetTimedOut(sw.TimedOut)
 	// Each job recovers its own panics (a sweep, a digest); recoverJobs is
 	// there for anything that does not, so no tick takes the scheduler,
 	// or the process, down.

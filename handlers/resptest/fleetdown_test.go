@@ -78,7 +78,7 @@ func TestFleetTimedOutInstanceCostsTheShortTimeout(t *testing.T) {
 	if !hr.Failed() || hr.Error.Class != handlers.ClassTimeout || !hr.Error.Unconfirmed || !strings.Contains(hr.Error.Message, "short timeout of "+short.String()) {
 		t.Fatalf("a-hole: %+v, want an unconfirmed timeout that says so", hr.Error)
 	}
-	if f, ok := hr.Finding("unreachable"); !ok || !strings.Contains(fmt.Sprint(f.Evidence), "the next sweep waits the whole timeout") {
+	if f, ok := hr.Finding("unreachable"); !ok || !strings.Contains(fmt.Sprint(f.Evidence), "unconfirmed until a sweep waits the whole timeout") {
 		t.Errorf("a-hole: the unreachable finding does not say it is unconfirmed: %+v", hr.Findings)
 	}
 	if took := timed.probes("a-hole"); len(took) != 1 || took[0] < short-50*time.Millisecond || took[0] > short+500*time.Millisecond {
