@@ -118,10 +118,12 @@ type Sweeper struct {
 }
 
 // TimedOut returns the instances whose probe timed out in this replica's
-// last sweep (nil before its first), for the fleet views that probe the
-// whole fleet outside the sweep (the fleet verb, the digest): they give
-// those instances a short first probe, and their reports say the failure
-// is unconfirmed. The map is shared: read it, never write it.
+// last sweep, for the fleet views that probe the whole fleet outside the
+// sweep (the fleet verb, the digest): they give those instances a short
+// first probe, and their reports say the failure is unconfirmed. It is nil
+// before the first sweep and while this replica does not lead: a former
+// leader's last sweep may be hours old. The map is shared: read it, never
+// write it.
 //
 // The sweep keeps the set and others read a snapshot, rather than the
 // service keeping it from every fleet probe, so that what a chat command
@@ -130,6 +132,9 @@ type Sweeper struct {
 // one, whose failure is held unconfirmed, and delay an unreachable alert
 // by a sweep. Data flows one way, sweep to view.
 func (s *Sweeper) TimedOut() map[string]bool {
+	if _, leads := s.o.Leader.Token(); !leads {
+		return nil
+	}
 	if m := s.unanswered.Load(); m != nil {
 		return *m
 	}

@@ -148,12 +148,14 @@ func TestNewLeaderProbesStoredTimeoutsShort(t *testing.T) {
 // After a sweep, the fleet verb probes the instances it saw time out with
 // the short timeout (SetTimedOut, as serve wires it), in a channel's
 // scope too, and says the failure is unconfirmed; so does the digest.
+// A replica that stopped leading shares nothing.
 func TestFleetVerbProbesShortWhatTheSweepSawTimeOut(t *testing.T) {
 	const timeout = 2 * time.Second
 	hole, healthy := fakeServer(t, resptest.Blackhole), fakeServer(t, resptest.Healthy)
 	h := bareHarness(t)
 	svc, timed := realFleet(t, timeout, h.clock.Now, map[string]string{"dead": hole.Addr, "ok": healthy.Addr})
-	h.sweeper = h.newSweeper(svc, startLeader(t, h.st, "replica-a"))
+	leader, stop := runLeader(t, h.st, "replica-a")
+	h.sweeper = h.newSweeper(svc, leader)
 	svc.SetTimedOut(h.sweeper.TimedOut)
 	if got := h.sweeper.TimedOut(); got != nil {
 		t.Errorf("TimedOut before any sweep: %v", got)
@@ -194,5 +196,11 @@ func TestFleetVerbProbesShortWhatTheSweepSawTimeOut(t *testing.T) {
 	}
 	if got := h.poster.since(); len(got) == 0 || got[0].Method != "post" {
 		t.Errorf("the digest posted %v, want its message", got)
+	}
+
+	// A replica that no longer leads has no fresh sweep to go by.
+	stop()
+	if got := h.sweeper.TimedOut(); got != nil {
+		t.Errorf("TimedOut once the lease is released: %v, want none", got)
 	}
 }
