@@ -50,6 +50,7 @@ type Metrics struct {
 	commandDuration *prometheus.HistogramVec
 	ackLatency      prometheus.Histogram
 	sweepDuration   prometheus.Histogram
+	sweepStage      *prometheus.HistogramVec
 	sweeps          prometheus.Counter
 	sweepsSkipped   prometheus.Counter
 	sweepDeferred   prometheus.Counter
@@ -104,6 +105,11 @@ func New() *Metrics {
 			Help:    "Time one scheduled sweep of the fleet took.",
 			Buckets: sweepBuckets,
 		}),
+		sweepStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "sweep_stage_seconds",
+			Help:    "Time each stage of a sweep took (observe: probes and store reads; judge; deliver: Slack; save: store writes; forward: Alertmanager).",
+			Buckets: sweepBuckets,
+		}, []string{"stage"}),
 		sweeps: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "sweeps_total",
 			Help: "Scheduled sweeps completed.",
@@ -188,7 +194,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commands, m.commandDuration, m.ackLatency,
-		m.sweepDuration, m.sweeps, m.sweepsSkipped, m.sweepDeferred, m.probeErrors, m.lastSweep,
+		m.sweepDuration, m.sweepStage, m.sweeps, m.sweepsSkipped, m.sweepDeferred, m.probeErrors, m.lastSweep,
 		m.alerts, m.approvals, m.remediations,
 		m.slackErrors, m.slackRateLimit, m.storeErrors, m.panics,
 		m.leader, m.fenced, m.dedupeLocal, m.fleet,
@@ -240,6 +246,14 @@ func (m *Metrics) Sweep(d time.Duration, probeErrors map[string]int) {
 		}
 	}
 	m.lastSweep.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// SweepStage records how long one stage of a sweep took.
+func (m *Metrics) SweepStage(stage string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.sweepStage.WithLabelValues(stage).Observe(d.Seconds())
 }
 
 // SweepSkipped counts a sweep tick skipped because the previous sweep was

@@ -241,7 +241,10 @@ func (s *Sweeper) Tick(ctx context.Context) {
 	}
 	s.last.Store(end.UnixNano())
 	s.o.Metrics.Sweep(s.o.Now().Sub(start), done.probeErrors)
-	s.o.Log.InfoContext(ctx, "sweep done", "duration", s.o.Now().Sub(start), "instances", done.instances)
+	for _, st := range done.stages {
+		s.o.Metrics.SweepStage(st.name, st.took)
+	}
+	s.o.Log.InfoContext(ctx, "sweep done", "duration", s.o.Now().Sub(start), "instances", done.instances, "stages", done.stagesText())
 }
 
 // A sweep is a chain of small stages, each with one input and one output,
@@ -252,19 +255,26 @@ func (s *Sweeper) Tick(ctx context.Context) {
 // Only observe reads the store and only save writes it.
 func (s *Sweeper) sweep(ctx context.Context, token int64) (swept, error) {
 	began := s.o.Now()
+	done := swept{lapped: began}
 	seen, err := s.observe(ctx)
+	done.lap("observe", s.o.Now())
 	if err != nil {
-		return swept{}, err
+		return done, err
 	}
-	done := swept{instances: len(seen.probes), probeErrors: seen.probeErrors()}
-	delivered, err := s.deliver(ctx, token, s.step(s.judge(seen)), s.deliverBudget(s.o.Now().Sub(began)))
+	done.instances, done.probeErrors = len(seen.probes), seen.probeErrors()
+	steps := s.step(s.judge(seen))
+	done.lap("judge", s.o.Now())
+	delivered, err := s.deliver(ctx, token, steps, s.deliverBudget(s.o.Now().Sub(began)))
+	done.lap("deliver", s.o.Now())
 	// What was delivered is saved even when a later delivery failed, so
 	// a posted message keeps its record.
 	saved, serr := s.save(ctx, delivered)
+	done.lap("save", s.o.Now())
 	if err = errors.Join(err, serr); err != nil {
 		return done, err
 	}
 	s.forward(ctx, saved, seen.now)
+	done.lap("forward", s.o.Now())
 	return done, nil
 }
 
@@ -285,6 +295,33 @@ func (s *Sweeper) deliverBudget(elapsed time.Duration) time.Duration {
 type swept struct {
 	instances   int
 	probeErrors map[string]int
+	// stages are the stages that ran, in order, with how long each took:
+	// a sweep that overruns its interval says where the time went.
+	stages []stage
+	lapped time.Time // when the running stage began
+}
+
+type stage struct {
+	name string
+	took time.Duration
+}
+
+// lap ends the stage name, begun at the last lap, at now.
+func (w *swept) lap(name string, now time.Time) {
+	w.stages = append(w.stages, stage{name, now.Sub(w.lapped)})
+	w.lapped = now
+}
+
+// stagesText is the stages for the log: "observe=1.2s judge=3ms ...".
+func (w swept) stagesText() string {
+	var b strings.Builder
+	for i, st := range w.stages {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", st.name, st.took.Round(time.Millisecond))
+	}
+	return b.String()
 }
 
 // probe is one instance's report beside its configuration.

@@ -103,7 +103,8 @@ func run(configs []string, concurrency int, timeout time.Duration, sweeps int) e
 	if s, ok := any(svc).(interface{ SetProbeTimeout(time.Duration) }); ok {
 		s.SetProbeTimeout(timeout)
 	}
-	log := slog.New(slog.DiscardHandler)
+	stages := &stagesHandler{}
+	log := slog.New(stages)
 	leader := sweep.NewLeader(st, "scheduler", "bench", time.Minute, log, nil)
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -124,8 +125,8 @@ func run(configs []string, concurrency int, timeout time.Duration, sweeps int) e
 		sw.Tick(ctx)
 		tick := time.Since(began)
 		probes, failed, last := timed.result()
-		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s\n",
-			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed)
+		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s, stages %s\n",
+			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed, stages.last())
 	}
 	return nil
 }
@@ -180,6 +181,43 @@ func (t *timedProber) result() (int64, string, time.Time) {
 		parts = []string{"none"}
 	}
 	return t.probes.Load(), strings.Join(parts, " "), t.last
+}
+
+// stagesHandler keeps the stages of the last "sweep done" log line (code
+// that logs none, the baseline's, shows "-") and drops every other record.
+type stagesHandler struct {
+	mu     sync.Mutex
+	stages string
+}
+
+func (h *stagesHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *stagesHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *stagesHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h *stagesHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "sweep done" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "stages" {
+			h.mu.Lock()
+			h.stages = a.Value.String()
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *stagesHandler) last() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stages == "" {
+		return "-"
+	}
+	s := h.stages
+	h.stages = ""
+	return s
 }
 
 // countingPoster stands in for Slack, answering at once.
