@@ -52,6 +52,10 @@ type snapshotRecord struct {
 	Snapshot *handlers.Snapshot `json:"snapshot,omitempty"`
 	// Deflated is the snapshot's JSON, compressed with DEFLATE.
 	Deflated []byte `json:"snapshot_deflate,omitempty"`
+	// ProbedAt is the snapshot's, outside it: a write that must not
+	// replace a newer snapshot (persistWrite) reads it without inflating
+	// the snapshot. Zero in records of older versions.
+	ProbedAt time.Time `json:"probed_at,omitzero"`
 }
 
 // maxSnapshotJSON bounds what a deflated snapshot may inflate to: a probe
@@ -59,23 +63,50 @@ type snapshotRecord struct {
 // must not take the bot's memory.
 const maxSnapshotJSON = 8 << 20
 
+// deflaters are reused: a flate.Writer allocates about 1 MB of tables
+// whatever it compresses, and a new one per snapshot made a sweep of
+// 1,000 instances allocate 1.25 GB and spend most of its save stage
+// zeroing memory (BenchmarkRecordSweep1000).
+var deflaters = sync.Pool{New: func() any {
+	zw, err := flate.NewWriter(nil, flate.BestSpeed)
+	if err != nil {
+		panic(err) // only for an invalid level
+	}
+	return zw
+}}
+
 func encodeSnapshot(snap *handlers.Snapshot) ([]byte, error) {
 	js, err := json.Marshal(snap)
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	zw, err := flate.NewWriter(&buf, flate.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
+	zw := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(zw)
+	zw.Reset(&buf)
 	if _, err := zw.Write(js); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(snapshotRecord{Schema: SchemaVersion, Deflated: buf.Bytes()})
+	return json.Marshal(snapshotRecord{Schema: SchemaVersion, Deflated: buf.Bytes(), ProbedAt: snap.ProbedAt})
+}
+
+// recordProbedAt is when the snapshot of a record was probed, read from
+// its envelope when it says, else from the snapshot.
+func recordProbedAt(key string, b []byte) (time.Time, error) {
+	var env struct {
+		ProbedAt time.Time `json:"probed_at"`
+	}
+	if err := decodeRecord(kindSnapshots, key, b, &env); err == nil && !env.ProbedAt.IsZero() {
+		return env.ProbedAt, nil
+	}
+	snap, err := decodeSnapshot(key, b)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return snap.ProbedAt, nil
 }
 
 // decodeSnapshot reads a snapshot record of any version.
@@ -126,9 +157,9 @@ func (p process) restartedSince(cur process) bool {
 
 // latest is what the store holds in memory of one instance.
 type latest struct {
-	// rec is the newest snapshot recorded, encoded, probed at at; nil
-	// when only the persisted one is known.
-	rec []byte
+	// packed is the newest snapshot recorded (packSnapshot), probed at
+	// at; nil when only the persisted one is known.
+	packed []byte
 	at  time.Time
 	// persisted is the process of the snapshot in the backend, probed at
 	// persistedAt (zero: unknown).
@@ -158,7 +189,7 @@ func (c *latestCache) entry(instance string) *latest {
 // PutSnapshot writes snap as the last snapshot of its instance, unless
 // the store holds a newer one.
 func (s *Store) PutSnapshot(ctx context.Context, snap *handlers.Snapshot) error {
-	w, rec, err := snapshotWrite(snap)
+	w, err := snapshotWrite(snap)
 	if err != nil {
 		return err
 	}
@@ -169,26 +200,31 @@ func (s *Store) PutSnapshot(ctx context.Context, snap *handlers.Snapshot) error 
 	defer s.latest.mu.Unlock()
 	l := s.latest.entry(snap.Instance)
 	if !snap.ProbedAt.Before(l.at) {
-		l.rec, l.at = rec, snap.ProbedAt
+		l.packed, l.at = packSnapshot(snap), snap.ProbedAt
 	}
 	l.markPersisted(snap)
 	return nil
 }
 
-// snapshotWrite is the write of one snapshot and its encoding.
-func snapshotWrite(snap *handlers.Snapshot) (pendingWrite, []byte, error) {
+// snapshotKey is the store's key of snap, or why it has none.
+func snapshotKey(snap *handlers.Snapshot) (string, error) {
 	if snap == nil {
-		return pendingWrite{}, nil, fmt.Errorf("store: put snapshot: nil snapshot")
+		return "", fmt.Errorf("store: put snapshot: nil snapshot")
 	}
-	key, err := joinKey("snapshot", snap.Instance)
+	return joinKey("snapshot", snap.Instance)
+}
+
+// snapshotWrite is the write of one snapshot.
+func snapshotWrite(snap *handlers.Snapshot) (pendingWrite, error) {
+	key, err := snapshotKey(snap)
 	if err != nil {
-		return pendingWrite{}, nil, err
+		return pendingWrite{}, err
 	}
 	rec, err := encodeSnapshot(snap)
 	if err != nil {
-		return pendingWrite{}, nil, fmt.Errorf("store: %s %q: encode: %w", kindSnapshots, printable(key), err)
+		return pendingWrite{}, fmt.Errorf("store: %s %q: encode: %w", kindSnapshots, printable(key), err)
 	}
-	return persistWrite(key, rec, snap.ProbedAt), rec, nil
+	return persistWrite(key, rec, snap.ProbedAt), nil
 }
 
 // persistWrite is a read-modify-write that keeps the stored snapshot when
@@ -198,7 +234,7 @@ func persistWrite(key string, rec []byte, at time.Time) pendingWrite {
 	return pendingWrite{
 		op: updateOp{kind: kindSnapshots, key: key, fn: func(old []byte) ([]byte, error) {
 			if old != nil {
-				if stored, err := decodeSnapshot(key, old); err == nil && stored.ProbedAt.After(at) {
+				if stored, err := recordProbedAt(key, old); err == nil && stored.After(at) {
 					return old, nil
 				}
 			}
@@ -251,18 +287,18 @@ func spread(instance string, every time.Duration) time.Duration {
 func (s *Store) Last(ctx context.Context, instance string) (*handlers.Snapshot, bool) {
 	s.latest.mu.Lock()
 	var (
-		rec []byte
-		at  time.Time
+		packed []byte
+		at     time.Time
 	)
 	if l, ok := s.latest.m[instance]; ok {
-		rec, at = l.rec, l.at
+		packed, at = l.packed, l.at
 	}
 	s.latest.mu.Unlock()
 	cached := func() (*handlers.Snapshot, bool) {
-		snap, err := decodeSnapshot(instance, rec)
+		snap, err := unpackSnapshot(packed)
 		return snap, err == nil
 	}
-	if rec != nil && s.now().Sub(at) < s.persistEvery {
+	if packed != nil && s.now().Sub(at) < s.persistEvery {
 		return cached()
 	}
 	var stored *handlers.Snapshot
@@ -271,12 +307,12 @@ func (s *Store) Last(ctx context.Context, instance string) (*handlers.Snapshot, 
 		stored, err = decodeSnapshot(instance, b)
 	}
 	if err != nil {
-		if rec != nil {
+		if packed != nil {
 			return cached()
 		}
 		return nil, false
 	}
-	if rec != nil && at.After(stored.ProbedAt) {
+	if packed != nil && at.After(stored.ProbedAt) {
 		return cached()
 	}
 	s.latest.mu.Lock()
@@ -324,10 +360,22 @@ func (s *Store) pendingSamples(instance string, xs []handlers.Point, lo, hi int6
 func (s *Store) flushLatest(ctx context.Context) error {
 	now := s.now()
 	s.latest.mu.Lock()
-	var writes []pendingWrite
+	var (
+		writes []pendingWrite
+		errs   []error
+	)
 	for instance, l := range s.latest.m {
-		if l.rec != nil && l.at.After(l.persistedAt) {
-			writes = append(writes, persistWrite(instance, l.rec, l.at))
+		if l.packed != nil && l.at.After(l.persistedAt) {
+			snap, err := unpackSnapshot(l.packed)
+			if err == nil {
+				var w pendingWrite
+				if w, err = snapshotWrite(snap); err == nil {
+					writes = append(writes, w)
+				}
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("snapshot of %q: %w", instance, err))
+			}
 		}
 		for _, x := range l.pending {
 			if w, keep, err := s.sampleWrite(instance, x, now); err == nil && keep {
@@ -337,21 +385,19 @@ func (s *Store) flushLatest(ctx context.Context) error {
 		l.pending = nil
 	}
 	s.latest.mu.Unlock()
-	if len(writes) == 0 {
-		return nil
-	}
-	ops := make([]updateOp, len(writes))
-	for i, w := range writes {
-		ops[i] = w.op
-	}
-	failed, err := s.updateMany(ctx, ops)
-	if err != nil {
-		return fmt.Errorf("store: write %d snapshots and samples kept in memory: %w", len(ops), err)
-	}
-	var errs []error
-	for i, err := range failed {
+	if len(writes) > 0 {
+		ops := make([]updateOp, len(writes))
+		for i, w := range writes {
+			ops[i] = w.op
+		}
+		failed, err := s.updateMany(ctx, ops)
 		if err != nil {
-			errs = append(errs, writes[i].fail(err))
+			return fmt.Errorf("store: write %d snapshots and samples kept in memory: %w", len(ops), err)
+		}
+		for i, err := range failed {
+			if err != nil {
+				errs = append(errs, writes[i].fail(err))
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -78,13 +78,17 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 	}
 	for i, r := range records {
 		if r.Snapshot != nil {
-			if w, rec, err := snapshotWrite(r.Snapshot); err != nil {
+			// Only a due snapshot is encoded as the record written; every
+			// one is packed for memory (packed.go).
+			if _, err := snapshotKey(r.Snapshot); err != nil {
 				recordErrs[i] = append(recordErrs[i], err)
-			} else if isDue(r.Snapshot.Instance, r.Snapshot, i) {
-				kept = append(kept, keptSnapshot{snap: r.Snapshot, rec: rec, write: len(writes)})
-				writes, owner = append(writes, w), append(owner, i)
+			} else if !isDue(r.Snapshot.Instance, r.Snapshot, i) {
+				kept = append(kept, keptSnapshot{snap: r.Snapshot, packed: packSnapshot(r.Snapshot), write: -1})
+			} else if w, err := snapshotWrite(r.Snapshot); err != nil {
+				recordErrs[i] = append(recordErrs[i], err)
 			} else {
-				kept = append(kept, keptSnapshot{snap: r.Snapshot, rec: rec, write: -1})
+				kept = append(kept, keptSnapshot{snap: r.Snapshot, packed: packSnapshot(r.Snapshot), write: len(writes)})
+				writes, owner = append(writes, w), append(owner, i)
 			}
 		}
 		x := r.Point
@@ -135,7 +139,7 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 		for _, k := range kept {
 			l := s.latest.entry(k.snap.Instance)
 			if !k.snap.ProbedAt.Before(l.at) {
-				l.rec, l.at = k.rec, k.snap.ProbedAt
+				l.packed, l.at = k.packed, k.snap.ProbedAt
 			}
 			if k.write >= 0 && failed[k.write] == nil {
 				l.markPersisted(k.snap)
@@ -168,11 +172,12 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 	return fmt.Errorf("store: record sweep of %d records: %w", len(records), errors.Join(errs...))
 }
 
-// keptSnapshot is a snapshot RecordSweep keeps, and its write, or -1.
+// keptSnapshot is a snapshot RecordSweep keeps, packed, and its write,
+// or -1.
 type keptSnapshot struct {
-	snap  *handlers.Snapshot
-	rec   []byte
-	write int
+	snap   *handlers.Snapshot
+	packed []byte
+	write  int
 }
 
 // heldSample is a sample kept in memory until its instance is written.
