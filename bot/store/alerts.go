@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -97,6 +98,77 @@ func (s *Store) PutAlert(ctx context.Context, a Alert) error {
 	}
 	a.Schema = SchemaVersion
 	return s.putJSON(ctx, kindAlerts, key, a)
+}
+
+// PutAlerts writes every alert as PutAlert does, in one batch (bbolt: one
+// transaction, so one fsync; Redis: shared round trips). A sweep that
+// changes thousands of alerts, its first over a fleet or a storm's, pays
+// for one write instead of one each: 20,000 fsyncs took most of the first
+// sweep of 10,000 instances. An alert that cannot be written is named in
+// the error and the others are still written; an error of the batch
+// itself (I/O, the fence) leaves each written or not.
+func (s *Store) PutAlerts(ctx context.Context, list []Alert) error {
+	var (
+		writes []pendingWrite
+		errs   []error
+	)
+	for _, a := range list {
+		key, err := joinKey("alert", a.Instance, a.Finding)
+		if err == nil {
+			a.Schema = SchemaVersion
+			var w pendingWrite
+			if w, err = putJSONWrite(kindAlerts, key, a); err == nil {
+				writes = append(writes, w)
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(writes) > 0 {
+		ops := make([]updateOp, len(writes))
+		for i, w := range writes {
+			ops[i] = w.op
+		}
+		failed, err := s.updateMany(ctx, ops)
+		if err != nil {
+			return fmt.Errorf("store: put %d alerts: %w", len(ops), err)
+		}
+		for i, err := range failed {
+			if err != nil {
+				errs = append(errs, writes[i].fail(err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// AlertKey names one alert.
+type AlertKey struct{ Instance, Finding string }
+
+// DeleteAlerts forgets alerts in one batch, as DeleteAlert does each; an
+// alert already gone is not an error.
+func (s *Store) DeleteAlerts(ctx context.Context, list []AlertKey) error {
+	var (
+		keys []string
+		errs []error
+	)
+	for _, k := range list {
+		key, err := joinKey("alert", k.Instance, k.Finding)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		keys = append(keys, key)
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), deleteBatch)
+		if _, err := s.b.delete(ctx, kindAlerts, keys[:n]...); err != nil {
+			return fmt.Errorf("store: delete %d alerts: %w", len(keys), err)
+		}
+		keys = keys[n:]
+	}
+	return errors.Join(errs...)
 }
 
 // Alert returns the alert for (instance, finding), or ErrNotFound.

@@ -332,6 +332,55 @@ func TestAlerts(t *testing.T) {
 	})
 }
 
+// TestAlertsInBatches writes and deletes alerts as a sweep does, many at
+// once: what a batch writes reads back as PutAlert's would, a bad key
+// fails alone, and deleting alerts already gone is not an error.
+func TestAlertsInBatches(t *testing.T) {
+	contract(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var batch []Alert
+		for i := range 1200 { // more than one delete batch
+			batch = append(batch, Alert{Alert: alerts.Alert{Instance: fmt.Sprintf("cache-%04d", i), Finding: "memory-high", State: alerts.StateFiring, Severity: handlers.SeverityWarning}, Channel: "C1"})
+		}
+		bad := Alert{Alert: alerts.Alert{Instance: "a\x00b", Finding: "x"}}
+		err := f.s.PutAlerts(ctx, append([]Alert{bad}, batch...))
+		if err == nil || !strings.Contains(err.Error(), "NUL") {
+			t.Errorf("PutAlerts with one bad key = %v, want its error", err)
+		}
+		list, err := f.s.Alerts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != len(batch) {
+			t.Fatalf("%d alerts stored, want the %d good ones", len(list), len(batch))
+		}
+		want := batch[7]
+		want.Schema = SchemaVersion
+		sameJSON(t, list[7], want)
+
+		var gone []AlertKey
+		for _, a := range batch[:1100] {
+			gone = append(gone, AlertKey{a.Instance, a.Finding})
+		}
+		gone = append(gone, AlertKey{"never-stored", "x"})
+		if err := f.s.DeleteAlerts(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.DeleteAlerts(ctx, gone[:10]); err != nil {
+			t.Errorf("deleting alerts already gone = %v, want nil", err)
+		}
+		if list, err = f.s.Alerts(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 100 || list[0].Instance != "cache-1100" {
+			t.Errorf("after the deletes: %d alerts, want the 100 from cache-1100", len(list))
+		}
+		if err := f.s.PutAlerts(ctx, nil); err != nil {
+			t.Errorf("PutAlerts of nothing = %v", err)
+		}
+	})
+}
+
 // TestAlertLegacyEncoding loads an alert as versions before typed alert
 // records wrote it: the lifecycle's times as RFC 3339 strings in "fields".
 func TestAlertLegacyEncoding(t *testing.T) {

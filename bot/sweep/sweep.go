@@ -787,7 +787,14 @@ func (s *Sweeper) save(ctx context.Context, d delivered) ([]store.Alert, error) 
 			return nil, err
 		}
 	}
+	// The alerts are written in one batch, the deletes in another: a
+	// sweep may change thousands (its first, a storm).
 	after := maps.Clone(d.byKey)
+	var (
+		puts      []store.Alert
+		gone      []store.AlertKey
+		goneFleet bool
+	)
 	for _, t := range d.transitions {
 		key := alertKey(t.report.Instance, t.finding.ID)
 		switch {
@@ -795,21 +802,27 @@ func (s *Sweeper) save(ctx context.Context, d delivered) ([]store.Alert, error) 
 			// A group member whose new episode never fired is gone too:
 			// its group message already shows it resolved.
 			delete(after, key)
-			if t.stored.Instance == "" {
-				continue
-			}
-			err := s.o.Store.DeleteAlert(ctx, t.report.Instance, t.finding.ID)
-			if errors.Is(err, store.ErrFenced) || (err != nil && t.report.Instance == fleetInstance) {
-				return nil, err
+			if t.stored.Instance != "" {
+				gone = append(gone, store.AlertKey{Instance: t.report.Instance, Finding: t.finding.ID})
+				goneFleet = goneFleet || t.report.Instance == fleetInstance
 			}
 		case sameAlert(t.next, t.stored):
 			// Most alerts do not change between sweeps: skip the write.
 		default:
-			if err := s.o.Store.PutAlert(ctx, t.next); err != nil {
-				return nil, err
-			}
+			puts = append(puts, t.next)
 			after[key] = t.next
 		}
+	}
+	if err := s.o.Store.PutAlerts(ctx, puts); err != nil {
+		return nil, err
+	}
+	if err := s.o.Store.DeleteAlerts(ctx, gone); err != nil {
+		// A member left behind is deleted by a later sweep; the storm
+		// summary left behind would stay firing, so that one stops.
+		if errors.Is(err, store.ErrFenced) || goneFleet {
+			return nil, err
+		}
+		s.o.Log.WarnContext(ctx, "delete resolved alerts", "alerts", len(gone), "error", err)
 	}
 	for _, x := range d.expired {
 		if err := s.o.Store.DeleteSilence(ctx, x.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
