@@ -336,11 +336,15 @@ type observation struct {
 	now    time.Time
 	probes []probe
 	// alerts are the stored alerts in the store's order (instance, then
-	// finding); byKey indexes them by alertKey.
-	alerts   []store.Alert
-	byKey    map[string]store.Alert
-	silences []store.Silence
-	acks     map[string]store.Ack
+	// finding); byKey indexes them by alertKey, and byInstance by
+	// instance: judging one instance must not read
+	// every alert of the fleet (20,000 alerts times 10,000 instances was
+	// most of a sweep).
+	alerts     []store.Alert
+	byKey      map[string]store.Alert
+	byInstance map[string][]store.Alert
+	silences   []store.Silence
+	acks       map[string]store.Ack
 }
 
 func (o observation) probeErrors() map[string]int {
@@ -362,13 +366,14 @@ func (s *Sweeper) observe(ctx context.Context) (observation, error) {
 	}
 	// The alerts are read before the probes, as only sweeps write them:
 	// they say which instances to probe short after a change of leader.
-	o := observation{byKey: map[string]store.Alert{}, acks: map[string]store.Ack{}}
+	o := observation{byKey: map[string]store.Alert{}, byInstance: map[string][]store.Alert{}, acks: map[string]store.Ack{}}
 	var err error
 	if o.alerts, err = s.o.Store.Alerts(ctx); err != nil {
 		return o, fmt.Errorf("read alerts: %w", err)
 	}
 	for _, a := range o.alerts {
 		o.byKey[alertKey(a.Instance, a.Finding)] = a
+		o.byInstance[a.Instance] = append(o.byInstance[a.Instance], a)
 	}
 	if fence, _ := store.FenceOf(ctx); s.timedOut == nil || fence.Token != s.lease {
 		s.timedOut, s.lease = timedOutBefore(o.alerts), fence.Token
@@ -474,7 +479,8 @@ func (s *Sweeper) judge(o observation) judgement {
 	for _, p := range o.probes {
 		r := p.report
 		seen := map[string]bool{}
-		holding := holding(r, p.inst, o.alerts)
+		stored := o.byInstance[r.Instance]
+		holding := holding(r, p.inst, stored)
 		// A short probe's timeout (unconfirmed) holds the instance's
 		// unreachable alert where it is: it was unreachable by a whole
 		// probe the sweep before, and the next sweep's whole probe says
@@ -496,9 +502,9 @@ func (s *Sweeper) judge(o observation) judgement {
 			j.verdicts = append(j.verdicts, verdict{probe: p, finding: f, stored: o.byKey[alertKey(r.Instance, f.ID)],
 				obs: alerts.Observation{Present: true, Severity: f.Severity, Summary: f.Summary}})
 		}
-		for _, a := range o.alerts {
+		for _, a := range stored {
 			id := a.Finding
-			if a.Instance != r.Instance || seen[id] || (j.storm && id == "unreachable") || (hold && id == "unreachable") {
+			if seen[id] || (j.storm && id == "unreachable") || (hold && id == "unreachable") {
 				continue
 			}
 			// An unreachable instance tells nothing about its other
@@ -524,14 +530,15 @@ func (s *Sweeper) judge(o observation) judgement {
 const ClearMargin = 0.05
 
 // holding returns the findings of firing alerts that are gone at the
-// firing thresholds but still present at the clearing ones.
+// firing thresholds but still present at the clearing ones; stored are
+// the instance's alerts.
 func holding(r *handlers.Report, inst handlers.Instance, stored []store.Alert) map[string]handlers.Finding {
 	if r.Snapshot == nil || r.Failed() {
 		return nil
 	}
 	firing := false
 	for _, a := range stored {
-		if a.Instance == r.Instance && a.State == alerts.StateFiring {
+		if a.State == alerts.StateFiring {
 			firing = true
 			break
 		}
