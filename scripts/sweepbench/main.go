@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,8 +45,9 @@ func main() {
 	concurrency := flag.Int("concurrency", 128, "probe.concurrency")
 	timeout := flag.Duration("timeout", 2*time.Second, "probe.timeout")
 	sweeps := flag.Int("sweeps", 3, "sweeps to run, one after the other")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the sweeps after the first (the steady state) to this file")
 	flag.Parse()
-	if err := run(strings.Split(*configs, ","), *concurrency, *timeout, *sweeps); err != nil {
+	if err := run(strings.Split(*configs, ","), *concurrency, *timeout, *sweeps, *profile); err != nil {
 		fmt.Fprintf(os.Stderr, "sweepbench: %v\n", err)
 		os.Exit(1)
 	}
@@ -80,7 +82,7 @@ func readFleet(paths []string) ([]handlers.Instance, error) {
 	return out, nil
 }
 
-func run(configs []string, concurrency int, timeout time.Duration, sweeps int) error {
+func run(configs []string, concurrency int, timeout time.Duration, sweeps int, profile string) error {
 	instances, err := readFleet(configs)
 	if err != nil {
 		return err
@@ -120,6 +122,17 @@ func run(configs []string, concurrency int, timeout time.Duration, sweeps int) e
 	sw := sweep.New(sweep.Options{Fleet: svc, Store: st, Poster: &countingPoster{}, Leader: leader,
 		ChannelFor: func([]string) string { return "C0ALERTS" }, Log: log})
 	for n := 1; n <= sweeps; n++ {
+		if n == 2 && profile != "" {
+			f, err := os.Create(profile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
 		timed.reset()
 		began := time.Now()
 		sw.Tick(ctx)
