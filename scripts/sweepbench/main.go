@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -134,14 +135,26 @@ func run(configs []string, concurrency int, timeout time.Duration, sweeps int, p
 			defer pprof.StopCPUProfile()
 		}
 		timed.reset()
+		cpu := cpuTime()
 		began := time.Now()
 		sw.Tick(ctx)
 		tick := time.Since(began)
+		cpu = cpuTime() - cpu
 		probes, failed, last := timed.result()
-		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s, stages %s\n",
-			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed, stages.last())
+		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s, cpu %.2f s, stages %s\n",
+			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed, cpu.Seconds(), stages.last())
 	}
 	return nil
+}
+
+// cpuTime is the CPU this process has used (user and system): what a
+// sweep costs the bot, apart from the fleet servers on the same machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // timedProber counts a sweep's probes and the failures of each instance's
