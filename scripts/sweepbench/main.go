@@ -141,8 +141,8 @@ func run(configs []string, concurrency int, timeout time.Duration, sweeps int, p
 		tick := time.Since(began)
 		cpu = cpuTime() - cpu
 		probes, failed, last := timed.result()
-		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s, cpu %.2f s, stages %s\n",
-			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed, cpu.Seconds(), stages.last())
+		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s, cpu %.2f s, peak rss %d MiB, stages %s\n",
+			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed, cpu.Seconds(), peakRSS()>>20, stages.last())
 	}
 	return nil
 }
@@ -155,6 +155,15 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS is the most memory this process has held, in bytes.
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss << 10 // KiB on Linux
 }
 
 // timedProber counts a sweep's probes and the failures of each instance's
