@@ -71,6 +71,32 @@ type Service struct {
 	members *membership
 	// records is the state store the store-backed verbs read; nil: none.
 	records Records
+	// slow remembers which instances kept their last fleet probe waiting
+	// (fleetOrder); shared with scoped views.
+	slow *slowSet
+}
+
+// slowSet is the instances whose last fleet probe waited at least
+// blockedAfter on its server: a slow or silent one.
+type slowSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (w *slowSet) set(name string, slow bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if slow {
+		w.m[name] = true
+	} else {
+		delete(w.m, name)
+	}
+}
+
+func (w *slowSet) has(name string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.m[name]
 }
 
 // PanicHandler hears about a panic the service recovered while probing
@@ -103,7 +129,7 @@ func NewService(instances []Instance, prober Prober, history History, concurrenc
 		now = time.Now
 	}
 	return &Service{instances: instances, prober: prober, history: history, now: now, concurrency: max(concurrency, 1),
-		blockedAfter: DefaultBlockedAfter, growth: DefaultFleetWorkersGrowth}
+		blockedAfter: DefaultBlockedAfter, growth: DefaultFleetWorkersGrowth, slow: &slowSet{m: map[string]bool{}}}
 }
 
 // SetFleetGrowth sets how Fleet adds probes beside those blocked on
@@ -228,7 +254,7 @@ func (s *Service) scoped(tags []string) *Service {
 	s.mu.RUnlock()
 	blockedAfter, growth := s.fleetGrowth()
 	view := &Service{prober: s.prober, history: s.history, now: s.now, concurrency: s.concurrency, blockedAfter: blockedAfter, growth: growth,
-		timeout: s.probeTimeout(), timedOut: timedOut, scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records}
+		timeout: s.probeTimeout(), timedOut: timedOut, scanner: s.keyScanner(), onPanic: onPanic, members: members, records: records, slow: s.slow}
 	for _, inst := range s.all() {
 		for _, tag := range tags {
 			if inst.HasTag(tag) {
@@ -474,30 +500,37 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 	type job struct {
 		i       int
 		timeout time.Duration // 0: the prober's own
+		// slow: the last probe waited blockedAfter or more on its server.
+		slow bool
 	}
 	jobs := make(chan job)
-	// A worker takes one of s.concurrency tokens before its job, and
-	// gives it up once its probe has waited blockedAfter on its server (a
-	// blackholed or slow instance: no CPU, no progress), so that another
-	// worker can start the next job. The CPU then works on about
-	// s.concurrency answering instances, while up to growth
-	// times as many probes wait on silent servers: issue 18's 1,000
-	// unresponsive instances in 10,000 no longer hold the others back.
+	// An answering probe holds one of s.concurrency tokens, and gives it
+	// up once it has waited blockedAfter on its server (a blackholed or
+	// slow instance: no CPU, no progress), so that another can start. The
+	// CPU then works on about s.concurrency answering instances, while up
+	// to growth times as many probes wait on silent servers: issue 18's
+	// 1,000 unresponsive instances in 10,000 no longer hold the others
+	// back. An instance that was slow or silent the last time (or timed
+	// out: it gets the short probe) starts first, without a token: its
+	// wait then runs beside everyone else's probes instead of adding to
+	// the end of the fleet's, and it does not hold a token for
+	// blockedAfter for nothing (1,000 such instances at 200 ms each were
+	// 1.6 s of 128 tokens).
 	tokens := make(chan struct{}, s.concurrency)
 	var workers sync.WaitGroup
 	for range min(growth*s.concurrency, len(instances)) {
 		workers.Go(func() {
-			for {
-				tokens <- struct{}{}
-				j, ok := <-jobs
-				if !ok {
-					<-tokens
-					return
+			for j := range jobs {
+				release := func() {}
+				if !j.slow {
+					tokens <- struct{}{}
+					var once sync.Once
+					release = func() { once.Do(func() { <-tokens }) }
 				}
-				var once sync.Once
-				release := func() { once.Do(func() { <-tokens }) }
 				blocked := time.AfterFunc(blockedAfter, release)
+				began := time.Now()
 				r := s.fleetReport(ctx, instances[j.i], j.timeout)
+				s.slow.set(instances[j.i].Name, time.Since(began) >= blockedAfter)
 				blocked.Stop()
 				release()
 				if compact {
@@ -514,12 +547,19 @@ func (s *Service) fleet(ctx context.Context, tag string, timedOut map[string]boo
 			}
 		})
 	}
+	var rest []job
 	for i, inst := range instances {
-		if short > 0 && timedOut[inst.Name] {
-			jobs <- job{i, short}
-			continue
+		switch {
+		case short > 0 && timedOut[inst.Name]:
+			jobs <- job{i, short, true}
+		case s.slow.has(inst.Name):
+			jobs <- job{i, 0, true}
+		default:
+			rest = append(rest, job{i, 0, false})
 		}
-		jobs <- job{i, 0}
+	}
+	for _, j := range rest {
+		jobs <- j
 	}
 	close(jobs)
 	workers.Wait()

@@ -239,3 +239,80 @@ func (p *inFlightProber) most() int {
 	defer p.mu.Unlock()
 	return p.peak
 }
+
+// An instance whose last fleet probe waited on its server starts first
+// in the next one, without a probe token: its wait runs beside the other
+// probes instead of adding to the end of the fleet's, and it does not
+// hold back the answering instances for blockedAfter.
+func TestFleetStartsSlowInstancesFirst(t *testing.T) {
+	const blockedAfter = 100 * time.Millisecond
+	slow := start(t, resptest.Slow, "", 150*time.Millisecond)
+	good := start(t, resptest.Healthy, "", 0)
+	var instances []handlers.Instance
+	for i := range 60 {
+		instances = append(instances, instance(fmt.Sprintf("good-%02d", i), good.Addr))
+	}
+	// Last in the config: one token, so before it was known to be slow it
+	// started after the 60 others, one after the other.
+	instances = append(instances, instance("slow", slow.Addr))
+	p := probe.New(5*time.Second, nil)
+	t.Cleanup(func() { _ = p.Close() })
+	rec := &startProber{Prober: p}
+	svc := handlers.NewService(instances, rec, nil, 1, nil)
+	svc.SetFleetGrowth(blockedAfter, handlers.DefaultFleetWorkersGrowth)
+
+	var slowAt [2]time.Duration
+	for round := range 2 {
+		rec.reset()
+		began := time.Now()
+		reports, err := svc.Fleet(context.Background(), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reports {
+			if r.Failed() {
+				t.Fatalf("round %d: %s failed: %+v", round, r.Instance, r.Error)
+			}
+		}
+		starts := rec.result()
+		slowAt[round] = starts["slow"].Sub(began)
+		first := time.Duration(1 << 62)
+		for name, at := range starts {
+			if name != "slow" {
+				first = min(first, at.Sub(began))
+			}
+		}
+		if round == 1 && first >= blockedAfter/2 {
+			t.Errorf("the first answering instance started %v after the fleet began: it waited for the slow probe's token", first)
+		}
+	}
+	if slowAt[1] >= blockedAfter/2 || slowAt[1] >= slowAt[0] {
+		t.Errorf("slow started %v after the fleet began the first time and %v the second: want it first the second time", slowAt[0], slowAt[1])
+	}
+}
+
+// startProber records when each probe started.
+type startProber struct {
+	handlers.Prober
+	mu     sync.Mutex
+	starts map[string]time.Time
+}
+
+func (p *startProber) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starts = map[string]time.Time{}
+}
+
+func (p *startProber) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
+	p.mu.Lock()
+	p.starts[inst.Name] = time.Now()
+	p.mu.Unlock()
+	return p.Prober.Probe(ctx, inst)
+}
+
+func (p *startProber) result() map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starts
+}
