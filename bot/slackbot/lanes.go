@@ -159,6 +159,26 @@ func (l *slowLane) saw(reports []*handlers.Report, now time.Time) {
 // lane from the start, without first holding a main worker for SlowAfter.
 func (b *Bot) Saw(reports []*handlers.Report) { b.lane.saw(reports, b.now()) }
 
+// Unanswered marks instances another replica's sweep found timing out
+// (sweep.Sweeper.Follow on a replica that does not lead) as suspect now,
+// as Saw does for this replica's own sweep; a command's probe that
+// answers clears the mark, and it lapses after suspectFor.
+func (b *Bot) Unanswered(names []string) {
+	now := b.now()
+	b.lane.mu.Lock()
+	defer b.lane.mu.Unlock()
+	for _, name := range names {
+		b.lane.timedOut[name] = now
+	}
+	// Marks that lapsed are dropped here: a follower hears names
+	// from the store, and a name no longer there would stay for good.
+	for name, at := range b.lane.timedOut {
+		if now.Sub(at) >= suspectFor {
+			delete(b.lane.timedOut, name)
+		}
+	}
+}
+
 // timeoutNote tells the user at once what is known of the instance a
 // command waits on, when a probe of it timed out lately: the answer
 // itself waits for the probe timeout.

@@ -117,3 +117,35 @@ func TestSlowLaneBounds(t *testing.T) {
 		t.Errorf("empty lane: waiting %d, or no slot to move to", n)
 	}
 }
+
+// A follower hears from the store which instances the leader's sweeps
+// found timing out (Unanswered): they are suspect from then, a probe that
+// answers clears one, and a mark that lapsed is dropped when the next
+// names come, so names no longer stored do not stay for good.
+func TestUnanswered(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := now
+	b := New(Options{Now: func() time.Time { return clock }})
+	l := b.lane
+	b.Unanswered([]string{"cache-1", "cache-2"})
+	for _, name := range []string{"cache-1", "cache-2"} {
+		if ok, at := l.suspect(name, now); !ok || !at.Equal(now) {
+			t.Errorf("%s: suspect %v since %v, want since %v", name, ok, at, now)
+		}
+	}
+	l.saw([]*handlers.Report{report("cache-2", "")}, now)
+	if ok, _ := l.suspect("cache-2", now); ok {
+		t.Error("cache-2 answered a command: still suspect")
+	}
+	clock = now.Add(suspectFor)
+	b.Unanswered([]string{"cache-3"})
+	l.mu.Lock()
+	_, kept := l.timedOut["cache-1"]
+	l.mu.Unlock()
+	if kept {
+		t.Error("cache-1's lapsed mark kept after the next names")
+	}
+	if ok, _ := l.suspect("cache-3", clock); !ok {
+		t.Error("cache-3 not suspect")
+	}
+}

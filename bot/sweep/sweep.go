@@ -115,15 +115,25 @@ type Sweeper struct {
 	// sweep, short or whole, published for TimedOut; a map once
 	// published is never written.
 	unanswered atomic.Pointer[map[string]bool]
+	// followed is what Follow last read from the store on a replica that
+	// does not lead: the leader's view, for TimedOut.
+	followed atomic.Pointer[followed]
+}
+
+// followed is a follower's copy of the leader's unanswered instances.
+type followed struct {
+	at    time.Time
+	names map[string]bool
 }
 
 // TimedOut returns the instances whose probe timed out in this replica's
 // last sweep, for the fleet views that probe the whole fleet outside the
 // sweep (the fleet verb, the digest): they give those instances a short
-// first probe, and their reports say the failure is unconfirmed. It is nil
-// before the first sweep and while this replica does not lead: a former
-// leader's last sweep may be hours old. The map is shared: read it, never
-// write it.
+// first probe, and their reports say the failure is unconfirmed. While
+// this replica does not lead, it is what Follow last read of the
+// leader's sweeps, if that is recent (followFresh); nil otherwise and
+// before the first sweep: a former leader's last sweep may be hours old.
+// The map is shared: read it, never write it.
 //
 // The sweep keeps the set and others read a snapshot, rather than the
 // service keeping it from every fleet probe, so that what a chat command
@@ -133,12 +143,46 @@ type Sweeper struct {
 // by a sweep. Data flows one way, sweep to view.
 func (s *Sweeper) TimedOut() map[string]bool {
 	if _, leads := s.o.Leader.Token(); !leads {
+		if f := s.followed.Load(); f != nil && s.o.Now().Sub(f.at) < s.followFresh() {
+			return f.names
+		}
 		return nil
 	}
 	if m := s.unanswered.Load(); m != nil {
 		return *m
 	}
 	return nil
+}
+
+// Follow is a follower's part of a tick. A replica that does not lead
+// probes no fleet, yet serves commands too: it reads from the store the
+// instances whose unreachable alert the leader's sweeps keep pending or
+// firing after a timeout (as a new leader does, timedOutBefore), so that
+// its fleet verb gives them the short probe (TimedOut) and its Slack
+// commands about them go to the slow lane from the start (the names it
+// returns; serve hands them to the bot). On the leader it does nothing and
+// returns nil: its own sweep knows better.
+func (s *Sweeper) Follow(ctx context.Context) ([]string, error) {
+	if _, leads := s.o.Leader.Token(); leads {
+		return nil, nil
+	}
+	stored, err := s.o.Store.Alerts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read alerts: %w", err)
+	}
+	names := timedOutBefore(stored)
+	s.followed.Store(&followed{at: s.o.Now(), names: names})
+	return slices.Sorted(maps.Keys(names)), nil
+}
+
+// followFresh is how long what Follow read stands for the leader's view:
+// two sweep intervals, so one missed tick does not drop it (5 minutes
+// without an interval).
+func (s *Sweeper) followFresh() time.Duration {
+	if s.o.Interval <= 0 {
+		return 5 * time.Minute
+	}
+	return 2 * s.o.Interval
 }
 
 // LastSweep is when this replica's last sweep finished (zero: none yet).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redisbot/redisbot/bot/alerts"
+	"github.com/redisbot/redisbot/bot/sweep"
 	"github.com/redisbot/redisbot/handlers"
 	"github.com/redisbot/redisbot/handlers/probe"
 	"github.com/redisbot/redisbot/handlers/resptest"
@@ -202,5 +203,59 @@ func TestFleetVerbProbesShortWhatTheSweepSawTimeOut(t *testing.T) {
 	stop()
 	if got := h.sweeper.TimedOut(); got != nil {
 		t.Errorf("TimedOut once the lease is released: %v, want none", got)
+	}
+}
+
+// A replica that does not lead reads from the store which instances the
+// leader's sweeps found timing out (Follow): its fleet verb probes them
+// with the short timeout (TimedOut), and it returns their names for the
+// bot's slow lane. What it read lapses when no tick refreshes it, and the
+// leader's Follow does nothing: its own sweep knows better.
+func TestFollowerLearnsTheLeadersTimeouts(t *testing.T) {
+	const timeout = 2 * time.Second
+	ctx := context.Background()
+	hole, healthy := fakeServer(t, resptest.Blackhole), fakeServer(t, resptest.Healthy)
+	addrs := map[string]string{"dead": hole.Addr, "ok": healthy.Addr}
+	h := bareHarness(t)
+	svc, _ := realFleet(t, timeout, h.clock.Now, addrs)
+	leader, _ := runLeader(t, h.st, "replica-a")
+	h.sweeper = h.newSweeper(svc, leader)
+	h.sweepAfter(0)
+	if names, err := h.sweeper.Follow(ctx); err != nil || names != nil {
+		t.Errorf("the leader's Follow = %v, %v; want nothing", names, err)
+	}
+
+	// replica-b has not taken the lease (replica-a holds it).
+	b := sweep.NewLeader(h.st, leaseName, "replica-b", leaseTTL, discard, nil)
+	fsvc, _ := realFleet(t, timeout, h.clock.Now, addrs)
+	follower := h.newSweeper(fsvc, b)
+	fsvc.SetTimedOut(follower.TimedOut)
+	if got := follower.TimedOut(); got != nil {
+		t.Errorf("a follower's TimedOut before Follow: %v", got)
+	}
+	names, err := follower.Follow(ctx)
+	if err != nil || fmt.Sprint(names) != "[dead]" {
+		t.Fatalf("Follow = %v, %v; want [dead]", names, err)
+	}
+	if got := fmt.Sprint(follower.TimedOut()); got != "map[dead:true]" {
+		t.Errorf("a follower's TimedOut after Follow: %s, want dead", got)
+	}
+	began := time.Now()
+	resp, err := fsvc.Handle(ctx, handlers.Command{Verb: "fleet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > timeout/2 {
+		t.Errorf("the follower's fleet took %v, want about the short timeout %v", took, handlers.ShortTimeout(timeout))
+	}
+	for _, r := range resp.Reports {
+		if r.Instance == "dead" && (!r.Failed() || !r.Error.Unconfirmed) {
+			t.Errorf("dead on the follower: %+v, want an unconfirmed timeout", r.Error)
+		}
+	}
+
+	h.clock.step(6 * time.Minute) // no tick refreshed it: past followFresh
+	if got := follower.TimedOut(); got != nil {
+		t.Errorf("a follower's TimedOut 6 minutes after Follow: %v, want none", got)
 	}
 }

@@ -257,7 +257,17 @@ func schedule(ctx context.Context, cfg *config.Config, svc *handlers.Service, st
 	// there for anything that does not, so no tick takes the scheduler,
 	// or the process, down.
 	c := cron.New(cron.WithLocation(cfg.Schedule.Location), cron.WithChain(recoverJobs(log, m)))
-	if _, err := c.AddFunc(cfg.Schedule.Sweep, func() { sw.Tick(ctx) }); err != nil {
+	if _, err := c.AddFunc(cfg.Schedule.Sweep, func() {
+		sw.Tick(ctx)
+		// A replica that does not lead learns from the store which
+		// instances the leader's sweeps found not answering.
+		names, err := sw.Follow(ctx)
+		if err != nil {
+			log.Warn("read the leader's unreachable instances", "error", err)
+			return
+		}
+		bot.Unanswered(names)
+	}); err != nil {
 		cancelLeader()
 		return nil, fmt.Errorf("schedule.sweep: %w", err)
 	}
