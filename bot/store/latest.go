@@ -160,7 +160,7 @@ type latest struct {
 	// packed is the newest snapshot recorded (packSnapshot), probed at
 	// at; nil when only the persisted one is known.
 	packed []byte
-	at  time.Time
+	at     time.Time
 	// persisted is the process of the snapshot in the backend, probed at
 	// persistedAt (zero: unknown).
 	persisted   process
