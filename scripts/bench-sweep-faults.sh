@@ -91,7 +91,7 @@ echo "fleet: $INSTANCES instances in $parts fleet servers, $want_timeout blackho
 
 # measure BINARY CONCURRENCY: SWEEPS sweeps, as table rows.
 measure() {
-	local bin=$1 c=$2 load line n tick stage failed refused timeout stages cpu rss
+	local bin=$1 c=$2 load line n tick stage failed refused timeout stages cpu rss live
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	"$work/sweepbench-$bin" -config "$config" -concurrency "$c" -timeout "$TIMEOUT" -sweeps "$SWEEPS" >"$work/out.txt"
 	while read -r line; do
@@ -100,6 +100,7 @@ measure() {
 		stage=$(sed -E 's/.*probe stage ([0-9.]+) s.*/\1/' <<<"$line")
 		failed=$(sed -E 's/.*failed ([^,]*), .*$/\1/' <<<"$line")
 		rss=$(grep -oE 'peak rss [0-9]+ MiB' <<<"$line" | cut -d' ' -f3 || true)
+		live=$(grep -oE 'live heap [0-9]+ MiB' <<<"$line" | cut -d' ' -f3 || true)
 		cpu=$(grep -oE 'cpu [0-9.]+ s' <<<"$line" | cut -d' ' -f2 || true)
 		stages=$(sed -E 's/.*, stages (.*)$/\1/' <<<"$line")
 		refused=$(grep -oE 'refused=[0-9]+' <<<"$failed" | cut -d= -f2 || true)
@@ -109,15 +110,15 @@ measure() {
 			echo "error: $bin at $c, sweep $n: failed $failed, want refused=$want_refused and timeout=$want_timeout (up to $((want_timeout + slow_total)) with slow ones)" >&2
 			exit 1
 		fi
-		echo "| $bin | $c | $n | $stage | $tick | ${cpu:--} | ${rss:--} | ${timeout:-0} | $stages | $load |"
+		echo "| $bin | $c | $n | $stage | $tick | ${cpu:--} | ${rss:--} | ${live:--} | ${timeout:-0} | $stages | $load |"
 	done <"$work/out.txt"
 }
 
 echo
 echo "serve's sweep over $INSTANCES instances with faults, probe.timeout $TIMEOUT, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'); before: $BASE"
 echo
-echo "| code | probe.concurrency | sweep | probe stage s | whole sweep s | bot CPU s | bot peak RSS MiB | timed out | stages (logged by sweep done) | load average before |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| code | probe.concurrency | sweep | probe stage s | whole sweep s | bot CPU s | bot peak RSS MiB | bot live heap MiB | timed out | stages (logged by sweep done) | load average before |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for _ in $(seq "$ROUNDS"); do
 	for c in $CONCURRENCY; do
 		measure before "$c"

@@ -8,7 +8,8 @@
 // times one after the other. Only Slack is left out: the poster counts.
 // Each sweep prints one line: the whole Tick, the probe stage (from the
 // Tick's start to the end of its last probe: observe without the store
-// reads) and the probes that failed, by class.
+// reads) and the probes that failed, by class, the bot's CPU, its peak
+// RSS and its live heap after the sweep.
 //
 // The source builds against the code before issue 18's short first
 // probes too (the benchmark's baseline): it sets the service's probe
@@ -23,6 +24,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -47,8 +50,9 @@ func main() {
 	timeout := flag.Duration("timeout", 2*time.Second, "probe.timeout")
 	sweeps := flag.Int("sweeps", 3, "sweeps to run, one after the other")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the sweeps after the first (the steady state) to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile after the last sweep (after a GC: what the bot holds between sweeps) to this file")
 	flag.Parse()
-	if err := run(strings.Split(*configs, ","), *concurrency, *timeout, *sweeps, *profile); err != nil {
+	if err := run(strings.Split(*configs, ","), *concurrency, *timeout, *sweeps, *profile, *memProfile); err != nil {
 		fmt.Fprintf(os.Stderr, "sweepbench: %v\n", err)
 		os.Exit(1)
 	}
@@ -83,7 +87,7 @@ func readFleet(paths []string) ([]handlers.Instance, error) {
 	return out, nil
 }
 
-func run(configs []string, concurrency int, timeout time.Duration, sweeps int, profile string) error {
+func run(configs []string, concurrency int, timeout time.Duration, sweeps int, profile, memProfile string) error {
 	instances, err := readFleet(configs)
 	if err != nil {
 		return err
@@ -141,10 +145,35 @@ func run(configs []string, concurrency int, timeout time.Duration, sweeps int, p
 		tick := time.Since(began)
 		cpu = cpuTime() - cpu
 		probes, failed, last := timed.result()
-		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s, cpu %.2f s, peak rss %d MiB, stages %s\n",
-			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed, cpu.Seconds(), peakRSS()>>20, stages.last())
+		peak := peakRSS()
+		fmt.Printf("sweep %d: instances %d, tick %.2f s, probe stage %.2f s, probes %d, failed %s, cpu %.2f s, peak rss %d MiB, live heap %d MiB, stages %s\n",
+			n, len(instances), tick.Seconds(), last.Sub(began).Seconds(), probes, failed, cpu.Seconds(), peak>>20, liveHeap()>>20, stages.last())
+	}
+	if memProfile != "" {
+		f, err := os.Create(memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		runtime.GC()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// liveHeap is what the heap holds after a full GC: what the bot keeps
+// between sweeps, where the peak RSS is what a sweep adds on top (up to
+// the GC goal). The GC it forces runs after the sweep's CPU is counted.
+func liveHeap() uint64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // cpuTime is the CPU this process has used (user and system): what a
