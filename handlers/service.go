@@ -72,7 +72,7 @@ type Service struct {
 	// records is the state store the store-backed verbs read; nil: none.
 	records Records
 	// slow remembers which instances kept their last fleet probe waiting
-	// (fleetOrder); shared with scoped views.
+	// (see fleet: they start first); shared with scoped views.
 	slow *slowSet
 }
 
