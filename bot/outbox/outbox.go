@@ -16,6 +16,10 @@
 //     older one, and a resolve cancels a fire that has not gone out;
 //   - bounds its queue, dropping the least urgent message first;
 //   - retries 429s, 5xx answers and network errors;
+//   - bounds every wait: a message waits at most until its Send context's
+//     deadline (MaxWait when it has none), a 429 pauses a lane for at most
+//     maxPause, a message that a pause would keep past its deadline fails
+//     at once, and Close ends every wait when the bot shuts down;
 //
 // and reports its depth, its oldest message's age, its drops and each
 // message's wait in /metrics.
@@ -118,6 +122,15 @@ var ErrQueueFull = errors.New("slack outbox full: dropped to make room for more 
 // either reached Slack.
 var ErrCancelled = errors.New("cancelled by a resolve before it was sent")
 
+// ErrRateLimited is a message that Slack's Retry-After would keep waiting
+// past its deadline: it fails at once rather than at the deadline, so the
+// one waiting for it (a person, for a reply) hears sooner.
+var ErrRateLimited = errors.New("Slack is rate-limiting these messages past this one's deadline")
+
+// ErrClosed is a message still waiting when the outbox was closed (the bot
+// shutting down).
+var ErrClosed = errors.New("slack outbox closed: the bot is shutting down")
+
 // Delivery is the outcome of one Send, known once the message was sent,
 // dropped or given up on.
 type Delivery struct {
@@ -160,9 +173,13 @@ type Options struct {
 	MaxQueue int
 	// AttemptTimeout bounds one call to Slack (default 15s).
 	AttemptTimeout time.Duration
-	Metrics        *metrics.Metrics
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// MaxWait bounds the wait of a message whose Send context has no
+	// deadline (default 10 minutes): no message waits forever, whatever
+	// its sender forgot.
+	MaxWait time.Duration
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Outbox sends to Slack; see the package comment.
@@ -175,6 +192,9 @@ type Outbox struct {
 	byKey  map[string]*item // queued items by Key
 	queued int
 	seq    uint64
+	// closing is closed by Close: it wakes the lanes waiting out a pause.
+	closing chan struct{}
+	closed  bool
 }
 
 // New returns an Outbox. Its lanes start and stop with the work queued.
@@ -194,7 +214,10 @@ func New(o Options) *Outbox {
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = 15 * time.Second
 	}
-	out := &Outbox{o: o, log: o.Logger, lanes: map[string]*lane{}, byKey: map[string]*item{}}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 10 * time.Minute
+	}
+	out := &Outbox{o: o, log: o.Logger, lanes: map[string]*lane{}, byKey: map[string]*item{}, closing: make(chan struct{})}
 	o.Metrics.OutboxQueue(out.depth)
 	return out
 }
@@ -206,7 +229,9 @@ type call func(ctx context.Context, maybeSent bool) (ts string, err error)
 
 // item is one queued Send.
 type item struct {
-	ctx    context.Context
+	ctx context.Context
+	// cancel releases the MaxWait deadline enqueue gave ctx, if any.
+	cancel context.CancelFunc
 	method string // the Slack method, for metrics and logs
 	lane   string
 	prio   Priority
@@ -282,6 +307,9 @@ func (o *Outbox) enqueue(it *item) *Delivery {
 	d := newDelivery()
 	it.deliveries = []*Delivery{d}
 	it.call = o.fenced(it.method, it.call)
+	if _, ok := it.ctx.Deadline(); !ok {
+		it.ctx, it.cancel = context.WithTimeout(it.ctx, o.o.MaxWait)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.seq++
@@ -291,8 +319,13 @@ func (o *Outbox) enqueue(it *item) *Delivery {
 }
 
 // admitLocked queues it (new, or back after a failed attempt): coalesced
-// with a queued version of its Key, within the bound.
+// with a queued version of its Key, within the bound, unless it can no
+// longer be sent.
 func (o *Outbox) admitLocked(it *item) {
+	if o.closed {
+		o.finishLocked(it, "", fmt.Errorf("%s: not sent: %w", it.method, ErrClosed), "closed")
+		return
+	}
 	if other, ok := o.byKey[it.key]; ok && it.key != "" {
 		older, newer := other, it
 		if other.version > it.version {
@@ -310,6 +343,7 @@ func (o *Outbox) admitLocked(it *item) {
 			return
 		}
 		o.o.Metrics.OutboxDropped(older.prio.String(), "replaced")
+		older.release()
 		newer.deliveries = append(older.deliveries, newer.deliveries...)
 		newer.seq = min(newer.seq, older.seq)
 		if older.queued.Before(newer.queued) {
@@ -333,6 +367,10 @@ func (o *Outbox) admitLocked(it *item) {
 		o.finishLocked(victim, "", ErrQueueFull, "queue_full")
 	}
 	l := o.laneLocked(it.lane, it.method)
+	if reason, err := o.unsendableLocked(l, it); err != nil {
+		o.finishLocked(it, "", err, reason)
+		return
+	}
 	heap.Push(&l.queue, it)
 	o.queued++
 	if it.key != "" {
@@ -376,6 +414,32 @@ func (o *Outbox) finishLocked(it *item, ts string, err error, reason string) {
 	}
 	for _, d := range it.deliveries {
 		d.finish(ts, err)
+	}
+	it.release()
+}
+
+// release frees the deadline enqueue gave the item's context.
+func (it *item) release() {
+	if it.cancel != nil {
+		it.cancel()
+	}
+}
+
+// Close ends the outbox when the bot shuts down: every message still
+// queued fails with ErrClosed, and so does every later Send. A call in
+// flight ends within AttemptTimeout and is not retried. Without it a
+// message queued behind a long pause would hold whoever waits for it
+// (shutdown waiting for a command, a command for its answer).
+func (o *Outbox) Close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.closed = true
+	close(o.closing)
+	for _, l := range o.lanes {
+		o.dropUnsendableLocked(l)
 	}
 }
 
@@ -445,7 +509,7 @@ func (o *Outbox) work(l *lane) {
 func (o *Outbox) next(l *lane) *item {
 	for {
 		o.mu.Lock()
-		o.dropExpiredLocked(l)
+		o.dropUnsendableLocked(l)
 		if len(l.queue) == 0 {
 			l.running = false
 			o.mu.Unlock()
@@ -454,14 +518,14 @@ func (o *Outbox) next(l *lane) *item {
 		pause := l.pausedUntil.Sub(o.o.Now())
 		o.mu.Unlock()
 		if pause > 0 {
-			time.Sleep(pause)
+			o.sleep(pause)
 			continue
 		}
 		if d := l.limiter.Reserve().Delay(); d > 0 {
-			time.Sleep(d)
+			o.sleep(d)
 		}
 		o.mu.Lock()
-		o.dropExpiredLocked(l)
+		o.dropUnsendableLocked(l)
 		if len(l.queue) == 0 {
 			l.running = false
 			o.mu.Unlock()
@@ -474,23 +538,60 @@ func (o *Outbox) next(l *lane) *item {
 	}
 }
 
-// dropExpiredLocked ends the items whose Send context ended while queued.
-func (o *Outbox) dropExpiredLocked(l *lane) {
+// sleep waits d or until the outbox is closed.
+func (o *Outbox) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-o.closing:
+	}
+}
+
+// dropUnsendableLocked ends the queued items of l that can no longer be
+// sent (see unsendableLocked).
+func (o *Outbox) dropUnsendableLocked(l *lane) {
 	for i := 0; i < len(l.queue); {
 		it := l.queue[i]
-		if err := it.ctx.Err(); err != nil {
+		if reason, err := o.unsendableLocked(l, it); err != nil {
 			o.removeLocked(it)
-			o.finishLocked(it, "", fmt.Errorf("%s: not sent: %w", it.method, err), "expired")
+			o.finishLocked(it, "", err, reason)
 			continue
 		}
 		i++
 	}
 }
 
+// unsendableLocked is why it, in lane l, can no longer be sent, and the
+// metric label of the reason: the outbox is closed, its Send context ended, or
+// the lane's pause outlasts its deadline (then it fails now rather than
+// at its deadline: nothing would be sent before).
+func (o *Outbox) unsendableLocked(l *lane, it *item) (reason string, err error) {
+	if o.closed {
+		return "closed", fmt.Errorf("%s: not sent: %w", it.method, ErrClosed)
+	}
+	if err := it.ctx.Err(); err != nil {
+		return "expired", fmt.Errorf("%s: not sent: %w", it.method, err)
+	}
+	if deadline, ok := it.ctx.Deadline(); ok && l.pausedUntil.After(deadline) {
+		return "rate_limited", fmt.Errorf("%s: not sent: Slack asked to wait until %s, past its deadline %s: %w",
+			it.method, l.pausedUntil.UTC().Format(time.TimeOnly), deadline.UTC().Format(time.TimeOnly), ErrRateLimited)
+	}
+	return "", nil
+}
+
 // maxAttempts bounds the attempts at an item that fail with a 5xx or a
 // network error; 429s are waited out for as long as the item's context
-// lives.
+// lives (at most MaxWait).
 const maxAttempts = 5
+
+// maxPause bounds the pause one 429 imposes on a lane. Slack's Retry-After
+// is in seconds and, for the methods the bot calls, about a minute at
+// most (https://api.slack.com/apis/rate-limits); a longer one comes from
+// a broken proxy or a fake, and honouring a Retry-After of 3600 would
+// hold every message of the lane for an hour. After maxPause the lane
+// asks again: a Slack still closed answers 429 again, one call later.
+const maxPause = 2 * time.Minute
 
 // attempt makes one call for it and queues it again when the failure is
 // worth another try.
@@ -532,7 +633,7 @@ func (o *Outbox) attempt(l *lane, it *item) {
 	case limited:
 		// The whole lane waits: Slack announced the scope closed, not
 		// just this call.
-		wait := max(rl.RetryAfter, time.Second)
+		wait := min(max(rl.RetryAfter, time.Second), maxPause)
 		l.pausedUntil = o.o.Now().Add(wait)
 		o.o.Metrics.SlackPaused(it.method)
 		o.log.WarnContext(it.ctx, "slack rate limit", "method", it.method, "lane", l.name, "retry_after", wait)
@@ -550,6 +651,9 @@ func (o *Outbox) attempt(l *lane, it *item) {
 		o.finishLocked(it, "", err, "failed")
 		return
 	}
+	// Who waits for a message the pause outlasts hears now, not at its
+	// deadline.
+	o.dropUnsendableLocked(l)
 	o.admitLocked(it)
 }
 

@@ -307,3 +307,88 @@ func TestPublishHome(t *testing.T) {
 		t.Errorf("published Home tab is not the redacted view: %s", got)
 	}
 }
+
+// A Retry-After of an hour (a broken proxy, a fake) holds no message for
+// an hour: the pause is capped (maxPause, 2 minutes), a message whose
+// deadline it outlasts fails at once with ErrRateLimited, so does one
+// sent without a deadline (it has MaxWait's), and a message in another
+// lane is not held at all.
+func TestHugeRetryAfterHoldsNoMessageForAnHour(t *testing.T) {
+	out, fake, m := newOutbox(t, outbox.Options{MaxWait: 30 * time.Second})
+	fake.RateLimit("chat.postMessage", 1, time.Hour)
+	start := time.Now()
+	first := out.Send(context.Background(), outbox.Message{Channel: "C1", Body: note("no deadline"), Priority: outbox.PriorityAlert})
+	waitRateLimited(t, fake, "chat.postMessage", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	reply := out.Send(ctx, outbox.Message{Channel: "C1", Body: note("reply"), Priority: outbox.PriorityReply})
+	soon, cancelSoon := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelSoon()
+	note1 := out.Send(soon, outbox.Message{Channel: "C1", Body: note("note"), Priority: outbox.PriorityNote})
+	other := out.Send(soon, outbox.Message{Channel: "C2", Body: note("elsewhere"), Priority: outbox.PriorityReply})
+	r := wait(t, first, note1, other)
+	for i, r := range r[:2] {
+		if !errors.Is(r.err, outbox.ErrRateLimited) || !strings.Contains(r.err.Error(), "past its deadline") {
+			t.Errorf("message %d in the paused lane: %v, want ErrRateLimited at once", i, r.err)
+		}
+	}
+	if r[2].err != nil {
+		t.Errorf("post in another channel: %v", r[2].err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the messages failed after %v: they should not wait for a pause they cannot outlive", waited)
+	}
+	// The reply's deadline (3 minutes) outlasts the capped pause: it waits.
+	select {
+	case <-reply.Done():
+		_, err := reply.Wait(ctx)
+		t.Errorf("reply with 3 minutes to go: %v, want it still queued behind the 2-minute pause", err)
+	default:
+	}
+	if got := texts(fake, "chat.postMessage"); len(got) != 1 || got[0] != "elsewhere" {
+		t.Errorf("posted %q, want only the message in the other channel", got)
+	}
+	if body := scrape(t, m); !strings.Contains(body, `redisbot_slack_outbox_dropped_total{priority="note",reason="rate_limited"} 1`) {
+		t.Errorf("/metrics lacks the rate-limited drop:\n%s", grep(body, "dropped"))
+	}
+	out.Close()
+	if _, err := reply.Wait(ctx); !errors.Is(err, outbox.ErrClosed) {
+		t.Errorf("reply after Close: %v, want ErrClosed", err)
+	}
+}
+
+// Close ends every wait at once: messages queued behind a pause fail with
+// ErrClosed, the paused lane's goroutine stops, and a later Send fails at
+// once.
+func TestCloseEndsEveryWait(t *testing.T) {
+	out, fake, _ := newOutbox(t, outbox.Options{})
+	fake.RateLimit("chat.postMessage", 1, time.Hour)
+	first := out.Send(context.Background(), outbox.Message{Channel: "C1", Body: note("paused"), Priority: outbox.PriorityAlert})
+	waitRateLimited(t, fake, "chat.postMessage", 1)
+	queued := out.Send(context.Background(), outbox.Message{Channel: "C1", Body: note("behind it"), Priority: outbox.PriorityNote})
+	start := time.Now()
+	out.Close()
+	late := out.Send(context.Background(), outbox.Message{Channel: "C2", Body: note("after close"), Priority: outbox.PriorityReply})
+	for i, r := range wait(t, first, queued, late) {
+		if !errors.Is(r.err, outbox.ErrClosed) {
+			t.Errorf("message %d: %v, want ErrClosed", i, r.err)
+		}
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("Close took %v to end the waits", waited)
+	}
+	if got := texts(fake, "chat.postMessage"); len(got) != 0 {
+		t.Errorf("posted %q after Close", got)
+	}
+}
+
+// waitRateLimited waits until fake has answered n 429s to method.
+func waitRateLimited(t *testing.T, fake *slacktest.Server, method string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); fake.RateLimited(method) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d 429s after 5s, want %d", method, fake.RateLimited(method), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

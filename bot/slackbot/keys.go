@@ -116,7 +116,11 @@ func (b *Bot) keysCommand(ctx context.Context, j job, cmd handlers.Command) erro
 		if pe, ok := handlers.AsPanic(err); ok {
 			// The scan is lost, the process is not; the user hears so.
 			b.opts.Metrics.Panicked(scanCtx, b.log.With("instance", name, "scan", scan.id, "ref", blockkit.ErrorRef(pe)), "keyscan", pe)
-			b.safely(scanCtx, "keyscan", func() { _ = b.ephemeral(context.WithoutCancel(scanCtx), j, blockkit.RenderError(pe)) })
+			b.safely(scanCtx, "keyscan", func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(scanCtx), noticeTimeout)
+				defer cancel()
+				_ = b.ephemeral(ctx, j, blockkit.RenderError(pe))
+			})
 			return
 		}
 		if err != nil {

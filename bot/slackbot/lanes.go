@@ -296,7 +296,9 @@ func (b *Bot) admit(j job, jobs chan<- job) {
 // its own since dispatch must not wait on Slack.
 func (b *Bot) refuseBusy(j job, why string) {
 	b.goSafely(context.Background(), "slack_busy_reply", func() {
-		_ = b.ephemeral(context.Background(), j, blockkit.RenderRefusal(why))
+		ctx, cancel := context.WithTimeout(context.Background(), noticeTimeout)
+		defer cancel()
+		_ = b.ephemeral(ctx, j, blockkit.RenderRefusal(why))
 	})
 }
 

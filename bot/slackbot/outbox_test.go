@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +26,18 @@ import (
 // with fakeOpts, for commands in C1 about cache-1, a real redis-server.
 func outboxBot(t *testing.T, o outbox.Options, commandTimeout time.Duration, fakeOpts ...slacktest.Option) (*slacktest.Server, *outbox.Outbox) {
 	t.Helper()
+	fake, out, stop := runOutboxBot(t, o, commandTimeout, fakeOpts...)
+	t.Cleanup(func() { stop() })
+	return fake, out
+}
+
+// runOutboxBot is outboxBot with its shutdown left to the test: stop
+// cancels Run's context and returns how long Run took to return (its
+// ShutdownTimeout is 5 s).
+func runOutboxBot(t *testing.T, o outbox.Options, commandTimeout time.Duration, fakeOpts ...slacktest.Option) (fake *slacktest.Server, out *outbox.Outbox, stop func() time.Duration) {
+	t.Helper()
 	srv := redistest.StartT(t)
-	fake := slacktest.New(t, fakeOpts...)
+	fake = slacktest.New(t, fakeOpts...)
 	lib, err := runbooks.Load("")
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +47,7 @@ func outboxBot(t *testing.T, o outbox.Options, commandTimeout time.Duration, fak
 	svc := handlers.NewService([]handlers.Instance{{Name: "cache-1", Addr: srv.Addr, Thresholds: handlers.DefaultThresholds()}}, p, nil, 4, nil)
 	api := slack.New(slacktest.BotToken, slack.OptionAppLevelToken(slacktest.AppToken), slack.OptionAPIURL(fake.APIURL()))
 	o.API = api
-	out := outbox.New(o)
+	out = outbox.New(o)
 	bot := slackbot.New(slackbot.Options{
 		Outbox: out, Socket: socketmode.New(api), Router: svc,
 		Access:   access.New(access.Rules{Channels: []access.Channel{{ID: "C1"}}}, nil, time.Minute, nil),
@@ -46,11 +57,18 @@ func outboxBot(t *testing.T, o outbox.Options, commandTimeout time.Duration, fak
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- bot.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = sync.OnceValue(func() time.Duration {
+		start := time.Now()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		return time.Since(start)
+	})
 	for fake.Connections() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	return fake, out
+	return fake, out, stop
 }
 
 func isDiagnosis(p slacktest.Post) bool {
@@ -130,5 +148,46 @@ func TestUndeliveredAnswerIsToldToTheUser(t *testing.T) {
 	}
 	if inside := fake.InsideRetryAfter(); len(inside) > 0 {
 		t.Errorf("calls inside the Retry-After: %v", inside)
+	}
+}
+
+// A Retry-After of an hour does not keep a person waiting for the
+// command's whole deadline (the default 2 minutes): the answer fails as
+// soon as Slack announces a pause past it, and the user is told at once.
+func TestHourLongRetryAfterIsToldAtOnce(t *testing.T) {
+	fake, _ := outboxBot(t, outbox.Options{}, 0)
+	fake.RateLimit("chat.postMessage", 1, time.Hour)
+	asked := time.Now()
+	fake.WaitAck(t, fake.SlashCommand(slack.SlashCommand{ChannelID: "C1", UserID: "U1", Command: "/redis", Text: "diagnose cache-1"}), 3*time.Second)
+	notice := fake.WaitPosts(t, 1, 10*time.Second, ephemeralWith("could not post its answer here"))[0]
+	if notice.User != "U1" {
+		t.Errorf("notice %v, want an ephemeral answer to U1", notice)
+	}
+	if waited := notice.At.Sub(asked); waited > 5*time.Second {
+		t.Errorf("the user heard after %v", waited)
+	}
+	if inside := fake.InsideRetryAfter(); len(inside) > 0 {
+		t.Errorf("calls inside the Retry-After: %v", inside)
+	}
+}
+
+// Shutdown does not wait on Slack: a key scan whose answer Slack holds
+// back (a Retry-After of 100 s, well inside the answer's 10-minute
+// deadline; the answer is that this bot has no key scanner) ends when the
+// shutdown timeout (5 s) does, the outbox closed under it.
+func TestShutdownDoesNotWaitOnSlack(t *testing.T) {
+	fake, _, stop := runOutboxBot(t, outbox.Options{}, 10*time.Minute)
+	fake.RateLimit("response_url", 1, 100*time.Second)
+	fake.WaitAck(t, fake.SlashCommand(slack.SlashCommand{ChannelID: "C1", UserID: "U1", Command: "/redis", Text: "keys cache-1"}), 3*time.Second)
+	for deadline := time.Now().Add(10 * time.Second); fake.RateLimited("response_url") == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the key scan answered nothing in 10 s: %v", fake.Posts())
+		}
+	}
+	if took := stop(); took > 8*time.Second {
+		t.Errorf("shutdown took %v, want about its 5 s timeout", took)
+	}
+	if posts := fake.Posts(); len(posts) > 0 {
+		t.Errorf("the answer was posted after all: %v", posts)
 	}
 }

@@ -155,8 +155,13 @@ func (b *Bot) watchDefrag(a store.Approval) {
 	if plan, err := approvals.PlanOf(a); err == nil {
 		cfg.IgnoreBytes, _ = plan.DefragIgnoreBytes()
 	}
+	// The watch waits for each note: one Slack holds back (a long
+	// Retry-After) is skipped after noticeTimeout rather than stalling
+	// the watch that turns defrag off.
 	note := func(text string) {
-		_, _ = b.postMessage(context.WithoutCancel(ctx), a.Channel, a.MessageTS, blockkit.RenderNote(text))
+		nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noticeTimeout)
+		defer cancel()
+		_, _ = b.postMessage(nctx, a.Channel, a.MessageTS, blockkit.RenderNote(text))
 	}
 	note(watchRules(cfg))
 	res := remedy.Watch(ctx, target, cfg, b.now, nil, func(p remedy.Progress) {

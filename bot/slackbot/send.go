@@ -57,7 +57,7 @@ const undeliveredText = "redisbot could not post its answer here: Slack refused 
 func (b *Bot) undelivered(ctx context.Context, j job, err error) error {
 	ref := blockkit.ErrorRef(err)
 	b.log.WarnContext(ctx, "answer not delivered: telling the user", "channel", j.channel, "user", j.user, "ref", ref, "error", err)
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noticeTimeout)
 	defer cancel()
 	if nerr := b.ephemeral(nctx, j, blockkit.RenderRefusal(fmt.Sprintf(undeliveredText, ref))); nerr != nil {
 		b.log.WarnContext(ctx, "the notice of an undelivered answer was not delivered either", "channel", j.channel, "user", j.user, "error", nerr)
@@ -108,5 +108,13 @@ func (b *Bot) note(ctx context.Context, channel, threadTS string, m blockkit.Mes
 	})
 }
 
-// noteTimeout bounds how long a thread note may wait for Slack.
+// noteTimeout bounds how long a thread note may wait for Slack. Nothing
+// waits for a note (shutdown closes the outbox instead), so it may be
+// long.
 const noteTimeout = 10 * time.Minute
+
+// noticeTimeout bounds a notice sent on its own after its command's
+// context ended or without one (an undelivered answer, a busy refusal, a
+// key scan's panic, a defrag watch's progress): a person is waiting, and
+// one Slack cannot take in this long is not worth waiting for.
+const noticeTimeout = 30 * time.Second

@@ -40,7 +40,8 @@ type Router interface {
 
 // Options wires a Bot.
 type Options struct {
-	// Outbox sends everything the bot posts (see send.go).
+	// Outbox sends everything the bot posts (see send.go). Run closes it
+	// when its shutdown timeout expires.
 	Outbox   *outbox.Outbox
 	Socket   *socketmode.Client
 	Router   Router
@@ -61,8 +62,8 @@ type Options struct {
 	// ThreadReplies puts the continuation of a long reply in a thread under
 	// its first message instead of the channel.
 	ThreadReplies bool
-	// ShutdownTimeout bounds how long Run waits for in-flight commands
-	// after its context is cancelled.
+	// ShutdownTimeout bounds how long Run waits for in-flight commands,
+	// key scans and defrag watches after its context is cancelled.
 	ShutdownTimeout time.Duration
 	// CommandTimeout bounds one command, posting included.
 	CommandTimeout time.Duration
@@ -202,8 +203,10 @@ type job struct {
 }
 
 // Run connects to Slack and serves until ctx is cancelled; then it stops
-// taking envelopes, lets in-flight commands finish (bounded by
-// ShutdownTimeout) and returns nil. It returns an error only when Slack
+// taking envelopes, lets in-flight commands, key scans and defrag watches
+// finish (bounded by ShutdownTimeout: then it cancels the commands and
+// closes the outbox, so nothing waits on Slack any longer) and returns
+// nil. It returns an error only when Slack
 // refuses the connection for good (bad token, app without Socket Mode).
 func (b *Bot) Run(ctx context.Context) error {
 	b.background = ctx // before any worker can start a watch
@@ -212,7 +215,6 @@ func (b *Bot) Run(ctx context.Context) error {
 	// when the shutdown timeout expires.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	defer b.watches.Wait()
 	b.workCtx = workCtx // before any command can start
 	var wg sync.WaitGroup
 	for range b.opts.Workers {
@@ -262,13 +264,18 @@ loop:
 	b.log.Info("stopping: waiting for in-flight commands", "timeout", b.opts.ShutdownTimeout)
 	done := make(chan struct{})
 	// The workers first: until they end, they may move commands to the
-	// slow lane.
-	go func() { wg.Wait(); b.commands.Wait(); close(done) }()
+	// slow lane. Key scans and defrag watches run on ctx, so they are
+	// already ending; what they still post is bounded like a command's.
+	go func() { wg.Wait(); b.commands.Wait(); b.watches.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(b.opts.ShutdownTimeout):
-		b.log.Warn("shutdown timeout: cancelling unfinished commands")
+		// A command, a scan or a watch still waiting is waiting on Slack
+		// (a long Retry-After) or on an instance: cancel the commands and
+		// end every wait in the outbox, or shutdown would wait with them.
+		b.log.Warn("shutdown timeout: cancelling unfinished commands and unsent messages")
 		cancelWork()
+		b.opts.Outbox.Close()
 		<-done
 	}
 	return runErr

@@ -119,6 +119,9 @@ func serve(ctx context.Context, cfg *config.Config, svc *handlers.Service, servi
 	// One outbox for every Slack write, commands' and sweeps' alike: one
 	// pace per rate-limit scope, replies first.
 	out := outbox.New(outbox.Options{API: api, Redactor: redactor, Metrics: m, Logger: log})
+	// Last, after the sweeps stopped: thread notes nobody waits for end
+	// here instead of outliving serve.
+	defer out.Close()
 	bot := slackbot.New(slackbot.Options{
 		Outbox: out, Socket: socket, Router: svc, Fleet: svc, Access: policy, Runbooks: lib,
 		APIURL:          cfg.Slack.APIURL,
