@@ -146,7 +146,15 @@ func (s *Sweeper) deliverGroups(ctx context.Context, token int64, st steps, d *d
 		// either way.
 		settle(told, err, "group alert news not delivered", "channel", k.channel, "ts", k.ts)
 	}
-	var singles []transition
+	// Sized once: a sweep may pass on tens of thousands of transitions,
+	// and a slice grown by append leaves its smaller copies behind.
+	unhandled := 0
+	for _, h := range handled {
+		if !h {
+			unhandled++
+		}
+	}
+	singles := make([]transition, 0, unhandled)
 	for i, t := range ts {
 		if !handled[i] {
 			singles = append(singles, t)

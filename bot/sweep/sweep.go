@@ -498,8 +498,13 @@ type judgement struct {
 }
 
 // verdict is one (instance, finding) as this sweep sees it.
+//
+// It points at its probe rather than copying it: a probe (its instance's
+// configuration) is most of a verdict's size, a sweep of 10,000
+// instances has 20,000 verdicts or more, and each is copied into a
+// transition and again into what deliver passes on.
 type verdict struct {
-	probe
+	*probe
 	finding handlers.Finding
 	obs     alerts.Observation
 	stored  store.Alert // zero when the store has none
@@ -520,7 +525,8 @@ func (s *Sweeper) judge(o observation) judgement {
 			j.down++
 		}
 	}
-	for _, p := range o.probes {
+	for i := range o.probes {
+		p := &o.probes[i]
 		r := p.report
 		seen := map[string]bool{}
 		stored := o.byInstance[r.Instance]
@@ -646,13 +652,14 @@ func (s *Sweeper) step(j judgement) steps {
 	summary := fmt.Sprintf("%d of %d instances unreachable in one sweep: probably the bot's own network or DNS, not the instances.", j.down, j.fleet)
 	fleet := verdict{stored: j.byKey[alertKey(fleetInstance, fleetFinding)], finding: handlers.Finding{ID: fleetFinding, Summary: summary},
 		obs: alerts.Observation{Present: j.storm, Severity: handlers.SeverityCritical, Summary: summary}}
-	fleet.probe.report = &handlers.Report{Instance: fleetInstance}
+	fleet.probe = &probe{report: &handlers.Report{Instance: fleetInstance}}
 	timing := alerts.Timing{For: map[handlers.Severity]time.Duration{handlers.SeverityCritical: 0}, ClearFor: 2 * time.Minute, RepeatInterval: s.o.RepeatInterval}
 	if timing.RepeatInterval <= 0 {
 		timing.RepeatInterval = 4 * time.Hour
 	}
 	out.fleet = stepOne(fleet, handling{}, timing, j.now)
 
+	out.transitions = make([]transition, 0, len(j.verdicts))
 	for _, v := range j.verdicts {
 		key := alertKey(v.report.Instance, v.finding.ID)
 		h := handling{silence: matchingSilence(j.silences, v.report.Instance, v.finding.ID, j.now)}
@@ -671,6 +678,9 @@ func (s *Sweeper) step(j judgement) steps {
 		}
 		out.transitions = append(out.transitions, t)
 	}
+	// Each transition holds its verdict: the verdicts would otherwise
+	// stay in memory, a second copy, until the sweep ends.
+	out.verdicts = nil
 	for _, x := range j.silences {
 		if !j.now.Before(x.Until) {
 			out.expired = append(out.expired, x)
@@ -714,7 +724,7 @@ type delivered struct {
 // previous state and the next sweep tells it, and a storm under Slack's
 // rate limits never holds up the next sweep.
 func (s *Sweeper) deliver(ctx context.Context, token int64, st steps, budget time.Duration) (delivered, error) {
-	d := delivered{observation: st.observation, staleAcks: st.staleAcks}
+	d := delivered{observation: st.observation, staleAcks: st.staleAcks, transitions: make([]transition, 0, 1+len(st.transitions))}
 	if err := s.deliverFleet(ctx, token, &st.fleet); err != nil {
 		return d, err
 	}
