@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redisbot/redisbot/handlers"
 )
@@ -43,6 +47,7 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 		return nil
 	}
 	now := s.now()
+	prepared := s.prepareSnapshots(records, now)
 	var (
 		writes []pendingWrite
 		owner  []int // the record of each write
@@ -80,14 +85,17 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 		if r.Snapshot != nil {
 			// Only a due snapshot is encoded as the record written; every
 			// one is packed for memory (packed.go).
+			p := prepared[i]
 			if _, err := snapshotKey(r.Snapshot); err != nil {
 				recordErrs[i] = append(recordErrs[i], err)
+			} else if p.packErr != nil {
+				recordErrs[i] = append(recordErrs[i], p.packErr)
 			} else if !isDue(r.Snapshot.Instance, r.Snapshot, i) {
-				kept = append(kept, keptSnapshot{snap: r.Snapshot, packed: packSnapshot(r.Snapshot), write: -1})
-			} else if w, err := snapshotWrite(r.Snapshot); err != nil {
+				kept = append(kept, keptSnapshot{snap: r.Snapshot, packed: p.packed, write: -1})
+			} else if w, err := p.snapshotWrite(r.Snapshot); err != nil {
 				recordErrs[i] = append(recordErrs[i], err)
 			} else {
-				kept = append(kept, keptSnapshot{snap: r.Snapshot, packed: packSnapshot(r.Snapshot), write: len(writes)})
+				kept = append(kept, keptSnapshot{snap: r.Snapshot, packed: p.packed, write: len(writes)})
 				writes, owner = append(writes, w), append(owner, i)
 			}
 		}
@@ -170,6 +178,72 @@ func (s *Store) RecordSweep(ctx context.Context, records []SweepRecord) error {
 		return nil
 	}
 	return fmt.Errorf("store: record sweep of %d records: %w", len(records), errors.Join(errs...))
+}
+
+// preparedSnapshot is a record's snapshot packed (or why it could not
+// be), and, when it looked due, encoded as the record written.
+type preparedSnapshot struct {
+	packed  []byte
+	packErr error
+	encoded bool
+	write   pendingWrite
+	err     error // of the encoding
+}
+
+// snapshotWrite is the write of snap: the one prepared, else made now.
+func (p preparedSnapshot) snapshotWrite(snap *handlers.Snapshot) (pendingWrite, error) {
+	if p.encoded {
+		return p.write, p.err
+	}
+	return snapshotWrite(snap)
+}
+
+// prepareSnapshots packs every record's snapshot, and encodes those that
+// look due, on every core and outside the lock: when every instance is
+// due (a sweep's first, or the first after a restart) encoding 10,000
+// snapshots one after the other, about 180 us each, was most of the
+// sweep's save. Whether a snapshot is due is only a guess here: isDue
+// decides under the lock, as a PutSnapshot or a record's own sample may
+// change it first, and a due snapshot not encoded here is encoded there.
+// A panic packing or encoding one snapshot (a hostile server's reply the
+// encoder chokes on) is that record's error: on these goroutines it would
+// end the process.
+func (s *Store) prepareSnapshots(records []SweepRecord, now time.Time) []preparedSnapshot {
+	out := make([]preparedSnapshot, len(records))
+	s.latest.mu.Lock()
+	for i, r := range records {
+		if r.Snapshot != nil {
+			l, ok := s.latest.m[r.Snapshot.Instance]
+			out[i].encoded = !ok || l.isDue(r.Snapshot, now)
+		}
+	}
+	s.latest.mu.Unlock()
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), len(records)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(records); i = int(next.Add(1)) - 1 {
+				snap, p := records[i].Snapshot, &out[i]
+				if snap == nil {
+					continue
+				}
+				p.packErr = handlers.Safely(func() error {
+					p.packed = packSnapshot(snap)
+					return nil
+				})
+				if p.encoded {
+					p.err = handlers.Safely(func() (err error) {
+						p.write, err = snapshotWrite(snap)
+						return err
+					})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // keptSnapshot is a snapshot RecordSweep keeps, packed, and its write,
