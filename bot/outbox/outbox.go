@@ -192,9 +192,11 @@ type Outbox struct {
 	byKey  map[string]*item // queued items by Key
 	queued int
 	seq    uint64
-	// closing is closed by Close: it wakes the lanes waiting out a pause.
-	closing chan struct{}
-	closed  bool
+	// shutdown ends with Close: it wakes the lanes waiting out a pause
+	// and cuts the calls in flight.
+	shutdown context.Context
+	closeAll context.CancelFunc
+	closed   bool
 }
 
 // New returns an Outbox. Its lanes start and stop with the work queued.
@@ -217,7 +219,8 @@ func New(o Options) *Outbox {
 	if o.MaxWait <= 0 {
 		o.MaxWait = 10 * time.Minute
 	}
-	out := &Outbox{o: o, log: o.Logger, lanes: map[string]*lane{}, byKey: map[string]*item{}, closing: make(chan struct{})}
+	out := &Outbox{o: o, log: o.Logger, lanes: map[string]*lane{}, byKey: map[string]*item{}}
+	out.shutdown, out.closeAll = context.WithCancel(context.Background())
 	o.Metrics.OutboxQueue(out.depth)
 	return out
 }
@@ -426,8 +429,8 @@ func (it *item) release() {
 }
 
 // Close ends the outbox when the bot shuts down: every message still
-// queued fails with ErrClosed, and so does every later Send. A call in
-// flight ends within AttemptTimeout and is not retried. Without it a
+// queued fails with ErrClosed, and so does every later Send; a call in
+// flight is cut and not retried (Slack may have taken it). Without it a
 // message queued behind a long pause would hold whoever waits for it
 // (shutdown waiting for a command, a command for its answer).
 func (o *Outbox) Close() {
@@ -437,7 +440,7 @@ func (o *Outbox) Close() {
 		return
 	}
 	o.closed = true
-	close(o.closing)
+	o.closeAll()
 	for _, l := range o.lanes {
 		o.dropUnsendableLocked(l)
 	}
@@ -544,7 +547,7 @@ func (o *Outbox) sleep(d time.Duration) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-o.closing:
+	case <-o.shutdown.Done():
 	}
 }
 
@@ -597,12 +600,14 @@ const maxPause = 2 * time.Minute
 // worth another try.
 func (o *Outbox) attempt(l *lane, it *item) {
 	ctx, cancel := context.WithTimeout(it.ctx, o.o.AttemptTimeout)
+	stop := context.AfterFunc(o.shutdown, cancel)
 	var ts string
 	err := handlers.Safely(func() error {
 		var err error
 		ts, err = it.call(ctx, it.maybeSent)
 		return err
 	})
+	stop()
 	cancel()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -613,6 +618,10 @@ func (o *Outbox) attempt(l *lane, it *item) {
 	if pe, ok := handlers.AsPanic(err); ok {
 		o.o.Metrics.Panicked(it.ctx, o.log, "slack_outbox", pe)
 		o.finishLocked(it, "", err, "failed")
+		return
+	}
+	if o.closed {
+		o.finishLocked(it, "", fmt.Errorf("%s: %w (the call in flight: %v)", it.method, ErrClosed, err), "closed")
 		return
 	}
 	var fe *fenceError

@@ -358,18 +358,26 @@ func TestHugeRetryAfterHoldsNoMessageForAnHour(t *testing.T) {
 }
 
 // Close ends every wait at once: messages queued behind a pause fail with
-// ErrClosed, the paused lane's goroutine stops, and a later Send fails at
-// once.
+// ErrClosed, a call in flight whose answer Slack holds is cut, and a later
+// Send fails at once.
 func TestCloseEndsEveryWait(t *testing.T) {
 	out, fake, _ := newOutbox(t, outbox.Options{})
 	fake.RateLimit("chat.postMessage", 1, time.Hour)
 	first := out.Send(context.Background(), outbox.Message{Channel: "C1", Body: note("paused"), Priority: outbox.PriorityAlert})
 	waitRateLimited(t, fake, "chat.postMessage", 1)
 	queued := out.Send(context.Background(), outbox.Message{Channel: "C1", Body: note("behind it"), Priority: outbox.PriorityNote})
+	release := fake.HoldAnswers("chat.update", 1)
+	defer release()
+	inFlight := out.Send(context.Background(), outbox.Message{Channel: "C2", TS: "1.000001", Body: note("edit"), Priority: outbox.PriorityUpdate})
+	for deadline := time.Now().Add(5 * time.Second); fake.Held("chat.update") == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the edit never reached Slack")
+		}
+	}
 	start := time.Now()
 	out.Close()
-	late := out.Send(context.Background(), outbox.Message{Channel: "C2", Body: note("after close"), Priority: outbox.PriorityReply})
-	for i, r := range wait(t, first, queued, late) {
+	late := out.Send(context.Background(), outbox.Message{Channel: "C3", Body: note("after close"), Priority: outbox.PriorityReply})
+	for i, r := range wait(t, first, queued, inFlight, late) {
 		if !errors.Is(r.err, outbox.ErrClosed) {
 			t.Errorf("message %d: %v, want ErrClosed", i, r.err)
 		}
