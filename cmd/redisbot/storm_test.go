@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/redisbot/redisbot/bot/alerts"
 	"github.com/redisbot/redisbot/bot/slacktest"
+	"github.com/redisbot/redisbot/bot/store"
 	"github.com/redisbot/redisbot/handlers/resptest"
 )
 
@@ -64,6 +67,28 @@ func TestAlertStorm(t *testing.T) {
 	}
 	if res.insideRetryAfter > 0 {
 		t.Errorf("%d calls inside a Retry-After Slack had announced", res.insideRetryAfter)
+	}
+	if sc.recover {
+		res.checkRecovery(t, sc)
+	}
+}
+
+// checkRecovery fails t unless the recovery ended the storm as it began
+// it, grouped: every critical instance shown resolved by an edit of the
+// message that announced it, no new alert message, at most one edit and
+// one thread note per alert message (one by one, 200 alerts were 200 of
+// each), and no alert left firing in the store.
+func (r stormResult) checkRecovery(t *testing.T, sc stormScale) {
+	t.Helper()
+	if r.notCleared > 0 || r.stillFiring > 0 {
+		t.Errorf("after recovery %d of %d critical instances not shown resolved in Slack, %d alerts still firing in the store", r.notCleared, sc.critical, r.stillFiring)
+	}
+	if r.recoverPosts > 0 {
+		t.Errorf("%d new alert messages during the recovery, want the resolves as edits", r.recoverPosts)
+	}
+	if r.recoverUpdates == 0 || r.recoverUpdates > r.posts || r.recoverThreadNotes > r.posts {
+		t.Errorf("the recovery made %d edits and %d thread notes for %d alert messages, want at least one edit and at most one of each per message",
+			r.recoverUpdates, r.recoverThreadNotes, r.posts)
 	}
 }
 
@@ -151,6 +176,9 @@ type stormResult struct {
 	resolvedIn                     time.Duration
 	recoverPosts, recoverUpdates   int
 	recoverThreadNotes, notCleared int
+	// stillFiring are the critical instances whose alert the store still
+	// holds firing once the recovery was shown and the bot stopped.
+	stillFiring int
 }
 
 // runStorm runs `redisbot serve` over sc's fleet, swept healthy, then
@@ -184,9 +212,10 @@ func runStorm(t *testing.T, sc stormScale) stormResult {
 
 	fake := slacktest.New(t, slacktest.WithRateLimits(slacktest.SlackRateLimits()))
 	fake.AllowMentions("<!subteam^" + stormOnCall + ">")
+	storePath := filepath.Join(t.TempDir(), "redisbot.db")
 	cfg := writeConfig(t, fmt.Sprintf("http:\n  listen: 127.0.0.1:0\nprobe:\n  timeout: 2s\nslack:\n  api_url: %s\n  shutdown_timeout: 5s\n"+
-		"schedule:\n  sweep: \"@every %s\"\nalerts:\n  channel: %s\n  oncall_group: %s\ninstances:\n%s",
-		fake.APIURL(), sc.sweep, alertsChannel, stormOnCall, instances.String()))
+		"schedule:\n  sweep: \"@every %s\"\nalerts:\n  channel: %s\n  oncall_group: %s\nstore:\n  path: %s\ninstances:\n%s",
+		fake.APIURL(), sc.sweep, alertsChannel, stormOnCall, storePath, instances.String()))
 	bot := launchBot(t, fake, cfg, nil)
 
 	// The storm starts on a fleet swept healthy twice (the first sweep
@@ -278,6 +307,12 @@ func runStorm(t *testing.T, sc stormScale) stormResult {
 			res.resolvedIn = view.lastResolved().Sub(recovered)
 		}
 		res.recoverPosts, res.recoverUpdates, res.recoverThreadNotes = view.alerts-before.alerts, view.updates-before.updates, view.threadNotes-before.threadNotes
+		// The store is read once the bot has stopped: bbolt allows one
+		// process, and what it saved last is what a restart would see.
+		if code := bot.stop(); code != exitOK {
+			t.Errorf("exit = %d, want 0 after a clean stop", code)
+		}
+		res.stillFiring = firingIn(t, storePath, critical)
 	}
 	res.rateLimited = fake.RateLimited("chat.postMessage") + fake.RateLimited("chat.update")
 	res.insideRetryAfter = len(fake.InsideRetryAfter())
@@ -285,6 +320,29 @@ func runStorm(t *testing.T, sc stormScale) stormResult {
 		t.Errorf("Slack refused what the bot posted: %v", v)
 	}
 	return res
+}
+
+// firingIn counts the critical instances with an alert still firing in
+// the store at path.
+func firingIn(t *testing.T, path string, critical map[string]*resptest.Server) int {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	saved, err := st.Alerts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range saved {
+		if _, ok := critical[a.Instance]; ok && a.State == alerts.StateFiring {
+			t.Logf("still firing in the store: %s %s since %s", a.Instance, a.Finding, a.FiringSince.Format(time.TimeOnly))
+			n++
+		}
+	}
+	return n
 }
 
 // log reports the storm in one line (and the recovery in another): what
@@ -298,9 +356,9 @@ func (r stormResult) log(t *testing.T, sc stormScale) {
 		len(r.answers), len(r.asked), r.answerMedian().Round(10*time.Millisecond), r.answerMax().Round(10*time.Millisecond),
 		r.lost, r.twice, r.healthyAlerted, r.rateLimited, r.insideRetryAfter)
 	if sc.recover {
-		t.Logf("recovery of %d: all resolved in %s (the clear period %s, then %s); %d posts, %d thread notes, %d updates; %d not resolved",
+		t.Logf("recovery of %d: all resolved in %s (the clear period %s, then %s); %d posts, %d thread notes, %d updates; %d not resolved, %d still firing in the store",
 			sc.critical, r.resolvedIn.Round(100*time.Millisecond), alerts.DefaultClearFor, (r.resolvedIn - alerts.DefaultClearFor).Round(100*time.Millisecond),
-			r.recoverPosts, r.recoverThreadNotes, r.recoverUpdates, r.notCleared)
+			r.recoverPosts, r.recoverThreadNotes, r.recoverUpdates, r.notCleared, r.stillFiring)
 	}
 }
 
