@@ -183,7 +183,7 @@ func New() *Metrics {
 	}, []string{"priority"})
 	m.outboxDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "slack_outbox_dropped_total",
-		Help: "Slack messages not sent, by priority and reason (queue_full, replaced by a newer version, cancelled by a resolve, expired, rate_limited past its deadline, gave_up, failed, fenced, closed at shutdown).",
+		Help: "Slack messages not sent, by priority and reason (queue_full, replaced by a newer version, cancelled by a resolve, expired, a reply rate_limited past its deadline, gave_up, failed, fenced, closed at shutdown).",
 	}, []string{"priority", "reason"})
 	m.outbox = &outboxQueue{now: func() time.Time { return m.now() }}
 	m.slowLane = prometheus.NewCounterVec(prometheus.CounterOpts{

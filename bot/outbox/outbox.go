@@ -18,7 +18,7 @@
 //   - retries 429s, 5xx answers and network errors;
 //   - bounds every wait: a message waits at most until its Send context's
 //     deadline (MaxWait when it has none), a 429 pauses a lane for at most
-//     maxPause, a message that a pause would keep past its deadline fails
+//     maxPause, a reply that a pause would keep past its deadline fails
 //     at once, and Close ends every wait when the bot shuts down;
 //
 // and reports its depth, its oldest message's age, its drops and each
@@ -122,9 +122,11 @@ var ErrQueueFull = errors.New("slack outbox full: dropped to make room for more 
 // either reached Slack.
 var ErrCancelled = errors.New("cancelled by a resolve before it was sent")
 
-// ErrRateLimited is a message that Slack's Retry-After would keep waiting
-// past its deadline: it fails at once rather than at the deadline, so the
-// one waiting for it (a person, for a reply) hears sooner.
+// ErrRateLimited is a reply (PriorityReply) that Slack's Retry-After would
+// keep waiting past its deadline: it fails at once rather than at the
+// deadline, so the person waiting for it hears sooner. Other messages wait
+// until their deadline, which their senders read as "later" (a sweep
+// leaves them to the next one).
 var ErrRateLimited = errors.New("Slack is rate-limiting these messages past this one's deadline")
 
 // ErrClosed is a message still waiting when the outbox was closed (the bot
@@ -519,9 +521,17 @@ func (o *Outbox) next(l *lane) *item {
 			return nil
 		}
 		pause := l.pausedUntil.Sub(o.o.Now())
+		wake := pause
+		// A message whose deadline comes first fails on time, not when
+		// the pause ends.
+		for _, it := range l.queue {
+			if deadline, ok := it.ctx.Deadline(); ok {
+				wake = min(wake, max(time.Until(deadline), time.Millisecond))
+			}
+		}
 		o.mu.Unlock()
 		if pause > 0 {
-			o.sleep(pause)
+			o.sleep(wake)
 			continue
 		}
 		if d := l.limiter.Reserve().Delay(); d > 0 {
@@ -566,9 +576,10 @@ func (o *Outbox) dropUnsendableLocked(l *lane) {
 }
 
 // unsendableLocked is why it, in lane l, can no longer be sent, and the
-// metric label of the reason: the outbox is closed, its Send context ended, or
-// the lane's pause outlasts its deadline (then it fails now rather than
-// at its deadline: nothing would be sent before).
+// metric label of the reason: the outbox is closed, its Send context
+// ended, or it is a reply and the lane's pause outlasts its deadline
+// (then it fails now rather than at its deadline: nothing would be sent
+// before).
 func (o *Outbox) unsendableLocked(l *lane, it *item) (reason string, err error) {
 	if o.closed {
 		return "closed", fmt.Errorf("%s: not sent: %w", it.method, ErrClosed)
@@ -576,7 +587,7 @@ func (o *Outbox) unsendableLocked(l *lane, it *item) (reason string, err error) 
 	if err := it.ctx.Err(); err != nil {
 		return "expired", fmt.Errorf("%s: not sent: %w", it.method, err)
 	}
-	if deadline, ok := it.ctx.Deadline(); ok && l.pausedUntil.After(deadline) {
+	if deadline, ok := it.ctx.Deadline(); ok && it.prio == PriorityReply && l.pausedUntil.After(deadline) {
 		return "rate_limited", fmt.Errorf("%s: not sent: Slack asked to wait until %s, past its deadline %s: %w",
 			it.method, l.pausedUntil.UTC().Format(time.TimeOnly), deadline.UTC().Format(time.TimeOnly), ErrRateLimited)
 	}

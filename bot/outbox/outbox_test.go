@@ -309,50 +309,59 @@ func TestPublishHome(t *testing.T) {
 }
 
 // A Retry-After of an hour (a broken proxy, a fake) holds no message for
-// an hour: the pause is capped (maxPause, 2 minutes), a message whose
-// deadline it outlasts fails at once with ErrRateLimited, so does one
-// sent without a deadline (it has MaxWait's), and a message in another
-// lane is not held at all.
+// an hour: the pause is capped (maxPause, 2 minutes); a reply whose
+// deadline it outlasts fails at once with ErrRateLimited; a message sent
+// without a deadline gives up at MaxWait; a message in another lane is not
+// held at all.
 func TestHugeRetryAfterHoldsNoMessageForAnHour(t *testing.T) {
-	out, fake, m := newOutbox(t, outbox.Options{MaxWait: 30 * time.Second})
+	out, fake, m := newOutbox(t, outbox.Options{MaxWait: 2 * time.Second})
 	fake.RateLimit("chat.postMessage", 1, time.Hour)
 	start := time.Now()
 	first := out.Send(context.Background(), outbox.Message{Channel: "C1", Body: note("no deadline"), Priority: outbox.PriorityAlert})
 	waitRateLimited(t, fake, "chat.postMessage", 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	patient, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	reply := out.Send(ctx, outbox.Message{Channel: "C1", Body: note("reply"), Priority: outbox.PriorityReply})
+	longReply := out.Send(patient, outbox.Message{Channel: "C1", Body: note("reply with 3 minutes"), Priority: outbox.PriorityReply})
 	soon, cancelSoon := context.WithTimeout(context.Background(), time.Minute)
 	defer cancelSoon()
-	note1 := out.Send(soon, outbox.Message{Channel: "C1", Body: note("note"), Priority: outbox.PriorityNote})
+	reply := out.Send(soon, outbox.Message{Channel: "C1", Body: note("reply with a minute"), Priority: outbox.PriorityReply})
 	other := out.Send(soon, outbox.Message{Channel: "C2", Body: note("elsewhere"), Priority: outbox.PriorityReply})
-	r := wait(t, first, note1, other)
-	for i, r := range r[:2] {
-		if !errors.Is(r.err, outbox.ErrRateLimited) || !strings.Contains(r.err.Error(), "past its deadline") {
-			t.Errorf("message %d in the paused lane: %v, want ErrRateLimited at once", i, r.err)
-		}
+	r := wait(t, reply, other)
+	if !errors.Is(r[0].err, outbox.ErrRateLimited) || !strings.Contains(r[0].err.Error(), "past its deadline") {
+		t.Errorf("reply in the paused lane: %v, want ErrRateLimited at once", r[0].err)
 	}
-	if r[2].err != nil {
-		t.Errorf("post in another channel: %v", r[2].err)
+	if r[1].err != nil {
+		t.Errorf("post in another channel: %v", r[1].err)
 	}
-	if waited := time.Since(start); waited > 5*time.Second {
-		t.Errorf("the messages failed after %v: they should not wait for a pause they cannot outlive", waited)
+	if waited := time.Since(start); waited > time.Second {
+		t.Errorf("the reply failed after %v: it should not wait for a pause it cannot outlive", waited)
 	}
-	// The reply's deadline (3 minutes) outlasts the capped pause: it waits.
 	select {
-	case <-reply.Done():
-		_, err := reply.Wait(ctx)
+	case <-first.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the message without a deadline had no outcome within a minute")
+	}
+	if _, err := first.Wait(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("message without a deadline: %v, want it to give up at MaxWait", err)
+	}
+	if waited := time.Since(start); waited < 2*time.Second || waited > 10*time.Second {
+		t.Errorf("the message without a deadline gave up after %v, want MaxWait (2s)", waited)
+	}
+	// The 3-minute reply's deadline outlasts the capped pause: it waits.
+	select {
+	case <-longReply.Done():
+		_, err := longReply.Wait(patient)
 		t.Errorf("reply with 3 minutes to go: %v, want it still queued behind the 2-minute pause", err)
 	default:
 	}
 	if got := texts(fake, "chat.postMessage"); len(got) != 1 || got[0] != "elsewhere" {
 		t.Errorf("posted %q, want only the message in the other channel", got)
 	}
-	if body := scrape(t, m); !strings.Contains(body, `redisbot_slack_outbox_dropped_total{priority="note",reason="rate_limited"} 1`) {
+	if body := scrape(t, m); !strings.Contains(body, `redisbot_slack_outbox_dropped_total{priority="reply",reason="rate_limited"} 1`) {
 		t.Errorf("/metrics lacks the rate-limited drop:\n%s", grep(body, "dropped"))
 	}
 	out.Close()
-	if _, err := reply.Wait(ctx); !errors.Is(err, outbox.ErrClosed) {
+	if _, err := longReply.Wait(patient); !errors.Is(err, outbox.ErrClosed) {
 		t.Errorf("reply after Close: %v, want ErrClosed", err)
 	}
 }
