@@ -31,8 +31,11 @@ redis-server:
 vet:
 	$(GO) vet ./...
 
+# cmd/redisbot alone takes 6.5-7 minutes under -race on 2 cores, close to
+# go test's default 10-minute limit per package on a loaded machine: a
+# slow run must fail as slow only well past that, and a hang still ends.
 test: redis-server vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 demo: redis-server build
 	$(GO) run ./cmd/redisbot-demo -redisbot $(BIN)
