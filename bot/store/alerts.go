@@ -133,19 +133,11 @@ func (s *Store) PutAlerts(ctx context.Context, list []Alert) error {
 		}
 	}
 	if len(writes) > 0 {
-		ops := make([]updateOp, len(writes))
-		for i, w := range writes {
-			ops[i] = w.op
-		}
-		failed, err := s.updateMany(ctx, ops)
+		failed, err := s.writeBatch(ctx, writes)
 		if err != nil {
-			return fmt.Errorf("store: put %d alerts: %w", len(ops), err)
+			return fmt.Errorf("store: put %d alerts: %w", len(writes), err)
 		}
-		for i, err := range failed {
-			if err != nil {
-				errs = append(errs, writes[i].fail(err))
-			}
-		}
+		errs = append(errs, failed...)
 	}
 	return errors.Join(errs...)
 }

@@ -386,19 +386,11 @@ func (s *Store) flushLatest(ctx context.Context) error {
 	}
 	s.latest.mu.Unlock()
 	if len(writes) > 0 {
-		ops := make([]updateOp, len(writes))
-		for i, w := range writes {
-			ops[i] = w.op
-		}
-		failed, err := s.updateMany(ctx, ops)
+		failed, err := s.writeBatch(ctx, writes)
 		if err != nil {
-			return fmt.Errorf("store: write %d snapshots and samples kept in memory: %w", len(ops), err)
+			return fmt.Errorf("store: write %d snapshots and samples kept in memory: %w", len(writes), err)
 		}
-		for i, err := range failed {
-			if err != nil {
-				errs = append(errs, writes[i].fail(err))
-			}
-		}
+		errs = append(errs, failed...)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("store: write what was kept in memory: %w", errors.Join(errs...))

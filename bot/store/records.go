@@ -34,6 +34,27 @@ func (s *Store) write(ctx context.Context, w pendingWrite) error {
 	return nil
 }
 
+// writeBatch makes writes as one batch (updateMany): their errors, each
+// named by its write, and the batch's own failure (then any write may or
+// may not have been made).
+func (s *Store) writeBatch(ctx context.Context, writes []pendingWrite) ([]error, error) {
+	ops := make([]updateOp, len(writes))
+	for i, w := range writes {
+		ops[i] = w.op
+	}
+	failed, err := s.updateMany(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for i, err := range failed {
+		if err != nil {
+			errs = append(errs, writes[i].fail(err))
+		}
+	}
+	return errs, nil
+}
+
 // putJSONWrite encodes v as the record under key.
 func putJSONWrite(kind, key string, v any) (pendingWrite, error) {
 	val, err := json.Marshal(v)
