@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,31 +13,6 @@ import (
 	"github.com/redisbot/redisbot/handlers/probe"
 	"github.com/redisbot/redisbot/handlers/resptest"
 )
-
-// timedProber records how long each probe of an instance took.
-type timedProber struct {
-	handlers.Prober
-	mu   sync.Mutex
-	took map[string][]time.Duration
-}
-
-func (p *timedProber) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
-	began := time.Now()
-	snap, err := p.Prober.Probe(ctx, inst)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.took[inst.Name] = append(p.took[inst.Name], time.Since(began))
-	return snap, err
-}
-
-// since returns the probes' durations since the previous call.
-func (p *timedProber) since() map[string][]time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.took
-	p.took = map[string][]time.Duration{}
-	return out
-}
 
 // fakeServer starts a fake Redis that behaves as b until the test ends.
 func fakeServer(t *testing.T, b resptest.Behavior) *resptest.Server {
@@ -53,11 +27,11 @@ func fakeServer(t *testing.T, b resptest.Behavior) *resptest.Server {
 
 // realFleet is a service over real probes of the named instances, each at
 // its address, with the short first probes of a sweep.
-func realFleet(t *testing.T, timeout time.Duration, now func() time.Time, addrs map[string]string) (*handlers.Service, *timedProber) {
+func realFleet(t *testing.T, timeout time.Duration, now func() time.Time, addrs map[string]string) (*handlers.Service, *resptest.TimedProber) {
 	t.Helper()
 	p := probe.New(timeout, nil)
 	t.Cleanup(func() { _ = p.Close() })
-	timed := &timedProber{Prober: p, took: map[string][]time.Duration{}}
+	timed := resptest.NewTimedProber(p)
 	svc := handlers.NewService(instancesAt(addrs), timed, nil, 4, now)
 	svc.SetProbeTimeout(timeout)
 	return svc, timed
@@ -115,13 +89,13 @@ func TestNewLeaderProbesStoredTimeoutsShort(t *testing.T) {
 	b, _ := runLeader(t, h.st, "replica-b")
 	fleet := &recordingFleet{Service: svc}
 	h.sweeper = h.newSweeper(fleet, b)
-	timed.since()
+	timed.Since()
 	wantCalls(t, "the new leader's first sweep, 3 minutes on", h.sweepAfter(3*time.Minute))
 
 	if got, want := fmt.Sprint(fleet.downs), "[back,dead,late]"; got != want {
 		t.Errorf("timed-out instances passed by the new leader's first sweep: %s, want %s", got, want)
 	}
-	took := timed.since()
+	took := timed.Since()
 	for _, name := range []string{"dead", "late"} {
 		if d := took[name]; len(d) != 1 || d[0] > (short+timeout)/2 {
 			t.Errorf("%s's probes took %v, want one of about the short timeout %v (the whole one is %v)", name, d, short, timeout)
@@ -190,9 +164,9 @@ func TestFleetVerbProbesShortWhatTheSweepSawTimeOut(t *testing.T) {
 		t.Errorf("%d reports, want 2", len(resp.Reports))
 	}
 
-	timed.since()
+	timed.Since()
 	h.sweeper.Digest(context.Background(), nil)
-	if d := timed.since()["dead"]; len(d) != 1 || d[0] > timeout/2 {
+	if d := timed.Since()["dead"]; len(d) != 1 || d[0] > timeout/2 {
 		t.Errorf("the digest's probes of dead took %v, want one of about the short timeout", d)
 	}
 	if got := h.poster.since(); len(got) == 0 || got[0].Method != "post" {

@@ -16,36 +16,14 @@ import (
 // fleetService is a service over real fake servers whose prober has the
 // timeout, probing concurrency instances at once. The prober it returns
 // records every probe's duration.
-func fleetService(t *testing.T, timeout time.Duration, concurrency int, instances ...handlers.Instance) (*handlers.Service, *timedProber) {
+func fleetService(t *testing.T, timeout time.Duration, concurrency int, instances ...handlers.Instance) (*handlers.Service, *resptest.TimedProber) {
 	t.Helper()
 	p := probe.New(timeout, nil)
 	t.Cleanup(func() { _ = p.Close() })
-	timed := &timedProber{Prober: p, took: map[string][]time.Duration{}}
+	timed := resptest.NewTimedProber(p)
 	svc := handlers.NewService(instances, timed, nil, concurrency, nil)
 	svc.SetProbeTimeout(timeout)
 	return svc, timed
-}
-
-// timedProber records how long each probe of an instance took, in order.
-type timedProber struct {
-	handlers.Prober
-	mu   sync.Mutex
-	took map[string][]time.Duration
-}
-
-func (p *timedProber) Probe(ctx context.Context, inst handlers.Instance) (*handlers.Snapshot, error) {
-	began := time.Now()
-	snap, err := p.Prober.Probe(ctx, inst)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.took[inst.Name] = append(p.took[inst.Name], time.Since(began))
-	return snap, err
-}
-
-func (p *timedProber) probes(name string) []time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.took[name]
 }
 
 func byName(reports []*handlers.Report) map[string]*handlers.Report {
@@ -81,7 +59,7 @@ func TestFleetTimedOutInstanceCostsTheShortTimeout(t *testing.T) {
 	if f, ok := hr.Finding("unreachable"); !ok || !strings.Contains(fmt.Sprint(f.Evidence), "unconfirmed until a sweep waits the whole timeout") {
 		t.Errorf("a-hole: the unreachable finding does not say it is unconfirmed: %+v", hr.Findings)
 	}
-	if took := timed.probes("a-hole"); len(took) != 1 || took[0] < short-50*time.Millisecond || took[0] > short+500*time.Millisecond {
+	if took := timed.Probes("a-hole"); len(took) != 1 || took[0] < short-50*time.Millisecond || took[0] > short+500*time.Millisecond {
 		t.Errorf("a-hole's probes took %v, want one of the short timeout %v (the whole one is %v)", took, short, timeout)
 	}
 }
